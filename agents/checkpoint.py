@@ -1,0 +1,167 @@
+"""Atomic, weights-only-safe checkpoint files for the agents in this package.
+
+A checkpoint is a ``torch.save`` file holding one dictionary. Besides the caller's payload it
+carries two marker keys, ``"format": "hpenv-agent"`` and ``"version": 1``, so that
+:func:`load_checkpoint` can tell our files from any other pickle or torch file.
+
+Files are written atomically: the data goes to a temporary file in the destination folder, is
+flushed and fsync'ed, and only then renamed over the destination with :func:`os.replace`. A run
+killed while saving therefore leaves either the old checkpoint or the new one, never a torn file.
+
+Files are read with ``torch.load(..., weights_only=True)``, which refuses arbitrary pickled
+objects. Payloads must therefore consist only of tensors, dicts, lists, tuples, str, int, float,
+bool and None; :func:`save_checkpoint` checks this before writing, so an unsafe payload fails
+when saving rather than when someone later tries to resume from it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CHECKPOINT_FORMAT = "hpenv-agent"
+"""Value of the ``"format"`` marker key in every checkpoint written by this package."""
+
+CHECKPOINT_VERSION = 1
+"""Version of the checkpoint layout written by :func:`save_checkpoint`."""
+
+_RESERVED_KEYS = ("format", "version")
+_SCALAR_TYPES = (str, int, float, bool, type(None))
+_MAPPING_TYPES = (dict, OrderedDict)
+_SEQUENCE_TYPES = (list, tuple)
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
+    """Write ``payload`` to ``path`` atomically with :func:`torch.save`.
+
+    Parameters
+    ----------
+    path
+        Destination file. Missing parent folders are created. An existing file is replaced.
+    payload
+        The data to store. Only tensors, dicts (str keys), lists, tuples, str, int, float, bool
+        and None are allowed, nested arbitrarily; numpy arrays and numpy scalars are not (convert
+        them with ``torch.from_numpy`` / ``float``). The keys ``"format"`` and ``"version"`` are
+        reserved for the checkpoint markers.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    TypeError
+        If the payload contains a value that ``torch.load(weights_only=True)`` could not read.
+    ValueError
+        If the payload uses a reserved key.
+    """
+    path = Path(path)
+    if not isinstance(payload, dict):
+        raise TypeError(f"checkpoint payload must be a dict, got {type(payload).__name__}")
+    for key in _RESERVED_KEYS:
+        if key in payload:
+            raise ValueError(f"checkpoint payload must not use the reserved key {key!r}")
+    _check_weights_only_safe(payload, where="payload")
+
+    data = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            torch.save(data, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+    _fsync_directory(path.parent)
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Parameters
+    ----------
+    path
+        The checkpoint file.
+    map_location
+        Device the stored tensors are loaded onto (passed to :func:`torch.load`).
+
+    Returns
+    -------
+    dict
+        The payload that was saved (without the ``"format"`` / ``"version"`` markers).
+
+    Raises
+    ------
+    ValueError
+        If the file is missing, is not a readable torch file, is not a checkpoint of this package,
+        or has a newer layout version than this code understands. The message names the path.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint file not found: {path}")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt / foreign files
+        raise ValueError(
+            f"{path} is not a readable checkpoint file ({type(err).__name__}: {err})"
+        ) from err
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{path} is not an agent checkpoint of this package "
+            f"(expected a dict with 'format': {CHECKPOINT_FORMAT!r})"
+        )
+    version = data.get("version")
+    if version != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"{path} has checkpoint version {version!r}; this code reads version "
+            f"{CHECKPOINT_VERSION}"
+        )
+    return {key: value for key, value in data.items() if key not in _RESERVED_KEYS}
+
+
+def _check_weights_only_safe(value: Any, where: str) -> None:
+    """Raise ``TypeError`` naming the location of the first value unsafe for weights_only."""
+    if isinstance(value, torch.Tensor) or type(value) in _SCALAR_TYPES:
+        return
+    if type(value) in _MAPPING_TYPES:
+        for key, item in value.items():
+            if type(key) not in _SCALAR_TYPES:
+                raise TypeError(f"checkpoint {where} has a key of unsupported type {type(key)!r}")
+            _check_weights_only_safe(item, f"{where}[{key!r}]")
+        return
+    if type(value) in _SEQUENCE_TYPES:
+        for index, item in enumerate(value):
+            _check_weights_only_safe(item, f"{where}[{index}]")
+        return
+    raise TypeError(
+        f"checkpoint {where} has a value of type {type(value).__module__}.{type(value).__name__}, "
+        "which torch.load(weights_only=True) cannot read; use tensors, dicts, lists, tuples, "
+        "str, int, float, bool or None"
+    )
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make the rename durable on POSIX file systems (a no-op where unsupported)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,128 @@
+"""Child SGD steps per second: K single envs in a loop vs SyncVectorEnv vs the native vector env.
+
+Every configuration trains K children with the same per-child actions (a mix of depths,
+dropouts and learning rates) on the default task; each is timed over several env steps and the
+median is kept. Also prints the achieved GFLOP/s (forward + backward of the training batches,
+counted analytically) beside the machine's large-matmul GFLOP/s, and the native env's peak
+memory at the largest K (measured in a fresh subprocess).
+
+    python benchmarks/env_throughput.py                       # K = 1, 4, 16, 64 on CPU
+    python benchmarks/env_throughput.py --device cuda --sizes 1,16,64,256,1024 --skip-loops
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import hpenv  # noqa: F401
+
+
+def actions_for(K: int, nvec: np.ndarray) -> np.ndarray:
+    """Fixed, varied, non-diverging actions: depth and dropout vary; lr <= 0.1, momentum <= 0.9."""
+    rng = np.random.default_rng(0)
+    a = np.stack([rng.integers(0, n, size=K) for n in nvec], axis=1)
+    a[:, 2] = np.minimum(a[:, 2], 4)
+    a[:, 3] = np.minimum(a[:, 3], 2)
+    return a
+
+
+def train_flops(actions: np.ndarray, space, family, steps: int, batch: int) -> float:
+    """Multiply-adds x 2 x 3 (forward + backward) of the training batches of one env step."""
+    values = space.values_of(actions)
+    d, w, c = family.in_features, family.width, family.num_classes
+    per_example = 2 * (d * w + values["depth"] * 2 * w * w + w * c)
+    return float(np.sum(per_example) * 3 * batch * steps)
+
+
+def matmul_gflops(device: str, n: int = 2048, reps: int = 10) -> float:
+    a = torch.randn(n, n, device=device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    for _ in range(2):
+        a @ a
+    times = []
+    for _ in range(reps):
+        sync(); t0 = time.perf_counter(); a @ a; sync()
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def time_steps(step, rounds: int, sync) -> float:
+    step()  # warm-up
+    times = []
+    for _ in range(rounds):
+        sync(); t0 = time.perf_counter(); step(); sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def peak_memory(K: int, device: str, steps: int) -> dict:
+    """Peak memory of a fresh process that builds the native env at K and runs two steps."""
+    code = f"""
+import resource, json, numpy as np, gymnasium as gym, torch, hpenv
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+env = gym.make_vec("HPTune-v0", num_envs={K}, device={device!r}, steps_per_action={steps}, horizon=10**6)
+env.reset(seed=0)
+a = np.zeros(({K}, len(env.single_action_space.nvec)), dtype=np.int64); a[:, 1] = 1; a[:, 2] = 3
+for _ in range(2): env.step(a)
+out = {{"rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_env_mb": base / 1024}}
+if {device!r}.startswith("cuda"): out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+print(json.dumps(out))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1,4,16,64")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--steps-per-action", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=5, help="timed env steps per configuration")
+    ap.add_argument("--skip-loops", action="store_true", help="only the native vector env (large K)")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    kw = dict(device=args.device, steps_per_action=args.steps_per_action, horizon=10**6)
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+
+    peak = matmul_gflops(args.device)
+    name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
+    print(f"device: {name}; large matmul (2048^2): {peak:.1f} GFLOP/s; steps_per_action={args.steps_per_action}")
+    print(f"{'K':>5} {'method':<16} {'SGD steps/s':>12} {'GFLOP/s':>9} {'% matmul':>9} {'vs sync':>8}")
+    rows = []
+    for K in sizes:
+        native = gym.make_vec("HPTune-v0", num_envs=K, **kw)
+        native.reset(seed=0)
+        space, family = native.hp_space, native._episodes.family
+        acts = actions_for(K, space.nvec)
+        flops = train_flops(acts, space, family, args.steps_per_action, 32)
+        methods = {"native vector": lambda: native.step(acts)}
+        if not args.skip_loops:
+            singles = [gym.make("HPTune-v0", **kw) for _ in range(K)]
+            for i, e in enumerate(singles):
+                e.reset(seed=i)
+            sync_env = gym.make_vec("HPTune-v0", num_envs=K, vectorization_mode="sync", **kw)
+            sync_env.reset(seed=0)
+            methods = {"single loop": lambda: [e.step(a) for e, a in zip(singles, acts)],
+                       "SyncVectorEnv": lambda: sync_env.step(acts), **methods}
+        results = {m: time_steps(f, args.rounds, sync) for m, f in methods.items()}
+        for m, t in results.items():
+            ratio = results["SyncVectorEnv"] / t if "SyncVectorEnv" in results else float("nan")
+            sps = K * args.steps_per_action / t
+            print(f"{K:>5} {m:<16} {sps:>12.0f} {flops / t / 1e9:>9.2f} {100 * flops / t / 1e9 / peak:>8.1f}% {ratio:>7.2f}x")
+            rows.append({"K": K, "method": m, "sgd_steps_per_s": sps, "gflops": flops / t / 1e9})
+    mem = peak_memory(max(sizes), args.device, args.steps_per_action)
+    print(f"native vector env at K={max(sizes)}: " + ", ".join(f"{k}={v:.0f}" for k, v in mem.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""hpenv: hyper-parameter tuning as a Gymnasium environment.
+
+``import hpenv`` registers ``HPTune-v0``; ``gym.make("hpenv:HPTune-v0")`` imports and registers
+in one go (what subprocess vector envs rely on).
+"""
+
+from __future__ import annotations
+
+import os
+
+import gymnasium as gym
+import torch
+
+from hpenv.env import HPTuneEnv
+from hpenv.episodes import REWARD_MODES
+from hpenv.observe import feature_table
+from hpenv.spaces import HPSpace, HyperParameter
+from hpenv.tasks import Task, TaskFamily, list_tasks, make_task, register_task
+
+__version__ = "0.1.0"
+__all__ = [
+    "HPTuneEnv", "HPSpace", "HyperParameter", "Task", "TaskFamily", "REWARD_MODES",
+    "feature_table", "list_tasks", "make_task", "register_task",
+]
+
+ENV_ID = "HPTune-v0"
+
+
+def _register() -> None:
+    if ENV_ID in gym.registry:  # idempotent: importing twice, or via "hpenv:HPTune-v0"
+        return
+    gym.register(
+        id=ENV_ID,
+        entry_point="hpenv.env:HPTuneEnv",
+        vector_entry_point="hpenv.vector:HPTuneVectorEnv",
+    )
+
+
+def _single_thread_after_fork() -> None:
+    # A process forked after torch has used its OpenMP pool can deadlock in its first parallel
+    # kernel (gymnasium's AsyncVectorEnv forks by default on Linux). With one thread, torch
+    # runs kernels inline and never touches the inherited pool; one worker per core is also
+    # the right shape for subprocess envs.
+    torch.set_num_threads(1)
+
+
+_register()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_single_thread_after_fork)

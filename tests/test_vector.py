@@ -1,0 +1,273 @@
+"""The native vector env: layout, equivalence with single envs, autoreset, and the training kernel."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from gymnasium.vector import AutoresetMode
+
+from conftest import FAST, obs_in_bounds, rollout
+from hpenv.children import ResidualMLP, make_family
+from hpenv.tasks import make_task
+from hpenv.training import ChildKernel
+from hpenv.vector import HPTuneVectorEnv
+
+N_VAL_WINE = 36
+
+
+def test_make_vec_returns_native_env(make_vec):
+    venv = make_vec(3)
+    assert isinstance(venv, HPTuneVectorEnv)
+    assert venv.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    assert venv.num_envs == 3
+    assert venv.action_space.shape == (3, 4) and venv.single_action_space.nvec.tolist() == [4, 5, 6, 4]
+    assert venv.observation_space.shape == (3, 17) and venv.single_observation_space.dtype == np.float32
+    obs, info = venv.reset(seed=0)
+    assert obs.shape == (3, 17) and obs.dtype == np.float32
+    assert info["val_accuracy"].shape == (3,) and info["_val_accuracy"].all()
+
+
+def _random_actions(rng, K, steps, nvec, max_lr_index=None):
+    acts = rng.integers(0, nvec, size=(steps, K, len(nvec)))
+    if max_lr_index is not None:
+        acts[..., 2] = np.minimum(acts[..., 2], max_lr_index)  # learning rate <= 0.1
+    return acts
+
+
+def test_sync_and_async_modes_match_native():
+    kw = {**FAST, "horizon": 2}
+    acts = np.array([[[3, 1, 3, 2], [0, 2, 4, 1]], [[1, 0, 2, 3], [2, 3, 1, 0]]])
+    results = {}
+    for mode in ("sync", "async", None):
+        extra = {"vector_kwargs": {"context": "fork"}} if mode == "async" else {}
+        venv = gym.make_vec("HPTune-v0", num_envs=2, vectorization_mode=mode, **kw, **extra)
+        obs, _ = venv.reset(seed=4)
+        trace, rewards = [obs], []
+        for a in acts:
+            obs, r, terminated, truncated, info = venv.step(a)
+            trace.append(obs)
+            rewards.append(r)
+        assert terminated.all() and not truncated.any()
+        assert info["test_accuracy"].shape == (2,)
+        venv.close()
+        results[mode] = (np.stack(trace), np.stack(rewards))
+    assert np.array_equal(results["sync"][0], results["async"][0])
+    assert np.array_equal(results["sync"][1], results["async"][1])
+    np.testing.assert_allclose(results[None][0], results["sync"][0], atol=1e-5)
+    np.testing.assert_allclose(results[None][1], results["sync"][1], atol=1 / N_VAL_WINE + 1e-6)
+
+
+@pytest.mark.parametrize(
+    "hp_space",
+    [None, {"depth": [1, 2, 4], "dropout": [0.0, 0.2], "batch_size": [8, 16], "weight_decay": [0.0, 0.01],
+            "learning_rate": [0.01, 0.1]}],
+    ids=["default", "batch_size+weight_decay"],
+)
+def test_child_i_equals_single_env(make_env, hp_space):
+    K, seed, horizon = 3, 11, 3
+    kw = {"hp_space": hp_space, "horizon": horizon}
+    venv = HPTuneVectorEnv(num_envs=K, **FAST | kw)
+    nvec = venv.single_action_space.nvec
+    acts = _random_actions(np.random.default_rng(0), K, horizon, nvec, max_lr_index=4 if hp_space is None else None)
+    obs, info0 = venv.reset(seed=seed)
+    v_obs, v_rew = [obs], []
+    for a in acts:
+        obs, r, *_ = venv.step(a)
+        v_obs.append(obs)
+        v_rew.append(r)
+    v_obs, v_rew = np.stack(v_obs), np.stack(v_rew)
+    for i in range(K):
+        s_obs, s_rew, infos, s_info0 = rollout(make_env(**kw), acts[:, i], seed=seed + i)
+        assert s_info0["val_accuracy"] == pytest.approx(info0["val_accuracy"][i], abs=1e-6)
+        np.testing.assert_allclose(v_obs[:, i], s_obs, atol=1e-5, err_msg=f"child {i}")
+        np.testing.assert_allclose(v_rew[:, i], s_rew, atol=1 / N_VAL_WINE + 1e-6, err_msg=f"child {i}")
+    assert not np.allclose(v_obs[:, 0], v_obs[:, 1])  # the children really differ
+
+
+def test_list_of_seeds(make_env):
+    venv = HPTuneVectorEnv(num_envs=2, **FAST)
+    obs, _ = venv.reset(seed=[7, 9])
+    a = np.array([[3, 1, 3, 2], [1, 0, 4, 1]])
+    obs1, *_ = venv.step(a)
+    for i, s in enumerate([7, 9]):
+        s_obs, *_ = rollout(make_env(), [a[i]], seed=s)
+        np.testing.assert_allclose(obs[i], s_obs[0], atol=1e-6)
+        np.testing.assert_allclose(obs1[i], s_obs[1], atol=1e-5)
+    with pytest.raises(ValueError, match="2 seeds"):
+        venv.reset(seed=[1, 2, 3])
+
+
+def test_next_step_autoreset(make_env):
+    kw = {**FAST, "horizon": 2}
+    a = np.array([[3, 0, 3, 2], [1, 1, 2, 1]])
+    traces = []
+    for ignored in ([0, 0, 0, 0], [3, 4, 5, 3]):
+        venv = HPTuneVectorEnv(num_envs=2, **kw)
+        venv.reset(seed=5)
+        venv.step(a)
+        _, _, terminated, _, info = venv.step(a)
+        assert terminated.all() and info["_test_accuracy"].all()
+        obs, r, terminated, truncated, info = venv.step(np.array([ignored, ignored]))
+        assert r.tolist() == [0.0, 0.0] and not terminated.any() and not truncated.any()
+        assert info["sgd_steps"].tolist() == [0, 0]
+        assert np.all(obs[:, 12] == 0) and np.all(obs[:, 13:] == 0)  # progress and hyper-parameters
+        assert "hyperparameters" not in info and "train_loss" not in info
+        obs2, r2, *_ = venv.step(a)
+        traces.append((obs, obs2, r2))
+    assert np.array_equal(traces[0][0], traces[1][0])  # the action at the reset step is ignored
+    assert np.array_equal(traces[0][1], traces[1][1]) and np.array_equal(traces[0][2], traces[1][2])
+    # child 0's new episode is the single env's next (unseeded) episode
+    env = make_env(**kw)
+    rollout(env, [a[0], a[0]], seed=5)
+    obs_single, _ = env.reset()
+    np.testing.assert_allclose(traces[0][0][0], obs_single, atol=1e-5)
+
+
+def test_diverging_child_terminates_alone():
+    venv = HPTuneVectorEnv(num_envs=2, task="wine", steps_per_action=5, horizon=3,
+                           hp_space={"learning_rate": [0.01, 10.0], "momentum": [0.99]})
+    _, info0 = venv.reset(seed=0)
+    obs, r, terminated, _, info = venv.step(np.array([[1, 0], [0, 0]]))
+    assert terminated.tolist() == [True, False]
+    assert info["diverged"].tolist() == [True, False]
+    assert info["val_accuracy"][0] == pytest.approx(1 / 3)
+    assert r[0] == pytest.approx(1 / 3 - info0["val_accuracy"][0])
+    assert info["_test_accuracy"].tolist() == [True, False]
+    assert np.isnan(info["train_loss"][0]) and np.isfinite(info["train_loss"][1])
+    assert obs_in_bounds(venv.single_observation_space, obs)
+    obs, r, terminated, _, info = venv.step(np.array([[0, 0], [0, 0]]))
+    assert r[0] == 0.0 and info["sgd_steps"].tolist() == [0, 10]  # child 0 reset, child 1 goes on
+    assert info["_diverged"].tolist() == [False, True] and not info["diverged"][1]
+    assert obs_in_bounds(venv.single_observation_space, obs)
+    obs, r, terminated, _, info = venv.step(np.array([[0, 0], [0, 0]]))
+    assert info["sgd_steps"].tolist() == [5, 15] and not info["diverged"].any()
+    assert terminated.tolist() == [False, True]
+
+
+def test_same_step_autoreset_final_obs():
+    venv = HPTuneVectorEnv(num_envs=2, autoreset_mode=AutoresetMode.SAME_STEP, **FAST | {"horizon": 2})
+    assert venv.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    venv.reset(seed=0)
+    a = np.array([[3, 0, 3, 2], [1, 1, 2, 1]])
+    obs, _, terminated, _, info = venv.step(a)
+    assert not terminated.any() and "final_obs" not in info
+    obs, r, terminated, _, info = venv.step(a)
+    assert terminated.all()
+    assert info["final_obs"].shape == (2, 17) and info["_final_obs"].tolist() == [True, True]
+    assert np.all(info["final_obs"][:, 12] == 1.0)  # the last observation of the ended episode
+    assert np.all(obs[:, 12] == 0.0)  # already the new episode
+    assert info["_test_accuracy"].all()
+    obs, r, terminated, _, info = venv.step(a)
+    assert info["sgd_steps"].tolist() == [FAST["steps_per_action"]] * 2
+    assert info["_hyperparameters"].all()
+    with pytest.raises(ValueError, match="autoreset_mode"):
+        HPTuneVectorEnv(num_envs=2, autoreset_mode="bogus", **FAST)
+
+
+def test_info_layout(make_vec):
+    venv = make_vec(3)
+    _, info = venv.reset(seed=0)
+    a = np.array([[3, 0, 3, 2], [1, 1, 2, 1], [0, 4, 0, 3]])
+    _, _, _, _, info = venv.step(a)
+    keys = [k for k in info if not k.startswith("_")]
+    assert set(keys) == {"val_accuracy", "val_loss", "train_loss", "sgd_steps", "diverged", "hyperparameters"}
+    for k in keys:
+        mask = info[f"_{k}"]
+        assert mask.dtype == bool and mask.shape == (3,) and mask.all()
+    for k in set(keys) - {"hyperparameters"}:
+        assert isinstance(info[k], np.ndarray) and info[k].shape == (3,)
+    hp = info["hyperparameters"]
+    names = ["depth", "dropout", "learning_rate", "momentum", "weight_decay", "batch_size"]
+    assert set(hp) == set(names) | {f"_{n}" for n in names}
+    decoded = [venv.hp_space.decode(row) for row in a]
+    for n in names:
+        assert hp[n].shape == (3,) and hp[f"_{n}"].all()
+    for n in venv.hp_space.names:
+        assert hp[n].tolist() == [d[n] for d in decoded]
+    assert hp["batch_size"].tolist() == [32] * 3 and hp["weight_decay"].tolist() == [0.0] * 3
+
+
+@pytest.mark.parametrize(
+    "actions, message",
+    [
+        (np.zeros((3, 4), dtype=int), "shape"),
+        (np.zeros((2, 3), dtype=int), "shape"),
+        (np.zeros(4, dtype=int), "shape"),
+        (np.array([[0, 0, 0, 0], [0, 0, 6, 0]]), "outside the action space"),
+        (np.array([[0, 0, 0, 0], [-1, 0, 0, 0]]), "outside the action space"),
+        (np.array([[0.5, 0, 0, 0], [0, 0, 0, 0]]), "integer"),
+    ],
+)
+def test_bad_actions(make_vec, actions, message):
+    venv = make_vec(2)
+    venv.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        venv.step(actions)
+    _, _, _, _, info = venv.step(np.zeros((2, 4), dtype=int))
+    assert info["sgd_steps"].tolist() == [FAST["steps_per_action"]] * 2
+
+
+def test_step_before_reset_and_render():
+    venv = HPTuneVectorEnv(num_envs=2, **FAST)
+    with pytest.raises(RuntimeError, match="reset"):
+        venv.step(np.zeros((2, 4), dtype=int))
+    with pytest.raises(ValueError, match="render"):
+        HPTuneVectorEnv(num_envs=2, render_mode="ansi", **FAST)
+    with pytest.raises(ValueError, match="num_envs"):
+        HPTuneVectorEnv(num_envs=0, **FAST)
+
+
+# ---------------------------------------------------------------- the kernel against plain PyTorch
+def _index_stream(generator, n, total):
+    """What ChildKernel draws: shuffled epochs of the training set, one after another."""
+    out = []
+    while sum(len(o) for o in out) < total:
+        out.append(torch.randperm(n, generator=generator))
+    return torch.cat(out)[:total]
+
+
+def test_kernel_matches_plain_torch_loop():
+    task = make_task("wine")
+    family = make_family("mlp", task.input_shape, task.num_classes, width=32, max_depth=3)
+    kernel = ChildKernel(family, 1, "cpu")
+    kernel.set_tasks([task])
+    kernel.reset_children([0], [1234])
+    ref_gen = torch.Generator()
+    ref_gen.set_state(kernel.generators[0].get_state())
+    model = family.to_module(kernel.params, 0, depth=3)
+    assert isinstance(model, ResidualMLP)
+
+    # (depth, lr, momentum, weight decay, batch size, SGD steps): blocks go off, then on again
+    phases = [(3, 0.05, 0.9, 1e-3, 16, 5), (1, 0.1, 0.5, 1e-3, 8, 4), (3, 0.02, 0.9, 0.0, 32, 5)]
+    total = sum(b * s for *_, b, s in phases)
+    stream = _index_stream(ref_gen, task.sizes[0], total)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    pos = 0
+    for depth, lr, mu, wd, b, steps in phases:
+        hp = {"depth": np.array([depth]), "dropout": np.array([0.0]), "learning_rate": np.array([lr]),
+              "momentum": np.array([mu]), "weight_decay": np.array([wd]), "batch_size": np.array([b])}
+        losses, grad_norm = kernel.train(hp, steps, np.array([True]))
+
+        model.depth = depth
+        for g in opt.param_groups:
+            g.update(lr=lr, momentum=mu, weight_decay=wd)
+        ref_losses = []
+        for s in range(steps):
+            idx = stream[pos:pos + b]
+            pos += b
+            opt.zero_grad(set_to_none=True)  # switched-off blocks get no gradient: SGD skips them
+            loss = F.cross_entropy(model(task.x_train[idx]), task.y_train[idx])
+            loss.backward()
+            opt.step()
+            ref_losses.append(loss.item())
+        np.testing.assert_allclose(losses[:, 0].numpy(), ref_losses, rtol=1e-5, atol=1e-6)
+
+        got = family.to_module(kernel.params, 0, depth=depth).state_dict()
+        for name, ref in model.state_dict().items():
+            torch.testing.assert_close(got[name], ref, atol=1e-5, rtol=1e-5, msg=lambda m: f"{name}: {m}")
+        # the observation's grad_norm: the gradient of the last SGD step (not the momentum update)
+        last_grad = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]).norm()
+        assert grad_norm[0].item() == pytest.approx(last_grad.item(), rel=1e-4)

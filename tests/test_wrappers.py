@@ -1,0 +1,131 @@
+"""Action-space views and the Stable-Baselines3 vector adapter."""
+
+from __future__ import annotations
+
+import itertools
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+
+from conftest import FAST
+from hpenv.vector import HPTuneVectorEnv
+from hpenv.wrappers import ContinuousActions, FlatDiscreteActions, SB3VecEnv
+
+NVEC = [4, 5, 6, 4]
+
+
+def _bin_centre(index, n):
+    return -1.0 + (2 * index + 1) / n
+
+
+def test_continuous_actions_mapping(make_env):
+    env = ContinuousActions(make_env())
+    assert isinstance(env.action_space, spaces.Box)
+    assert env.action_space.shape == (4,) and env.action_space.dtype == np.float32
+    assert np.all(env.action_space.low == -1) and np.all(env.action_space.high == 1)
+    assert env.action(-np.ones(4)).tolist() == [0, 0, 0, 0]
+    assert env.action(np.ones(4)).tolist() == [n - 1 for n in NVEC]
+    assert env.action(np.full(4, 5.0)).tolist() == [n - 1 for n in NVEC]  # clipped to [-1, 1]
+    # every index is reached from the centre of its bin, and the map is monotone
+    for action in itertools.product(*(range(n) for n in NVEC)):
+        x = np.array([_bin_centre(i, n) for i, n in zip(action, NVEC)], dtype=np.float32)
+        assert env.action(x).tolist() == list(action)
+    for j, n in enumerate(NVEC):
+        xs = np.linspace(-1, 1, 101)
+        idx = [env.action(np.where(np.arange(4) == j, x, 0.0))[j] for x in xs]
+        assert idx == sorted(idx) and set(idx) == set(range(n))
+
+
+def test_continuous_actions_step_round_trip(make_env):
+    env = ContinuousActions(make_env())
+    env.reset(seed=0)
+    target = [2, 1, 3, 2]
+    x = np.array([_bin_centre(i, n) for i, n in zip(target, NVEC)], dtype=np.float32)
+    assert env.action_space.contains(x)
+    _, _, _, _, info = env.step(x)
+    decoded = env.unwrapped.hp_space.decode(target)
+    assert {k: info["hyperparameters"][k] for k in decoded} == decoded
+    for bad in (np.zeros(3), np.array([np.nan, 0, 0, 0])):
+        with pytest.raises(ValueError, match="finite numbers"):
+            env.step(bad)
+    _, _, _, _, info = env.step(-np.ones(4, dtype=np.float32))
+    assert info["hyperparameters"]["learning_rate"] == 0.001
+
+
+def test_flat_discrete_covers_every_tuple_once(make_env):
+    env = FlatDiscreteActions(make_env())
+    n = int(np.prod(NVEC))
+    assert isinstance(env.action_space, spaces.Discrete) and env.action_space.n == n
+    tuples = [tuple(env.action(i).tolist()) for i in range(n)]
+    assert len(set(tuples)) == n
+    assert set(tuples) == set(itertools.product(*(range(k) for k in NVEC)))
+    assert tuples[7] == tuple(np.unravel_index(7, NVEC))
+    assert env.action(np.int64(n - 1)).tolist() == [k - 1 for k in NVEC]
+
+
+def test_flat_discrete_step_and_errors(make_env):
+    env = FlatDiscreteActions(make_env())
+    env.reset(seed=0)
+    flat = int(np.ravel_multi_index([2, 1, 3, 2], NVEC))
+    _, _, _, _, info = env.step(flat)
+    assert info["hyperparameters"]["depth"] == 3 and info["hyperparameters"]["learning_rate"] == 0.03
+    for bad in (-1, env.action_space.n, 1.5, [1, 2]):
+        with pytest.raises(ValueError, match="integer in"):
+            env.step(bad)
+    _, _, terminated, _, info = env.step(0)
+    assert info["sgd_steps"] == 2 * FAST["steps_per_action"]
+
+
+def test_wrappers_need_multidiscrete():
+    env = gym.make("CartPole-v1")
+    for wrapper in (ContinuousActions, FlatDiscreteActions):
+        with pytest.raises(ValueError, match="MultiDiscrete"):
+            wrapper(env)
+    env.close()
+
+
+# ---------------------------------------------------------------- SB3VecEnv
+def test_sb3_vec_env_shapes_and_terminal_observation():
+    venv = SB3VecEnv(num_envs=2, **FAST | {"horizon": 2})
+    assert venv.num_envs == 2
+    assert venv.observation_space.shape == (17,) and venv.action_space.nvec.tolist() == NVEC
+    obs = venv.reset()
+    assert obs.shape == (2, 17) and obs.dtype == np.float32
+    actions = np.array([[3, 0, 3, 2], [1, 1, 2, 1]])
+    obs, rewards, dones, infos = venv.step(actions)
+    assert obs.shape == (2, 17) and rewards.shape == (2,) and rewards.dtype == np.float32
+    assert dones.dtype == bool and not dones.any()
+    assert isinstance(infos, list) and len(infos) == 2
+    for info in infos:
+        assert "terminal_observation" not in info
+        assert isinstance(info["val_accuracy"], float) and isinstance(info["diverged"], bool)
+        assert info["hyperparameters"]["batch_size"] == 32 and "_depth" not in info["hyperparameters"]
+    obs, rewards, dones, infos = venv.step(actions)
+    assert dones.tolist() == [True, True]
+    for k, info in enumerate(infos):
+        term = info["terminal_observation"]
+        assert term.shape == (17,) and term[12] == 1.0  # progress of the ended episode
+        assert obs[k, 12] == 0.0  # obs is already the next episode's first
+        assert info["TimeLimit.truncated"] is False
+        assert 0.0 <= info["test_accuracy"] <= 1.0
+    obs, rewards, dones, infos = venv.step(actions)
+    assert not dones.any() and all(info["sgd_steps"] == FAST["steps_per_action"] for info in infos)
+    venv.close()
+
+
+def test_sb3_vec_env_seeding_and_arguments():
+    a, b = SB3VecEnv(num_envs=2, **FAST), SB3VecEnv(num_envs=2, **FAST)
+    a.seed(3)
+    b.seed(3)
+    obs_a, obs_b = a.reset(), b.reset()
+    assert np.array_equal(obs_a, obs_b)
+    ref = HPTuneVectorEnv(num_envs=2, autoreset_mode=AutoresetMode.SAME_STEP, **FAST)
+    assert np.array_equal(ref.reset(seed=[3, 4])[0], obs_a)
+    assert a.get_attr("num_envs") == [2, 2]
+    with pytest.raises(ValueError, match="SAME_STEP"):
+        SB3VecEnv(HPTuneVectorEnv(num_envs=2, **FAST))
+    with pytest.raises(ValueError, match="not both"):
+        SB3VecEnv(ref, horizon=3)
