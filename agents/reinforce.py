@@ -37,7 +37,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import nn
 from tqdm.auto import tqdm
@@ -281,9 +280,9 @@ class RecurrentPolicy(nn.Module):
                 nn.init.zeros_(self.value_head.bias)
 
     def make_input(
-        self, obs: torch.Tensor, prev_action: torch.Tensor, prev_reward: torch.Tensor
-    ) -> torch.Tensor:
-        """Build one time-step of LSTM input for ``n`` rows.
+        self, obs: np.ndarray, prev_action: np.ndarray, prev_reward: np.ndarray
+    ) -> np.ndarray:
+        """Build one time-step of LSTM input for ``n`` rows (in numpy: this runs every env step).
 
         Parameters
         ----------
@@ -296,16 +295,18 @@ class RecurrentPolicy(nn.Module):
 
         Returns
         -------
-        torch.Tensor
-            Shape ``(n, input_size)``.
+        numpy.ndarray
+            ``float32`` array of shape ``(n, input_size)``.
         """
         parts = [obs]
         for dim, n_choices in enumerate(self.nvec):
             index = prev_action[:, dim]
-            one_hot = F.one_hot(index.clamp(min=0), n_choices).to(obs.dtype)
-            parts.append(one_hot * (index >= 0).unsqueeze(-1).to(obs.dtype))
-        parts.append(prev_reward.unsqueeze(-1).to(obs.dtype))
-        return torch.cat(parts, dim=-1)
+            one_hot = np.zeros((len(index), n_choices))
+            has_action = index >= 0
+            one_hot[has_action, index[has_action]] = 1.0
+            parts.append(one_hot)
+        parts.append(np.asarray(prev_reward, dtype=np.float64)[:, None])
+        return np.concatenate(parts, axis=1).astype(np.float32)
 
     def forward(
         self, inputs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
@@ -558,6 +559,8 @@ class RecurrentReinforce:
         self._adapter: _EnvAdapter | None = None
 
         # All randomness comes from these two generators; the global RNGs are never touched.
+        # The torch generator initialises the weights; the numpy generator samples actions and
+        # draws the seeds of environment resets.
         seed_sequence = np.random.SeedSequence(config.seed)
         numpy_seed, torch_seed = seed_sequence.spawn(2)
         self._np_rng = np.random.default_rng(numpy_seed)
@@ -617,25 +620,26 @@ class RecurrentReinforce:
         Returns the LSTM input that was used (to replay it during the update), the logits of each
         action dimension (each ``(n, n_choices)``) and the new ``(h, c)``.
         """
+        inputs = torch.as_tensor(
+            self.policy.make_input(self._normalize(obs), prev_action, prev_reward),
+            device=self.device,
+        )
         with torch.no_grad():
-            inputs = self.policy.make_input(
-                torch.as_tensor(self._normalize(obs), dtype=torch.float32, device=self.device),
-                torch.as_tensor(prev_action, dtype=torch.long, device=self.device),
-                torch.as_tensor(prev_reward, dtype=torch.float32, device=self.device),
-            )
             logits, _, state = self.policy(inputs.unsqueeze(1), state)
         return inputs, [lg.squeeze(1) for lg in logits], state
 
     def _select_actions(self, logits: list[torch.Tensor], deterministic: bool) -> np.ndarray:
-        """Argmax or sample (from the agent's generator) per action dimension; ``(n, dims)``."""
+        """Argmax, or sample with the agent's numpy generator, per action dimension; ``(n, dims)``."""
         columns = []
         for head_logits in logits:
             if deterministic:
-                columns.append(head_logits.argmax(dim=-1).cpu())
-            else:
-                probs = torch.softmax(head_logits.float().cpu(), dim=-1)
-                columns.append(torch.multinomial(probs, 1, generator=self._torch_rng).squeeze(-1))
-        return torch.stack(columns, dim=-1).numpy().astype(np.int64)
+                columns.append(head_logits.argmax(dim=-1).cpu().numpy())
+                continue
+            probs = torch.softmax(head_logits.double(), dim=-1).cpu().numpy()
+            uniform = self._np_rng.random((probs.shape[0], 1))
+            choice = (np.cumsum(probs, axis=-1) < uniform).sum(axis=-1)  # inverse-CDF sampling
+            columns.append(np.minimum(choice, probs.shape[-1] - 1))
+        return np.stack(columns, axis=-1).astype(np.int64)
 
     def _zero_state(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         zeros = torch.zeros(n, self.config.hidden_size, device=self.device)

@@ -51,7 +51,10 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps-per-action", type=int, default=50)
     ap.add_argument("--action", default="2,1,3,2", help="indices into the default space (depth 3, dropout 0.1, lr 0.03, momentum 0.9)")
+    ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     env = gym.make("HPTune-v0", task=args.task, device=args.device, steps_per_action=args.steps_per_action,
                    horizon=10**6).unwrapped

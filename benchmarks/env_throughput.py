@@ -67,14 +67,15 @@ def time_steps(step, rounds: int, sync) -> float:
 def peak_memory(K: int, device: str, steps: int) -> dict:
     """Peak memory of a fresh process that builds the native env at K and runs two steps."""
     code = f"""
-import resource, json, numpy as np, gymnasium as gym, torch, hpenv
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+import json, numpy as np, gymnasium as gym, torch, hpenv
+def hwm_mb():  # peak resident memory of this process (ru_maxrss would include the parent's, from fork)
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
+base = hwm_mb()
 env = gym.make_vec("HPTune-v0", num_envs={K}, device={device!r}, steps_per_action={steps}, horizon=10**6)
 env.reset(seed=0)
 a = np.zeros(({K}, len(env.single_action_space.nvec)), dtype=np.int64); a[:, 1] = 1; a[:, 2] = 3
 for _ in range(2): env.step(a)
-out = {{"rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "rss_before_env_mb": base / 1024}}
+out = {{"rss_peak_mb": hwm_mb(), "rss_after_imports_mb": base}}
 if {device!r}.startswith("cuda"): out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
 print(json.dumps(out))
 """
@@ -89,7 +90,10 @@ def main() -> None:
     ap.add_argument("--steps-per-action", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=5, help="timed env steps per configuration")
     ap.add_argument("--skip-loops", action="store_true", help="only the native vector env (large K)")
+    ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     sizes = [int(s) for s in args.sizes.split(",")]
     kw = dict(device=args.device, steps_per_action=args.steps_per_action, horizon=10**6)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)

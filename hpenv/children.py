@@ -13,7 +13,7 @@ switching depth off and on again never re-initialises anything.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -67,20 +67,43 @@ class ResidualCNN(nn.Module):
         return self.head(h.mean(dim=(2, 3)))
 
 
+class ParamSpec(NamedTuple):
+    """One parameter of a child: its module name, shape, fan-in (for init) and residual block."""
+
+    name: str
+    shape: tuple[int, ...]
+    fan_in: int
+    block: int | None = None  # index of the residual block it belongs to, None for stem and head
+
+
 class _Family:
     """Shared parts: parameter table, per-child initialisation, module export."""
 
-    #: (name, shape, fan_in) for one child, in storage order.
-    param_specs: list[tuple[str, tuple[int, ...], int]]
+    #: every parameter of one child, in storage order; names match the module's state_dict
+    param_specs: list[ParamSpec]
     width: int
     max_depth: int
+
+    def _specs(self, stem: list[tuple], block: list[tuple], head: list[tuple]) -> list[ParamSpec]:
+        # One leaf per block (not one tensor with a block axis), so that autograd never has to
+        # scatter a block's gradient into a tensor holding all blocks.
+        per_block = [ParamSpec(name.format(i), shape, fan, i) for i in range(self.max_depth)
+                     for name, shape, fan in block]
+        return [ParamSpec(*s) for s in stem] + per_block + [ParamSpec(*s) for s in head]
 
     def init_child(self, params: Params, k: int, generator: torch.Generator) -> None:
         """Draw child ``k``'s weights as ``nn.Linear`` / ``nn.Conv2d`` do: U(-1/sqrt(fan_in), ...)."""
         with torch.no_grad():
-            for name, _, fan_in in self.param_specs:
-                bound = 1.0 / math.sqrt(fan_in)
-                params[name][k].uniform_(-bound, bound, generator=generator)
+            for spec in self.param_specs:
+                bound = 1.0 / math.sqrt(spec.fan_in)
+                params[spec.name][k].uniform_(-bound, bound, generator=generator)
+
+    def to_module(self, p: Params, k: int, depth: int, dropout: float = 0.0) -> nn.Module:
+        """A copy of child ``k`` as an ordinary module (:class:`ResidualMLP` / :class:`ResidualCNN`)."""
+        module = self.module_class(*self.module_args, depth=depth, dropout=dropout)
+        # linear weights are stored (in, out) for batched matmuls; nn.Linear keeps (out, in)
+        module.load_state_dict({name: v[k].T if v.dim() == 3 else v[k] for name, v in p.items()})
+        return module.to(p["head.bias"].device)
 
     @property
     def hidden_shape(self) -> int:
@@ -92,19 +115,18 @@ class MLPFamily(_Family):
     """Residual MLPs for vector inputs ``(features,)``."""
 
     kind = "mlp"
-    #: parameters with a leading block axis (switched off by the depth gate)
-    block_params = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
 
     def __init__(self, in_features: int, num_classes: int, width: int = 64, max_depth: int = 4):
         self.in_features, self.num_classes = in_features, num_classes
         self.width, self.max_depth = width, max_depth
-        w, L = width, max_depth
-        self.param_specs = [
-            ("stem.weight", (in_features, w), in_features), ("stem.bias", (w,), in_features),
-            ("fc1.weight", (L, w, w), w), ("fc1.bias", (L, w), w),
-            ("fc2.weight", (L, w, w), w), ("fc2.bias", (L, w), w),
-            ("head.weight", (w, num_classes), w), ("head.bias", (num_classes,), w),
-        ]
+        self.module_class, self.module_args = ResidualMLP, (in_features, num_classes, width, max_depth)
+        w = width
+        self.param_specs = self._specs(
+            [("stem.weight", (in_features, w), in_features), ("stem.bias", (w,), in_features)],
+            [("fc1.{}.weight", (w, w), w), ("fc1.{}.bias", (w,), w),
+             ("fc2.{}.weight", (w, w), w), ("fc2.{}.bias", (w,), w)],
+            [("head.weight", (w, num_classes), w), ("head.bias", (num_classes,), w)],
+        )
 
     def forward(self, p: Params, x: Tensor, gates: Sequence[Tensor | None],
                 drops: Sequence[Tensor | None] | None = None) -> Tensor:
@@ -115,45 +137,30 @@ class MLPFamily(_Family):
         """
         h = torch.relu(torch.matmul(x, p["stem.weight"]) + p["stem.bias"].unsqueeze(1))
         for i, gate in enumerate(gates):
-            r = torch.relu(torch.baddbmm(p["fc1.bias"][:, i].unsqueeze(1), h, p["fc1.weight"][:, i]))
+            r = torch.relu(torch.baddbmm(p[f"fc1.{i}.bias"].unsqueeze(1), h, p[f"fc1.{i}.weight"]))
             if drops is not None and drops[i] is not None:
                 r = r * drops[i]
-            r = torch.baddbmm(p["fc2.bias"][:, i].unsqueeze(1), r, p["fc2.weight"][:, i])
+            r = torch.baddbmm(p[f"fc2.{i}.bias"].unsqueeze(1), r, p[f"fc2.{i}.weight"])
             h = torch.relu(h + (r if gate is None else torch.where(gate, r, 0.0)))
         return torch.baddbmm(p["head.bias"].unsqueeze(1), h, p["head.weight"])
-
-    def to_module(self, p: Params, k: int, depth: int, dropout: float = 0.0) -> ResidualMLP:
-        m = ResidualMLP(self.in_features, self.num_classes, self.width, self.max_depth, depth, dropout)
-        with torch.no_grad():
-            m.stem.weight.copy_(p["stem.weight"][k].T)
-            m.stem.bias.copy_(p["stem.bias"][k])
-            for i in range(self.max_depth):
-                m.fc1[i].weight.copy_(p["fc1.weight"][k, i].T)
-                m.fc1[i].bias.copy_(p["fc1.bias"][k, i])
-                m.fc2[i].weight.copy_(p["fc2.weight"][k, i].T)
-                m.fc2[i].bias.copy_(p["fc2.bias"][k, i])
-            m.head.weight.copy_(p["head.weight"][k].T)
-            m.head.bias.copy_(p["head.bias"][k])
-        return m.to(p["head.bias"].device)
 
 
 class CNNFamily(_Family):
     """Residual CNNs for image inputs ``(channels, height, width)``; K children run as one grouped conv."""
 
     kind = "cnn"
-    #: parameters with a leading block axis (switched off by the depth gate)
-    block_params = ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias")
 
     def __init__(self, in_channels: int, num_classes: int, width: int = 16, max_depth: int = 4):
         self.in_channels, self.num_classes = in_channels, num_classes
         self.width, self.max_depth = width, max_depth
-        c, L = width, max_depth
-        self.param_specs = [
-            ("stem.weight", (c, in_channels, 3, 3), in_channels * 9), ("stem.bias", (c,), in_channels * 9),
-            ("conv1.weight", (L, c, c, 3, 3), c * 9), ("conv1.bias", (L, c), c * 9),
-            ("conv2.weight", (L, c, c, 3, 3), c * 9), ("conv2.bias", (L, c), c * 9),
-            ("head.weight", (c, num_classes), c), ("head.bias", (num_classes,), c),
-        ]
+        self.module_class, self.module_args = ResidualCNN, (in_channels, num_classes, width, max_depth)
+        c, fan = width, width * 9
+        self.param_specs = self._specs(
+            [("stem.weight", (c, in_channels, 3, 3), in_channels * 9), ("stem.bias", (c,), in_channels * 9)],
+            [("conv1.{}.weight", (c, c, 3, 3), fan), ("conv1.{}.bias", (c,), fan),
+             ("conv2.{}.weight", (c, c, 3, 3), fan), ("conv2.{}.bias", (c,), fan)],
+            [("head.weight", (c, num_classes), c), ("head.bias", (num_classes,), c)],
+        )
 
     def forward(self, p: Params, x: Tensor, gates: Sequence[Tensor | None],
                 drops: Sequence[Tensor | None] | None = None) -> Tensor:
@@ -173,30 +180,16 @@ class CNNFamily(_Family):
         h = torch.relu(h)
         B = h.shape[0]
         for i, gate in enumerate(gates):
-            r = torch.relu(F.conv2d(h, flat(p["conv1.weight"][:, i]), p["conv1.bias"][:, i].reshape(-1),
+            r = torch.relu(F.conv2d(h, flat(p[f"conv1.{i}.weight"]), p[f"conv1.{i}.bias"].reshape(-1),
                                     padding=1, groups=K))
             if drops is not None and drops[i] is not None:
                 r = r * drops[i].transpose(0, 1).reshape(B, K * c, 1, 1)
-            r = F.conv2d(r, flat(p["conv2.weight"][:, i]), p["conv2.bias"][:, i].reshape(-1), padding=1, groups=K)
+            r = F.conv2d(r, flat(p[f"conv2.{i}.weight"]), p[f"conv2.{i}.bias"].reshape(-1), padding=1, groups=K)
             if gate is not None:
                 r = torch.where(gate.reshape(K, 1).expand(K, c).reshape(1, K * c, 1, 1), r, 0.0)
             h = torch.relu(h + r)
         pooled = h.mean(dim=(2, 3)).reshape(B, K, c).transpose(0, 1)
         return torch.baddbmm(p["head.bias"].unsqueeze(1), pooled, p["head.weight"])
-
-    def to_module(self, p: Params, k: int, depth: int, dropout: float = 0.0) -> ResidualCNN:
-        m = ResidualCNN(self.in_channels, self.num_classes, self.width, self.max_depth, depth, dropout)
-        with torch.no_grad():
-            m.stem.weight.copy_(p["stem.weight"][k])
-            m.stem.bias.copy_(p["stem.bias"][k])
-            for i in range(self.max_depth):
-                m.conv1[i].weight.copy_(p["conv1.weight"][k, i])
-                m.conv1[i].bias.copy_(p["conv1.bias"][k, i])
-                m.conv2[i].weight.copy_(p["conv2.weight"][k, i])
-                m.conv2[i].bias.copy_(p["conv2.bias"][k, i])
-            m.head.weight.copy_(p["head.weight"][k].T)
-            m.head.bias.copy_(p["head.bias"][k])
-        return m.to(p["head.bias"].device)
 
 
 def make_family(kind: str, input_shape: tuple[int, ...], num_classes: int,

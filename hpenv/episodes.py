@@ -188,6 +188,23 @@ class EpisodeBatch:
             info["test_accuracy"] = np.where(diverged, self.chance, test_acc)
         return obs, reward, terminated, info
 
+    def copy_child(self, src: int, dst: int) -> None:
+        """Child ``dst`` continues as a copy of child ``src`` (for population-based training).
+
+        Copies the weights and momentum (see :meth:`ChildKernel.copy_child`), the episode's
+        progress and last accuracies (so the next reward is measured from the copied child), the
+        hyper-parameters applied and the task. ``dst``'s own random stream is kept.
+        """
+        if src == dst:
+            return
+        self.kernel.copy_child(src, dst)
+        if self.tasks[dst] is not self.tasks[src]:
+            self.tasks[dst] = self.tasks[src]
+            self.kernel.set_tasks(self.tasks)
+        for arr in (self.t, self.sgd_steps, self.val_accuracy, self.val_loss, self.hp_norm):
+            arr[dst] = arr[src]
+        self.applied[dst] = dict(self.applied[src])
+
     def _observe(self, host: np.ndarray) -> np.ndarray:
         progress = (self.t / self.horizon).astype(np.float32)
         return observe.assemble(host, progress, self.hp_norm, self.obs_low, self.obs_high)

@@ -58,7 +58,7 @@ class ChildKernel:
     def __init__(self, family: MLPFamily | CNNFamily, num_children: int, device: torch.device):
         self.family, self.K, self.device = family, num_children, torch.device(device)
         K = num_children
-        sizes = [K * math.prod(shape) for _, shape, _ in family.param_specs]
+        sizes = [K * math.prod(spec.shape) for spec in family.param_specs]
         total = sum(sizes)
         self.flat = torch.zeros(total, device=self.device)
         self.grad = torch.zeros(total, device=self.device)
@@ -67,17 +67,13 @@ class ChildKernel:
         owner = []  # which child each element belongs to, to expand per-child values
         block = []  # which residual block each element belongs to (-1: stem, head)
         offset = 0
-        for (name, shape, _), size in zip(family.param_specs, sizes):
-            view = self.flat[offset:offset + size].view(K, *shape)
+        for spec, size in zip(family.param_specs, sizes):
+            view = self.flat[offset:offset + size].view(K, *spec.shape)
             view.requires_grad_(True)
-            view.grad = self.grad[offset:offset + size].view(K, *shape)
-            self.params[name] = view
+            view.grad = self.grad[offset:offset + size].view(K, *spec.shape)
+            self.params[spec.name] = view
             owner.append(torch.arange(K, device=self.device).repeat_interleave(size // K))
-            if name in family.block_params:
-                block.append(torch.arange(shape[0], device=self.device)
-                             .repeat_interleave(size // K // shape[0]).repeat(K))
-            else:
-                block.append(torch.full((size,), -1, device=self.device))
+            block.append(torch.full((size,), -1 if spec.block is None else spec.block, device=self.device))
             offset += size
         self._owner = torch.cat(owner)
         self._block = torch.cat(block)
@@ -123,6 +119,22 @@ class ChildKernel:
             mask = torch.zeros(self.K, dtype=torch.bool, device=self.device)
             mask[children] = True
             self.momentum_buf[mask[self._owner]] = 0.0
+
+    @torch.no_grad()
+    def copy_child(self, src: int, dst: int) -> None:
+        """Make child ``dst`` a copy of child ``src``: weights, momentum buffers and active depth.
+
+        ``dst`` keeps its own random generator and data stream (batch order, dropout masks), as
+        population-based training wants: the exploited child continues from the copied weights
+        but sees its own batches.
+        """
+        if src == dst:
+            return
+        for p in self.params.values():
+            p.data[dst].copy_(p.data[src])
+        src_rows, dst_rows = self._owner == src, self._owner == dst
+        self.momentum_buf[dst_rows] = self.momentum_buf[src_rows]
+        self.depth[dst] = self.depth[src]
 
     def _next_indices(self, k: int, n: int) -> Tensor:
         """``n`` training indices for child ``k``: shuffled epochs, reshuffled when used up."""
@@ -228,14 +240,17 @@ class ChildKernel:
     @torch.no_grad()
     def _sgd_step(self, lr, mu, wd) -> None:
         """SGD with Nesterov momentum (PyTorch's formulation), on every child at once."""
+        # One pass over the buffers per line: at large K the update is memory-bound.
         g, buf, w = self.grad, self.momentum_buf, self.flat
-        if isinstance(wd, Tensor) or wd != 0.0:
-            g.addcmul_(w, wd) if isinstance(wd, Tensor) else g.add_(w, alpha=wd)
+        if isinstance(wd, Tensor):
+            g.addcmul_(w, wd)
+        elif wd != 0.0:
+            g.add_(w, alpha=wd)
         if isinstance(mu, Tensor):
-            buf.mul_(mu).add_(g)
-            g.addcmul_(buf, mu)
+            torch.addcmul(g, buf, mu, out=buf)  # buf = mu * buf + g
+            g.addcmul_(buf, mu)  # Nesterov: g + mu * buf
         else:
-            buf.mul_(mu).add_(g)
+            torch.add(g, buf, alpha=mu, out=buf)
             g.add_(buf, alpha=mu)
         if isinstance(lr, Tensor):
             w.addcmul_(g, lr, value=-1.0)

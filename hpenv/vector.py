@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -14,7 +14,6 @@ from gymnasium.vector.utils import batch_space
 from hpenv import observe
 from hpenv.episodes import EpisodeBatch
 from hpenv.spaces import HPSpace
-from hpenv.tasks import Task, TaskFamily
 
 
 class HPTuneVectorEnv(VectorEnv):
@@ -42,19 +41,10 @@ class HPTuneVectorEnv(VectorEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        task: str | Task | TaskFamily = "digits",
-        child: str | None = None,
-        steps_per_action: int = 50,
-        horizon: int = 20,
-        hp_space: HPSpace | Mapping[str, Sequence] | None = None,
-        batch_size: int = 32,
-        device: str | torch.device = "cpu",
-        render_mode: str | None = None,
-        reward: str = "delta_accuracy",
-        max_depth: int = 4,
-        width: int | None = None,
-        task_kwargs: Mapping | None = None,
+        *,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        render_mode: str | None = None,
+        **env_kwargs: Any,
     ):
         try:
             autoreset_mode = AutoresetMode(autoreset_mode)
@@ -65,11 +55,7 @@ class HPTuneVectorEnv(VectorEnv):
         self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
         if render_mode is not None:
             raise ValueError(f"HPTuneVectorEnv does not render (got render_mode={render_mode!r}); render a single HPTuneEnv")
-        self._episodes = EpisodeBatch(
-            num_envs, task=task, child=child, steps_per_action=steps_per_action, horizon=horizon,
-            hp_space=hp_space, batch_size=batch_size, device=device, reward=reward,
-            max_depth=max_depth, width=width, task_kwargs=task_kwargs,
-        )
+        self._episodes = EpisodeBatch(num_envs, **env_kwargs)
         self.num_envs = num_envs
         self.render_mode = None
         self.hp_space: HPSpace = self._episodes.hp_space
@@ -90,6 +76,23 @@ class HPTuneVectorEnv(VectorEnv):
     def child(self, index: int) -> torch.nn.Module:
         """A copy of child ``index`` as an ``nn.Module`` at its current depth."""
         return self._episodes.child_module(index)
+
+    def copy_child(self, src: int, dst: int) -> None:
+        """Child ``dst`` continues as an exact copy of child ``src``'s current state.
+
+        Weights, momentum buffers, active depth, episode progress, last validation accuracy and
+        loss and the hyper-parameters applied are copied; ``dst`` keeps its own random generator
+        (batch order, dropout masks). This is the *exploit* step of population-based training
+        (see :func:`agents.search.pbt`). A ``dst`` whose episode had ended (e.g. it diverged)
+        resumes ``src``'s episode instead of being reset at the next step.
+        """
+        if not self._started:
+            raise RuntimeError("call reset() before copy_child()")
+        for name, k in (("src", src), ("dst", dst)):
+            if not 0 <= int(k) < self.num_envs:
+                raise ValueError(f"{name} must be a child index in [0, {self.num_envs}), got {k!r}")
+        self._episodes.copy_child(int(src), int(dst))
+        self._autoreset[dst] = self._autoreset[src]
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
         if seed is None:

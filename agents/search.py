@@ -1,0 +1,527 @@
+"""Budgeted hyper-parameter search methods, measured the way the benchmark measures policies.
+
+Every method here trains real children in HPTune episodes and returns a :class:`SearchResult`
+per evaluation seed: the **test accuracy of the one child it finally chose** (chosen by
+validation accuracy only; the test split is read for nothing else), the child SGD steps it
+actually spent, its wall time, and, separately, any one-off cost paid before deployment
+(meta-training, or a search on selection seeds).
+
+The methods, and how their budget compares with one episode of ``E = horizon * steps_per_action``
+SGD steps (what a policy such as the fixed default tuple spends):
+
+* :func:`random_search` -- ``k`` random static tuples, *equal budget*: each candidate child is
+  trained for ``E // k`` SGD steps (one env step of ``E // k`` mini-batches), the one with the
+  best validation accuracy is kept and its test accuracy reported. No retraining of the winner
+  (that would spend a second budget).
+* :func:`tpe_search` -- Optuna's TPE over the static tuples with the same split as random search
+  (``k`` trials of ``E // k`` steps). Optuna is an optional extra, imported lazily.
+* :func:`grid_search` -- every static tuple of the space (480 for the default space), each
+  trained for a whole episode on *selection* seeds (never the evaluation seeds); the tuple with
+  the best mean validation accuracy is then deployed like a fixed policy. Its full cost
+  (``len(grid) * E`` per selection seed) is reported as the one-off cost: this is the accuracy
+  ceiling for static tuples that a practitioner could actually find.
+* :func:`pbt` -- population-based training on the native vector env: ``population`` children
+  train side by side; every ``interval`` env steps the bottom ``fraction`` (by validation
+  accuracy) copy the weights and momentum of a random top child
+  (:meth:`hpenv.vector.HPTuneVectorEnv.copy_child`) and perturb its tuple to a neighbouring
+  index. Cost: ``population * E``.
+* :class:`NASController` -- a NAS-style controller (Zoph & Le, 2017): REINFORCE over static
+  tuples, one tuple per episode, reward = final validation accuracy. Its training is the
+  one-off cost; it then deploys its greedy (most likely) tuple.
+
+Child seeds: a method run "at seed ``s``" starts every child it trains from ``reset(seed=s)``
+(the same initial weights and batch order as any other method evaluated at ``s``), so results
+are paired across methods.
+
+The batched runner :func:`run_batch` (K children in one vector env, each with its own seed and
+actions) is what all of them, and the benchmark's policy evaluation, are built on.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from agents.evaluation import EpisodeResult, _takes_reward, as_policy
+from hpenv.env import HPTuneEnv
+from hpenv.spaces import HPSpace
+from hpenv.vector import HPTuneVectorEnv
+
+__all__ = [
+    "SearchResult", "run_batch", "evaluate_policy", "static_episodes", "random_search",
+    "tpe_search", "grid_search", "GridResult", "pbt", "NASController", "episode_budget",
+]
+
+_ENV_DEFAULTS = {name: p.default for name, p in inspect.signature(HPTuneEnv.__init__).parameters.items()
+                 if p.default is not inspect.Parameter.empty}
+
+
+def episode_budget(**env_kwargs) -> int:
+    """``E``: the child SGD steps of one episode, ``horizon * steps_per_action``."""
+    return int(env_kwargs.get("horizon", _ENV_DEFAULTS["horizon"])) * \
+        int(env_kwargs.get("steps_per_action", _ENV_DEFAULTS["steps_per_action"]))
+
+
+def _space(env_kwargs: dict) -> HPSpace:
+    space = env_kwargs.get("hp_space")
+    if space is None:
+        return HPSpace.default(int(env_kwargs.get("max_depth", _ENV_DEFAULTS["max_depth"])))
+    return space if isinstance(space, HPSpace) else HPSpace.from_dict(space)
+
+
+@dataclass
+class SearchResult:
+    """One method's outcome at one evaluation seed.
+
+    Attributes:
+        seed: the evaluation seed (child seed) of the chosen child.
+        test_accuracy: test accuracy of the chosen child (test split read only for this).
+        val_accuracy: its final validation accuracy (what the choice was based on).
+        sgd_steps: child SGD steps the method spent for this result (all candidates / the whole
+            population), not counting ``meta_train_sgd_steps``.
+        wall_time_s: wall time spent for this result.
+        meta_train_sgd_steps, meta_train_wall_time_s: one-off cost paid before deployment.
+        episode_return: sum of the rewards of the chosen child's episode (final - initial
+            validation accuracy with the default reward).
+        diverged: whether the chosen child diverged.
+        schedule: the hyper-parameters applied at each env step of the chosen child.
+        chosen: the static tuple chosen (values), where the method chooses one.
+    """
+
+    seed: int
+    test_accuracy: float
+    val_accuracy: float
+    sgd_steps: int
+    wall_time_s: float
+    meta_train_sgd_steps: int = 0
+    meta_train_wall_time_s: float = 0.0
+    episode_return: float = float("nan")
+    diverged: bool = False
+    schedule: list[dict] = field(default_factory=list)
+    chosen: dict | None = None
+
+    @classmethod
+    def from_episode(cls, r: EpisodeResult, **overrides) -> "SearchResult":
+        kw = dict(seed=r.seed, test_accuracy=r.test_accuracy, val_accuracy=r.val_accuracy,
+                  sgd_steps=r.sgd_steps, wall_time_s=r.wall_time_s, episode_return=r.episode_return,
+                  diverged=r.diverged, schedule=r.schedule)
+        kw.update(overrides)
+        return cls(**kw)
+
+
+# ---------------------------------------------------------------------- the batched runner
+Actor = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""``act(obs (K, d), reward (K,), episode_start (K,), live (K,)) -> actions (K, n_hp)``; rows not
+``live`` (their episode has ended) may hold anything valid."""
+
+
+def run_batch(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor], *, chunk: int = 16,
+              **env_kwargs) -> tuple[list[EpisodeResult], int]:
+    """Play one episode per seed, ``chunk`` children at a time in one native vector env.
+
+    Child ``i`` of a chunk is reset with its own seed (``reset(seed=[...])``), so it is the same
+    child as ``gym.make("HPTune-v0").reset(seed=seeds[i])`` (up to float rounding of batched
+    matrix products). ``make_actor(rows)`` is called once per chunk with the indices (into
+    ``seeds``) of its rows and returns the actor for that chunk.
+
+    Returns:
+        one :class:`~agents.evaluation.EpisodeResult` per seed, in order (``wall_time_s`` is the
+        chunk's wall time divided by its size: the cost per child when children train
+        together), and the child SGD steps actually run (children that end early, by
+        divergence, are restarted by the vector env's autoreset while others finish; those
+        steps are wasted but counted here).
+    """
+    seeds = [int(s) for s in seeds]
+    spa = int(env_kwargs.get("steps_per_action", _ENV_DEFAULTS["steps_per_action"]))
+    out: list[EpisodeResult | None] = [None] * len(seeds)
+    trained = 0
+    for start in range(0, len(seeds), chunk):
+        rows = list(range(start, min(start + chunk, len(seeds))))
+        K = len(rows)
+        act = make_actor(rows)
+        t0 = time.perf_counter()
+        venv = HPTuneVectorEnv(num_envs=K, **env_kwargs)
+        names = venv.hp_space.names
+        obs, _ = venv.reset(seed=[seeds[r] for r in rows])
+        done = np.zeros(K, dtype=bool)
+        starts = np.ones(K, dtype=bool)
+        reward = np.zeros(K)
+        total = np.zeros(K)
+        schedules: list[list[dict]] = [[] for _ in range(K)]
+        finished: dict[int, dict] = {}
+        while not done.all():
+            live = ~done
+            actions = np.asarray(act(obs, reward, starts, live)).reshape(K, -1)
+            actions = np.where(live[:, None], actions, 0).astype(np.int64)
+            obs, reward, terminated, _, info = venv.step(actions)
+            trained += int(np.asarray(info.get("_train_loss", np.zeros(K, bool))).sum()) * spa
+            hp = info["hyperparameters"]
+            for k in np.flatnonzero(live):
+                total[k] += reward[k]
+                schedules[k].append({**{n: hp[n][k].item() for n in names},
+                                     "val_accuracy": float(info["val_accuracy"][k]),
+                                     "val_loss": float(info["val_loss"][k])})
+                if terminated[k]:
+                    finished[k] = {"test_accuracy": float(info["test_accuracy"][k]),
+                                   "val_accuracy": float(info["val_accuracy"][k]),
+                                   "sgd_steps": int(info["sgd_steps"][k]),
+                                   "diverged": bool(info["diverged"][k])}
+            done |= terminated
+            starts[:] = False
+        venv.close()
+        wall = (time.perf_counter() - t0) / K
+        for k, r in enumerate(rows):
+            out[r] = EpisodeResult(seed=seeds[r], episode_return=float(total[k]), wall_time_s=wall,
+                                   schedule=schedules[k], **finished[k])
+    return out, trained  # type: ignore[return-value]
+
+
+def _policy_actor(policy: Any, n_rows: int, deterministic: bool = True) -> Actor:
+    """Rows of a batch played by one policy, each with its own recurrent state.
+
+    The policy sees one observation at a time (the documented single-env contract:
+    ``predict(obs, state, episode_start, deterministic)``), so any user policy works unchanged.
+    """
+    policy = as_policy(policy)
+    with_reward = _takes_reward(policy)
+    states: list[Any] = [None] * n_rows
+
+    def act(obs, reward, starts, live):
+        actions = None
+        for i in np.flatnonzero(live):
+            kw = {"reward": float(reward[i])} if with_reward else {}
+            a, states[i] = policy.predict(obs[i], state=states[i], episode_start=bool(starts[i]),
+                                          deterministic=deterministic, **kw)
+            a = np.asarray(a).reshape(-1)
+            if actions is None:
+                actions = np.zeros((len(obs), a.size), dtype=np.int64)
+            actions[i] = a
+        return actions
+
+    return act
+
+
+def evaluate_policy(policy: Any, seeds: Sequence[int], *, deterministic: bool = True, chunk: int = 16,
+                    **env_kwargs) -> list[EpisodeResult]:
+    """Play one episode per seed with ``policy``; the children train together in a vector env.
+
+    ``policy``: anything :func:`agents.evaluation.as_policy` accepts (an object with
+    ``predict(obs, state=None, episode_start=True, deterministic=True) -> (action, state)``, or a
+    callable ``obs -> action``). It is called with one observation at a time; a ``predict`` that
+    takes ``reward=`` gets the previous reward, as in :func:`agents.evaluation.run_episode`.
+    Each seed's child equals a single env's ``reset(seed=seed)``.
+    """
+    results, _ = run_batch(seeds, lambda rows: _policy_actor(policy, len(rows), deterministic),
+                           chunk=chunk, **env_kwargs)
+    return results
+
+
+def static_episodes(tuples: np.ndarray, seeds: Sequence[int], *, chunk: int = 16,
+                    **env_kwargs) -> tuple[list[EpisodeResult], int]:
+    """Train one child per (tuple, seed) pair with that static tuple for a whole episode."""
+    tuples = np.asarray(tuples, dtype=np.int64)
+
+    def make_actor(rows):
+        fixed = tuples[rows]
+        return lambda obs, reward, starts, live: fixed
+
+    return run_batch(seeds, make_actor, chunk=chunk, **env_kwargs)
+
+
+# ---------------------------------------------------------------------- search methods
+def _split_kwargs(env_kwargs: dict, k: int) -> tuple[dict, int]:
+    """Env kwargs for one of ``k`` candidates sharing one episode's budget: one env step of E // k."""
+    per = episode_budget(**env_kwargs) // k
+    if per < 1:
+        raise ValueError(f"an episode of {episode_budget(**env_kwargs)} SGD steps cannot be split among k={k} candidates")
+    return {**env_kwargs, "horizon": 1, "steps_per_action": per}, per
+
+
+def _best(results: Sequence[EpisodeResult]) -> int:
+    """Index of the best result by final validation accuracy, ties broken by lower validation loss."""
+    keys = [(r.val_accuracy, -(r.schedule[-1].get("val_loss", 0.0) if r.schedule else 0.0)) for r in results]
+    return max(range(len(keys)), key=lambda i: keys[i])
+
+
+def _values(space: HPSpace, action) -> dict:
+    return space.decode(np.asarray(action, dtype=np.int64))
+
+
+def random_search(seed: int, k: int = 4, *, rng_seed: int = 0, **env_kwargs) -> SearchResult:
+    """Best of ``k`` random static tuples at the budget of one episode.
+
+    Each candidate is a child started from ``reset(seed=seed)`` and trained for ``E // k`` SGD
+    steps (``E = horizon * steps_per_action``); all ``k`` train together in one vector env. The
+    candidate with the highest validation accuracy is kept (ties: lowest validation loss); its test accuracy is
+    reported. ``sgd_steps`` is what the ``k`` candidates spent (``k * (E // k) <= E``).
+
+    Args:
+        seed: evaluation seed (child seed of every candidate).
+        k: number of candidates.
+        rng_seed: seeds the draw of the tuples (with ``seed``).
+        **env_kwargs: keyword arguments of ``HPTune-v0`` (``task``, ``horizon``, ...).
+    """
+    space = _space(env_kwargs)
+    rng = np.random.default_rng([int(rng_seed), int(seed) % 2**63, 0x25])
+    tuples = rng.integers(0, space.nvec, size=(k, len(space)))
+    split, _ = _split_kwargs(env_kwargs, k)
+    t0 = time.perf_counter()
+    results, _ = static_episodes(tuples, [seed] * k, chunk=k, **split)
+    wall = time.perf_counter() - t0
+    best = _best(results)
+    spent = sum(r.sgd_steps for r in results)
+    return SearchResult.from_episode(results[best], sgd_steps=spent, wall_time_s=wall,
+                                     chosen=_values(space, tuples[best]))
+
+
+def tpe_search(seed: int, k: int = 4, *, n_startup_trials: int | None = None, sampler_seed: int = 0,
+               **env_kwargs) -> SearchResult:
+    """Optuna's TPE over static tuples at the budget of one episode (``k`` trials of ``E // k`` steps).
+
+    Every trial trains a child from ``reset(seed=seed)`` with the suggested tuple for ``E // k``
+    SGD steps; its validation accuracy is the objective (maximised). The best trial's child is
+    kept and its test accuracy reported. The sampler is seeded (``sampler_seed`` with ``seed``).
+
+    Raises:
+        ImportError: optuna is not installed (``pip install 'hpenv[optuna]'``).
+    """
+    try:
+        import optuna
+    except ImportError as err:
+        raise ImportError("tpe_search needs optuna, an optional extra: pip install 'hpenv[optuna]' "
+                          "(or pip install optuna)") from err
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = _space(env_kwargs)
+    split, _ = _split_kwargs(env_kwargs, k)
+    startup = n_startup_trials if n_startup_trials is not None else max(1, k // 2)
+    sampler = optuna.samplers.TPESampler(seed=int((sampler_seed * 1_000_003 + seed) % 2**32),
+                                         n_startup_trials=startup)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    t0 = time.perf_counter()
+    episodes: list[EpisodeResult] = []
+    tuples = []
+    for _ in range(k):
+        trial = study.ask()
+        action = np.array([trial.suggest_int(p.name, 0, len(p) - 1) for p in space.params], dtype=np.int64)
+        results, _ = static_episodes(action[None], [seed], chunk=1, **split)
+        episodes.append(results[0])
+        tuples.append(action)
+        study.tell(trial, results[0].val_accuracy)
+    wall = time.perf_counter() - t0
+    best = _best(episodes)
+    return SearchResult.from_episode(episodes[best], sgd_steps=sum(r.sgd_steps for r in episodes),
+                                     wall_time_s=wall, chosen=_values(space, tuples[best]))
+
+
+@dataclass
+class GridResult:
+    """What :func:`grid_search` found, and what it cost.
+
+    Attributes:
+        best: the winning tuple (action indices).
+        best_values: its hyper-parameter values.
+        val_accuracy: mean validation accuracy of every tuple over the selection seeds ``(G,)``.
+        tuples: every tuple tried ``(G, n_hp)``.
+        sgd_steps: child SGD steps spent (every tuple, every selection seed).
+        wall_time_s: wall time of the search.
+    """
+
+    best: np.ndarray
+    best_values: dict
+    val_accuracy: np.ndarray
+    tuples: np.ndarray
+    sgd_steps: int
+    wall_time_s: float
+
+
+def grid_search(selection_seeds: Sequence[int] = (1_000_000,), *, chunk: int = 16, **env_kwargs) -> GridResult:
+    """Train every static tuple of the space for a whole episode on the selection seeds.
+
+    The tuple with the highest mean final validation accuracy wins (ties: lowest mean final
+    validation loss). Selection seeds must differ from evaluation seeds: deploy ``result.best`` on those
+    (e.g. with :class:`agents.baselines.FixedPolicy`) and report ``result.sgd_steps`` as the
+    search's one-off cost. ``chunk`` tuples train together in one vector env.
+    """
+    space = _space(env_kwargs)
+    tuples = np.array(list(itertools.product(*[range(n) for n in space.nvec])), dtype=np.int64)
+    t0 = time.perf_counter()
+    val = np.zeros(len(tuples))
+    loss = np.zeros(len(tuples))
+    spent = 0
+    for s in selection_seeds:
+        results, trained = static_episodes(tuples, [int(s)] * len(tuples), chunk=chunk, **env_kwargs)
+        val += np.array([r.val_accuracy for r in results]) / len(selection_seeds)
+        loss += np.array([r.schedule[-1]["val_loss"] for r in results]) / len(selection_seeds)
+        spent += trained  # every SGD step run, including children restarted after an early divergence
+    best = tuples[max(range(len(tuples)), key=lambda i: (val[i], -loss[i]))]
+    return GridResult(best=best, best_values=_values(space, best), val_accuracy=val, tuples=tuples,
+                      sgd_steps=spent, wall_time_s=time.perf_counter() - t0)
+
+
+def _neighbour(action: np.ndarray, nvec: np.ndarray, rng: np.random.Generator, prob: float) -> np.ndarray:
+    """Move each index one notch up or down with probability ``prob`` (at least one moves)."""
+    new = action.copy()
+    move = rng.random(len(nvec)) < prob
+    if not move.any():
+        move[rng.integers(len(nvec))] = True
+    for j in np.flatnonzero(move):
+        if nvec[j] < 2:
+            continue
+        step = rng.choice([-1, 1])
+        if not 0 <= new[j] + step < nvec[j]:
+            step = -step
+        new[j] += step
+    return new
+
+
+def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 0.25,
+        perturb_prob: float = 0.5, rng_seed: int = 0, **env_kwargs) -> SearchResult:
+    """Population-based training (Jaderberg et al., 2017) on the native vector env.
+
+    ``population`` children start from ``reset(seed=seed)`` (the same initial weights) with
+    random tuples and train side by side for one episode. After every ``interval`` env steps
+    (except the last) the bottom ``fraction`` of the population by validation accuracy *exploit*:
+    each copies the weights and momentum buffers of a random member of the top ``fraction``
+    (:meth:`~hpenv.vector.HPTuneVectorEnv.copy_child`), then *explores*: its tuple becomes the
+    source's tuple with each index moved to a neighbour with probability ``perturb_prob``. A
+    child that diverges is replaced the same way at once. At the end the child with the best
+    validation accuracy is chosen (ties: lowest validation loss) and its test accuracy reported. ``sgd_steps`` counts the whole
+    population (``population * E``); ``schedule`` is the chosen child's lineage.
+    """
+    venv = HPTuneVectorEnv(num_envs=population, **env_kwargs)
+    space = venv.hp_space
+    horizon = venv._episodes.horizon
+    spa = venv._episodes.steps_per_action
+    rng = np.random.default_rng([int(rng_seed), int(seed) % 2**63, 0xB7])
+    n_swap = max(1, int(round(population * fraction)))
+    t0 = time.perf_counter()
+    _, info = venv.reset(seed=[int(seed)] * population)
+    init_val = info["val_accuracy"].copy()
+    actions = rng.integers(0, space.nvec, size=(population, len(space)))
+    lineage: list[list[dict]] = [[] for _ in range(population)]
+    spent = 0
+    for t in range(horizon):
+        _, _, terminated, _, info = venv.step(actions)
+        spent += int(info["_train_loss"].sum()) * spa
+        val = info["val_accuracy"]
+        for k in range(population):
+            lineage[k].append({**space.decode(actions[k]), "val_accuracy": float(val[k])})
+        if t == horizon - 1:
+            break
+        order = np.argsort(val, kind="stable")
+        top = order[-n_swap:]
+        if (t + 1) % interval == 0:
+            losers = [k for k in order[:n_swap] if k not in top]
+        else:
+            losers = []
+        losers += [k for k in np.flatnonzero(info["diverged"]) if k not in losers]
+        donors = [k for k in top if not info["diverged"][k]]
+        for dst in losers:
+            if not donors:
+                break
+            src = int(rng.choice(donors))
+            venv.copy_child(src, int(dst))
+            actions[dst] = _neighbour(actions[src], space.nvec, rng, perturb_prob)
+            lineage[dst] = [dict(s) for s in lineage[src]]
+    wall = time.perf_counter() - t0
+    val = info["val_accuracy"]
+    best = max(range(population), key=lambda k: (val[k], -info["val_loss"][k]))
+    venv.close()
+    return SearchResult(
+        seed=int(seed), test_accuracy=float(info["test_accuracy"][best]), val_accuracy=float(val[best]),
+        sgd_steps=spent, wall_time_s=wall, episode_return=float(val[best] - init_val[best]),
+        diverged=bool(info["diverged"][best]), schedule=lineage[best],
+    )
+
+
+class NASController:
+    """A NAS-style controller: REINFORCE over static tuples (one tuple per episode).
+
+    The policy is one independent softmax per hyper-parameter (``logits[j]`` over its choices).
+    Each training episode samples a tuple, trains a child with it for a whole episode and
+    receives the final *validation* accuracy as reward; the update is REINFORCE with a
+    moving-average baseline and batch-normalised advantages (plain gradient ascent,
+    ``learning_rate``). Episodes run ``batch`` at a time in one vector env, on seeds drawn below
+    ``2**31 - 1`` (disjoint from the benchmark's evaluation seeds).
+
+    Deployed greedily it is a static tuple, so it has the policy interface: ``predict`` returns
+    the most likely tuple.
+
+    Example:
+        >>> nas = NASController(seed=0).train(episodes=64, task="wine", horizon=5, steps_per_action=10)
+        >>> nas.best_values()
+        {'depth': ..., 'dropout': ..., 'learning_rate': ..., 'momentum': ...}
+    """
+
+    def __init__(self, hp_space: HPSpace | None = None, *, learning_rate: float = 0.5, batch: int = 8,
+                 baseline_decay: float = 0.8, seed: int = 0):
+        self.space = hp_space or HPSpace.default()
+        self.logits = [np.zeros(n) for n in self.space.nvec]
+        self.learning_rate, self.batch, self.baseline_decay = learning_rate, batch, baseline_decay
+        self.rng = np.random.default_rng([int(seed), 0x4A5])
+        self.baseline: float | None = None
+        self.sgd_steps = 0
+        self.wall_time_s = 0.0
+        self.episodes = 0
+        self.history: list[dict] = []
+
+    def probs(self) -> list[np.ndarray]:
+        out = []
+        for lg in self.logits:
+            e = np.exp(lg - lg.max())
+            out.append(e / e.sum())
+        return out
+
+    def train(self, episodes: int, **env_kwargs) -> "NASController":
+        """Play ``episodes`` training episodes (rounded up to batches) and update after each batch.
+
+        ``sgd_steps`` / ``wall_time_s`` accumulate the cost (every child SGD step actually run).
+        """
+        if "hp_space" in env_kwargs and _space(env_kwargs) != self.space:
+            raise ValueError("the controller's hp_space differs from the env's")
+        t0 = time.perf_counter()
+        played = 0
+        while played < episodes:
+            probs = self.probs()
+            tuples = np.stack([[self.rng.choice(len(p), p=p) for p in probs] for _ in range(self.batch)])
+            seeds = self.rng.integers(0, 2**31 - 1, size=self.batch).tolist()
+            results, spent = static_episodes(tuples, seeds, chunk=self.batch, **env_kwargs)
+            rewards = np.array([r.val_accuracy for r in results])
+            self.sgd_steps += spent
+            if self.baseline is None:
+                self.baseline = float(rewards.mean())
+            adv = rewards - self.baseline
+            if adv.std() > 1e-8:
+                adv = adv / adv.std()
+            self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * float(rewards.mean())
+            for j, p in enumerate(probs):
+                grad = np.zeros_like(p)
+                for a, A in zip(tuples[:, j], adv):
+                    onehot = np.zeros_like(p)
+                    onehot[a] = 1.0
+                    grad += A * (onehot - p)
+                self.logits[j] = self.logits[j] + self.learning_rate * grad / len(adv)
+            played += len(results)
+            self.episodes += len(results)
+            self.history.append({"episodes": self.episodes, "reward_mean": float(rewards.mean())})
+        self.wall_time_s += time.perf_counter() - t0
+        return self
+
+    def best(self) -> np.ndarray:
+        """The greedy tuple (most likely index of each hyper-parameter)."""
+        return np.array([int(np.argmax(lg)) for lg in self.logits], dtype=np.int64)
+
+    def best_values(self) -> dict:
+        return self.space.decode(self.best())
+
+    def predict(self, observation, state=None, episode_start=True, deterministic=True):
+        if deterministic:
+            return self.best(), state
+        if episode_start or state is None:
+            state = np.array([self.rng.choice(len(p), p=p) for p in self.probs()], dtype=np.int64)
+        return state.copy(), state

@@ -1,0 +1,17 @@
+"""The comparison benchmark, as a script: the same as ``hptune bench`` (same arguments).
+
+    python benchmarks/compare.py --quick --out /tmp/bench-quick      # < 10 min on 2 CPU cores
+    python benchmarks/compare.py --out benchmarks/results            # the full protocol
+    python benchmarks/compare.py --quick --out b --agent mypkg.mod:MyPolicy
+
+See agents/bench.py for the protocol and ``agents.bench.benchmark`` for the Python API.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from agents.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["bench", *sys.argv[1:]]))
