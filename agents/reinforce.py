@@ -66,38 +66,37 @@ class RecurrentReinforceConfig:
     """Hyper-parameters of :class:`RecurrentReinforce` (pass them as keyword arguments)."""
 
     hidden_size: int = 64
-    """Number of units of the (single-layer) LSTM."""
+    """Number of units of the single-layer LSTM."""
     learning_rate: float = 3e-3
     """Adam step size."""
     gamma: float = 1.0
-    """Discount factor of the returns-to-go within an episode (1.0 = undiscounted)."""
+    """Discount factor of the returns-to-go within an episode (1.0: undiscounted)."""
     ent_coef: float = 0.01
-    """Weight of the entropy bonus (summed over action dimensions) at the start of training."""
+    """Weight of the entropy bonus (entropy summed over action dimensions)."""
     ent_coef_final: float | None = None
-    """If set, the entropy weight decays linearly from ``ent_coef`` to this value ..."""
+    """If set, ``ent_coef`` decays linearly to this value over ``ent_decay_updates`` updates."""
     ent_decay_updates: int | None = None
-    """... over this many updates (counted over the agent's life, so resuming keeps the schedule)."""
+    """Length of that decay, in updates over the agent's whole life (so a resumed run continues it)."""
     baseline: str = "moving_average"
-    """``"moving_average"``: per-time-step exponential moving average of returns;
-    ``"value"``: a learned value head on the LSTM output."""
+    """``"moving_average"`` (per-time-step moving average of returns) or ``"value"`` (value head)."""
     baseline_decay: float = 0.9
-    """Decay of the moving-average baseline (weight kept by the old average at each update)."""
+    """Weight the moving-average baseline keeps on its old value at each update."""
     vf_coef: float = 0.5
-    """Weight of the value-head regression loss (``baseline="value"`` only)."""
+    """Weight of the value head's squared-error loss (``baseline="value"`` only)."""
     max_grad_norm: float = 1.0
     """Gradients are clipped to this global L2 norm before each Adam step."""
     episodes_per_update: int = 8
-    """Whole episodes per update (rounded up to a multiple of ``num_envs`` for vector envs)."""
+    """Whole episodes per update (rounded up to a multiple of ``num_envs`` for a VectorEnv)."""
     normalize_observations: bool = True
-    """Normalise observations with a running mean/std (updated while learning, frozen in predict)."""
+    """Normalise observations by a running mean/std, updated while learning, frozen in predict."""
     obs_clip: float = 10.0
     """Normalised observations are clipped to ``[-obs_clip, obs_clip]``."""
     normalize_advantages: bool = True
     """Standardise the advantages of each batch to zero mean and unit variance."""
     seed: int | None = None
-    """Seed of the agent's own random generators (None: fresh OS entropy)."""
+    """Seed of the agent's own random generators (None: fresh entropy from the OS)."""
     device: str = "cpu"
-    """Torch device of the network (random numbers are always drawn on the CPU)."""
+    """Torch device of the network."""
 
     def __post_init__(self) -> None:
         if self.baseline not in _BASELINES:
@@ -214,16 +213,12 @@ class MovingAverageBaseline:
             Baseline per time-step, shape ``(T,)``, as it was before this batch was folded in
             (except for first-seen time-steps, see the class docstring).
         """
+        steps = returns.shape[1]
         counts = mask.sum(axis=0)
         batch_means = np.where(mask, returns, 0.0).sum(axis=0) / np.maximum(counts, 1)
-        for t in range(len(self.values), returns.shape[1]):
-            if counts[t] == 0:  # padding-only column (cannot happen before a real one)
-                break
-            self.values.append(float(batch_means[t]))
-        baseline = np.zeros(returns.shape[1], dtype=np.float64)
-        known = min(len(self.values), returns.shape[1])
-        baseline[:known] = self.values[:known]
-        for t in range(known):
+        self.values.extend(float(batch_means[t]) for t in range(len(self.values), steps))
+        baseline = np.array(self.values[:steps], dtype=np.float64)
+        for t in range(steps):
             if counts[t] > 0:
                 self.values[t] = self.decay * self.values[t] + (1 - self.decay) * batch_means[t]
         return baseline
