@@ -1,5 +1,11 @@
 """Meta-learners that tune hyper-parameters through the ``hpenv`` Gymnasium environments."""
 
-from agents.reinforce import RecurrentReinforce
+from agents.baselines import FixedPolicy, RandomPolicy, RandomStaticPolicy, SchedulePolicy
+from agents.evaluation import as_policy, run_episode, run_episodes, summarize
+from agents.reinforce import RecurrentReinforce, RecurrentReinforceConfig
 
-__all__ = ["RecurrentReinforce"]
+__all__ = [
+    "RecurrentReinforce", "RecurrentReinforceConfig",
+    "FixedPolicy", "RandomPolicy", "RandomStaticPolicy", "SchedulePolicy",
+    "as_policy", "run_episode", "run_episodes", "summarize",
+]

@@ -9,7 +9,7 @@ The public API mirrors Stable-Baselines3::
 
     from agents import RecurrentReinforce
 
-    agent = RecurrentReinforce(env, seed=0)              # gymnasium.Env or gymnasium.vector.VectorEnv
+    agent = RecurrentReinforce(env, seed=0)   # a gymnasium.Env or gymnasium.vector.VectorEnv
     agent.learn(total_episodes=200)
     action, state = agent.predict(obs)                    # first step of an episode
     action, state = agent.predict(obs, state, episode_start=False, reward=reward)  # later steps
@@ -76,9 +76,9 @@ class RecurrentReinforceConfig:
     ent_coef_final: float | None = None
     """If set, ``ent_coef`` decays linearly to this value over ``ent_decay_updates`` updates."""
     ent_decay_updates: int | None = None
-    """Length of that decay, in updates over the agent's whole life (so a resumed run continues it)."""
+    """Length of that decay in updates, counted over the agent's life (resuming continues it)."""
     baseline: str = "moving_average"
-    """``"moving_average"`` (per-time-step moving average of returns) or ``"value"`` (value head)."""
+    """``"moving_average"`` (per-time-step average of returns) or ``"value"`` (value head)."""
     baseline_decay: float = 0.9
     """Weight the moving-average baseline keeps on its old value at each update."""
     vf_coef: float = 0.5
@@ -284,7 +284,7 @@ class RecurrentPolicy(nn.Module):
         obs
             Normalised observations, shape ``(n, obs_dim)``.
         prev_action
-            Previous action indices, shape ``(n, n_action_dims)``; -1 means "none" (all-zero one-hot).
+            Previous action indices, shape ``(n, n_action_dims)``; -1 means none (zero one-hot).
         prev_reward
             Previous rewards, shape ``(n,)``.
 
@@ -432,7 +432,7 @@ class _Rollout:
 
 
 def _discounted_returns(rewards: np.ndarray, mask: np.ndarray, gamma: float) -> np.ndarray:
-    """Returns-to-go ``G_t = r_t + gamma * G_{t+1}`` per row; 0 on padding. Shapes ``(batch, T)``."""
+    """Returns-to-go ``G_t = r_t + gamma * G_{t+1}`` per row, 0 on padding; ``(batch, T)``."""
     rewards = np.where(mask, rewards, 0.0)
     returns = np.zeros_like(rewards, dtype=np.float64)
     running = np.zeros(rewards.shape[0], dtype=np.float64)
@@ -544,7 +544,7 @@ class RecurrentReinforce:
         action_start: list[int],
         config: RecurrentReinforceConfig,
     ) -> None:
-        """Create random generators, network, optimiser and statistics (shared with :meth:`load`)."""
+        """Create generators, network, optimiser and statistics (shared with :meth:`load`)."""
         self.config = config
         self.obs_shape = obs_shape
         self.nvec = nvec
@@ -624,7 +624,7 @@ class RecurrentReinforce:
         return inputs, [lg.squeeze(1) for lg in logits], state
 
     def _select_actions(self, logits: list[torch.Tensor], deterministic: bool) -> np.ndarray:
-        """Argmax, or sample with the agent's numpy generator, per action dimension; ``(n, dims)``."""
+        """Argmax, or sample with the agent's numpy generator, per action dimension."""
         columns = []
         for head_logits in logits:
             if deterministic:
@@ -687,7 +687,7 @@ class RecurrentReinforce:
         single = obs.shape == self.obs_shape
         if single:
             obs = obs[None]
-        elif obs.shape[1:] != self.obs_shape or obs.ndim != 1 + len(self.obs_shape):
+        elif obs.shape[1:] != self.obs_shape:
             raise ValueError(
                 f"observation must have shape {self.obs_shape} or (n, {self.obs_shape[0]}), "
                 f"got {obs.shape}"
@@ -706,15 +706,14 @@ class RecurrentReinforce:
                     f"episode_start must be a bool or an array of shape ({n},), "
                     f"got shape {np.shape(episode_start)}"
                 ) from err
-            h_saved, c_saved, prev_saved = state
-            if np.shape(h_saved) != (n, self.config.hidden_size) or np.shape(prev_saved) != (
-                n,
-                len(self.nvec),
-            ):
+            hidden = self.config.hidden_size
+            expected_shapes = [(n, hidden), (n, hidden), (n, len(self.nvec))]
+            if len(state) != 3 or [np.shape(part) for part in state] != expected_shapes:
                 raise ValueError(
                     f"state does not fit a batch of {n} observation(s); pass the state returned "
                     "by the previous predict call for the same batch (or state=None)"
                 )
+            h_saved, c_saved, prev_saved = state
             h = torch.as_tensor(np.array(h_saved), dtype=torch.float32, device=self.device)
             c = torch.as_tensor(np.array(c_saved), dtype=torch.float32, device=self.device)
             prev_action = np.array(prev_saved, dtype=np.int64)
@@ -824,9 +823,9 @@ class RecurrentReinforce:
             assert values is not None
             advantages = returns_t - values.detach()
         else:
-            per_step = baseline.compute_and_update(returns, rollout.mask)
-            advantages = returns_t - torch.as_tensor(per_step, dtype=torch.float32)[None].to(
-                self.device
+            per_step = baseline.compute_and_update(returns, rollout.mask)  # shape (T,)
+            advantages = returns_t - torch.as_tensor(
+                per_step, dtype=torch.float32, device=self.device
             )
         advantages = advantages * mask
         if cfg.normalize_advantages and n_steps > 1:
