@@ -118,7 +118,10 @@ class BenchConfig:
     search_k: int = 4
     """Candidates of random search / trials of TPE (each gets ``E // k`` SGD steps)."""
     grid_selection_seeds: int = 1
-    """Selection seeds of the grid oracle (each costs ``len(grid) * E`` SGD steps)."""
+    """Selection seeds on which the grid oracle trains every tuple (each costs ``len(grid) * E``) ..."""
+    grid_confirm_top: int = 16
+    grid_confirm_seeds: int = 4
+    """... then its ``grid_confirm_top`` best tuples run again on this many more selection seeds."""
     grid_chunk: int = 16
     """Tuples trained together in one vector env by the grid search."""
     pbt_population: int = 8
@@ -248,7 +251,9 @@ class _Runner:
             return [search.tpe_search(s, cfg.search_k, sampler_seed=cfg.seed, **kw) for s in self.seeds]
         if method == "grid oracle":
             sel = [1_000_000 + i for i in range(cfg.grid_selection_seeds)]
-            g = search.grid_search(sel, chunk=cfg.grid_chunk, **kw)
+            confirm = [1_000_100 + i for i in range(cfg.grid_confirm_seeds)]
+            g = search.grid_search(sel, confirm_top=cfg.grid_confirm_top, confirm_seeds=confirm,
+                                   chunk=cfg.grid_chunk, **kw)
             self.notes.append(f"grid oracle chose {g.best_values} (mean val acc {g.val_accuracy.max():.4f} "
                               f"over {len(g.tuples)} tuples)")
             return self.policy(FixedPolicy(space, g.best_values), g.sgd_steps, g.wall_time_s)
@@ -362,6 +367,7 @@ def benchmark(
     methods: Sequence[str] | None = None,
     quick: bool = False,
     config: BenchConfig | None = None,
+    merge: bool = False,
     verbose: bool = True,
     **env_kwargs: Any,
 ) -> list[dict]:
@@ -383,6 +389,9 @@ def benchmark(
             preset's (all of them). ``[]`` runs only your policies.
         quick: start from ``PRESETS["quick"]`` instead of ``PRESETS["full"]``.
         config: a :class:`BenchConfig` (overrides ``quick``).
+        merge: keep the rows already in ``out/results.csv`` (and their schedules and notes) except
+            those of the (task, method) pairs run now, so that a new policy can join an earlier
+            full run without re-running it. Use the same settings as that run.
         verbose: print progress.
         **env_kwargs: passed to every ``HPTune-v0`` (e.g. ``horizon=``, ``steps_per_action=``
             override the preset's episode length).
@@ -426,6 +435,19 @@ def benchmark(
     schedules: dict[str, dict[str, list[dict]]] = {}
     notes: dict[str, list[str]] = {}
     shared: dict = {}
+    if merge and out_path is not None and (out_path / "results.csv").exists():
+        rerun = set(cfg.methods) | set(policies)
+        with open(out_path / "results.csv") as f:
+            rows = [_typed(r) for r in csv.DictReader(f) if not (r["task"] in cfg.tasks and r["method"] in rerun)]
+        old_sched = out_path / "schedules.json"
+        if old_sched.exists():
+            schedules = {t: {m: v for m, v in ms.items() if not (t in cfg.tasks and m in rerun)}
+                         for t, ms in json.loads(old_sched.read_text()).items()}
+        old_notes = out_path / "notes.json"
+        if old_notes.exists():
+            notes = {t: [n for n in ns if not (t in cfg.tasks and any(n.startswith(m) for m in rerun))]
+                     for t, ns in json.loads(old_notes.read_text()).items()}
+        log(f"merge: kept {len(rows)} rows of {out_path / 'results.csv'}")
     if "RR meta (synthetic)" in cfg.methods:
         log(f"meta-training RecurrentReinforce on the synthetic family ({cfg.synthetic_meta_episodes} episodes)")
         shared["rr_synthetic"] = _train_rr(cfg, {**base_kw, "task": "synthetic"}, cfg.synthetic_meta_episodes)
@@ -442,7 +464,7 @@ def benchmark(
             task_seeds = [int(s) for s in seeds]
         runner = _Runner(cfg, kw, task_seeds, shared)
         runner.notes = notes.setdefault(task_name, [])
-        schedules[task_name] = {}
+        schedules.setdefault(task_name, {})
         entries = [(m, None) for m in cfg.methods] + [(name, p) for name, p in policies.items()]
         for name, user in entries:
             t0 = time.perf_counter()
@@ -482,6 +504,17 @@ def machine_description() -> str:
         pass
     return (f"{cpu}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
             f"({torch.get_num_threads()} thread), {platform.system()} {platform.release()}")
+
+
+def _typed(row: dict) -> dict:
+    """A row read back from results.csv with its numbers and flags as Python values."""
+    out = dict(row)
+    for key in ("seed", "sgd_steps", "meta_train_sgd_steps"):
+        out[key] = int(float(row[key]))
+    for key in ("test_accuracy", "val_accuracy", "wall_time_s", "meta_train_wall_time_s", "episode_return"):
+        out[key] = float(row[key])
+    out["diverged"] = str(row["diverged"]) == "True"
+    return out
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
@@ -551,7 +584,8 @@ def markdown(rows: list[dict], notes: dict[str, list[str]] | None = None, cfg: B
                   f"Random search / TPE: k={cfg.search_k}, budget split; PBT: population {cfg.pbt_population}; "
                   f"meta-training: RR {cfg.meta_episodes} episodes on the target, {cfg.synthetic_meta_episodes} "
                   f"on the synthetic family; PPO / RecurrentPPO {cfg.sb3_episodes}; NAS controller "
-                  f"{cfg.nas_episodes}; grid oracle on {cfg.grid_selection_seeds} selection seed(s)."]
+                  f"{cfg.nas_episodes}; grid oracle: every tuple on {cfg.grid_selection_seeds} selection seed(s), "
+                  f"its top {cfg.grid_confirm_top} on {cfg.grid_confirm_seeds} more."]
     if total_wall_s is not None:
         lines.append(f"Total wall time: {total_wall_s / 60:.1f} min.")
     lines += ["", "Test accuracy of the final child (test split only), mean with 95% bootstrap interval, "
@@ -591,6 +625,8 @@ def write_outputs(rows: list[dict], out: Path, *, schedules: dict | None = None,
     (out / "results.md").write_text(markdown(rows, notes, cfg, total_wall_s))
     if schedules is not None:
         (out / "schedules.json").write_text(json.dumps(schedules, default=float))
+    if notes is not None:
+        (out / "notes.json").write_text(json.dumps(notes, indent=1))
     plot_accuracy_vs_compute(rows, out / "accuracy_vs_compute.png")
     plot_schedules(schedules or {}, out / "schedules.png")
 
@@ -706,7 +742,7 @@ def main(args: argparse.Namespace) -> int:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if getattr(args, "tasks", None) else None
     methods = getattr(args, "methods", None)
     rows = benchmark(policies, tasks=tasks, seeds=getattr(args, "seeds", None), out=args.out, config=cfg,
-                     methods=methods)
+                     methods=methods, merge=bool(getattr(args, "merge", False)))
     print()
     print((Path(args.out) / "results.md").read_text())
     print(f"wrote {len(rows)} rows to {Path(args.out) / 'results.csv'}")

@@ -42,7 +42,7 @@ class TrainConfig:
     """Task name (``hptune tasks``); ``synthetic`` meta-trains across the synthetic family."""
     agent: str = "reinforce"
     """reinforce | ppo | a2c | recurrent-ppo | random | fixed."""
-    episodes: int = 256
+    episodes: int = 512
     """Training episodes (meta-training budget)."""
     num_envs: int = 8
     """Children trained in one batch by the native vector env."""
@@ -56,10 +56,12 @@ class TrainConfig:
     """Held-out seeds for the final comparison against the random policy and the fixed tuple."""
     device: str = "cpu"
     """Where children and agent run."""
-    learning_rate: float = 3e-3
-    """Agent learning rate (RecurrentReinforce: Adam; SB3: its optimiser)."""
-    ent_coef: float = 0.01
-    """Entropy bonus weight."""
+    learning_rate: float = 1e-2
+    """Adam learning rate of RecurrentReinforce (SB3 agents keep their library defaults)."""
+    ent_coef: float = 0.05
+    """Entropy bonus weight at the start (RecurrentReinforce decays it linearly to ent_coef_final)."""
+    ent_coef_final: float = 0.005
+    """Entropy bonus weight at the end of training (RecurrentReinforce)."""
     out: str = ""
     """Run folder (default runs/<task>-<agent>-<time>)."""
 
@@ -141,9 +143,11 @@ def _train_reinforce(cfg: TrainConfig, run: RunFolder, resume: bool, progress: b
         agent = RecurrentReinforce.load(ckpt, env=venv)
         print(f"resumed from {ckpt} at episode {agent.num_episodes}")
     else:
-        agent = RecurrentReinforce(venv, seed=cfg.seed, learning_rate=cfg.learning_rate,
-                                   ent_coef=cfg.ent_coef, device=cfg.device,
-                                   episodes_per_update=max(cfg.num_envs, 8))
+        per_update = max(cfg.num_envs, 8)
+        agent = RecurrentReinforce(venv, seed=cfg.seed, learning_rate=cfg.learning_rate, device=cfg.device,
+                                   ent_coef=cfg.ent_coef, ent_coef_final=cfg.ent_coef_final,
+                                   ent_decay_updates=max(cfg.episodes // per_update, 1),
+                                   episodes_per_update=per_update)
 
     def on_update(agent, metrics):
         agent.save(ckpt)  # atomic: a kill leaves the previous or the new checkpoint, never half of one
@@ -171,8 +175,8 @@ def _train_sb3(cfg: TrainConfig, run: RunFolder, resume: bool, progress: bool):
         model = cls.load(ckpt, env=venv, device=cfg.device)
         print(f"resumed from {ckpt} at step {model.num_timesteps}")
     else:
-        kwargs = dict(n_steps=cfg.horizon, learning_rate=cfg.learning_rate, ent_coef=cfg.ent_coef,
-                      seed=cfg.seed, device=cfg.device, verbose=0)
+        # the library's own learning rate and entropy defaults: ours are tuned for RecurrentReinforce
+        kwargs = dict(n_steps=cfg.horizon, seed=cfg.seed, device=cfg.device, verbose=0)
         if cfg.agent != "a2c":
             kwargs["batch_size"] = cfg.horizon * cfg.num_envs
         model = cls("MlpLstmPolicy" if cfg.agent == "recurrent-ppo" else "MlpPolicy", venv, **kwargs)

@@ -75,7 +75,7 @@ def test_benchmark_function_runs_every_method_and_a_user_policy(tmp_path):
         assert int(by[("fixed default", str(s))]["sgd_steps"]) == E
         assert int(by[("PBT", str(s))]["sgd_steps"]) == TINY.pbt_population * E
         assert int(by[("random search", str(s))]["sgd_steps"]) == TINY.search_k * (E // TINY.search_k)
-        assert int(by[("grid oracle", str(s))]["meta_train_sgd_steps"]) > 0
+        assert 0 < int(by[("grid oracle", str(s))]["meta_train_sgd_steps"]) <= (480 + 16 * 4) * E
         assert by[("lambda", str(s))]["source"] == "user"
     # the same child under the same tuple gives the same result: the lambda is the fixed default
     for s in (2**31, 2**31 + 1):
@@ -100,6 +100,19 @@ def test_cli_agent_path_lands_beside_builtin_methods(tmp_path, monkeypatch):
     fixed = {r["seed"]: r["test_accuracy"] for r in rows if r["method"] == "fixed default"}
     same = {r["seed"]: r["test_accuracy"] for r in rows if r["method"] == "always_default"}
     assert fixed == same  # paired: identical children, identical tuple, identical result
+
+
+def test_merge_adds_a_policy_to_an_earlier_run(tmp_path):
+    out = tmp_path / "merge"
+    bench.benchmark(methods=["fixed default", "schedule (step)"], out=out, config=TINY, verbose=False)
+    before = {(r["method"], r["seed"]): r["test_accuracy"] for r in _read(out)}
+    rows = bench.benchmark({"mine": Lr01()}, methods=["schedule (step)"], out=out, config=TINY, merge=True,
+                           verbose=False)
+    assert len(rows) == 6 and all(isinstance(r["seed"], int) for r in rows)
+    after = _check_outputs(out, {"fixed default", "schedule (step)", "mine"}, seeds=2)
+    for r in after:
+        if r["method"] != "mine":
+            assert before[(r["method"], r["seed"])] == r["test_accuracy"]
 
 
 def test_cli_agent_errors_are_clear(tmp_path, monkeypatch):
@@ -154,10 +167,14 @@ def test_tpe_spends_what_it_claims(kernel_steps):
 
 def test_grid_search_counts_every_tuple(kernel_steps):
     kw = {**TINY_ENV, "hp_space": {"learning_rate": [0.01, 0.1], "momentum": [0.0, 0.9]}}
-    g = search.grid_search([1_000_000, 1_000_001], chunk=3, **kw)
+    g = search.grid_search([1_000_000, 1_000_001], confirm_top=0, chunk=3, **kw)
     assert len(g.tuples) == 4
     assert g.sgd_steps == kernel_steps["steps"] == 2 * 4 * 6
     assert g.val_accuracy[list(map(tuple, g.tuples)).index(tuple(g.best))] == g.val_accuracy.max()
+    kernel_steps["steps"] = 0
+    g = search.grid_search([1_000_000], confirm_top=2, confirm_seeds=[1_000_100, 1_000_101, 1_000_102],
+                           chunk=3, **kw)
+    assert g.sgd_steps == kernel_steps["steps"] == (4 + 2 * 3) * 6  # the top 2 confirmed on 3 more seeds
 
 
 def test_nas_controller_counts_its_training(kernel_steps):
