@@ -254,8 +254,9 @@ class _Runner:
             confirm = [1_000_100 + i for i in range(cfg.grid_confirm_seeds)]
             g = search.grid_search(sel, confirm_top=cfg.grid_confirm_top, confirm_seeds=confirm,
                                    chunk=cfg.grid_chunk, **kw)
-            self.notes.append(f"grid oracle chose {g.best_values} (mean val acc {g.val_accuracy.max():.4f} "
-                              f"over {len(g.tuples)} tuples)")
+            best_val = g.val_accuracy[[tuple(t) for t in g.tuples].index(tuple(g.best))]
+            self.notes.append(f"grid oracle chose {g.best_values} (mean val acc {best_val:.4f} on the selection "
+                              f"seeds; {len(g.tuples)} tuples, top {cfg.grid_confirm_top} confirmed)")
             return self.policy(FixedPolicy(space, g.best_values), g.sgd_steps, g.wall_time_s)
         if method == "PBT":
             return [search.pbt(s, cfg.pbt_population, interval=cfg.pbt_interval, fraction=cfg.pbt_fraction,
@@ -420,11 +421,16 @@ def benchmark(
     out_path = Path(out) if out is not None else None
     if out_path is not None:
         out_path.mkdir(parents=True, exist_ok=True)
-        (out_path / "config.json").write_text(json.dumps(
-            {"config": dataclasses.asdict(cfg), "env_kwargs": {k: str(v) for k, v in base_kw.items()},
-             "user_policies": list(policies), "seeds": seeds if not isinstance(seeds, range) else list(seeds),
-             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine_description()},
-            indent=2, default=str))
+        run_info = {"config": dataclasses.asdict(cfg), "env_kwargs": {k: str(v) for k, v in base_kw.items()},
+                    "user_policies": list(policies), "seeds": seeds if not isinstance(seeds, range) else list(seeds),
+                    "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine_description()}
+        config_file = out_path / "config.json"
+        if merge and config_file.exists():  # keep the original run's record; list the merged runs
+            record = json.loads(config_file.read_text())
+            record.setdefault("merged_runs", []).append(run_info)
+        else:
+            record = run_info
+        config_file.write_text(json.dumps(record, indent=2, default=str))
     t_start = time.perf_counter()
 
     def log(msg: str) -> None:
@@ -587,7 +593,7 @@ def markdown(rows: list[dict], notes: dict[str, list[str]] | None = None, cfg: B
                   f"{cfg.nas_episodes}; grid oracle: every tuple on {cfg.grid_selection_seeds} selection seed(s), "
                   f"its top {cfg.grid_confirm_top} on {cfg.grid_confirm_seeds} more."]
     if total_wall_s is not None:
-        lines.append(f"Total wall time: {total_wall_s / 60:.1f} min.")
+        lines.append(f"Wall time of the run that wrote this file: {total_wall_s / 60:.1f} min.")
     lines += ["", "Test accuracy of the final child (test split only), mean with 95% bootstrap interval, "
               "interquartile mean (IQM); compute per evaluation seed (child SGD steps, wall time) and the "
               "one-off cost paid before deployment (meta-training / search on selection seeds). "
