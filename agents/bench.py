@@ -129,7 +129,7 @@ class BenchConfig:
     pbt_fraction: float = 0.25
     nas_episodes: int = 128
     """Training episodes of the NAS controller (on the target task)."""
-    meta_episodes: int = 256
+    meta_episodes: int = 512
     """Meta-training episodes of RecurrentReinforce on the target task."""
     synthetic_meta_episodes: int = 512
     """Meta-training episodes of RecurrentReinforce on the synthetic family (once per run)."""
@@ -138,7 +138,9 @@ class BenchConfig:
     num_envs: int = 8
     """Children per batch while meta-training (RecurrentReinforce, PPO, NAS controller)."""
     rr_learning_rate: float = 1e-2
-    rr_ent_coef: float = 0.01
+    """Adam learning rate of RecurrentReinforce."""
+    rr_ent_coef: float = 0.05
+    """Initial entropy bonus of RecurrentReinforce, decayed linearly to a tenth over meta-training."""
     online_update_every: int = 2
     """Window (env steps) between updates of RecurrentReinforce in online mode."""
     methods: tuple[str, ...] = BUILTIN_METHODS
@@ -302,6 +304,8 @@ def _train_rr(cfg: BenchConfig, env_kwargs: dict, episodes: int):
     t0 = time.perf_counter()
     venv = _CountingVectorEnv(gym.make_vec("HPTune-v0", num_envs=cfg.num_envs, **env_kwargs))
     agent = RecurrentReinforce(venv, seed=cfg.seed, learning_rate=cfg.rr_learning_rate, ent_coef=cfg.rr_ent_coef,
+                               ent_coef_final=cfg.rr_ent_coef / 10,  # exploration decays over meta-training
+                               ent_decay_updates=max(episodes // cfg.num_envs, 1),
                                episodes_per_update=cfg.num_envs)
     agent.learn(episodes)
     return agent, venv.sgd_steps, time.perf_counter() - t0

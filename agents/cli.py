@@ -398,6 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also benchmark your policy (a class taking env, or an object/callable)")
     b.add_argument("--tasks", help="comma-separated tasks (default: the protocol's)")
     b.add_argument("--seeds", type=int, help="seeds per method and task")
+    b.add_argument("--methods", type=lambda text: text.split(","),
+                   help="comma-separated subset of the built-in methods (default: all)")
+    b.add_argument("--merge", action="store_true",
+                   help="add these methods to the results already in --out instead of starting afresh")
     b.set_defaults(func=cmd_bench)
     return p
 

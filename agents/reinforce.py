@@ -67,11 +67,11 @@ class RecurrentReinforceConfig:
 
     hidden_size: int = 64
     """Number of units of the single-layer LSTM."""
-    learning_rate: float = 3e-3
-    """Adam step size."""
+    learning_rate: float = 1e-2
+    """Adam step size (tuned on HPTune digits: 3e-3 left the policy far from converged after 512 episodes)."""
     gamma: float = 1.0
     """Discount factor of the returns-to-go within an episode (1.0: undiscounted)."""
-    ent_coef: float = 0.01
+    ent_coef: float = 0.05
     """Weight of the entropy bonus (entropy summed over action dimensions)."""
     ent_coef_final: float | None = None
     """If set, ``ent_coef`` decays linearly to this value over ``ent_decay_updates`` updates."""

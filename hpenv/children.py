@@ -128,20 +128,30 @@ class MLPFamily(_Family):
             [("head.weight", (w, num_classes), w), ("head.bias", (num_classes,), w)],
         )
 
-    def forward(self, p: Params, x: Tensor, gates: Sequence[Tensor | None],
+    def forward(self, p: Params, x: Tensor, blocks: Sequence[Tensor | None],
                 drops: Sequence[Tensor | None] | None = None) -> Tensor:
         """Logits ``(K, B, classes)`` for inputs ``(K, B, features)``, or ``(B, features)`` shared by all.
 
-        ``gates[i]`` is None when block ``i`` is active for every child, else a ``(K, 1, 1)`` bool
-        tensor (a switched-off block contributes exactly 0, even where its output overflowed); ``drops[i]`` is None or a scaled dropout mask ``(K, B, width)``.
+        ``blocks[i]`` is None when block ``i`` is active for every child, else the indices of the
+        children for which it is: only those compute it (children with a shallower depth skip
+        it, as a single child would), and the others pass through unchanged. ``drops[i]`` is None
+        or a scaled dropout mask ``(K, B, width)``.
         """
         h = torch.relu(torch.matmul(x, p["stem.weight"]) + p["stem.bias"].unsqueeze(1))
-        for i, gate in enumerate(gates):
-            r = torch.relu(torch.baddbmm(p[f"fc1.{i}.bias"].unsqueeze(1), h, p[f"fc1.{i}.weight"]))
-            if drops is not None and drops[i] is not None:
-                r = r * drops[i]
-            r = torch.baddbmm(p[f"fc2.{i}.bias"].unsqueeze(1), r, p[f"fc2.{i}.weight"])
-            h = torch.relu(h + (r if gate is None else torch.where(gate, r, 0.0)))
+        for i, active in enumerate(blocks):
+            w1, b1 = p[f"fc1.{i}.weight"], p[f"fc1.{i}.bias"]
+            w2, b2 = p[f"fc2.{i}.weight"], p[f"fc2.{i}.bias"]
+            drop = None if drops is None else drops[i]
+            hb = h
+            if active is not None:
+                hb, w1, b1, w2, b2 = (t.index_select(0, active) for t in (h, w1, b1, w2, b2))
+                drop = None if drop is None else drop.index_select(0, active)
+            r = torch.relu(torch.baddbmm(b1.unsqueeze(1), hb, w1))
+            if drop is not None:
+                r = r * drop
+            r = torch.baddbmm(b2.unsqueeze(1), r, w2)
+            # h >= 0 (after a ReLU), so relu(h) == h for the children that skipped the block
+            h = torch.relu(h + r if active is None else h.index_add(0, active, r))
         return torch.baddbmm(p["head.bias"].unsqueeze(1), h, p["head.weight"])
 
 
@@ -162,7 +172,7 @@ class CNNFamily(_Family):
             [("head.weight", (c, num_classes), c), ("head.bias", (num_classes,), c)],
         )
 
-    def forward(self, p: Params, x: Tensor, gates: Sequence[Tensor | None],
+    def forward(self, p: Params, x: Tensor, blocks: Sequence[Tensor | None],
                 drops: Sequence[Tensor | None] | None = None) -> Tensor:
         """Logits ``(K, B, classes)`` for images ``(K, B, C, H, W)``, or ``(B, C, H, W)`` shared by all.
 
@@ -179,14 +189,15 @@ class CNNFamily(_Family):
             h = F.conv2d(xg, flat(p["stem.weight"]), p["stem.bias"].reshape(-1), stride=2, padding=1, groups=K)
         h = torch.relu(h)
         B = h.shape[0]
-        for i, gate in enumerate(gates):
+        for i, active in enumerate(blocks):
             r = torch.relu(F.conv2d(h, flat(p[f"conv1.{i}.weight"]), p[f"conv1.{i}.bias"].reshape(-1),
                                     padding=1, groups=K))
             if drops is not None and drops[i] is not None:
                 r = r * drops[i].transpose(0, 1).reshape(B, K * c, 1, 1)
             r = F.conv2d(r, flat(p[f"conv2.{i}.weight"]), p[f"conv2.{i}.bias"].reshape(-1), padding=1, groups=K)
-            if gate is not None:
-                r = torch.where(gate.reshape(K, 1).expand(K, c).reshape(1, K * c, 1, 1), r, 0.0)
+            if active is not None:  # one grouped conv for all: mask out children that skip the block
+                gate = torch.zeros(K, dtype=torch.bool, device=r.device).index_fill_(0, active, True)
+                r = torch.where(gate.repeat_interleave(c).view(1, K * c, 1, 1), r, 0.0)
             h = torch.relu(h + r)
         pooled = h.mean(dim=(2, 3)).reshape(B, K, c).transpose(0, 1)
         return torch.baddbmm(p["head.bias"].unsqueeze(1), pooled, p["head.weight"])

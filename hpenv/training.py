@@ -174,13 +174,11 @@ class ChildKernel:
         depth = torch.as_tensor(self.depth, device=self.device)[self._owner]
         return self._block >= depth
 
-    def _gates(self, n_blocks: int) -> list[Tensor | None]:
-        gates = []
-        for i in range(n_blocks):
-            on = self.depth > i
-            gates.append(None if on.all() else
-                         torch.as_tensor(on, device=self.device).view(-1, 1, 1))
-        return gates
+    def _active_blocks(self, n_blocks: int) -> list[Tensor | None]:
+        """Per block: None when every child runs it, else the indices of the children that do."""
+        return [None if np.all(self.depth > i) else
+                torch.as_tensor(np.flatnonzero(self.depth > i), device=self.device)
+                for i in range(n_blocks)]
 
     def train(self, hp: dict[str, np.ndarray], steps: int, active: np.ndarray) -> tuple[Tensor, Tensor]:
         """Train the children for ``steps`` SGD steps with per-child hyper-parameters ``hp``.
@@ -221,12 +219,12 @@ class ChildKernel:
                 u = torch.rand(steps, d, b, self.family.hidden_shape, generator=self.generators[k], device=dev)
                 drops[:, :d, k, :b] = (u >= drop_p[k]).float() / (1.0 - drop_p[k])
 
-        gates = self._gates(n_blocks)
+        blocks = self._active_blocks(n_blocks)
         losses = torch.empty(steps, K, device=dev)
         rows = self._task_rows
         for s in range(steps):
             x, y = self.x_train[rows, idx[s]], self.y_train[rows, idx[s]]
-            logits = self.family.forward(self.params, x, gates, None if drops is None else drops[s])
+            logits = self.family.forward(self.params, x, blocks, None if drops is None else drops[s])
             ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(K, b_max)
             loss = ce.mean(1) if weights is None else (ce * weights[s]).sum(1)
             losses[s] = loss.detach()
@@ -268,12 +266,12 @@ class ChildKernel:
     def evaluate(self, split: str) -> Evaluation:
         """Final-layer statistics of every child on the whole ``split`` ("val" or "test")."""
         x_all, y_all = self._eval_data[split]
-        gates = self._gates(int(self.depth.max()))
+        blocks = self._active_blocks(int(self.depth.max()))
         parts = []
         for start in range(0, x_all.shape[1], EVAL_CHUNK):
             x = x_all[:, start:start + EVAL_CHUNK]
             y = y_all[:, start:start + EVAL_CHUNK]
-            logits = self.family.forward(self.params, x[0] if self._shared else x, gates)
+            logits = self.family.forward(self.params, x[0] if self._shared else x, blocks)
             y = y.expand(self.K, -1)
             logp = torch.log_softmax(logits, -1)
             probs = logp.exp()
