@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-import gymnasium as gym
 import numpy as np
 
 from hpenv.spaces import HPSpace

@@ -6,7 +6,6 @@ on every task and features have the same scale whether a task has 2 classes or 1
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch

@@ -22,7 +22,7 @@ import torch
 # Tests that need multi-threaded torch maths (the fork handler) run in subprocesses.
 torch.set_num_threads(1)
 
-import hpenv  # noqa: E402  (registers HPTune-v0)
+import hpenv  # noqa: E402, F401  (registers HPTune-v0)
 
 #: The smallest useful episode: wine (106 train / 36 val / 36 test), 4 SGD steps per action.
 FAST = {"task": "wine", "steps_per_action": 4, "horizon": 3}

@@ -17,7 +17,6 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from agents import RecurrentReinforce
 from agents.checkpoint import load_checkpoint, save_checkpoint
-from agents.reinforce import RecurrentReinforceConfig
 
 OPTIMAL_RETURN = 5.0
 NEAR_OPTIMAL = 4.5  # nine of the ten choices of an episode right
