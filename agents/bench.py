@@ -24,7 +24,7 @@ takes the env (it is instantiated once per task with ``gym.make("HPTune-v0", tas
 
 Protocol (see DESIGN.md, "Honest evaluation"):
 
-* Evaluation seeds are ``2**31 + i`` (:data:`agents.cli.HELD_OUT_SEED`); every training episode
+* Evaluation seeds are ``2**31 + i`` (:data:`agents.evaluation.HELD_OUT_SEED`); every training episode
   (meta-training, NAS controller, PPO, grid selection) runs on seeds below ``2**31 - 1``, so
   test children are never trained on. Every method is evaluated on the *same* child seeds:
   child ``i`` starts from the same weights and sees the same batches (paired comparison).
@@ -64,8 +64,8 @@ import torch
 import hpenv  # noqa: F401  (registers HPTune-v0)
 from agents import search
 from agents.baselines import FixedPolicy, RandomStaticPolicy, SchedulePolicy
-from agents.cli import HELD_OUT_SEED, SB3Policy
-from agents.evaluation import bootstrap_ci, iqm
+from agents.evaluation import HELD_OUT_SEED, bootstrap_ci, iqm
+from agents.sb3 import POLICY_NAMES, SB3Policy, sb3_class
 from hpenv.tasks import TaskFamily, make_task, synthetic_task
 
 __all__ = ["benchmark", "BenchConfig", "PRESETS", "BUILTIN_METHODS", "load_agent", "write_outputs", "main"]
@@ -331,18 +331,10 @@ def _rr_online(cfg: BenchConfig, env_kwargs: dict, seed: int, index: int) -> sea
 
 def _train_sb3(method: str, cfg: BenchConfig, env_kwargs: dict):
     """PPO / RecurrentPPO trained on the target task with the native vector env; (policy, SGD steps, wall)."""
-    from stable_baselines3 import PPO
-
     from hpenv.wrappers import SB3VecEnv
 
-    if method == "RecurrentPPO":
-        try:
-            from sb3_contrib import RecurrentPPO as cls
-        except ImportError as err:
-            raise ImportError("RecurrentPPO needs sb3-contrib: pip install 'hpenv[contrib]'") from err
-        policy_name = "MlpLstmPolicy"
-    else:
-        cls, policy_name = PPO, "MlpPolicy"
+    name = {"PPO": "ppo", "RecurrentPPO": "recurrent-ppo"}[method]
+    cls, policy_name = sb3_class(name), POLICY_NAMES[name]
     t0 = time.perf_counter()
     venv = SB3VecEnv(num_envs=cfg.num_envs, **env_kwargs)
     horizon = venv.venv._episodes.horizon

@@ -26,12 +26,11 @@ import torch
 
 import hpenv
 from agents.baselines import FixedPolicy, RandomPolicy
-from agents.evaluation import EpisodeResult, format_summary, run_episodes, summarize
+from agents.evaluation import HELD_OUT_SEED, EpisodeResult, format_summary, run_episodes, summarize
+from agents.sb3 import POLICY_NAMES, SB3Policy, sb3_class
 
-AGENTS = ("reinforce", "ppo", "a2c", "recurrent-ppo", "random", "fixed")
-SB3_AGENTS = ("ppo", "a2c", "recurrent-ppo")
-#: Evaluation seeds start here; training episodes draw seeds below 2**31 - 1, so these are held out.
-HELD_OUT_SEED = 2**31
+SB3_AGENTS = tuple(POLICY_NAMES)
+AGENTS = ("reinforce", *SB3_AGENTS, "random", "fixed")
 
 
 @dataclass
@@ -111,29 +110,6 @@ class RunFolder:
 
 
 # ---------------------------------------------------------------------- agents
-def _sb3_class(name: str):
-    if name == "recurrent-ppo":
-        try:
-            from sb3_contrib import RecurrentPPO
-        except ImportError as err:
-            raise SystemExit("--agent recurrent-ppo needs sb3-contrib: pip install 'hpenv[contrib]'") from err
-        return RecurrentPPO
-    from stable_baselines3 import A2C, PPO
-
-    return {"ppo": PPO, "a2c": A2C}[name]
-
-
-class SB3Policy:
-    """Stable-Baselines3 models seen through the evaluation protocol's ``predict``."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def predict(self, observation, state=None, episode_start=True, deterministic=True):
-        return self.model.predict(observation, state=state, episode_start=np.array([episode_start]),
-                                  deterministic=deterministic)
-
-
 def _train_reinforce(cfg: TrainConfig, run: RunFolder, resume: bool, progress: bool):
     from agents.reinforce import RecurrentReinforce
 
@@ -166,7 +142,7 @@ def _train_sb3(cfg: TrainConfig, run: RunFolder, resume: bool, progress: bool):
 
     from hpenv.wrappers import SB3VecEnv
 
-    cls = _sb3_class(cfg.agent)
+    cls = sb3_class(cfg.agent)
     venv = VecMonitor(SB3VecEnv(num_envs=cfg.num_envs, **cfg.env_kwargs()))
     ckpt = run.ckpt_dir / "last.zip"
     history_file = run.path / ".history.json"
@@ -179,7 +155,7 @@ def _train_sb3(cfg: TrainConfig, run: RunFolder, resume: bool, progress: bool):
         kwargs = dict(n_steps=cfg.horizon, seed=cfg.seed, device=cfg.device, verbose=0)
         if cfg.agent != "a2c":
             kwargs["batch_size"] = cfg.horizon * cfg.num_envs
-        model = cls("MlpLstmPolicy" if cfg.agent == "recurrent-ppo" else "MlpPolicy", venv, **kwargs)
+        model = cls(POLICY_NAMES[cfg.agent], venv, **kwargs)
 
     class Checkpoint(BaseCallback):
         def _on_rollout_end(self) -> None:
@@ -337,7 +313,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                                             ("steps_per_action", args.steps_per_action)) if v}}
     env = gym.make("HPTune-v0", **env_kwargs)
     if ckpt.suffix == ".zip":
-        policy = SB3Policy(_sb3_class(cfg.agent if cfg.agent in SB3_AGENTS else "ppo").load(ckpt, device=cfg.device))
+        policy = SB3Policy(sb3_class(cfg.agent if cfg.agent in SB3_AGENTS else "ppo").load(ckpt, device=cfg.device))
     else:
         policy = RecurrentReinforce.load(ckpt)
     seeds = [args.seed + i for i in range(args.episodes)]

@@ -18,6 +18,10 @@ import gymnasium as gym
 import numpy as np
 
 
+#: Evaluation seeds start here; training episodes draw seeds below 2**31 - 1, so these are held out.
+HELD_OUT_SEED = 2**31
+
+
 class Policy(Protocol):
     def predict(self, observation, state=None, episode_start=True, deterministic=True) -> tuple[Any, Any]: ...
 
