@@ -13,13 +13,29 @@ switching depth off and on again never re-initialises anything.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 Params = dict[str, Tensor]
+#: the optimiser a trainer hands gradients to: ``update(name, grad)``, after writing the gradient
+#: into ``update.out(name)`` when that is not None (see :class:`hpenv.training.NesterovSGD`)
+Update = Any
+
+
+def cross_entropy(logits: Tensor, y: Tensor, weights: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Per-child mean cross-entropy ``(n,)`` of logits ``(n, B, C)``, and its gradient w.r.t. the logits.
+
+    ``weights`` ``(n, B)`` replaces the mean's ``1/B`` when children use different batch sizes
+    (padding examples get weight 0).
+    """
+    logp = torch.log_softmax(logits, -1)
+    nll = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+    loss = nll.mean(1) if weights is None else (nll * weights).sum(1)
+    grad = logp.exp_().scatter_add_(-1, y.unsqueeze(-1), torch.full_like(nll, -1.0).unsqueeze(-1))
+    return loss, grad.mul_(1.0 / y.shape[1] if weights is None else weights.unsqueeze(-1))
 
 
 class ResidualMLP(nn.Module):
@@ -154,6 +170,86 @@ class MLPFamily(_Family):
             h = torch.relu(h + r if active is None else h.index_add(0, active, r))
         return torch.baddbmm(p["head.bias"].unsqueeze(1), h, p["head.weight"])
 
+    def trainer(self, p: Params, counts: Sequence[int], n: int, update: Update) -> "MLPTrainStep":
+        """One SGD step's forward and backward pass for the first ``n`` children, as a callable.
+
+        Children are ordered deepest first: ``counts[i]`` (non-increasing) children run block
+        ``i``, and they are the first ones. Each parameter's gradient, for the rows of the
+        children that used it, goes to ``update(name, grad)`` as soon as it is final and the pass
+        no longer needs the parameter's value, so the optimiser can apply it while it is still
+        in cache.
+        """
+        return MLPTrainStep(p, counts, n, update)
+
+
+class MLPTrainStep:
+    """Forward and backward pass of the first ``n`` children of an :class:`MLPFamily` (see ``trainer``).
+
+    The backward pass is written out by hand: at these sizes autograd's bookkeeping costs more
+    than the arithmetic. Every view the pass needs is made once here, for all the SGD steps of
+    an action.
+    """
+
+    def __init__(self, p: Params, counts: Sequence[int], n: int, update: Update):
+        self.n, self.counts, self.update = n, list(counts), update
+
+        def layer(name: str, m: int) -> tuple[str, str, Tensor, Tensor, Tensor]:
+            w, b = p[f"{name}.weight"][:m], p[f"{name}.bias"][:m]
+            return f"{name}.weight", f"{name}.bias", w, b.unsqueeze(1), w.transpose(1, 2)
+
+        self.stem, self.head = layer("stem", n), layer("head", n)
+        self.blocks = [(layer(f"fc1.{i}", m), layer(f"fc2.{i}", m)) for i, m in enumerate(self.counts)]
+
+    @torch.no_grad()
+    def __call__(self, x: Tensor, y: Tensor, drops: Sequence[Tensor] | None = None,
+                 weights: Tensor | None = None) -> Tensor:
+        """Losses ``(n,)`` for inputs ``(n, B, features)`` and labels ``(n, B)``; hands over the gradients.
+
+        ``drops[i]`` is the scaled dropout mask ``(counts[i], B, width)`` of block ``i``;
+        ``weights`` ``(n, B)`` per-example loss weights (see :func:`cross_entropy`).
+        """
+        n, counts, update = self.n, self.counts, self.update
+        h = torch.baddbmm(self.stem[3], x, self.stem[2]).relu_()
+        inputs, hidden, masked = [h], [], []  # per block: its input, relu(fc1) and what fc2 saw
+        for i, (fc1, fc2) in enumerate(self.blocks):
+            hi = inputs[-1][:counts[i]]
+            a = torch.baddbmm(fc1[3], hi, fc1[2]).relu_()
+            r = a if drops is None else a * drops[i]
+            inputs.append(torch.baddbmm(fc2[3], r, fc2[2]).add_(hi).relu_())
+            hidden.append(a)
+            masked.append(r)
+        # each child's last hidden state is the output of its last block (deepest children first)
+        ends = [*counts, 0]
+        pieces = [inputs[j][ends[j]:] for j in range(len(counts), -1, -1) if len(inputs[j]) > ends[j]]
+        h = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+        w_name, b_name, w, b, wt = self.head
+        loss, dlogits = cross_entropy(torch.baddbmm(b, h, w), y, weights)
+        dh = torch.bmm(dlogits, wt)
+        update(w_name, torch.bmm(h.transpose(1, 2), dlogits, out=update.out(w_name)))
+        update(b_name, torch.sum(dlogits, 1, out=update.out(b_name)))
+        for i in range(len(counts) - 1, -1, -1):
+            fc1, fc2 = self.blocks[i]
+            m = counts[i]
+            dout = torch.ops.aten.threshold_backward(dh[:m], inputs[i + 1], 0)
+            da = torch.bmm(dout, fc2[4])
+            update(fc2[0], torch.bmm(masked[i].transpose(1, 2), dout, out=update.out(fc2[0])))
+            update(fc2[1], torch.sum(dout, 1, out=update.out(fc2[1])))
+            if drops is not None:
+                da.mul_(drops[i])
+            da = torch.ops.aten.threshold_backward(da, hidden[i], 0)
+            # the residual path carries dout; the children after the first m skipped the block
+            dh_in = torch.baddbmm(dout, da, fc1[4])
+            update(fc1[0], torch.bmm(inputs[i][:m].transpose(1, 2), da, out=update.out(fc1[0])))
+            update(fc1[1], torch.sum(da, 1, out=update.out(fc1[1])))
+            if m == n:
+                dh = dh_in
+            else:
+                dh[:m] = dh_in
+        dh = torch.ops.aten.threshold_backward(dh, inputs[0], 0)
+        update(self.stem[0], torch.bmm(x.transpose(1, 2), dh, out=update.out(self.stem[0])))
+        update(self.stem[1], torch.sum(dh, 1, out=update.out(self.stem[1])))
+        return loss
+
 
 class CNNFamily(_Family):
     """Residual CNNs for image inputs ``(channels, height, width)``; K children run as one grouped conv."""
@@ -201,6 +297,30 @@ class CNNFamily(_Family):
             h = torch.relu(h + r)
         pooled = h.mean(dim=(2, 3)).reshape(B, K, c).transpose(0, 1)
         return torch.baddbmm(p["head.bias"].unsqueeze(1), pooled, p["head.weight"])
+
+    def trainer(self, p: Params, counts: Sequence[int], n: int, update: Update):
+        """As :meth:`MLPFamily.trainer`, with the gradients from autograd."""
+        device = p["head.bias"].device
+        blocks = [None if m == n else torch.arange(m, device=device) for m in counts]
+        used = {spec.name: n if spec.block is None else counts[spec.block]
+                for spec in self.param_specs if spec.block is None or spec.block < len(counts)}
+
+        def step(x: Tensor, y: Tensor, drops: Sequence[Tensor] | None = None,
+                 weights: Tensor | None = None) -> Tensor:
+            leaves = {name: p[name][:n].detach().requires_grad_() for name in used}
+            if drops is not None:  # the forward pass wants every child's mask: pad with ones
+                drops = [torch.cat([d, d.new_ones(n - len(d), *d.shape[1:])]) for d in drops]
+            with torch.enable_grad():
+                logits = self.forward(leaves, x, blocks, drops)
+                nll = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y)
+                loss = nll.mean(1) if weights is None else (nll * weights).sum(1)
+                grads = torch.autograd.grad(loss.sum(), list(leaves.values()))
+            with torch.no_grad():
+                for (name, m), grad in zip(used.items(), grads):
+                    update(name, grad[:m])
+            return loss.detach()
+
+        return step
 
 
 def make_family(kind: str, input_shape: tuple[int, ...], num_classes: int,

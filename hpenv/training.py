@@ -46,6 +46,101 @@ class Evaluation:
     entropy: Tensor
 
 
+class NesterovSGD:
+    """SGD with Nesterov momentum (PyTorch's formulation) with one learning rate, momentum and
+    weight decay per child.
+
+    Trainers hand over each parameter's gradient with ``sgd(name, grad)``, writing it into
+    ``sgd.out(name)`` when that is not None, and the kernel calls :meth:`step` after each pass.
+    Two strategies, same arithmetic:
+
+    * *flat*: when every child trains every parameter it trains with the same coefficients
+      (always so for a single env), gradients go straight into one buffer and the update is
+      three operations on the whole buffer;
+    * *per parameter*: otherwise each gradient is applied as soon as it is handed over, to the
+      rows of the children that used the parameter, with per-row coefficients, while it is
+      still in cache.
+
+    Only the children that used a parameter update it: a block switched off keeps its weights
+    *and* its momentum, as PyTorch's SGD skips a parameter without a gradient.
+
+    Args:
+        params, bufs, grads: parameters, momentum and gradient buffers, ``(K, ...)`` each,
+            children in slot order.
+        rows: per parameter that trains, how many leading rows (children) do.
+        learning_rate, momentum, weight_decay: ``(n,)`` per-child values, for the first n rows.
+        flat: ``(weights, momentum, gradient)`` flat views covering exactly the parameters in
+            ``rows``, when their rows are all K; enables the flat strategy.
+    """
+
+    def __init__(self, params: dict[str, Tensor], bufs: dict[str, Tensor], grads: dict[str, Tensor],
+                 rows: dict[str, int], learning_rate: np.ndarray, momentum: np.ndarray,
+                 weight_decay: np.ndarray, flat: tuple[Tensor, Tensor, Tensor] | None = None):
+        device = next(iter(params.values())).device
+
+        def coefficient(values: np.ndarray) -> Tensor | float:
+            if np.all(values == values[0]):  # a float is cheaper than a broadcast tensor
+                return float(values[0])
+            return torch.as_tensor(values, dtype=torch.float32, device=device)
+
+        lr, mu, wd = coefficient(learning_rate), coefficient(momentum), coefficient(weight_decay)
+        shared = all(isinstance(c, float) for c in (lr, mu, wd))
+        self.flat = flat if shared else None
+        self.targets, self.grads = {}, {}
+        for name, m in rows.items():
+            shape = (m,) + (1,) * (params[name].dim() - 1)
+            coef = [c if isinstance(c, float) else c[:m].view(shape) for c in (mu, -lr, -lr * mu, wd)]
+            self.targets[name] = (params[name][:m], bufs[name][:m], *coef)
+            if self.flat is not None:
+                self.grads[name] = grads[name][:m]
+        #: when set to an ``(n,)`` tensor, squared gradient norms are added to it
+        self.squared_norm: Tensor | None = None
+
+    def out(self, name: str) -> Tensor | None:
+        """Where the trainer may write ``name``'s gradient, or None for a fresh tensor."""
+        return self.grads.get(name)
+
+    @torch.no_grad()
+    def __call__(self, name: str, grad: Tensor) -> None:
+        if self.squared_norm is not None:
+            self.squared_norm[:len(grad)] += grad.reshape(len(grad), -1).square().sum(1)
+        if self.flat is not None:
+            dest = self.grads[name]
+            if grad.data_ptr() != dest.data_ptr():
+                dest.copy_(grad)
+            return
+        w, buf, mu, neg_lr, neg_lr_mu, wd = self.targets[name]
+        self._update(w, grad, buf, mu, neg_lr, neg_lr_mu, wd)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """End of a pass: the flat strategy updates the whole buffer now."""
+        if self.flat is not None:
+            _, _, mu, neg_lr, neg_lr_mu, wd = next(iter(self.targets.values()))
+            w, buf, grad = self.flat
+            self._update(w, grad, buf, mu, neg_lr, neg_lr_mu, wd)
+
+    @staticmethod
+    def _update(w: Tensor, grad: Tensor, buf: Tensor, mu, neg_lr, neg_lr_mu, wd) -> None:
+        """``g = grad + wd * w``; ``buf = mu * buf + g``; ``w -= lr * g + lr * mu * buf``.
+
+        The gradient is only read, never modified. Coefficients are floats or broadcast tensors.
+        """
+        if isinstance(wd, Tensor):
+            grad = grad.addcmul(w, wd)
+        elif wd != 0.0:
+            grad = grad.add(w, alpha=wd)
+        if isinstance(mu, Tensor):
+            torch.addcmul(grad, buf, mu, out=buf)
+        else:
+            torch.add(grad, buf, alpha=mu, out=buf)
+        for t, scale in ((grad, neg_lr), (buf, neg_lr_mu)):
+            if isinstance(scale, Tensor):
+                w.addcmul_(t, scale)
+            else:
+                w.add_(t, alpha=scale)
+
+
 class ChildKernel:
     """Weights, optimiser state, data and random streams of K children.
 
@@ -57,32 +152,42 @@ class ChildKernel:
 
     def __init__(self, family: MLPFamily | CNNFamily, num_children: int, device: torch.device):
         self.family, self.K, self.device = family, num_children, torch.device(device)
-        K = num_children
-        sizes = [K * math.prod(spec.shape) for spec in family.param_specs]
-        total = sum(sizes)
-        self.flat = torch.zeros(total, device=self.device)
-        self.grad = torch.zeros(total, device=self.device)
-        self.momentum_buf = torch.zeros(total, device=self.device)
-        self.params: dict[str, Tensor] = {}
-        owner = []  # which child each element belongs to, to expand per-child values
-        block = []  # which residual block each element belongs to (-1: stem, head)
-        offset = 0
-        for spec, size in zip(family.param_specs, sizes):
-            view = self.flat[offset:offset + size].view(K, *spec.shape)
-            view.requires_grad_(True)
-            view.grad = self.grad[offset:offset + size].view(K, *spec.shape)
-            self.params[spec.name] = view
-            owner.append(torch.arange(K, device=self.device).repeat_interleave(size // K))
-            block.append(torch.full((size,), -1 if spec.block is None else spec.block, device=self.device))
-            offset += size
-        self._owner = torch.cat(owner)
-        self._block = torch.cat(block)
-        self.generators = [torch.Generator(device=self.device) for _ in range(K)]
+        K, dev = num_children, self.device
+        # storage order: stem and head, then block 0, 1, ...: what a depth-d child trains is a prefix
+        self._specs = sorted(family.param_specs, key=lambda s: -1 if s.block is None else s.block)
+        sizes = [math.prod(spec.shape) for spec in self._specs]
+        self._trained_prefix = [K * sum(n for spec, n in zip(self._specs, sizes)
+                                        if spec.block is None or spec.block < d)
+                                for d in range(family.max_depth + 1)]
+        # Weights and momentum in child order: what episodes, evaluation and users see.
+        self.flat = torch.zeros(K * sum(sizes), device=dev)
+        self.momentum_buf = torch.zeros_like(self.flat)
+        self.params, self._bufs = self._views(self.flat), self._views(self.momentum_buf)
+        # Training reorders the children into "slots": active children first, deepest first, so
+        # that the children running block i are a leading slice of its parameters. A copy in
+        # slot order is made per action when the order is not the identity.
+        self._work, self._work_buf = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
+        self._work_params, self._work_bufs = self._views(self._work), self._views(self._work_buf)
+        self._grad = torch.zeros_like(self.flat)  # used by the flat update (see NesterovSGD)
+        self._grads = self._views(self._grad)
+        self.generators = [torch.Generator(device=dev) for _ in range(K)]
         self._epoch_order: list[Tensor | None] = [None] * K
         self._epoch_pos = [0] * K
         self.depth = np.full(K, family.max_depth, dtype=np.int64)
-        self._task_rows = None
         self.tasks: list[Task | None] = [None] * K
+
+    def _views(self, buffer: Tensor) -> dict[str, Tensor]:
+        """Each parameter as a contiguous ``(K, *shape)`` view of ``buffer``."""
+        views, offset = {}, 0
+        for spec in self._specs:
+            size = self.K * math.prod(spec.shape)
+            views[spec.name] = buffer[offset:offset + size].view(self.K, *spec.shape)
+            offset += size
+        return views
+
+    def child_momentum(self, k: int) -> Tensor:
+        """Child ``k``'s momentum buffers, flattened in storage order (a copy)."""
+        return torch.cat([buf[k].reshape(-1) for buf in self._bufs.values()])
 
     # ------------------------------------------------------------------ data
     def set_tasks(self, tasks: list[Task]) -> None:
@@ -102,8 +207,6 @@ class ChildKernel:
             split: (stack(f"x_{split}"), stack(f"y_{split}")) for split in ("val", "test")
         }
         self._shared = shared
-        self._task_rows = torch.zeros(self.K, 1, dtype=torch.long, device=self.device) if shared \
-            else torch.arange(self.K, device=self.device).unsqueeze(1)
         self.num_train = self.x_train.shape[1]
 
     # ------------------------------------------------------------------ episodes
@@ -115,10 +218,10 @@ class ChildKernel:
             self.family.init_child(self.params, k, g)
             self._epoch_order[k], self._epoch_pos[k] = None, 0
             self.depth[k] = self.family.max_depth
+        rows = torch.as_tensor(children, device=self.device)
         with torch.no_grad():
-            mask = torch.zeros(self.K, dtype=torch.bool, device=self.device)
-            mask[children] = True
-            self.momentum_buf[mask[self._owner]] = 0.0
+            for buf in self._bufs.values():
+                buf.index_fill_(0, rows, 0.0)
 
     @torch.no_grad()
     def copy_child(self, src: int, dst: int) -> None:
@@ -130,10 +233,9 @@ class ChildKernel:
         """
         if src == dst:
             return
-        for p in self.params.values():
-            p.data[dst].copy_(p.data[src])
-        src_rows, dst_rows = self._owner == src, self._owner == dst
-        self.momentum_buf[dst_rows] = self.momentum_buf[src_rows]
+        for p, buf in zip(self.params.values(), self._bufs.values()):
+            p[dst].copy_(p[src])
+            buf[dst].copy_(buf[src])
         self.depth[dst] = self.depth[src]
 
     def _next_indices(self, k: int, n: int) -> Tensor:
@@ -151,34 +253,31 @@ class ChildKernel:
         return out[0] if len(out) == 1 else torch.cat(out)
 
     # ------------------------------------------------------------------ training
-    def _per_element(self, values: np.ndarray, frozen: Tensor | None = None,
-                     frozen_value: float = 0.0) -> Tensor | float:
-        """A per-child value as a scalar when all children share it, else one value per element.
+    @torch.no_grad()
+    def _to_slots(self, perm: Tensor) -> None:
+        """Copy weights and momentum into slot order: slot j holds child ``perm[j]``."""
+        for name, p in self.params.items():
+            torch.index_select(p, 0, perm, out=self._work_params[name])
+            torch.index_select(self._bufs[name], 0, perm, out=self._work_bufs[name])
 
-        Elements in ``frozen`` (blocks switched off by depth) take ``frozen_value`` instead.
+    @torch.no_grad()
+    def _from_slots(self, perm: Tensor) -> None:
+        for name, p in self.params.items():
+            p.index_copy_(0, perm, self._work_params[name])
+            self._bufs[name].index_copy_(0, perm, self._work_bufs[name])
+
+    def _dropout_mask(self, k: int, shape: tuple[int, ...], p: float) -> Tensor:
+        """A scaled dropout mask from child ``k``'s generator: each unit kept with probability 1 - p.
+
+        Each unit takes 16 random bits (four units per 64-bit draw, a quarter of the draws of
+        ``torch.rand``), so the drop probability is ``p`` rounded to a multiple of 2**-16.
         """
-        if frozen is None and np.all(values == values[0]):
-            return float(values[0])
-        out = torch.as_tensor(values, dtype=torch.float32, device=self.device)[self._owner]
-        return out if frozen is None else out.masked_fill(frozen, frozen_value)
-
-    def _frozen(self) -> Tensor | None:
-        """Elements of blocks at or above their child's depth, or None when every block is on.
-
-        A switched-off block must keep its weights *and* its momentum buffer, as PyTorch's SGD
-        skips a parameter without a gradient: otherwise momentum (and weight decay) built up
-        while it was on would keep moving it.
-        """
-        if np.all(self.depth >= self.family.max_depth):
-            return None
-        depth = torch.as_tensor(self.depth, device=self.device)[self._owner]
-        return self._block >= depth
-
-    def _active_blocks(self, n_blocks: int) -> list[Tensor | None]:
-        """Per block: None when every child runs it, else the indices of the children that do."""
-        return [None if np.all(self.depth > i) else
-                torch.as_tensor(np.flatnonzero(self.depth > i), device=self.device)
-                for i in range(n_blocks)]
+        numel = math.prod(shape)
+        words = torch.empty((numel + 3) // 4, dtype=torch.int64, device=self.device)
+        words.random_(-2**63, None, generator=self.generators[k])  # the full 64-bit range
+        dropped = round(p * 65536)
+        keep = words.view(torch.int16)[:numel].view(shape) >= dropped - 32768
+        return keep.float().mul_(65536 / (65536 - dropped))
 
     def train(self, hp: dict[str, np.ndarray], steps: int, active: np.ndarray) -> tuple[Tensor, Tensor]:
         """Train the children for ``steps`` SGD steps with per-child hyper-parameters ``hp``.
@@ -190,78 +289,81 @@ class ChildKernel:
             active: ``(K,)`` bools; inactive children draw no random numbers and keep their weights.
 
         Returns:
-            losses ``(steps, K)`` (training loss of every step) and the gradient norm ``(K,)`` of
-            the last step.
+            losses ``(steps, K)`` (training loss of every step; 0 for inactive children) and the
+            gradient norm ``(K,)`` of the last step.
         """
         K, dev = self.K, self.device
         self.depth = np.where(active, hp["depth"], self.depth).astype(np.int64)
-        frozen = self._frozen()  # switched-off blocks: no step (lr 0, wd 0), momentum kept (mu 1)
-        lr = self._per_element(np.where(active, hp["learning_rate"], 0.0), frozen, 0.0)
-        mu = self._per_element(hp["momentum"], frozen, 1.0)
-        wd = self._per_element(hp["weight_decay"], frozen, 0.0)
-        batch = hp["batch_size"].astype(np.int64)
-        b_max = int(batch[active].max()) if active.any() else 1
-        n_blocks = int(self.depth.max())
+        # Slot j holds child order[j]: active children first, deepest first (ties by index).
+        order = np.lexsort((np.arange(K), -self.depth, ~active))
+        n = int(active.sum())
+        children = order[:n]
+        depth = self.depth[children]
+        counts = [int(np.sum(depth > i)) for i in range(int(depth.max()))]
+        perm = None if np.array_equal(order, np.arange(K)) else torch.as_tensor(order, device=dev)
+        if perm is None:
+            w, buf, params, bufs = self.flat, self.momentum_buf, self.params, self._bufs
+        else:
+            self._to_slots(perm)
+            w, buf, params, bufs = self._work, self._work_buf, self._work_params, self._work_bufs
+        rows = {spec.name: n if spec.block is None else counts[spec.block]
+                for spec in self._specs if spec.block is None or spec.block < len(counts)}
+        flat = None
+        if n == K and np.all(depth == depth[0]):  # every child trains the same prefix of the buffers
+            end = self._trained_prefix[int(depth[0])]
+            flat = (w[:end], buf[:end], self._grad[:end])
+        sgd = NesterovSGD(params, bufs, self._grads, rows,
+                          *(hp[name][children] for name in ("learning_rate", "momentum", "weight_decay")), flat=flat)
 
-        idx = torch.zeros(steps, K, b_max, dtype=torch.long, device=dev)
-        weights = None if np.all(batch[active] == b_max) else torch.zeros(steps, K, b_max, device=dev)
-        drop_p = np.where(active, hp["dropout"], 0.0)
+        batch = hp["batch_size"][children].astype(np.int64)
+        b_max = int(batch.max())
+        drop_p = hp["dropout"][children]
+        idx = torch.zeros(steps, n, b_max, dtype=torch.long, device=dev)
+        weights = None if np.all(batch == b_max) else torch.zeros(steps, n, b_max, device=dev)
         drops = None
-        if np.any(drop_p > 0):
-            drops = torch.ones(steps, n_blocks, K, b_max, self.family.hidden_shape, device=dev)
-        for k in np.flatnonzero(active):
-            b = int(batch[k])
-            idx[:, k, :b] = self._next_indices(k, steps * b).view(steps, b)
+        if np.any(drop_p > 0):  # rows no mask covers are set to 1 below; unused blocks stay unset
+            drops = torch.empty(steps, len(counts), n, b_max, self.family.hidden_shape, device=dev)
+        for j, k in enumerate(children):
+            b, d = int(batch[j]), int(depth[j])
+            idx[:, j, :b] = self._next_indices(k, steps * b).view(steps, b)
             if weights is not None:
-                weights[:, k, :b] = 1.0 / b
-            if drop_p[k] > 0:
-                d = int(self.depth[k])
-                u = torch.rand(steps, d, b, self.family.hidden_shape, generator=self.generators[k], device=dev)
-                drops[:, :d, k, :b] = (u >= drop_p[k]).float() / (1.0 - drop_p[k])
+                weights[:, j, :b] = 1.0 / b
+            if drop_p[j] > 0:
+                drops[:, :d, j, :b] = self._dropout_mask(k, (steps, d, b, self.family.hidden_shape), drop_p[j])
+                drops[:, :d, j, b:] = 1.0
+            elif drops is not None:
+                drops[:, :d, j] = 1.0
 
-        blocks = self._active_blocks(n_blocks)
-        losses = torch.empty(steps, K, device=dev)
-        rows = self._task_rows
+        step = self.family.trainer(params, counts, n, sgd)
+        block_drops = None if drops is None else [drops[:, i, :m] for i, m in enumerate(counts)]
+        losses = torch.zeros(steps, K, device=dev)
+        grad_norm = torch.zeros(K, device=dev)
+        task_rows = None if self._shared else torch.as_tensor(children, device=dev).unsqueeze(1)
         for s in range(steps):
-            x, y = self.x_train[rows, idx[s]], self.y_train[rows, idx[s]]
-            logits = self.family.forward(self.params, x, blocks, None if drops is None else drops[s])
-            ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(K, b_max)
-            loss = ce.mean(1) if weights is None else (ce * weights[s]).sum(1)
-            losses[s] = loss.detach()
-            self.grad.zero_()
-            loss.sum().backward()
-            if s == steps - 1:  # before _sgd_step, which turns the gradient into the update in place
-                grad_norm = self._grad_norm()
-            self._sgd_step(lr, mu, wd)
-        return losses, grad_norm
-
-    @torch.no_grad()
-    def _sgd_step(self, lr, mu, wd) -> None:
-        """SGD with Nesterov momentum (PyTorch's formulation), on every child at once."""
-        # One pass over the buffers per line: at large K the update is memory-bound.
-        g, buf, w = self.grad, self.momentum_buf, self.flat
-        if isinstance(wd, Tensor):
-            g.addcmul_(w, wd)
-        elif wd != 0.0:
-            g.add_(w, alpha=wd)
-        if isinstance(mu, Tensor):
-            torch.addcmul(g, buf, mu, out=buf)  # buf = mu * buf + g
-            g.addcmul_(buf, mu)  # Nesterov: g + mu * buf
-        else:
-            torch.add(g, buf, alpha=mu, out=buf)
-            g.add_(buf, alpha=mu)
-        if isinstance(lr, Tensor):
-            w.addcmul_(g, lr, value=-1.0)
-        else:
-            w.add_(g, alpha=-lr)
-
-    def _grad_norm(self) -> Tensor:
-        sq = torch.zeros(self.K, device=self.device)
-        for p in self.params.values():
-            sq += p.grad.reshape(self.K, -1).square().sum(1)
-        return sq.sqrt()
+            if task_rows is None:  # one task for all: a plain gather of examples
+                flat_idx = idx[s].view(-1)
+                x = self.x_train[0].index_select(0, flat_idx).view(n, b_max, *self.x_train.shape[2:])
+                y = self.y_train[0].index_select(0, flat_idx).view(n, b_max)
+            else:
+                x, y = self.x_train[task_rows, idx[s]], self.y_train[task_rows, idx[s]]
+            if s == steps - 1:  # the observation's gradient norm: of the last step
+                sgd.squared_norm = grad_norm[:n]
+            losses[s, :n] = step(x, y, None if drops is None else [d[s] for d in block_drops],
+                                 None if weights is None else weights[s])
+            sgd.step()
+        grad_norm.sqrt_()
+        if perm is not None:
+            self._from_slots(perm)
+        inverse = torch.as_tensor(np.argsort(order), device=dev)
+        return losses[:, inverse], grad_norm[inverse]
 
     # ------------------------------------------------------------------ evaluation
+    def _active_blocks(self, n_blocks: int) -> list[Tensor | None]:
+        """Per block: None when every child runs it, else the indices of the children that do."""
+        return [None if np.all(self.depth > i) else
+                torch.as_tensor(np.flatnonzero(self.depth > i), device=self.device)
+                for i in range(n_blocks)]
+
     @torch.no_grad()
     def evaluate(self, split: str) -> Evaluation:
         """Final-layer statistics of every child on the whole ``split`` ("val" or "test")."""

@@ -195,7 +195,7 @@ def test_pbt_spends_population_times_episode(kernel_steps):
 def _child_state(venv: HPTuneVectorEnv, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     kernel = venv._episodes.kernel
     weights = torch.cat([p.detach()[k].reshape(-1) for p in kernel.params.values()])
-    return weights, kernel.momentum_buf[kernel._owner == k].clone()
+    return weights, kernel.child_momentum(k)
 
 
 def test_copy_child_copies_weights_and_momentum():
