@@ -13,16 +13,23 @@ switching depth off and on again never re-initialises anything.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple, Sequence
+from typing import NamedTuple, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 Params = dict[str, Tensor]
-#: the optimiser a trainer hands gradients to: ``update(name, grad)``, after writing the gradient
-#: into ``update.out(name)`` when that is not None (see :class:`hpenv.training.NesterovSGD`)
-Update = Any
+
+
+class Update(Protocol):
+    """What a trainer hands gradients to (:class:`hpenv.training.NesterovSGD`)."""
+
+    def out(self, name: str) -> Tensor | None:
+        """Where ``name``'s gradient may be written directly (``out=``), or None."""
+
+    def __call__(self, name: str, grad: Tensor) -> None:
+        """Takes ``name``'s gradient for the leading rows (children) that used the parameter."""
 
 
 def cross_entropy(logits: Tensor, y: Tensor, weights: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -175,9 +182,8 @@ class MLPFamily(_Family):
 
         Children are ordered deepest first: ``counts[i]`` (non-increasing) children run block
         ``i``, and they are the first ones. Each parameter's gradient, for the rows of the
-        children that used it, goes to ``update(name, grad)`` as soon as it is final and the pass
-        no longer needs the parameter's value, so the optimiser can apply it while it is still
-        in cache.
+        children that used it, goes to ``update(name, grad)``, written straight into
+        ``update.out(name)`` when that is not None.
         """
         return MLPTrainStep(p, counts, n, update)
 
@@ -237,14 +243,14 @@ class MLPTrainStep:
             if drops is not None:
                 da.mul_(drops[i])
             da = torch.ops.aten.threshold_backward(da, hidden[i], 0)
-            # the residual path carries dout; the children after the first m skipped the block
-            dh_in = torch.baddbmm(dout, da, fc1[4])
+            # the residual path carries dout; the children after the first m skipped the block,
+            # their rows of dh pass through
+            if m == n:
+                dh = torch.baddbmm(dout, da, fc1[4])
+            else:
+                torch.baddbmm(dout, da, fc1[4], out=dh[:m])
             update(fc1[0], torch.bmm(inputs[i][:m].transpose(1, 2), da, out=update.out(fc1[0])))
             update(fc1[1], torch.sum(da, 1, out=update.out(fc1[1])))
-            if m == n:
-                dh = dh_in
-            else:
-                dh[:m] = dh_in
         dh = torch.ops.aten.threshold_backward(dh, inputs[0], 0)
         update(self.stem[0], torch.bmm(x.transpose(1, 2), dh, out=update.out(self.stem[0])))
         update(self.stem[1], torch.sum(dh, 1, out=update.out(self.stem[1])))

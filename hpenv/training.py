@@ -3,11 +3,14 @@
 The single env runs it at K=1 and the vector env at K=num_envs, so both produce the same
 numbers from the same code. Design choices, each for speed:
 
-* All weights of all children live in one flat buffer; each parameter is a contiguous view
-  ``(K, *shape)`` of it, and so is its gradient. The SGD + Nesterov update is then five tensor
-  operations on the whole buffer, whatever the number of parameters or children, with each
-  child's learning rate, momentum and weight decay expanded to per-element vectors once per
-  action (not once per SGD step).
+* All weights of all children live in one flat buffer made of *regions* (stem and head, then
+  one per residual block), each a ``(K, P)`` matrix with a row per child; every parameter is a
+  view of its region. The SGD + Nesterov update is three operations per region, with one
+  learning rate, momentum and weight decay per row (three in all for a single env).
+* Each action, the children are put in "slot" order, deepest first, so the children that run
+  block i are its leading rows: no gather or scatter inside the SGD loop.
+* MLP children have a hand-written backward pass (:class:`hpenv.children.MLPTrainStep`): at
+  these sizes autograd's bookkeeping costs more than the arithmetic. CNN children use autograd.
 * Batches are gathered from tensors that stay on the device: no DataLoader.
 * Nothing is copied to the host inside the SGD loop; losses are written to a preallocated
   ``(steps, K)`` tensor and read once per action.
@@ -24,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from hpenv.children import CNNFamily, MLPFamily
@@ -47,98 +49,79 @@ class Evaluation:
 
 
 class NesterovSGD:
-    """SGD with Nesterov momentum (PyTorch's formulation) with one learning rate, momentum and
-    weight decay per child.
+    """SGD with Nesterov momentum (PyTorch's formulation), one learning rate, momentum and weight
+    decay per child, for one SGD step of K children.
 
-    Trainers hand over each parameter's gradient with ``sgd(name, grad)``, writing it into
-    ``sgd.out(name)`` when that is not None, and the kernel calls :meth:`step` after each pass.
-    Two strategies, same arithmetic:
-
-    * *flat*: when every child trains every parameter it trains with the same coefficients
-      (always so for a single env), gradients go straight into one buffer and the update is
-      three operations on the whole buffer;
-    * *per parameter*: otherwise each gradient is applied as soon as it is handed over, to the
-      rows of the children that used the parameter, with per-row coefficients, while it is
-      still in cache.
-
-    Only the children that used a parameter update it: a block switched off keeps its weights
-    *and* its momentum, as PyTorch's SGD skips a parameter without a gradient.
+    Parameters are grouped into *regions*, ``(K, P)`` matrices with one row per child: the stem
+    and head, then one region per residual block. Trainers hand over each parameter's gradient
+    with ``sgd(name, grad)`` (having written it into ``sgd.out(name)`` when that is not None);
+    :meth:`step` then updates each region's trained rows with three operations and one
+    coefficient per row. Rows that did not train (children that skipped a block, inactive
+    children) keep their weights *and* momentum, as PyTorch's SGD skips a parameter without a
+    gradient.
 
     Args:
-        params, bufs, grads: parameters, momentum and gradient buffers, ``(K, ...)`` each,
-            children in slot order.
-        rows: per parameter that trains, how many leading rows (children) do.
-        learning_rate, momentum, weight_decay: ``(n,)`` per-child values, for the first n rows.
-        flat: ``(weights, momentum, gradient)`` flat views covering exactly the parameters in
-            ``rows``, when their rows are all K; enables the flat strategy.
+        regions: per trained region, its weights, momentum and gradient matrices and the number
+            of leading rows that train.
+        grads: each trained parameter's gradient view, inside its region's gradient matrix.
+        learning_rate, momentum, weight_decay: per-child values for the first n rows.
+        flat: weights, momentum and gradient as flat views covering every trained region, when
+            all rows of all of them train: with shared coefficients (always so for a single
+            env) the update is then three operations in all.
     """
 
-    def __init__(self, params: dict[str, Tensor], bufs: dict[str, Tensor], grads: dict[str, Tensor],
-                 rows: dict[str, int], learning_rate: np.ndarray, momentum: np.ndarray,
-                 weight_decay: np.ndarray, flat: tuple[Tensor, Tensor, Tensor] | None = None):
-        device = next(iter(params.values())).device
+    def __init__(self, regions: list[tuple[Tensor, Tensor, Tensor, int]], grads: dict[str, Tensor],
+                 learning_rate: np.ndarray, momentum: np.ndarray, weight_decay: np.ndarray,
+                 flat: tuple[Tensor, Tensor, Tensor] | None = None):
+        device = regions[0][0].device
 
         def coefficient(values: np.ndarray) -> Tensor | float:
             if np.all(values == values[0]):  # a float is cheaper than a broadcast tensor
                 return float(values[0])
-            return torch.as_tensor(values, dtype=torch.float32, device=device)
+            return torch.as_tensor(values, dtype=torch.float32, device=device).unsqueeze(1)
 
         lr, mu, wd = coefficient(learning_rate), coefficient(momentum), coefficient(weight_decay)
-        shared = all(isinstance(c, float) for c in (lr, mu, wd))
-        self.flat = flat if shared else None
-        self.targets, self.grads = {}, {}
-        for name, m in rows.items():
-            shape = (m,) + (1,) * (params[name].dim() - 1)
-            coef = [c if isinstance(c, float) else c[:m].view(shape) for c in (mu, -lr, -lr * mu, wd)]
-            self.targets[name] = (params[name][:m], bufs[name][:m], *coef)
-            if self.flat is not None:
-                self.grads[name] = grads[name][:m]
-        #: when set to an ``(n,)`` tensor, squared gradient norms are added to it
-        self.squared_norm: Tensor | None = None
+        coefficients = (mu, -lr, -lr * mu, wd)
+        if flat is not None and all(isinstance(c, float) for c in coefficients):
+            self.updates = [(*flat, *coefficients)]
+        else:
+            self.updates = [(w[:m], buf[:m], g[:m], *(c if isinstance(c, float) else c[:m] for c in coefficients))
+                            for w, buf, g, m in regions]
+        self.regions, self.grads = regions, grads
+        self._out = {name: g if g.is_contiguous() else None for name, g in grads.items()}
 
     def out(self, name: str) -> Tensor | None:
-        """Where the trainer may write ``name``'s gradient, or None for a fresh tensor."""
-        return self.grads.get(name)
+        """Where the trainer may write ``name``'s gradient directly, or None (then it is copied)."""
+        return self._out[name]
 
     @torch.no_grad()
     def __call__(self, name: str, grad: Tensor) -> None:
-        if self.squared_norm is not None:
-            self.squared_norm[:len(grad)] += grad.reshape(len(grad), -1).square().sum(1)
-        if self.flat is not None:
-            dest = self.grads[name]
-            if grad.data_ptr() != dest.data_ptr():
-                dest.copy_(grad)
-            return
-        w, buf, mu, neg_lr, neg_lr_mu, wd = self.targets[name]
-        self._update(w, grad, buf, mu, neg_lr, neg_lr_mu, wd)
+        dest = self.grads[name]
+        if grad.data_ptr() != dest.data_ptr():  # not written in place through out()
+            dest[:len(grad)].copy_(grad)
+
+    def squared_norm(self, n: int) -> Tensor:
+        """Per child, the squared norm of the gradient handed over in this step."""
+        return sum(g[:m].square().sum(1) if m == n else
+                   torch.cat([g[:m].square().sum(1), g.new_zeros(n - m)]) for _, _, g, m in self.regions)
 
     @torch.no_grad()
     def step(self) -> None:
-        """End of a pass: the flat strategy updates the whole buffer now."""
-        if self.flat is not None:
-            _, _, mu, neg_lr, neg_lr_mu, wd = next(iter(self.targets.values()))
-            w, buf, grad = self.flat
-            self._update(w, grad, buf, mu, neg_lr, neg_lr_mu, wd)
-
-    @staticmethod
-    def _update(w: Tensor, grad: Tensor, buf: Tensor, mu, neg_lr, neg_lr_mu, wd) -> None:
-        """``g = grad + wd * w``; ``buf = mu * buf + g``; ``w -= lr * g + lr * mu * buf``.
-
-        The gradient is only read, never modified. Coefficients are floats or broadcast tensors.
-        """
-        if isinstance(wd, Tensor):
-            grad = grad.addcmul(w, wd)
-        elif wd != 0.0:
-            grad = grad.add(w, alpha=wd)
-        if isinstance(mu, Tensor):
-            torch.addcmul(grad, buf, mu, out=buf)
-        else:
-            torch.add(grad, buf, alpha=mu, out=buf)
-        for t, scale in ((grad, neg_lr), (buf, neg_lr_mu)):
-            if isinstance(scale, Tensor):
-                w.addcmul_(t, scale)
+        """``g += wd * w``; ``buf = mu * buf + g``; ``w -= lr * g + lr * mu * buf`` on the rows that train."""
+        for w, buf, grad, mu, neg_lr, neg_lr_mu, wd in self.updates:
+            if isinstance(wd, Tensor):
+                grad = grad.addcmul(w, wd)
+            elif wd != 0.0:
+                grad = grad.add(w, alpha=wd)
+            if isinstance(mu, Tensor):
+                torch.addcmul(grad, buf, mu, out=buf)
             else:
-                w.add_(t, alpha=scale)
+                torch.add(grad, buf, alpha=mu, out=buf)
+            for t, scale in ((grad, neg_lr), (buf, neg_lr_mu)):
+                if isinstance(scale, Tensor):
+                    w.addcmul_(t, scale)
+                else:
+                    w.add_(t, alpha=scale)
 
 
 class ChildKernel:
@@ -153,41 +136,50 @@ class ChildKernel:
     def __init__(self, family: MLPFamily | CNNFamily, num_children: int, device: torch.device):
         self.family, self.K, self.device = family, num_children, torch.device(device)
         K, dev = num_children, self.device
-        # storage order: stem and head, then block 0, 1, ...: what a depth-d child trains is a prefix
-        self._specs = sorted(family.param_specs, key=lambda s: -1 if s.block is None else s.block)
-        sizes = [math.prod(spec.shape) for spec in self._specs]
-        self._trained_prefix = [K * sum(n for spec, n in zip(self._specs, sizes)
-                                        if spec.block is None or spec.block < d)
-                                for d in range(family.max_depth + 1)]
-        # Weights and momentum in child order: what episodes, evaluation and users see.
-        self.flat = torch.zeros(K * sum(sizes), device=dev)
+        # Regions: the stem and head, then one per residual block, each a (K, P) matrix with a
+        # row per child, one after the other in a flat buffer; each parameter is a view of its
+        # region's rows. What a child of depth d trains is its rows of the first d + 1 regions.
+        members: list[list] = [[] for _ in range(family.max_depth + 1)]
+        for spec in family.param_specs:
+            members[0 if spec.block is None else spec.block + 1].append(spec)
+        self._region_sizes = [sum(math.prod(s.shape) for s in specs) for specs in members]
+        self._members = members
+        # weights and momentum in child order: what episodes, evaluation and users see
+        self.flat = torch.zeros(K * sum(self._region_sizes), device=dev)
         self.momentum_buf = torch.zeros_like(self.flat)
-        self.params, self._bufs = self._views(self.flat), self._views(self.momentum_buf)
         # Training reorders the children into "slots": active children first, deepest first, so
-        # that the children running block i are a leading slice of its parameters. A copy in
-        # slot order is made per action when the order is not the identity.
+        # that the children running block i are leading rows. A copy in slot order is made per
+        # action when that order is not the identity.
         self._work, self._work_buf = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
-        self._work_params, self._work_bufs = self._views(self._work), self._views(self._work_buf)
-        self._grad = torch.zeros_like(self.flat)  # used by the flat update (see NesterovSGD)
-        self._grads = self._views(self._grad)
+        self._grad = torch.zeros_like(self.flat)
+        self.params, self._regions = self._views(self.flat)
+        self._bufs, self._buf_regions = self._views(self.momentum_buf)
+        self._work_params, self._work_regions = self._views(self._work)
+        self._work_bufs, self._work_buf_regions = self._views(self._work_buf)
+        self._grads, self._grad_regions = self._views(self._grad)
         self.generators = [torch.Generator(device=dev) for _ in range(K)]
         self._epoch_order: list[Tensor | None] = [None] * K
         self._epoch_pos = [0] * K
         self.depth = np.full(K, family.max_depth, dtype=np.int64)
         self.tasks: list[Task | None] = [None] * K
 
-    def _views(self, buffer: Tensor) -> dict[str, Tensor]:
-        """Each parameter as a contiguous ``(K, *shape)`` view of ``buffer``."""
-        views, offset = {}, 0
-        for spec in self._specs:
-            size = self.K * math.prod(spec.shape)
-            views[spec.name] = buffer[offset:offset + size].view(self.K, *spec.shape)
-            offset += size
-        return views
+    def _views(self, buffer: Tensor) -> tuple[dict[str, Tensor], list[Tensor]]:
+        """Each parameter as a ``(K, *shape)`` view of ``buffer``, and each region as a ``(K, P)`` view."""
+        params, regions, offset = {}, [], 0
+        for specs, size in zip(self._members, self._region_sizes):
+            region = buffer[offset:offset + self.K * size].view(self.K, size)
+            column = 0
+            for spec in specs:
+                n = math.prod(spec.shape)
+                params[spec.name] = region[:, column:column + n].view(self.K, *spec.shape)
+                column += n
+            regions.append(region)
+            offset += self.K * size
+        return params, regions
 
     def child_momentum(self, k: int) -> Tensor:
-        """Child ``k``'s momentum buffers, flattened in storage order (a copy)."""
-        return torch.cat([buf[k].reshape(-1) for buf in self._bufs.values()])
+        """Child ``k``'s momentum buffers, flattened region by region (a copy)."""
+        return torch.cat([region[k] for region in self._buf_regions])
 
     # ------------------------------------------------------------------ data
     def set_tasks(self, tasks: list[Task]) -> None:
@@ -220,8 +212,8 @@ class ChildKernel:
             self.depth[k] = self.family.max_depth
         rows = torch.as_tensor(children, device=self.device)
         with torch.no_grad():
-            for buf in self._bufs.values():
-                buf.index_fill_(0, rows, 0.0)
+            for region in self._buf_regions:
+                region.index_fill_(0, rows, 0.0)
 
     @torch.no_grad()
     def copy_child(self, src: int, dst: int) -> None:
@@ -233,9 +225,8 @@ class ChildKernel:
         """
         if src == dst:
             return
-        for p, buf in zip(self.params.values(), self._bufs.values()):
-            p[dst].copy_(p[src])
-            buf[dst].copy_(buf[src])
+        for region in self._regions + self._buf_regions:
+            region[dst].copy_(region[src])
         self.depth[dst] = self.depth[src]
 
     def _next_indices(self, k: int, n: int) -> Tensor:
@@ -256,28 +247,26 @@ class ChildKernel:
     @torch.no_grad()
     def _to_slots(self, perm: Tensor) -> None:
         """Copy weights and momentum into slot order: slot j holds child ``perm[j]``."""
-        for name, p in self.params.items():
-            torch.index_select(p, 0, perm, out=self._work_params[name])
-            torch.index_select(self._bufs[name], 0, perm, out=self._work_bufs[name])
+        for a, b in zip(self._regions + self._buf_regions, self._work_regions + self._work_buf_regions):
+            torch.index_select(a, 0, perm, out=b)
 
     @torch.no_grad()
     def _from_slots(self, perm: Tensor) -> None:
-        for name, p in self.params.items():
-            p.index_copy_(0, perm, self._work_params[name])
-            self._bufs[name].index_copy_(0, perm, self._work_bufs[name])
+        for a, b in zip(self._regions + self._buf_regions, self._work_regions + self._work_buf_regions):
+            a.index_copy_(0, perm, b)
 
-    def _dropout_mask(self, k: int, shape: tuple[int, ...], p: float) -> Tensor:
-        """A scaled dropout mask from child ``k``'s generator: each unit kept with probability 1 - p.
+    def _dropout_mask(self, k: int, out: Tensor, p: float) -> None:
+        """Writes a scaled dropout mask from child ``k``'s generator: each unit kept with probability 1 - p.
 
         Each unit takes 16 random bits (four units per 64-bit draw, a quarter of the draws of
         ``torch.rand``), so the drop probability is ``p`` rounded to a multiple of 2**-16.
         """
-        numel = math.prod(shape)
+        numel = out.numel()
         words = torch.empty((numel + 3) // 4, dtype=torch.int64, device=self.device)
         words.random_(-2**63, None, generator=self.generators[k])  # the full 64-bit range
         dropped = round(p * 65536)
-        keep = words.view(torch.int16)[:numel].view(shape) >= dropped - 32768
-        return keep.float().mul_(65536 / (65536 - dropped))
+        keep = words.view(torch.int16)[:numel].view(out.shape) >= dropped - 32768
+        torch.mul(keep, 65536 / (65536 - dropped), out=out)
 
     def train(self, hp: dict[str, np.ndarray], steps: int, active: np.ndarray) -> tuple[Tensor, Tensor]:
         """Train the children for ``steps`` SGD steps with per-child hyper-parameters ``hp``.
@@ -302,17 +291,20 @@ class ChildKernel:
         counts = [int(np.sum(depth > i)) for i in range(int(depth.max()))]
         perm = None if np.array_equal(order, np.arange(K)) else torch.as_tensor(order, device=dev)
         if perm is None:
-            w, buf, params, bufs = self.flat, self.momentum_buf, self.params, self._bufs
+            w, buf, params, regions, buf_regions = \
+                self.flat, self.momentum_buf, self.params, self._regions, self._buf_regions
         else:
             self._to_slots(perm)
-            w, buf, params, bufs = self._work, self._work_buf, self._work_params, self._work_bufs
-        rows = {spec.name: n if spec.block is None else counts[spec.block]
-                for spec in self._specs if spec.block is None or spec.block < len(counts)}
+            w, buf, params, regions, buf_regions = \
+                self._work, self._work_buf, self._work_params, self._work_regions, self._work_buf_regions
+        trained = [(w_r, b_r, g_r, m) for w_r, b_r, g_r, m in
+                   zip(regions, buf_regions, self._grad_regions, [n, *counts])]
         flat = None
-        if n == K and np.all(depth == depth[0]):  # every child trains the same prefix of the buffers
-            end = self._trained_prefix[int(depth[0])]
+        if n == K and all(m == K for m in counts):  # every child trains the same leading regions
+            end = K * sum(self._region_sizes[:len(trained)])
             flat = (w[:end], buf[:end], self._grad[:end])
-        sgd = NesterovSGD(params, bufs, self._grads, rows,
+        grads = {spec.name: self._grads[spec.name] for r in range(len(trained)) for spec in self._members[r]}
+        sgd = NesterovSGD(trained, grads,
                           *(hp[name][children] for name in ("learning_rate", "momentum", "weight_decay")), flat=flat)
 
         batch = hp["batch_size"][children].astype(np.int64)
@@ -329,7 +321,7 @@ class ChildKernel:
             if weights is not None:
                 weights[:, j, :b] = 1.0 / b
             if drop_p[j] > 0:
-                drops[:, :d, j, :b] = self._dropout_mask(k, (steps, d, b, self.family.hidden_shape), drop_p[j])
+                self._dropout_mask(k, drops[:, :d, j, :b], drop_p[j])
                 drops[:, :d, j, b:] = 1.0
             elif drops is not None:
                 drops[:, :d, j] = 1.0
@@ -346,12 +338,11 @@ class ChildKernel:
                 y = self.y_train[0].index_select(0, flat_idx).view(n, b_max)
             else:
                 x, y = self.x_train[task_rows, idx[s]], self.y_train[task_rows, idx[s]]
-            if s == steps - 1:  # the observation's gradient norm: of the last step
-                sgd.squared_norm = grad_norm[:n]
             losses[s, :n] = step(x, y, None if drops is None else [d[s] for d in block_drops],
                                  None if weights is None else weights[s])
+            if s == steps - 1:  # the observation's gradient norm: of the last step
+                grad_norm[:n] = sgd.squared_norm(n).sqrt()
             sgd.step()
-        grad_norm.sqrt_()
         if perm is not None:
             self._from_slots(perm)
         inverse = torch.as_tensor(np.argsort(order), device=dev)

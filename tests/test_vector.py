@@ -11,7 +11,7 @@ from gymnasium.vector import AutoresetMode
 
 from conftest import FAST, obs_in_bounds, rollout
 from hpenv.children import ResidualMLP, make_family
-from hpenv.tasks import make_task
+from hpenv.tasks import Task, make_task
 from hpenv.training import ChildKernel
 from hpenv.vector import HPTuneVectorEnv
 
@@ -271,3 +271,79 @@ def test_kernel_matches_plain_torch_loop():
         # the observation's grad_norm: the gradient of the last SGD step (not the momentum update)
         last_grad = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]).norm()
         assert grad_norm[0].item() == pytest.approx(last_grad.item(), rel=1e-4)
+
+
+# ---------------------------------------------------------------- the hand-written backward pass
+class _Recorder:
+    """Stands in for the optimiser: keeps every gradient a trainer hands over."""
+
+    def __init__(self):
+        self.grads = {}
+
+    def out(self, name):
+        return None
+
+    def __call__(self, name, grad):
+        self.grads[name] = grad.clone()
+
+
+@pytest.mark.parametrize("with_dropout", [False, True])
+@pytest.mark.parametrize("with_weights", [False, True])
+def test_mlp_trainer_gradients_equal_autograd(with_dropout, with_weights):
+    K, B, counts = 5, 6, [5, 3, 1]  # children 0-4 of depths 3, 3, 2, 1, 1 (deepest first)
+    family = make_family("mlp", (7,), 4, width=8, max_depth=3)
+    gen = torch.Generator().manual_seed(0)
+    params = {s.name: torch.randn(K, *s.shape, generator=gen) * 0.5 for s in family.param_specs}
+    x, y = torch.randn(K, B, 7, generator=gen), torch.randint(0, 4, (K, B), generator=gen)
+    drops = [(torch.rand(m, B, 8, generator=gen) > 0.3).float() / 0.7 for m in counts] if with_dropout else None
+    weights = torch.rand(K, B, generator=gen) if with_weights else None
+
+    recorder = _Recorder()
+    loss = family.trainer(params, counts, K, recorder)(x, y, drops, weights)
+
+    leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
+    full_drops = None if drops is None else [torch.cat([d, torch.ones(K - len(d), B, 8)]) for d in drops]
+    blocks = [None if m == K else torch.arange(m) for m in counts]
+    logits = family.forward(leaves, x, blocks, full_drops)
+    nll = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(K, B)
+    ref_loss = nll.mean(1) if weights is None else (nll * weights).sum(1)
+    ref_loss.sum().backward()
+    torch.testing.assert_close(loss, ref_loss.detach())
+    assert set(recorder.grads) == set(params)
+    for name, grad in recorder.grads.items():
+        rows = K if "fc" not in name else counts[int(name.split(".")[1])]
+        assert grad.shape[0] == rows, name
+        torch.testing.assert_close(grad, leaves[name].grad[:rows], atol=1e-5, rtol=1e-4, msg=name)
+        if rows < K:  # the children that skipped the block get no gradient from it
+            assert leaves[name].grad[rows:].abs().max() == 0, name
+
+
+def test_flat_and_per_region_updates_agree():
+    """Children with one shared tuple take the three-operation update; a mix takes the per-region one."""
+    kw = dict(task="wine", steps_per_action=4, horizon=5)
+    same = HPTuneVectorEnv(num_envs=3, **kw)
+    mixed = HPTuneVectorEnv(num_envs=4, **kw)
+    same.reset(seed=[1, 2, 3])
+    mixed.reset(seed=[1, 2, 3, 9])
+    shared, other = [3, 1, 3, 2], [1, 0, 2, 1]  # child 3 of `mixed` makes the update per region
+    for _ in range(3):
+        obs_same, *_ = same.step(np.array([shared] * 3))
+        obs_mixed, *_ = mixed.step(np.array([shared] * 3 + [other]))
+    np.testing.assert_allclose(obs_mixed[:3], obs_same, atol=1e-5)
+    for name, p in same._episodes.kernel.params.items():
+        torch.testing.assert_close(mixed._episodes.kernel.params[name][:3], p, atol=1e-6, rtol=1e-5)
+
+
+def test_cnn_children_equal_single_envs(make_env):
+    rng = np.random.default_rng(0)
+    y = np.arange(48) % 3
+    x = rng.normal(size=(48, 1, 6, 6)).astype(np.float32) + y[:, None, None, None]
+    task = Task.from_arrays(x, y, name="tiny_images")
+    kw = dict(task=task, steps_per_action=3, horizon=2, batch_size=8)
+    acts = np.array([[[3, 1, 3, 2], [0, 2, 2, 1], [1, 0, 3, 3]], [[1, 0, 2, 2], [3, 3, 1, 0], [2, 1, 3, 1]]])
+    venv = HPTuneVectorEnv(num_envs=3, **kw)
+    venv.reset(seed=20)
+    v_obs = np.stack([venv.step(a)[0] for a in acts])
+    for i in range(3):
+        s_obs, *_ = rollout(make_env(**kw), acts[:, i], seed=20 + i)
+        np.testing.assert_allclose(v_obs[:, i], s_obs[1:], atol=1e-5, err_msg=f"child {i}")
