@@ -17,7 +17,7 @@ from gymnasium import spaces
 #: Names the training kernel knows how to apply, with the values each may take.
 KNOWN_HYPERPARAMETERS = {
     "depth": "number of active residual blocks, an integer from 1 to the child's max_depth",
-    "dropout": "dropout probability inside each residual block, in [0, 1)",
+    "dropout": "dropout probability inside each residual block, in [0, 1) (drawn with 16 random bits per unit)",
     "learning_rate": "SGD step size, > 0",
     "momentum": "Nesterov momentum, in [0, 1)",
     "weight_decay": "L2 penalty added to the gradient, >= 0",

@@ -297,8 +297,7 @@ class ChildKernel:
             self._to_slots(perm)
             w, buf, params, regions, buf_regions = \
                 self._work, self._work_buf, self._work_params, self._work_regions, self._work_buf_regions
-        trained = [(w_r, b_r, g_r, m) for w_r, b_r, g_r, m in
-                   zip(regions, buf_regions, self._grad_regions, [n, *counts])]
+        trained = list(zip(regions, buf_regions, self._grad_regions, [n, *counts]))  # rows that train
         flat = None
         if n == K and all(m == K for m in counts):  # every child trains the same leading regions
             end = K * sum(self._region_sizes[:len(trained)])
