@@ -157,6 +157,11 @@ class ChildKernel:
         self._work_params, self._work_regions = self._views(self._work)
         self._work_bufs, self._work_buf_regions = self._views(self._work_buf)
         self._grads, self._grad_regions = self._views(self._grad)
+        # what training reads and writes: (flat weights, flat momentum, parameters, weight regions,
+        # momentum regions), in child order or in slot order
+        self._in_child_order = (self.flat, self.momentum_buf, self.params, self._regions, self._buf_regions)
+        self._in_slot_order = (self._work, self._work_buf, self._work_params, self._work_regions,
+                               self._work_buf_regions)
         self.generators = [torch.Generator(device=dev) for _ in range(K)]
         self._epoch_order: list[Tensor | None] = [None] * K
         self._epoch_pos = [0] * K
@@ -290,13 +295,9 @@ class ChildKernel:
         depth = self.depth[children]
         counts = [int(np.sum(depth > i)) for i in range(int(depth.max()))]
         perm = None if np.array_equal(order, np.arange(K)) else torch.as_tensor(order, device=dev)
-        if perm is None:
-            w, buf, params, regions, buf_regions = \
-                self.flat, self.momentum_buf, self.params, self._regions, self._buf_regions
-        else:
+        if perm is not None:
             self._to_slots(perm)
-            w, buf, params, regions, buf_regions = \
-                self._work, self._work_buf, self._work_params, self._work_regions, self._work_buf_regions
+        w, buf, params, regions, buf_regions = self._in_child_order if perm is None else self._in_slot_order
         trained = list(zip(regions, buf_regions, self._grad_regions, [n, *counts]))  # rows that train
         flat = None
         if n == K and all(m == K for m in counts):  # every child trains the same leading regions
