@@ -1,10 +1,13 @@
 """Child SGD steps per second: K single envs in a loop vs SyncVectorEnv vs the native vector env.
 
 Every configuration trains K children with the same per-child actions (a mix of depths,
-dropouts and learning rates) on the default task; each is timed over several env steps and the
-median is kept. Also prints the achieved GFLOP/s (forward + backward of the training batches,
-counted analytically) beside the machine's large-matmul GFLOP/s, and the native env's peak
-memory at the largest K (measured in a fresh subprocess).
+dropouts and learning rates) on the default task. A fourth reference, "PyTorch loop", trains K
+ordinary ``nn.Module`` children with ``torch.optim.SGD`` one after the other, as a researcher
+would write it by hand (``benchmarks/env_overhead.py``'s loop). Methods run interleaved, one env
+step each per round, so machine noise hits them alike; each method's median is kept, and the
+ratios are those of the medians. Also prints the achieved GFLOP/s (forward + backward of the
+training batches, counted analytically) beside the machine's large-matmul GFLOP/s, and the
+native env's peak memory at the largest K (measured in a fresh subprocess).
 
     python benchmarks/env_throughput.py                       # K = 1, 4, 16, 64 on CPU
     python benchmarks/env_throughput.py --device cuda --sizes 1,16,64,256,1024 --skip-loops
@@ -24,6 +27,7 @@ import numpy as np
 import torch
 
 import hpenv  # noqa: F401
+from env_overhead import reference_loop
 
 
 def actions_for(K: int, nvec: np.ndarray) -> np.ndarray:
@@ -55,13 +59,34 @@ def matmul_gflops(device: str, n: int = 2048, reps: int = 10) -> float:
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
-def time_steps(step, rounds: int, sync) -> float:
-    step()  # warm-up
-    times = []
-    for _ in range(rounds):
-        sync(); t0 = time.perf_counter(); step(); sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def time_interleaved(methods: dict, rounds: int, sync) -> dict[str, float]:
+    """Median seconds per call of each method, the methods taking turns (order rotated per round)."""
+    names = list(methods)
+    for name in names:  # warm-up
+        methods[name]()
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            sync(); t0 = time.perf_counter(); methods[name](); sync()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def pytorch_loops(env, actions: np.ndarray, steps: int, device: str):
+    """K children as ``nn.Module`` + ``torch.optim.SGD``, trained one after the other by a plain loop."""
+    task, space = env._episodes.tasks[0], env.hp_space
+    flat = env._episodes.family.kind == "mlp"
+    to = lambda x: (x.reshape(len(x), -1) if flat else x).to(device)  # noqa: E731
+    data = (to(task.x_train), task.y_train.to(device), to(task.x_val), task.y_val.to(device))
+    children = []
+    for k, action in enumerate(actions):
+        hp = space.decode(action)
+        model = env._episodes.child_module(k)
+        model.depth, model.dropout = hp["depth"], hp["dropout"]
+        opt = torch.optim.SGD(model.parameters(), lr=hp["learning_rate"], momentum=hp["momentum"],
+                              nesterov=hp["momentum"] > 0)
+        children.append((model, opt, torch.Generator(device=device).manual_seed(k)))
+    return lambda: [reference_loop(m, o, *data, steps, 32, g) for m, o, g in children]
 
 
 def peak_memory(K: int, device: str, steps: int) -> dict:
@@ -102,7 +127,6 @@ def main() -> None:
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; large matmul (2048^2): {peak:.1f} GFLOP/s; steps_per_action={args.steps_per_action}")
     print(f"{'K':>5} {'method':<16} {'SGD steps/s':>12} {'GFLOP/s':>9} {'% matmul':>9} {'vs sync':>8}")
-    rows = []
     for K in sizes:
         native = gym.make_vec("HPTune-v0", num_envs=K, **kw)
         native.reset(seed=0)
@@ -116,14 +140,14 @@ def main() -> None:
                 e.reset(seed=i)
             sync_env = gym.make_vec("HPTune-v0", num_envs=K, vectorization_mode="sync", **kw)
             sync_env.reset(seed=0)
-            methods = {"single loop": lambda: [e.step(a) for e, a in zip(singles, acts)],
+            methods = {"PyTorch loop": pytorch_loops(native, acts, args.steps_per_action, args.device),
+                       "single loop": lambda: [e.step(a) for e, a in zip(singles, acts)],
                        "SyncVectorEnv": lambda: sync_env.step(acts), **methods}
-        results = {m: time_steps(f, args.rounds, sync) for m, f in methods.items()}
+        results = time_interleaved(methods, args.rounds, sync)
         for m, t in results.items():
             ratio = results["SyncVectorEnv"] / t if "SyncVectorEnv" in results else float("nan")
             sps = K * args.steps_per_action / t
             print(f"{K:>5} {m:<16} {sps:>12.0f} {flops / t / 1e9:>9.2f} {100 * flops / t / 1e9 / peak:>8.1f}% {ratio:>7.2f}x")
-            rows.append({"K": K, "method": m, "sgd_steps_per_s": sps, "gflops": flops / t / 1e9})
     mem = peak_memory(max(sizes), args.device, args.steps_per_action)
     print(f"native vector env at K={max(sizes)}: " + ", ".join(f"{k}={v:.0f}" for k, v in mem.items()))
 

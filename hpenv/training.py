@@ -3,10 +3,11 @@
 The single env runs it at K=1 and the vector env at K=num_envs, so both produce the same
 numbers from the same code. Design choices, each for speed:
 
-* All weights of all children live in one flat buffer made of *regions* (stem and head, then
-  one per residual block), each a ``(K, P)`` matrix with a row per child; every parameter is a
-  view of its region. The SGD + Nesterov update is three operations per region, with one
-  learning rate, momentum and weight decay per row (three in all for a single env).
+* All weights of all children live in one flat buffer, parameter by parameter: each parameter
+  is a ``(K, *shape)`` block with a row per child, so trainers write gradients straight into
+  their leading rows. The SGD + Nesterov update is three operations per group of equal-sized
+  parameters of a block, with one learning rate, momentum and weight decay per row (three in
+  all for a single env).
 * Each action, the children are put in "slot" order, deepest first, so the children that run
   block i are its leading rows: no gather or scatter inside the SGD loop.
 * MLP children have a hand-written backward pass (:class:`hpenv.children.MLPTrainStep`): at
@@ -22,6 +23,7 @@ of a vector env equal to a single env seeded the same way.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -52,28 +54,30 @@ class NesterovSGD:
     """SGD with Nesterov momentum (PyTorch's formulation), one learning rate, momentum and weight
     decay per child, for one SGD step of K children.
 
-    Parameters are grouped into *regions*, ``(K, P)`` matrices with one row per child: the stem
-    and head, then one region per residual block. Trainers hand over each parameter's gradient
-    with ``sgd(name, grad)`` (having written it into ``sgd.out(name)`` when that is not None);
-    :meth:`step` then updates each region's trained rows with three operations and one
-    coefficient per row. Rows that did not train (children that skipped a block, inactive
-    children) keep their weights *and* momentum, as PyTorch's SGD skips a parameter without a
-    gradient.
+    The parameters are updated in *groups*: parameters of one region (see :class:`ChildKernel`)
+    with the same number of elements, as ``(j, m, size)`` views of the weight, momentum and
+    gradient buffers, where the m rows are the children that train them. Each group takes three
+    operations with one learning rate, momentum and weight decay per row. When every row of
+    every group trains with one shared tuple (always so for a single env), the update is three
+    operations on the flat buffers instead. Rows that do not train (children that skipped a
+    block, inactive children) keep their weights *and* momentum, as PyTorch's SGD skips a
+    parameter without a gradient.
+
+    Trainers hand each parameter's gradient over with ``sgd(name, grad)``, having written it
+    into ``sgd.out(name)``, the contiguous leading rows of its gradient block.
 
     Args:
-        regions: per trained region, its weights, momentum and gradient matrices and the number
-            of leading rows that train.
-        grads: each trained parameter's gradient view, inside its region's gradient matrix.
+        groups: per group, its weight, momentum and gradient views ``(j, m, size)``.
+        out: each trained parameter's gradient rows (a view into the gradient buffer).
         learning_rate, momentum, weight_decay: per-child values for the first n rows.
-        flat: weights, momentum and gradient as flat views covering every trained region, when
-            all rows of all of them train: with shared coefficients (always so for a single
-            env) the update is then three operations in all.
+        flat: weights, momentum and gradient as flat views covering every group, when all of
+            their rows train.
     """
 
-    def __init__(self, regions: list[tuple[Tensor, Tensor, Tensor, int]], grads: dict[str, Tensor],
+    def __init__(self, groups: list[tuple[Tensor, Tensor, Tensor]], out: dict[str, Tensor],
                  learning_rate: np.ndarray, momentum: np.ndarray, weight_decay: np.ndarray,
                  flat: tuple[Tensor, Tensor, Tensor] | None = None):
-        device = regions[0][0].device
+        device = groups[0][0].device
 
         def coefficient(values: np.ndarray) -> Tensor | float:
             if np.all(values == values[0]):  # a float is cheaper than a broadcast tensor
@@ -85,25 +89,26 @@ class NesterovSGD:
         if flat is not None and all(isinstance(c, float) for c in coefficients):
             self.updates = [(*flat, *coefficients)]
         else:
-            self.updates = [(w[:m], buf[:m], g[:m], *(c if isinstance(c, float) else c[:m] for c in coefficients))
-                            for w, buf, g, m in regions]
-        self.regions, self.grads = regions, grads
-        self._out = {name: g if g.is_contiguous() else None for name, g in grads.items()}
+            self.updates = [(w, buf, g, *(c if isinstance(c, float) else c[:w.shape[1]] for c in coefficients))
+                            for w, buf, g in groups]
+        self.groups, self._out = groups, out
 
-    def out(self, name: str) -> Tensor | None:
-        """Where the trainer may write ``name``'s gradient directly, or None (then it is copied)."""
+    def out(self, name: str) -> Tensor:
+        """Where the trainer writes ``name``'s gradient."""
         return self._out[name]
 
     @torch.no_grad()
     def __call__(self, name: str, grad: Tensor) -> None:
-        dest = self.grads[name]
+        dest = self._out[name]
         if grad.data_ptr() != dest.data_ptr():  # not written in place through out()
-            dest[:len(grad)].copy_(grad)
+            dest.copy_(grad)
 
     def squared_norm(self, n: int) -> Tensor:
         """Per child, the squared norm of the gradient handed over in this step."""
-        return sum(g[:m].square().sum(1) if m == n else
-                   torch.cat([g[:m].square().sum(1), g.new_zeros(n - m)]) for _, _, g, m in self.regions)
+        norm = self.groups[0][2].new_zeros(n)
+        for _, _, g in self.groups:
+            norm[:g.shape[1]] += g.square().sum((0, 2))
+        return norm
 
     @torch.no_grad()
     def step(self) -> None:
@@ -136,55 +141,55 @@ class ChildKernel:
     def __init__(self, family: MLPFamily | CNNFamily, num_children: int, device: torch.device):
         self.family, self.K, self.device = family, num_children, torch.device(device)
         K, dev = num_children, self.device
-        # Regions: the stem and head, then one per residual block, each a (K, P) matrix with a
-        # row per child, one after the other in a flat buffer; each parameter is a view of its
-        # region's rows. What a child of depth d trains is its rows of the first d + 1 regions.
-        members: list[list] = [[] for _ in range(family.max_depth + 1)]
+        # Storage is parameter-major: each parameter is a (K, *shape) block holding every child's
+        # copy, so a trainer writes the gradient of the children that used it straight into the
+        # leading rows. Parameters are grouped into regions, the stem and head, then one per
+        # residual block: a child of depth d trains regions 0..d, a prefix of the buffer.
+        # Within a region, parameters of equal size are adjacent: the SGD update takes each such
+        # group as one (j, K, size) view.
+        self._members: list[list] = [[] for _ in range(family.max_depth + 1)]
         for spec in family.param_specs:
-            members[0 if spec.block is None else spec.block + 1].append(spec)
-        self._region_sizes = [sum(math.prod(s.shape) for s in specs) for specs in members]
-        self._members = members
+            self._members[0 if spec.block is None else spec.block + 1].append(spec)
+        self._groups: list[list[tuple[int, int, int]]] = []  # per region: (offset, j, size)
+        offset = 0
+        for r, specs in enumerate(self._members):
+            self._members[r] = specs = sorted(specs, key=lambda s: -math.prod(s.shape))
+            self._groups.append([])
+            for size, run in itertools.groupby(math.prod(s.shape) for s in specs):
+                j = len(list(run))
+                self._groups[r].append((offset, j, size))
+                offset += j * K * size
+        self._region_end = [g[-1][0] + g[-1][1] * K * g[-1][2] for g in self._groups]
         # weights and momentum in child order: what episodes, evaluation and users see
-        self.flat = torch.zeros(K * sum(self._region_sizes), device=dev)
+        self.flat = torch.zeros(self._region_end[-1], device=dev)
         self.momentum_buf = torch.zeros_like(self.flat)
         # Training reorders the children into "slots": active children first, deepest first, so
         # that the children running block i are leading rows. A copy in slot order is made per
         # action when that order is not the identity.
         self._work, self._work_buf = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
         self._grad = torch.zeros_like(self.flat)
-        self.params, self._regions = self._views(self.flat)
-        self._bufs, self._buf_regions = self._views(self.momentum_buf)
-        self._work_params, self._work_regions = self._views(self._work)
-        self._work_bufs, self._work_buf_regions = self._views(self._work_buf)
-        self._grads, self._grad_regions = self._views(self._grad)
-        # what training reads and writes: (flat weights, flat momentum, parameters, weight regions,
-        # momentum regions), in child order or in slot order
-        self._in_child_order = (self.flat, self.momentum_buf, self.params, self._regions, self._buf_regions)
-        self._in_slot_order = (self._work, self._work_buf, self._work_params, self._work_regions,
-                               self._work_buf_regions)
+        self.params, self._bufs = self._views(self.flat), self._views(self.momentum_buf)
+        self._work_params, self._work_bufs = self._views(self._work), self._views(self._work_buf)
+        self._grads = self._views(self._grad)
         self.generators = [torch.Generator(device=dev) for _ in range(K)]
         self._epoch_order: list[Tensor | None] = [None] * K
         self._epoch_pos = [0] * K
         self.depth = np.full(K, family.max_depth, dtype=np.int64)
         self.tasks: list[Task | None] = [None] * K
 
-    def _views(self, buffer: Tensor) -> tuple[dict[str, Tensor], list[Tensor]]:
-        """Each parameter as a ``(K, *shape)`` view of ``buffer``, and each region as a ``(K, P)`` view."""
-        params, regions, offset = {}, [], 0
-        for specs, size in zip(self._members, self._region_sizes):
-            region = buffer[offset:offset + self.K * size].view(self.K, size)
-            column = 0
+    def _views(self, buffer: Tensor) -> dict[str, Tensor]:
+        """Each parameter as a contiguous ``(K, *shape)`` view of ``buffer``, in storage order."""
+        views, offset = {}, 0
+        for specs in self._members:
             for spec in specs:
-                n = math.prod(spec.shape)
-                params[spec.name] = region[:, column:column + n].view(self.K, *spec.shape)
-                column += n
-            regions.append(region)
-            offset += self.K * size
-        return params, regions
+                size = self.K * math.prod(spec.shape)
+                views[spec.name] = buffer[offset:offset + size].view(self.K, *spec.shape)
+                offset += size
+        return views
 
     def child_momentum(self, k: int) -> Tensor:
-        """Child ``k``'s momentum buffers, flattened region by region (a copy)."""
-        return torch.cat([region[k] for region in self._buf_regions])
+        """Child ``k``'s momentum buffers, flattened parameter by parameter (a copy)."""
+        return torch.cat([v[k].reshape(-1) for v in self._bufs.values()])
 
     # ------------------------------------------------------------------ data
     def set_tasks(self, tasks: list[Task]) -> None:
@@ -217,8 +222,8 @@ class ChildKernel:
             self.depth[k] = self.family.max_depth
         rows = torch.as_tensor(children, device=self.device)
         with torch.no_grad():
-            for region in self._buf_regions:
-                region.index_fill_(0, rows, 0.0)
+            for buf in self._bufs.values():
+                buf.index_fill_(0, rows, 0.0)
 
     @torch.no_grad()
     def copy_child(self, src: int, dst: int) -> None:
@@ -230,8 +235,8 @@ class ChildKernel:
         """
         if src == dst:
             return
-        for region in self._regions + self._buf_regions:
-            region[dst].copy_(region[src])
+        for view in (*self.params.values(), *self._bufs.values()):
+            view[dst].copy_(view[src])
         self.depth[dst] = self.depth[src]
 
     def _next_indices(self, k: int, n: int) -> Tensor:
@@ -252,13 +257,18 @@ class ChildKernel:
     @torch.no_grad()
     def _to_slots(self, perm: Tensor) -> None:
         """Copy weights and momentum into slot order: slot j holds child ``perm[j]``."""
-        for a, b in zip(self._regions + self._buf_regions, self._work_regions + self._work_buf_regions):
+        for a, b in self._slot_pairs():
             torch.index_select(a, 0, perm, out=b)
 
     @torch.no_grad()
     def _from_slots(self, perm: Tensor) -> None:
-        for a, b in zip(self._regions + self._buf_regions, self._work_regions + self._work_buf_regions):
+        for a, b in self._slot_pairs():
             a.index_copy_(0, perm, b)
+
+    def _slot_pairs(self):
+        """(child-order view, slot-order view) of every parameter's weights and momentum."""
+        return zip((*self.params.values(), *self._bufs.values()),
+                   (*self._work_params.values(), *self._work_bufs.values()))
 
     def _dropout_mask(self, k: int, out: Tensor, p: float) -> None:
         """Writes a scaled dropout mask from child ``k``'s generator: each unit kept with probability 1 - p.
@@ -272,6 +282,22 @@ class ChildKernel:
         dropped = round(p * 65536)
         keep = words.view(torch.int16)[:numel].view(out.shape) >= dropped - 32768
         torch.mul(keep, 65536 / (65536 - dropped), out=out)
+
+    def _optimiser(self, w: Tensor, buf: Tensor, rows: list[int], learning_rate: np.ndarray,
+                   momentum: np.ndarray, weight_decay: np.ndarray) -> NesterovSGD:
+        """The update of one action: region r trains its first ``rows[r]`` rows (slot order)."""
+        K = self.K
+        groups = []
+        for region, m in zip(self._groups, rows):
+            for offset, j, size in region:
+                span = slice(offset, offset + j * K * size)
+                groups.append(tuple(t[span].view(j, K, size)[:, :m] for t in (w, buf, self._grad)))
+        out = {spec.name: self._grads[spec.name][:m] for specs, m in zip(self._members, rows) for spec in specs}
+        flat = None
+        if all(m == K for m in rows):  # every row of every group trains
+            end = self._region_end[len(rows) - 1]
+            flat = (w[:end], buf[:end], self._grad[:end])
+        return NesterovSGD(groups, out, learning_rate, momentum, weight_decay, flat=flat)
 
     def train(self, hp: dict[str, np.ndarray], steps: int, active: np.ndarray) -> tuple[Tensor, Tensor]:
         """Train the children for ``steps`` SGD steps with per-child hyper-parameters ``hp``.
@@ -297,15 +323,12 @@ class ChildKernel:
         perm = None if np.array_equal(order, np.arange(K)) else torch.as_tensor(order, device=dev)
         if perm is not None:
             self._to_slots(perm)
-        w, buf, params, regions, buf_regions = self._in_child_order if perm is None else self._in_slot_order
-        trained = list(zip(regions, buf_regions, self._grad_regions, [n, *counts]))  # rows that train
-        flat = None
-        if n == K and all(m == K for m in counts):  # every child trains the same leading regions
-            end = K * sum(self._region_sizes[:len(trained)])
-            flat = (w[:end], buf[:end], self._grad[:end])
-        grads = {spec.name: self._grads[spec.name] for r in range(len(trained)) for spec in self._members[r]}
-        sgd = NesterovSGD(trained, grads,
-                          *(hp[name][children] for name in ("learning_rate", "momentum", "weight_decay")), flat=flat)
+        if perm is None:
+            w, buf, params = self.flat, self.momentum_buf, self.params
+        else:
+            w, buf, params = self._work, self._work_buf, self._work_params
+        coefficients = (hp[name][children] for name in ("learning_rate", "momentum", "weight_decay"))
+        sgd = self._optimiser(w, buf, [n, *counts], *coefficients)
 
         batch = hp["batch_size"][children].astype(np.int64)
         b_max = int(batch.max())

@@ -319,19 +319,35 @@ def test_mlp_trainer_gradients_equal_autograd(with_dropout, with_weights):
 
 
 def test_flat_and_per_region_updates_agree():
-    """Children with one shared tuple take the three-operation update; a mix takes the per-region one."""
+    """Children with one shared tuple take the three-operation update; a mix takes the per-group one."""
     kw = dict(task="wine", steps_per_action=4, horizon=5)
     same = HPTuneVectorEnv(num_envs=3, **kw)
     mixed = HPTuneVectorEnv(num_envs=4, **kw)
     same.reset(seed=[1, 2, 3])
     mixed.reset(seed=[1, 2, 3, 9])
-    shared, other = [3, 1, 3, 2], [1, 0, 2, 1]  # child 3 of `mixed` makes the update per region
+    shared, other = [3, 1, 3, 2], [1, 0, 2, 1]  # child 3 of `mixed` makes the update per group
     for _ in range(3):
         obs_same, *_ = same.step(np.array([shared] * 3))
         obs_mixed, *_ = mixed.step(np.array([shared] * 3 + [other]))
     np.testing.assert_allclose(obs_mixed[:3], obs_same, atol=1e-5)
     for name, p in same._episodes.kernel.params.items():
         torch.testing.assert_close(mixed._episodes.kernel.params[name][:3], p, atol=1e-6, rtol=1e-5)
+
+
+def test_skipped_blocks_keep_weights_and_momentum():
+    """While other children train a block, a child that skips it keeps its weights and momentum there."""
+    venv = HPTuneVectorEnv(num_envs=3, task="wine", steps_per_action=3, horizon=5)
+    venv.reset(seed=0)
+    venv.step(np.array([[3, 0, 3, 2]] * 3))  # depth 4, momentum 0.9: every block builds momentum
+    kernel = venv._episodes.kernel
+    before = {name: (w.clone(), kernel._bufs[name].clone()) for name, w in kernel.params.items()}
+    depths = [1, 4, 2]  # child 0 sorts last, child 1 first: the slot order is not the identity
+    venv.step(np.array([[d - 1, 0, 3, 2] for d in depths]))
+    for name, (w, buf) in before.items():
+        for k, depth in enumerate(depths):
+            trained = not name.startswith(("fc1", "fc2")) or int(name.split(".")[1]) < depth
+            assert torch.equal(kernel.params[name][k], w[k]) != trained, (name, k)
+            assert torch.equal(kernel._bufs[name][k], buf[k]) != trained, (name, k)
 
 
 def test_cnn_children_equal_single_envs(make_env):
