@@ -44,6 +44,24 @@ def reference_loop(model, opt, x_train, y_train, x_val, y_val, steps, batch_size
     return loss.item(), acc
 
 
+def reference_child(env, k: int, hp: dict, device: str):
+    """Child ``k`` of ``env`` as an ordinary module, with a ``torch.optim.SGD`` set to ``hp``."""
+    model = env._episodes.child_module(k)
+    model.depth, model.dropout = hp.get("depth", model.depth), hp.get("dropout", 0.0)
+    momentum = hp.get("momentum", 0.9)
+    opt = torch.optim.SGD(model.parameters(), lr=hp.get("learning_rate", 0.03), momentum=momentum,
+                          nesterov=momentum > 0)
+    return model, opt
+
+
+def reference_data(env, device: str) -> tuple:
+    """``env``'s training and validation split as device tensors, flattened for MLP children."""
+    task = env._episodes.tasks[0]
+    flat = env._episodes.family.kind == "mlp"
+    to = lambda x: (x.reshape(len(x), -1) if flat else x).to(device)  # noqa: E731
+    return to(task.x_train), task.y_train.to(device), to(task.x_val), task.y_val.to(device)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", default="digits")
@@ -63,14 +81,8 @@ def main() -> None:
     hp = env.hp_space.decode(action)
 
     # the same child, as an ordinary module and optimiser
-    model = env.child
-    model.depth, model.dropout = hp.get("depth", model.depth), hp.get("dropout", 0.0)
-    opt = torch.optim.SGD(model.parameters(), lr=hp.get("learning_rate", 0.03), momentum=hp.get("momentum", 0.9),
-                          nesterov=hp.get("momentum", 0.9) > 0)
-    task = env.task
-    flat = env._episodes.family.kind == "mlp"
-    to = lambda x: (x.reshape(len(x), -1) if flat else x).to(args.device)  # noqa: E731
-    data = (to(task.x_train), task.y_train.to(args.device), to(task.x_val), task.y_val.to(args.device))
+    model, opt = reference_child(env, 0, hp, args.device)
+    data = reference_data(env, args.device)
     gen = torch.Generator(device=args.device).manual_seed(0)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
 

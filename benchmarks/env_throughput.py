@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 import hpenv  # noqa: F401
-from env_overhead import reference_loop
+from env_overhead import reference_child, reference_data, reference_loop
 
 
 def actions_for(K: int, nvec: np.ndarray) -> np.ndarray:
@@ -74,18 +74,9 @@ def time_interleaved(methods: dict, rounds: int, sync) -> dict[str, float]:
 
 def pytorch_loops(env, actions: np.ndarray, steps: int, device: str):
     """K children as ``nn.Module`` + ``torch.optim.SGD``, trained one after the other by a plain loop."""
-    task, space = env._episodes.tasks[0], env.hp_space
-    flat = env._episodes.family.kind == "mlp"
-    to = lambda x: (x.reshape(len(x), -1) if flat else x).to(device)  # noqa: E731
-    data = (to(task.x_train), task.y_train.to(device), to(task.x_val), task.y_val.to(device))
-    children = []
-    for k, action in enumerate(actions):
-        hp = space.decode(action)
-        model = env._episodes.child_module(k)
-        model.depth, model.dropout = hp["depth"], hp["dropout"]
-        opt = torch.optim.SGD(model.parameters(), lr=hp["learning_rate"], momentum=hp["momentum"],
-                              nesterov=hp["momentum"] > 0)
-        children.append((model, opt, torch.Generator(device=device).manual_seed(k)))
+    data = reference_data(env, device)
+    children = [(*reference_child(env, k, env.hp_space.decode(a), device), torch.Generator(device=device).manual_seed(k))
+                for k, a in enumerate(actions)]
     return lambda: [reference_loop(m, o, *data, steps, 32, g) for m, o, g in children]
 
 
