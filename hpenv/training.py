@@ -151,6 +151,7 @@ class ChildKernel:
         for spec in family.param_specs:
             self._members[0 if spec.block is None else spec.block + 1].append(spec)
         self._groups: list[list[tuple[int, int, int]]] = []  # per region: (offset, j, size)
+        self._region_end: list[int] = []
         offset = 0
         for r, specs in enumerate(self._members):
             self._members[r] = specs = sorted(specs, key=lambda s: -math.prod(s.shape))
@@ -159,7 +160,7 @@ class ChildKernel:
                 j = len(list(run))
                 self._groups[r].append((offset, j, size))
                 offset += j * K * size
-        self._region_end = [g[-1][0] + g[-1][1] * K * g[-1][2] for g in self._groups]
+            self._region_end.append(offset)
         # weights and momentum in child order: what episodes, evaluation and users see
         self.flat = torch.zeros(self._region_end[-1], device=dev)
         self.momentum_buf = torch.zeros_like(self.flat)
