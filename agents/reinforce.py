@@ -34,7 +34,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -46,7 +46,10 @@ from tqdm.auto import tqdm
 from agents.checkpoint import load_checkpoint, save_checkpoint
 from hpenv.episodes import reward_from_observations
 
-__all__ = ["RecurrentReinforce", "RecurrentReinforceConfig", "RecurrentState"]
+__all__ = [
+    "RecurrentReinforce", "RecurrentReinforceConfig", "RecurrentState",
+    "EpisodeChunk", "ChunkPlan", "PolicySnapshot", "Runners",
+]
 
 RecurrentState = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """What :meth:`RecurrentReinforce.predict` returns as ``state``: LSTM ``h`` and ``c`` (each of
@@ -400,6 +403,69 @@ class _EnvAdapter:
 
 
 @dataclass
+class EpisodeChunk:
+    """Whole episodes played side by side in one environment, one row per episode.
+
+    What the rollout loop returns, locally or on a Ray runner (numpy only, so it pickles small
+    and fast), and what :meth:`RecurrentReinforce.update_from_chunks` learns from. ``T`` is the
+    longest episode of the chunk; shorter ones are padded and masked out.
+    """
+
+    observations: np.ndarray
+    """Raw (not normalised) observations each action was chosen on, ``(n, T, obs_dim)``."""
+    inputs: np.ndarray
+    """The LSTM inputs that were fed (normalised observation, previous action and reward),
+    ``float32``, ``(n, T, input_size)``."""
+    actions: np.ndarray
+    """0-based action indices, ``int64``, ``(n, T, n_action_dims)``."""
+    rewards: np.ndarray
+    """Rewards, ``(n, T)``, 0 on padding."""
+    mask: np.ndarray
+    """True for real steps, False for padding, ``(n, T)``."""
+
+    @property
+    def returns(self) -> np.ndarray:
+        """Each episode's return, ``(n,)``."""
+        return self.rewards.sum(axis=1)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Each episode's length in steps, ``(n,)``."""
+        return self.mask.sum(axis=1)
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """One chunk of an update: the reset seed of each of its ``K`` episodes and the seed of the
+    generator that samples its actions. The learner draws these, so a chunk's episodes do not
+    depend on which runner plays them."""
+
+    seeds: list[int]
+    action_seed: int
+
+
+@dataclass(frozen=True)
+class PolicySnapshot:
+    """What a runner needs to act exactly as the learner would at this point of training: the
+    agent's configuration, its policy weights and a frozen copy of its observation normaliser."""
+
+    config: dict[str, Any]
+    weights: dict[str, torch.Tensor]
+    obs_rms: dict[str, Any]
+
+
+class Runners(Protocol):
+    """Plays chunks of episodes elsewhere (e.g. :class:`agents.distributed.RayRunners`)."""
+
+    num_envs: int
+    """Episodes per chunk (``K``): every chunk is played by one vector env of exactly K children."""
+
+    def play(self, snapshot: PolicySnapshot, plans: list[ChunkPlan]) -> list[EpisodeChunk]:
+        """Play every chunk of ``plans`` with ``snapshot``; return the chunks in plan order."""
+        ...
+
+
+@dataclass
 class _Rollout:
     """Padded batch of episodes (or one online window), ready for a REINFORCE update."""
 
@@ -413,25 +479,24 @@ class _Rollout:
     """True for real steps, False for padding, ``(batch, T)``."""
 
     @staticmethod
-    def concatenate(parts: list[_Rollout]) -> _Rollout:
-        """Stack rollouts along the batch axis, padding them to the longest one."""
-        length = max(part.mask.shape[1] for part in parts)
+    def from_chunks(chunks: list[EpisodeChunk], device: torch.device) -> _Rollout:
+        """Stack chunks along the batch axis, padding them to the longest one."""
+        length = max(chunk.mask.shape[1] for chunk in chunks)
 
-        def pad(array: Any, value: float) -> Any:
-            missing = length - array.shape[1]
-            if missing == 0:
-                return array
-            if isinstance(array, torch.Tensor):
-                filler = array.new_full((array.shape[0], missing, *array.shape[2:]), value)
-                return torch.cat([array, filler], dim=1)
-            filler = np.full((array.shape[0], missing, *array.shape[2:]), value, array.dtype)
-            return np.concatenate([array, filler], axis=1)
+        def stack(name: str, value: float) -> np.ndarray:
+            parts = []
+            for chunk in chunks:
+                array = getattr(chunk, name)
+                missing = length - array.shape[1]
+                filler = np.full((array.shape[0], missing, *array.shape[2:]), value, array.dtype)
+                parts.append(np.concatenate([array, filler], axis=1))
+            return np.concatenate(parts)
 
         return _Rollout(
-            inputs=torch.cat([pad(p.inputs, 0.0) for p in parts]),
-            actions=torch.cat([pad(p.actions, 0) for p in parts]),
-            rewards=np.concatenate([pad(p.rewards, 0.0) for p in parts]),
-            mask=np.concatenate([pad(p.mask, False) for p in parts]),
+            inputs=torch.as_tensor(stack("inputs", 0.0), device=device),
+            actions=torch.as_tensor(stack("actions", 0), device=device),
+            rewards=stack("rewards", 0.0),
+            mask=stack("mask", False),
         )
 
 
@@ -636,15 +701,21 @@ class RecurrentReinforce:
             logits, _, state = self.policy(inputs.unsqueeze(1), state)
         return inputs, [lg.squeeze(1) for lg in logits], state
 
-    def _select_actions(self, logits: list[torch.Tensor], deterministic: bool) -> np.ndarray:
-        """Argmax, or sample with the agent's numpy generator, per action dimension."""
+    def _select_actions(
+        self,
+        logits: list[torch.Tensor],
+        deterministic: bool,
+        rng: np.random.Generator | None = None,
+    ) -> np.ndarray:
+        """Argmax, or sample with ``rng`` (default: the agent's numpy generator), per dimension."""
+        rng = self._np_rng if rng is None else rng
         columns = []
         for head_logits in logits:
             if deterministic:
                 columns.append(head_logits.argmax(dim=-1).cpu().numpy())
                 continue
             probs = torch.softmax(head_logits.double(), dim=-1).cpu().numpy()
-            uniform = self._np_rng.random((probs.shape[0], 1))
+            uniform = rng.random((probs.shape[0], 1))
             choice = (np.cumsum(probs, axis=-1) < uniform).sum(axis=-1)  # inverse-CDF sampling
             columns.append(np.minimum(choice, probs.shape[-1] - 1))
         return np.stack(columns, axis=-1).astype(np.int64)
@@ -766,32 +837,37 @@ class RecurrentReinforce:
 
     # ---------------------------------------------------------------------------- learning
 
-    def _collect_round(self) -> tuple[_Rollout, np.ndarray, np.ndarray]:
-        """Run one episode in every sub-environment at once.
+    def _play(
+        self, seeds: list[int], rng: np.random.Generator, update_normalizer: bool
+    ) -> EpisodeChunk:
+        """Run one episode in every sub-environment at once: the one rollout loop of learning.
 
-        Returns the padded rollout and each episode's return and length. A sub-env that has
+        ``seeds`` reset the sub-environments and ``rng`` samples the actions. With
+        ``update_normalizer`` the observation statistics take in each step's observations before
+        they are normalised (the in-process :meth:`learn`); without, they stay frozen (a runner,
+        whose learner folds the returned raw observations in afterwards). A sub-env that has
         finished keeps being stepped (its actions are arbitrary) until all have finished; those
         later steps are masked out, so autoreset output never enters the batch.
         """
         assert self._adapter is not None
         adapter = self._adapter
         n = adapter.num_envs
-        seeds = [int(s) for s in self._np_rng.integers(0, 2**31 - 1, size=n)]
         obs = adapter.reset(seeds)
         state = self._zero_state(n)
         prev_action = np.full((n, len(self.nvec)), -1, dtype=np.int64)
         prev_reward = np.zeros(n, dtype=np.float64)
         active = np.ones(n, dtype=bool)
-        inputs, actions, rewards, masks = [], [], [], []
+        observations, inputs, actions, rewards, masks = [], [], [], [], []
 
         while active.any():
-            if self.config.normalize_observations:
+            if update_normalizer and self.config.normalize_observations:
                 self.obs_rms.update(obs[active])
             step_inputs, logits, state = self._policy_step(obs, prev_action, prev_reward, state)
-            action = self._select_actions(logits, deterministic=False)
+            action = self._select_actions(logits, deterministic=False, rng=rng)
+            observations.append(np.where(active[:, None], obs, 0.0))
             obs, reward, terminated, truncated, _ = adapter.step(action)
-            inputs.append(step_inputs)
-            actions.append(torch.as_tensor(action))
+            inputs.append(step_inputs.cpu().numpy())
+            actions.append(action)
             rewards.append(np.where(active, reward, 0.0))
             masks.append(active.copy())
             just_finished = active & (terminated | truncated)
@@ -800,13 +876,93 @@ class RecurrentReinforce:
                 adapter.keep_steppable(just_finished)
             prev_action, prev_reward = action, reward
 
-        rollout = _Rollout(
-            inputs=torch.stack(inputs, dim=1),
-            actions=torch.stack(actions, dim=1).to(self.device),
+        return EpisodeChunk(
+            observations=np.stack(observations, axis=1),
+            inputs=np.stack(inputs, axis=1),
+            actions=np.stack(actions, axis=1),
             rewards=np.stack(rewards, axis=1),
             mask=np.stack(masks, axis=1),
         )
-        return rollout, rollout.rewards.sum(axis=1), rollout.mask.sum(axis=1)
+
+    def _draw_seeds(self, n: int) -> list[int]:
+        return [int(s) for s in self._np_rng.integers(0, 2**31 - 1, size=n)]
+
+    def plan_update(self, num_envs: int) -> list[ChunkPlan]:
+        """Draw the chunks of the next update: ``ceil(episodes_per_update / num_envs)`` chunks of
+        ``num_envs`` episodes, each with its reset seeds and action-sampling seed.
+
+        Everything random about an update's episodes is drawn here, by the learner, so the
+        update does not depend on how many runners play it or which runner plays which chunk.
+        """
+        chunks = math.ceil(self.config.episodes_per_update / num_envs)
+        return [
+            ChunkPlan(self._draw_seeds(num_envs), int(self._np_rng.integers(0, 2**63 - 1)))
+            for _ in range(chunks)
+        ]
+
+    def snapshot(self) -> PolicySnapshot:
+        """The configuration, policy weights and observation statistics, for runners to act with."""
+        return PolicySnapshot(
+            config=dataclasses.asdict(self.config),
+            weights={k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()},
+            obs_rms=self.obs_rms.state_dict(),
+        )
+
+    def play_chunk(self, snapshot: PolicySnapshot, plan: ChunkPlan) -> EpisodeChunk:
+        """Play one chunk of episodes in this agent's vector env as ``snapshot``'s learner would.
+
+        This agent takes the snapshot's weights and observation statistics (it is a runner's
+        vessel: its own are overwritten) and keeps the statistics frozen while it plays.
+
+        Raises
+        ------
+        ValueError
+            If ``plan`` does not hold one seed per sub-environment, or the agent has no env.
+        """
+        if self._adapter is None:
+            raise ValueError("play_chunk needs an agent with an environment")
+        if len(plan.seeds) != self._adapter.num_envs:
+            raise ValueError(
+                f"plan.seeds must hold one seed per sub-environment ({self._adapter.num_envs}), "
+                f"got {len(plan.seeds)}"
+            )
+        self.policy.load_state_dict(snapshot.weights)
+        self.obs_rms.load_state_dict(snapshot.obs_rms)
+        return self._play(plan.seeds, np.random.default_rng(plan.action_seed), False)
+
+    def update_from_chunks(
+        self, chunks: list[EpisodeChunk], fold_observations: bool = True
+    ) -> dict[str, Any]:
+        """One REINFORCE update on gathered chunks; records the metrics in :attr:`history`.
+
+        With ``fold_observations`` the chunks' raw observations first enter the observation
+        statistics, chunk by chunk and step by step (the order :meth:`learn` takes them in
+        locally), so the result depends only on the chunks and their order.
+
+        Returns
+        -------
+        dict
+            The update's metrics (also appended to :attr:`history`).
+        """
+        if fold_observations and self.config.normalize_observations:
+            for chunk in chunks:
+                for t in range(chunk.mask.shape[1]):
+                    self.obs_rms.update(chunk.observations[:, t][chunk.mask[:, t]])
+        rollout = _Rollout.from_chunks(chunks, self.device)
+        ep_returns = np.concatenate([chunk.returns for chunk in chunks])
+        ep_lengths = np.concatenate([chunk.lengths for chunk in chunks])
+        initial_state = self._zero_state(rollout.mask.shape[0])
+        metrics = {
+            "rollout/ep_return_mean": float(ep_returns.mean()),
+            "rollout/ep_return_std": float(ep_returns.std()),
+            "rollout/ep_len_mean": float(ep_lengths.mean()),
+            **self._reinforce_update(rollout, initial_state, self.episode_baseline),
+        }
+        self.num_episodes += len(ep_returns)
+        metrics["time/episodes"] = self.num_episodes
+        metrics["time/updates"] = self.num_updates
+        self.history.append(metrics)
+        return metrics
 
     def _reinforce_update(
         self,
@@ -882,14 +1038,21 @@ class RecurrentReinforce:
         total_episodes: int,
         progress_bar: bool = False,
         callback: Callback | None = None,
+        runners: Runners | None = None,
     ) -> RecurrentReinforce:
-        """Train on whole episodes of the agent's environment.
+        """Train on whole episodes of the agent's environment, or of ``runners``.
 
-        Each update uses ``episodes_per_update`` episodes (with a vector env, rounds of
-        ``num_envs`` parallel episodes, so the batch is rounded up to a multiple of ``num_envs``).
-        Updates continue until at least ``total_episodes`` episodes were played in this call;
-        calling ``learn(a)`` then ``learn(b)`` (also across save/load) equals ``learn(a + b)``
-        when ``a`` is a multiple of the batch size.
+        Each update uses ``episodes_per_update`` episodes (in chunks of ``num_envs`` parallel
+        episodes, so the batch is rounded up to a multiple of ``num_envs``). Updates continue
+        until at least ``total_episodes`` episodes were played in this call; calling ``learn(a)``
+        then ``learn(b)`` (also across save/load) equals ``learn(a + b)`` when ``a`` is a
+        multiple of the batch size.
+
+        In process (no ``runners``) the observation statistics take in each step as it is played.
+        With ``runners`` (e.g. :class:`agents.distributed.RayRunners`) the runners play the
+        update's chunks (:meth:`plan_update`) with a frozen :meth:`snapshot` and this agent
+        learns from them (:meth:`update_from_chunks`): the result is the same for any number of
+        runners, though not the same as in process.
 
         Parameters
         ----------
@@ -899,39 +1062,38 @@ class RecurrentReinforce:
             Show a tqdm progress bar over episodes.
         callback
             ``callback(agent, metrics)`` after each update; returning ``False`` stops learning.
+        runners
+            Where to play the episodes (default: this agent's own environment).
 
         Returns
         -------
         RecurrentReinforce
             ``self``.
         """
-        if self._adapter is None:
+        if runners is None and self._adapter is None:
             raise ValueError(
                 "this agent has no environment; pass env= to RecurrentReinforce.load(...)"
             )
-        rounds_per_update = math.ceil(self.config.episodes_per_update / self._adapter.num_envs)
         played = 0
         with tqdm(
             total=total_episodes, disable=not progress_bar, desc="episodes", unit="ep"
         ) as bar:
             while played < total_episodes:
-                rounds = [self._collect_round() for _ in range(rounds_per_update)]
-                rollout = _Rollout.concatenate([r[0] for r in rounds])
-                ep_returns = np.concatenate([r[1] for r in rounds])
-                ep_lengths = np.concatenate([r[2] for r in rounds])
-                initial_state = self._zero_state(rollout.mask.shape[0])
-                metrics = {
-                    "rollout/ep_return_mean": float(ep_returns.mean()),
-                    "rollout/ep_return_std": float(ep_returns.std()),
-                    "rollout/ep_len_mean": float(ep_lengths.mean()),
-                    **self._reinforce_update(rollout, initial_state, self.episode_baseline),
-                }
-                self.num_episodes += len(ep_returns)
-                played += len(ep_returns)
-                metrics["time/episodes"] = self.num_episodes
-                metrics["time/updates"] = self.num_updates
-                self.history.append(metrics)
-                bar.update(len(ep_returns))
+                if runners is None:
+                    assert self._adapter is not None
+                    plans = math.ceil(self.config.episodes_per_update / self._adapter.num_envs)
+                    # the statistics take in each step as it is played: no second fold
+                    chunks = [
+                        self._play(self._draw_seeds(self._adapter.num_envs), self._np_rng, True)
+                        for _ in range(plans)
+                    ]
+                    metrics = self.update_from_chunks(chunks, fold_observations=False)
+                else:
+                    chunks = runners.play(self.snapshot(), self.plan_update(runners.num_envs))
+                    metrics = self.update_from_chunks(chunks)
+                episodes = sum(len(chunk.mask) for chunk in chunks)
+                played += episodes
+                bar.update(episodes)
                 if callback is not None and callback(self, metrics) is False:
                     break
         return self
