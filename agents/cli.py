@@ -3,6 +3,7 @@
     hptune train                          # RecurrentReinforce on digits, < 10 min on 2 CPU cores
     hptune train --agent ppo --task wine
     hptune train --resume runs/digits-reinforce-20261127-101500
+    hptune train --runners 2              # episodes played by 2 Ray actors (pip install "hpenv[ray]")
     hptune eval --checkpoint runs/.../checkpoints/last.pt --task wine --episodes 5
     hptune tasks
     hptune bench --quick --out bench/
@@ -63,6 +64,14 @@ class TrainConfig:
     """Entropy bonus weight at the end of training (RecurrentReinforce)."""
     out: str = ""
     """Run folder (default runs/<task>-<agent>-<time>)."""
+    runners: int = 0
+    """Ray runners playing the episodes (reinforce only; 0: in this process). Any number gives the same run."""
+    ray_address: str = ""
+    """Ray cluster to join with --runners (default: start a local one)."""
+    cpus_per_runner: float = 1.0
+    """CPU share of each Ray runner (its torch threads: the whole part, at least 1)."""
+    gpus_per_runner: float = 0.0
+    """GPU share of each Ray runner; its children then train on its cuda device."""
 
     def env_kwargs(self) -> dict[str, Any]:
         return {"task": self.task, "horizon": self.horizon, "steps_per_action": self.steps_per_action,
@@ -130,7 +139,14 @@ def _train_reinforce(cfg: TrainConfig, run: RunFolder, resume: bool, progress: b
         run.write_metrics(agent.history)
 
     remaining = cfg.episodes - agent.num_episodes
-    if remaining > 0:
+    if remaining > 0 and cfg.runners:
+        from agents.distributed import RayRunners
+
+        runner_kwargs = {**cfg.env_kwargs(), "device": "cuda" if cfg.gpus_per_runner else cfg.device}
+        with RayRunners(runner_kwargs, cfg.runners, cfg.num_envs, address=cfg.ray_address or None,
+                        cpus_per_runner=cfg.cpus_per_runner, gpus_per_runner=cfg.gpus_per_runner) as runners:
+            agent.learn(remaining, progress_bar=progress, callback=on_update, runners=runners)
+    elif remaining > 0:
         agent.learn(remaining, progress_bar=progress, callback=on_update)
     run.write_metrics(agent.history)
     return agent, ckpt
@@ -259,6 +275,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
         if cfg.agent not in AGENTS:
             raise SystemExit(f"error: --agent must be one of {AGENTS}, got {cfg.agent!r}")
+        if cfg.runners < 0 or (cfg.runners and cfg.agent != "reinforce"):
+            raise SystemExit(f"error: --runners must be 0, or >= 1 with --agent reinforce; got {cfg.runners} "
+                             f"with --agent {cfg.agent}")
+        if cfg.cpus_per_runner <= 0 or cfg.gpus_per_runner < 0:
+            raise SystemExit(f"error: --cpus-per-runner must be > 0 and --gpus-per-runner >= 0, got "
+                             f"{cfg.cpus_per_runner} and {cfg.gpus_per_runner}")
         cfg.out = cfg.out or f"runs/{cfg.task}-{cfg.agent}-{time.strftime('%Y%m%d-%H%M%S')}"
         path = Path(cfg.out)
     run = RunFolder(path)

@@ -1,0 +1,137 @@
+"""Meta-training and PBT on Ray: the same result for any number of runners, and after a fault.
+
+One local cluster (2 CPUs, loopback, no dashboard) serves the whole module; every run is tiny
+(wine, 4 SGD steps per action, 3 steps per episode) so the module fits in a few minutes on a
+shared 2-core machine.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+ray = pytest.importorskip("ray")
+
+from agents import RecurrentReinforce  # noqa: E402
+from agents.checkpoint import load_checkpoint  # noqa: E402
+from agents.cli import main as hptune  # noqa: E402
+from agents.distributed import RayRunners  # noqa: E402
+from tests.conftest import FAST  # noqa: E402
+
+K = 2  # children per runner
+AGENT = dict(seed=0, episodes_per_update=4, hidden_size=16)  # two chunks of K per update
+EPISODES = 8  # two updates
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+             log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def make_agent(seed: int = 0) -> RecurrentReinforce:
+    return RecurrentReinforce(gym.make_vec("HPTune-v1", num_envs=K, **FAST), **{**AGENT, "seed": seed})
+
+
+# The runners live for the whole module (a runner's past chunks must not change its next ones),
+# half a CPU each, so that the three of them fit in the two CPUs of the cluster.
+@pytest.fixture(scope="module")
+def runners1():
+    with RayRunners(FAST, num_runners=1, num_envs=K, cpus_per_runner=0.5) as runners:
+        yield runners
+
+
+@pytest.fixture(scope="module")
+def runners2():
+    with RayRunners(FAST, num_runners=2, num_envs=K, cpus_per_runner=0.5) as runners:
+        yield runners
+
+
+@pytest.fixture(scope="module")
+def one_runner(runners1) -> RecurrentReinforce:
+    return make_agent().learn(EPISODES, runners=runners1)
+
+
+def assert_same_agent(a: RecurrentReinforce, b: RecurrentReinforce) -> None:
+    assert a.history == b.history
+    for key, value in a.policy.state_dict().items():
+        assert torch.equal(value, b.policy.state_dict()[key]), key
+    assert np.array_equal(a.obs_rms.mean, b.obs_rms.mean) and a.obs_rms.count == b.obs_rms.count
+    assert a.episode_baseline.values == b.episode_baseline.values
+
+
+def test_one_and_two_runners_give_identical_histories_and_weights(one_runner, runners1, runners2) -> None:
+    assert len(one_runner.history) == 2 and one_runner.num_episodes == EPISODES
+    # every step of every episode entered the observation statistics once
+    assert one_runner.obs_rms.count == EPISODES * FAST["horizon"]
+    assert_same_agent(one_runner, make_agent().learn(EPISODES, runners=runners2))
+    # the seed does reach the runners
+    assert make_agent(seed=1).learn(4, runners=runners1).history[0] != one_runner.history[0]
+
+
+def test_a_runner_plays_a_chunk_exactly_as_the_learner_would_in_process(runners1) -> None:
+    agent = make_agent()
+    agent.obs_rms.update(np.random.default_rng(0).normal(size=(5, *agent.obs_shape)))
+    plan = agent.plan_update(K)[0]
+    local = make_agent().play_chunk(agent.snapshot(), plan)
+    (remote,) = runners1.play(agent.snapshot(), [plan])
+    for name in ("observations", "inputs", "actions", "rewards", "mask"):
+        assert np.array_equal(getattr(local, name), getattr(remote, name)), name
+    assert local.mask.all() and local.mask.shape == (K, FAST["horizon"])
+
+
+def test_killed_runner_is_replaced_and_its_chunks_rerun_with_the_same_result(
+    one_runner, runners2
+) -> None:
+    killed = []
+
+    def kill_runner_zero(agent, metrics):
+        if not killed:
+            killed.append(runners2.runners[0])
+            ray.kill(runners2.runners[0])
+
+    agent = make_agent()
+    with pytest.warns(RuntimeWarning, match="runner 0 failed"):
+        agent.learn(EPISODES, runners=runners2, callback=kill_runner_zero)
+    assert runners2.runners[0] is not killed[0]
+    assert_same_agent(one_runner, agent)
+
+
+def test_a_chunk_that_keeps_failing_raises_after_the_retries(runners1) -> None:
+    agent = make_agent()
+    bad_plan = agent.plan_update(K + 1)[0]  # one seed too many for a runner of K children
+    runners1.max_chunk_retries = 1
+    try:
+        with pytest.warns(RuntimeWarning), pytest.raises(RuntimeError, match="failed 2 times"):
+            runners1.play(agent.snapshot(), [bad_plan])
+    finally:
+        runners1.max_chunk_retries = 3
+
+
+def test_runners_reject_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="num_runners must be an integer >= 1, got 0"):
+        RayRunners(FAST, num_runners=0)
+    with pytest.raises(ValueError, match="gpus_per_runner must be >= 0"):
+        RayRunners(FAST, num_runners=1, gpus_per_runner=-1)
+
+
+def test_cli_same_metrics_and_checkpoint_for_one_and_two_runners(tmp_path: Path) -> None:
+    common = ["train", "--task", "wine", "--horizon", "3", "--steps-per-action", "4",
+              "--episodes", "8", "--num-envs", "2", "--eval-episodes", "1", "--no-progress",
+              "--cpus-per-runner", "0.25"]  # beside the module's runners in the 2 CPUs
+    for n in (1, 2):
+        assert hptune([*common, "--runners", str(n), "--out", str(tmp_path / f"n{n}")]) == 0
+    one, two = tmp_path / "n1", tmp_path / "n2"
+    assert (one / "metrics.csv").read_text() == (two / "metrics.csv").read_text()
+    assert len(list(csv.DictReader(open(one / "metrics.csv")))) == 1
+    a, b = (load_checkpoint(p / "checkpoints" / "last.pt") for p in (one, two))
+    assert a["history"] == b["history"] and a["counters"] == b["counters"]
+    for key in a["policy"]:
+        assert torch.equal(a["policy"][key], b["policy"][key])
