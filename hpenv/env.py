@@ -208,6 +208,22 @@ class HPTuneEnv(gym.Env):
         self._renderer.record(float(reward[0]), info)
         return obs[0], float(reward[0]), bool(terminated[0]), False, info
 
+    def child_state(self) -> dict[str, torch.Tensor]:
+        """The child and its episode as a dict of CPU tensors: weights, momentum buffers, depth,
+        random generator, place in its epoch, progress and info. Save it with ``torch.save`` and
+        read it with ``torch.load(..., weights_only=True)`` (no pickled objects), e.g. as a
+        population-based-training checkpoint."""
+        if self._needs_reset:
+            raise RuntimeError("call reset() before child_state(): the episode has ended or not started")
+        return self._episodes.child_state(0)
+
+    def load_child_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Continue the episode exactly from a :meth:`child_state` of an env with the same
+        arguments: the same actions then give the same observations, rewards and info."""
+        if self._needs_reset:
+            raise RuntimeError("call reset() before load_child_state(): it sets up the task and data")
+        self._episodes.load_child_state(0, state)
+
     def action_masks(self) -> np.ndarray:
         """Allowed action indices, flat over the hyper-parameters (for sb3-contrib's MaskablePPO)."""
         return self.hp_space.action_mask()

@@ -226,6 +226,22 @@ class EpisodeBatch:
         for arr in (self.t, self.hp_norm, *self.info.values()):
             arr[dst] = arr[src]
 
+    def child_state(self, k: int) -> dict[str, torch.Tensor]:
+        """Child ``k`` and its episode (progress, info) as CPU tensors; see :meth:`load_child_state`."""
+        if isinstance(self.task, TaskFamily):
+            raise ValueError("child_state does not cover a task family's sampled task; use a single task")
+        episode = {"t": torch.tensor(int(self.t[k])), "hp_norm": torch.from_numpy(self.hp_norm[k].copy())}
+        info = {f"info/{key}": torch.tensor(value[k]) for key, value in self.info.items()}
+        return {**{f"kernel/{key}": v for key, v in self.kernel.child_state(k).items()}, **episode, **info}
+
+    def load_child_state(self, k: int, state: dict[str, torch.Tensor]) -> None:
+        """Child ``k`` continues exactly from a :meth:`child_state` of an env with the same arguments."""
+        self.kernel.load_child_state(k, {key[len("kernel/"):]: v for key, v in state.items() if key.startswith("kernel/")})
+        self.t[k] = int(state["t"])
+        self.hp_norm[k] = state["hp_norm"].numpy()
+        for key, value in self.info.items():
+            value[k] = state[f"info/{key}"].item()
+
     def _observe(self, host: np.ndarray) -> np.ndarray:
         progress = (self.t / self.horizon).astype(np.float32)
         return observe.assemble(host, progress, self.hp_norm, self.obs_low, self.obs_high)

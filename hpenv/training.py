@@ -265,6 +265,38 @@ class ChildKernel:
             view[dst].copy_(view[src])
         self.depth[dst] = self.depth[src]
 
+    def child_state(self, k: int) -> dict[str, Tensor]:
+        """Child ``k``'s whole state as CPU tensors (``torch.load(..., weights_only=True)`` reads
+        it back): weights, momentum, depth, random generator and place in its epoch."""
+        order = self._epoch_order[k]
+        return {
+            "weights": torch.cat([v[k].reshape(-1) for v in self.params.values()]).cpu(),
+            "momentum": self.child_momentum(k).cpu(),
+            "depth": torch.tensor(int(self.depth[k])),
+            "generator": self.generators[k].get_state(),
+            "epoch_order": torch.empty(0, dtype=torch.long) if order is None else order.cpu(),
+            "epoch_pos": torch.tensor(int(self._epoch_pos[k])),
+        }
+
+    @torch.no_grad()
+    def load_child_state(self, k: int, state: dict[str, Tensor]) -> None:
+        """Child ``k`` continues exactly from a :meth:`child_state` of the same child family."""
+        expected = sum(view[k].numel() for view in self.params.values())
+        for name in ("weights", "momentum"):
+            if state[name].numel() != expected:
+                raise ValueError(f"state[{name!r}] holds {state[name].numel()} values; this child family has {expected}")
+        for name, views in (("weights", self.params), ("momentum", self._bufs)):
+            flat, offset = state[name].to(self.device), 0
+            for view in views.values():
+                size = view[k].numel()
+                view[k].copy_(flat[offset:offset + size].view_as(view[k]))
+                offset += size
+        self.depth[k] = int(state["depth"])
+        self.generators[k].set_state(state["generator"])
+        order = state["epoch_order"]
+        self._epoch_order[k] = order.to(self.device) if order.numel() else None
+        self._epoch_pos[k] = int(state["epoch_pos"])
+
     def _next_indices(self, k: int, n: int) -> Tensor:
         """``n`` training indices for child ``k``: shuffled epochs, reshuffled when used up."""
         out, need = [], n
