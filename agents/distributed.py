@@ -47,7 +47,24 @@ except ImportError as err:  # pragma: no cover - depends on the installed extras
 import hpenv
 from agents.reinforce import ChunkPlan, EpisodeChunk, PolicySnapshot, RecurrentReinforce
 
-__all__ = ["RayRunners"]
+__all__ = ["RayRunners", "init_ray"]
+
+
+def init_ray(address: str | None = None, num_cpus: int = 1) -> bool:
+    """Make sure this process is connected to Ray; return whether this call connected it.
+
+    With Ray already initialised, use that (return False). Otherwise join the cluster at
+    ``address`` (``ray.init(address=...)``), or with no address start a local one without a
+    dashboard, declaring at least ``num_cpus`` CPUs (more when the machine has them). Whoever
+    gets True shuts Ray down when done.
+    """
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address)
+    else:
+        ray.init(num_cpus=max(os.cpu_count() or 1, num_cpus), include_dashboard=False)
+    return True
 
 
 class _Runner:
@@ -146,13 +163,7 @@ class RayRunners:
         self._env_id = env_id
         self._options = {"num_cpus": cpus_per_runner, "num_gpus": gpus_per_runner}
         self._threads = max(1, int(cpus_per_runner))
-        self.owns_ray = not ray.is_initialized()
-        if self.owns_ray:
-            if address:
-                ray.init(address=address)
-            else:
-                needed = math.ceil(num_runners * cpus_per_runner)
-                ray.init(num_cpus=max(os.cpu_count() or 1, needed), include_dashboard=False)
+        self.owns_ray = init_ray(address, num_cpus=math.ceil(num_runners * cpus_per_runner))
         self.runners: list[Any] = []
         try:
             self.runners = [self._start_runner() for _ in range(num_runners)]

@@ -21,6 +21,8 @@ from agents import RecurrentReinforce  # noqa: E402
 from agents.checkpoint import load_checkpoint  # noqa: E402
 from agents.cli import main as hptune  # noqa: E402
 from agents.distributed import RayRunners  # noqa: E402
+from agents.pbt_tune import pbt_tune  # noqa: E402
+from agents.search import SearchResult, pbt  # noqa: E402
 from tests.conftest import FAST  # noqa: E402
 
 K = 2  # children per runner
@@ -135,3 +137,20 @@ def test_cli_same_metrics_and_checkpoint_for_one_and_two_runners(tmp_path: Path)
     assert a["history"] == b["history"] and a["counters"] == b["counters"]
     for key in a["policy"]:
         assert torch.equal(a["policy"][key], b["policy"][key])
+
+
+def test_tune_pbt_runs_end_to_end_on_the_members_of_search_pbt_and_counts_its_steps() -> None:
+    settings = {**FAST, "horizon": 3}
+    result = pbt_tune(0, population=4, interval=1, cpus_per_member=0.25, **settings)
+    reference = pbt(0, population=4, interval=1, **settings)
+    assert isinstance(result, SearchResult) and result.seed == 0
+    # no child of this setting diverges: every member trains every step, exploited or not
+    assert result.sgd_steps == reference.sgd_steps == 4 * 3 * FAST["steps_per_action"]
+    assert len(result.schedule) == 3 and result.val_accuracy == result.schedule[-1]["val_accuracy"]
+    assert 0.0 <= result.test_accuracy <= 1.0 and not result.diverged
+    # the chosen member's first tuple is one of the initial tuples agents.search.pbt draws
+    space = gym.make("HPTune-v1", **settings).unwrapped.hp_space
+    rng = np.random.default_rng([0, 0, 0xB7])
+    initial = [space.decode(a) for a in rng.integers(0, space.nvec, size=(4, len(space)))]
+    first = {k: v for k, v in result.schedule[0].items() if k != "val_accuracy"}
+    assert first in initial
