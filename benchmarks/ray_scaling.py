@@ -1,0 +1,141 @@
+"""Meta-training on Ray: episodes per second for N runners against the plain single-process
+learner, and the learner's update time as a share of an iteration.
+
+Methods, each a RecurrentReinforce with the same seed and ``episodes_per_update`` (default:
+the largest N times K, so every runner has a chunk of every update):
+
+* ``in-process``: ``learn()`` on one native vector env of K children, in this process.
+* ``Ray N=n``: ``learn(runners=RayRunners(n, K))``: n actors of one CPU (``--threads`` torch
+  threads) each playing chunks of K episodes, the learner in this process.
+
+Every measurement starts a fresh agent (so all play the same kind of episodes) and times
+``--updates`` updates; methods run interleaved, ``--repeats`` rounds, so machine noise hits
+them alike, and each method's median is kept. Actors are started and warmed up (one update)
+before any timing. Then, at ``--update-k`` children per runner and one update of that many
+episodes per iteration, the learner's update time is timed against the runner's play time.
+
+    python benchmarks/ray_scaling.py                           # digits, K=8, N = 1, 2
+    python benchmarks/ray_scaling.py --runners 1,2,4 --address auto   # join a running cluster
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from typing import Callable
+
+import gymnasium as gym
+import ray
+import torch
+
+import hpenv
+from agents import RecurrentReinforce
+from agents.distributed import RayRunners, init_ray
+
+
+def make_agent(env_kwargs: dict, num_envs: int, episodes_per_update: int) -> RecurrentReinforce:
+    env = gym.make_vec(hpenv.ENV_ID, num_envs=num_envs, **env_kwargs)
+    return RecurrentReinforce(env, seed=0, episodes_per_update=episodes_per_update)
+
+
+def ray_iteration(agent: RecurrentReinforce, runners: RayRunners) -> tuple[float, float, int]:
+    """One update through the learner's public hooks (what ``learn(runners=...)`` does per
+    update): returns the seconds spent playing, the seconds spent updating, and the episodes."""
+    t0 = time.perf_counter()
+    chunks = runners.play(agent.snapshot(), agent.plan_update(runners.num_envs))
+    t1 = time.perf_counter()
+    agent.update_from_chunks(chunks)
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1, sum(len(chunk.mask) for chunk in chunks)
+
+
+def episodes_per_second(run_update: Callable[[], int], updates: int) -> float:
+    t0 = time.perf_counter()
+    episodes = sum(run_update() for _ in range(updates))
+    return episodes / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", default="digits")
+    p.add_argument("--horizon", type=int, default=10)
+    p.add_argument("--steps-per-action", type=int, default=50)
+    p.add_argument("--num-envs", type=int, default=8, help="K: children per runner (and in process)")
+    p.add_argument("--runners", default="1,2", help="comma-separated runner counts")
+    p.add_argument("--episodes-per-update", type=int, help="default: largest runner count * K")
+    p.add_argument("--updates", type=int, default=3, help="updates timed per measurement")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
+    p.add_argument("--update-k", type=int, default=64, help="K of the update-share measurement (0: skip)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per runner and in this process")
+    p.add_argument("--address", help="a Ray cluster to join (default: a local one)")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    counts = [int(n) for n in args.runners.split(",")]
+    K = args.num_envs
+    per_update = args.episodes_per_update or max(counts) * K
+    env_kwargs = {"task": args.task, "horizon": args.horizon, "steps_per_action": args.steps_per_action}
+    print(f"{args.task}, horizon {args.horizon}, {args.steps_per_action} SGD steps per action, K={K}, "
+          f"{per_update} episodes per update, {args.threads} torch thread(s) per process, "
+          f"{os.cpu_count()} CPUs here, load average at start {os.getloadavg()[0]:.2f}")
+
+    # Every runner set stays up for the whole run, idle while another is timed: the local
+    # cluster declares one logical CPU per runner of all sets, more than the cores it has.
+    owns_ray = init_ray(args.address, num_cpus=sum(counts) * args.threads)
+    sets = {n: RayRunners(env_kwargs, n, K, cpus_per_runner=args.threads) for n in counts}
+    for runners in sets.values():  # warm-up: actors build their agent, first-touch the data
+        ray_iteration(make_agent(env_kwargs, K, per_update), runners)
+
+    methods: dict[str, Callable[[], float]] = {}
+
+    def in_process() -> float:
+        agent = make_agent(env_kwargs, K, per_update)
+
+        def update() -> int:
+            before = agent.num_episodes
+            agent.learn(per_update)  # exactly one update
+            return agent.num_episodes - before
+
+        return episodes_per_second(update, args.updates)
+
+    methods["in-process"] = in_process
+    for n, runners in sets.items():
+        def on_ray(runners: RayRunners = runners) -> float:
+            agent = make_agent(env_kwargs, K, per_update)
+            return episodes_per_second(lambda: ray_iteration(agent, runners)[2], args.updates)
+
+        methods[f"Ray N={n}"] = on_ray
+
+    rates: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(args.repeats):
+        for name, measure in methods.items():
+            rates[name].append(measure())
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    base = f"Ray N={counts[0]}"
+    print(f"\n{'method':<12} {'episodes/s (median)':>20}  {'runs':<24} {'vs in-process':>13} {'vs ' + base:>12}")
+    for name, values in rates.items():
+        runs = " ".join(f"{v:.2f}" for v in values)
+        print(f"{name:<12} {medians[name]:>20.2f}  {runs:<24} {medians[name] / medians['in-process']:>12.2f}x "
+              f"{medians[name] / medians[base]:>11.2f}x")
+    for runners in sets.values():
+        runners.close()
+
+    if args.update_k:
+        Kb = args.update_k
+        with RayRunners(env_kwargs, 1, Kb, cpus_per_runner=args.threads) as runners:
+            agent = make_agent(env_kwargs, Kb, Kb)
+            ray_iteration(agent, runners)  # warm-up
+            timings = [ray_iteration(agent, runners) for _ in range(args.updates)]
+        play = statistics.median(t[0] for t in timings)
+        update = statistics.median(t[1] for t in timings)
+        print(f"\nupdate share at K={Kb} (1 runner, {Kb} episodes per update, medians of {args.updates}): "
+              f"play {play:.2f} s ({play / Kb * 1000:.0f} ms per episode), update {update * 1000:.0f} ms, "
+              f"update share {update / (play + update):.1%} of an iteration")
+    print(f"load average at end {os.getloadavg()[0]:.2f}")
+    if owns_ray:
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
