@@ -84,6 +84,17 @@ class EpisodeBatch:
             raise ValueError(f"hp_space must be an HPSpace or a dict of name -> values, got {type(hp_space).__name__}")
         if "depth" in hp_space and max(hp_space.params[hp_space.names.index("depth")].values) > max_depth:
             raise ValueError(f"hp_space depth values go above max_depth={max_depth}")
+        # A batch larger than the training split would train on repeats of the same examples
+        # (or fail to allocate at the first step), so it is refused before anything is built.
+        n_train = proto.sizes[0]
+        if self.batch_size > n_train:
+            raise ValueError(f"batch_size={self.batch_size} is larger than the task's {n_train} training examples; "
+                             f"use at most {n_train}")
+        if "batch_size" in hp_space:
+            too_large = [v for v in hp_space.params[hp_space.names.index("batch_size")].values if v > n_train]
+            if too_large:
+                raise ValueError(f"hp_space batch_size values {too_large} are larger than the task's {n_train} "
+                                 f"training examples; use values of at most {n_train}")
         self.hp_space = hp_space
         #: values used for hyper-parameters the space does not set
         self.defaults = {"depth": max_depth, "dropout": 0.0, "learning_rate": 0.03, "momentum": 0.9,
