@@ -114,7 +114,7 @@ class HPTuneVectorEnv(VectorEnv):
     def step(self, actions):
         if not self._started:
             raise RuntimeError("call reset() before step()")
-        actions = self._check_actions(actions)
+        actions = self.hp_space.check_action(actions, "actions", num_envs=self.num_envs)
         resetting = self._autoreset.copy()
         active = ~resetting
         K = self.num_envs
@@ -138,20 +138,6 @@ class HPTuneVectorEnv(VectorEnv):
         if self.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP:
             self._autoreset = terminated.copy()
         return obs, rewards.astype(np.float64), terminated, np.zeros(K, dtype=bool), self._with_masks(info, masks)
-
-    def _check_actions(self, actions) -> np.ndarray:
-        arr = np.asarray(actions)
-        n = len(self.hp_space)
-        if arr.shape != (self.num_envs, n) or not np.all(arr == np.round(arr)):
-            raise ValueError(f"actions must be integer indices of shape ({self.num_envs}, {n}), got shape {arr.shape}")
-        arr = arr.astype(np.int64)
-        bad = np.flatnonzero(((arr < 0) | (arr >= self.hp_space.nvec)).any(1))
-        if len(bad):
-            raise ValueError(
-                f"actions[{bad[0]}] = {arr[bad[0]].tolist()} is outside the action space: index j must be in "
-                f"[0, {self.hp_space.nvec.tolist()}[j]) for hyper-parameters {list(self.hp_space.names)}"
-            )
-        return arr
 
     def _with_masks(self, info: dict, masks: dict[str, np.ndarray]) -> dict:
         """Gymnasium's vector info layout: every key beside a ``_key`` boolean mask."""
