@@ -11,7 +11,7 @@ From Python, with your own policy::
     from agents.bench import benchmark
 
     def lr_decay(obs):                                   # a plain callable obs -> action ...
-        progress = obs[12]                               # t / horizon (see hpenv.feature_table)
+        progress = obs[hpenv.feature_index("progress")]  # t / horizon
         return [3, 0, 4 if progress < 0.5 else 3, 2]     # depth 4, no dropout, lr 0.1 then 0.03, mom. 0.9
 
     rows = benchmark({"my decay": lr_decay}, tasks=["digits"], seeds=5, out="bench-mine",
@@ -20,7 +20,7 @@ From Python, with your own policy::
 A policy is anything with ``predict(obs, state=None, episode_start=True, deterministic=True) ->
 (action, state)`` (Stable-Baselines3's shape; a ``reward=`` keyword, if ``predict`` takes one,
 receives the previous reward), a plain callable ``obs -> action``, or a class whose constructor
-takes the env (it is instantiated once per task with ``gym.make("HPTune-v0", task=...)``).
+takes the env (it is instantiated once per task with ``gym.make(hpenv.ENV_ID, task=...)``).
 
 Protocol (see DESIGN.md, "Honest evaluation"):
 
@@ -62,7 +62,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-import hpenv  # noqa: F401  (registers HPTune-v0)
+import hpenv
 from agents import search
 from agents.baselines import FixedPolicy, RandomStaticPolicy, SchedulePolicy
 from agents.checkpoint import atomic_write
@@ -192,7 +192,7 @@ def load_agent(spec: str) -> Any:
 def _instantiate(obj: Any, env_kwargs: dict) -> Any:
     """A class is built with the task's env; an object or callable is used as is."""
     if inspect.isclass(obj):
-        return obj(gym.make("HPTune-v0", **env_kwargs))
+        return obj(gym.make(hpenv.ENV_ID, **env_kwargs))
     if not (callable(obj) or callable(getattr(obj, "predict", None))):
         raise TypeError(f"a policy must be a class taking the env, an object with predict(...), or a "
                         f"callable obs -> action; got {type(obj).__name__}")
@@ -222,7 +222,7 @@ class _FixedSeed(gym.Wrapper):
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.total += float(reward)
-        self.schedule.append(dict(info["hyperparameters"], val_accuracy=info["val_accuracy"]))
+        self.schedule.append(dict(hpenv.hyperparameters_from_info(info), val_accuracy=info["val_accuracy"]))
         self.last_info = info
         return obs, reward, terminated, truncated, info
 
@@ -232,7 +232,7 @@ class _Runner:
 
     def __init__(self, cfg: BenchConfig, env_kwargs: dict, seeds: list[int], shared: dict):
         self.cfg, self.kw, self.seeds, self.shared = cfg, env_kwargs, seeds, shared
-        self.space = gym.make("HPTune-v0", **env_kwargs).unwrapped.hp_space
+        self.space = gym.make(hpenv.ENV_ID, **env_kwargs).unwrapped.hp_space
 
     def policy(self, policy, meta_steps: int = 0, meta_wall: float = 0.0) -> list[search.SearchResult]:
         results = search.evaluate_policy(policy, self.seeds, **self.kw)
@@ -291,11 +291,17 @@ class _CountingVectorEnv(gym.vector.VectorWrapper):
     def __init__(self, env):
         super().__init__(env)
         self.sgd_steps = 0
-        self._spa = env.unwrapped._episodes.steps_per_action
+        self._spa = env.unwrapped.steps_per_action
+        self._ended = np.zeros(env.num_envs, dtype=bool)  # these rows autoreset at the next step
+
+    def reset(self, **kwargs):
+        self._ended[:] = False
+        return self.env.reset(**kwargs)
 
     def step(self, actions):
+        self.sgd_steps += int((~self._ended).sum()) * self._spa
         obs, reward, terminated, truncated, info = self.env.step(actions)
-        self.sgd_steps += int(np.asarray(info.get("_train_loss", np.zeros(1, bool))).sum()) * self._spa
+        self._ended = terminated | truncated
         return obs, reward, terminated, truncated, info
 
 
@@ -304,7 +310,7 @@ def _train_rr(cfg: BenchConfig, env_kwargs: dict, episodes: int):
     from agents.reinforce import RecurrentReinforce
 
     t0 = time.perf_counter()
-    venv = _CountingVectorEnv(gym.make_vec("HPTune-v0", num_envs=cfg.num_envs, **env_kwargs))
+    venv = _CountingVectorEnv(gym.make_vec(hpenv.ENV_ID, num_envs=cfg.num_envs, **env_kwargs))
     agent = RecurrentReinforce(venv, seed=cfg.seed, learning_rate=cfg.rr_learning_rate, ent_coef=cfg.rr_ent_coef,
                                ent_coef_final=cfg.rr_ent_coef / 10,  # exploration decays over meta-training
                                ent_decay_updates=max(episodes // cfg.num_envs, 1),
@@ -318,10 +324,10 @@ def _rr_online(cfg: BenchConfig, env_kwargs: dict, seed: int, index: int) -> sea
     from agents.reinforce import RecurrentReinforce
 
     t0 = time.perf_counter()
-    env = _FixedSeed(gym.make("HPTune-v0", **env_kwargs), seed)
+    env = _FixedSeed(gym.make(hpenv.ENV_ID, **env_kwargs), seed)
     agent = RecurrentReinforce(env, seed=cfg.seed + index, learning_rate=cfg.rr_learning_rate,
                                ent_coef=cfg.rr_ent_coef)
-    horizon = env.unwrapped._episodes.horizon
+    horizon = env.unwrapped.horizon
     test = agent.learn_online(env, total_steps=horizon, update_every=cfg.online_update_every)
     info = env.last_info
     return search.SearchResult(
@@ -339,8 +345,7 @@ def _train_sb3(method: str, cfg: BenchConfig, env_kwargs: dict):
     cls, policy_name = sb3_class(name), POLICY_NAMES[name]
     t0 = time.perf_counter()
     venv = SB3VecEnv(num_envs=cfg.num_envs, **env_kwargs)
-    horizon = venv.venv._episodes.horizon
-    spa = venv.venv._episodes.steps_per_action
+    horizon, spa = venv.venv.horizon, venv.venv.steps_per_action
     model = cls(policy_name, venv, n_steps=horizon, batch_size=horizon * cfg.num_envs, seed=cfg.seed,
                 device="cpu", verbose=0)
     model.learn(cfg.sb3_episodes * horizon)

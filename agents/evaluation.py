@@ -17,6 +17,8 @@ from typing import Any, Callable, Protocol, Sequence
 import gymnasium as gym
 import numpy as np
 
+from hpenv.episodes import hyperparameters_from_info
+
 
 #: Evaluation seeds start here; training episodes draw seeds below 2**31 - 1, so these are held out.
 HELD_OUT_SEED = 2**31
@@ -83,7 +85,7 @@ def run_episode(env: gym.Env, policy: Any, seed: int, deterministic: bool = True
         obs, reward, terminated, truncated, info = env.step(np.asarray(action))
         total += float(reward)
         start = False
-        schedule.append(dict(info["hyperparameters"], val_accuracy=info["val_accuracy"]))
+        schedule.append(dict(hyperparameters_from_info(info), val_accuracy=info["val_accuracy"]))
         if terminated or truncated:
             break
     return EpisodeResult(

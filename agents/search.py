@@ -40,7 +40,6 @@ actions) is what all of them, and the benchmark's policy evaluation, are built o
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -49,7 +48,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from agents.evaluation import EpisodeResult, _takes_reward, as_policy
-from hpenv.env import HPTuneEnv
+from hpenv.episodes import hyperparameters_from_info
+from hpenv.config import EnvConfig
 from hpenv.spaces import HPSpace
 from hpenv.vector import HPTuneVectorEnv
 
@@ -58,21 +58,13 @@ __all__ = [
     "tpe_search", "grid_search", "GridResult", "pbt", "NASController", "episode_budget",
 ]
 
-_ENV_DEFAULTS = {name: p.default for name, p in inspect.signature(HPTuneEnv.__init__).parameters.items()
-                 if p.default is not inspect.Parameter.empty}
-
-
 def episode_budget(**env_kwargs) -> int:
     """``E``: the child SGD steps of one episode, ``horizon * steps_per_action``."""
-    return int(env_kwargs.get("horizon", _ENV_DEFAULTS["horizon"])) * \
-        int(env_kwargs.get("steps_per_action", _ENV_DEFAULTS["steps_per_action"]))
+    return EnvConfig.from_kwargs(env_kwargs).sgd_steps_per_episode
 
 
 def _space(env_kwargs: dict) -> HPSpace:
-    space = env_kwargs.get("hp_space")
-    if space is None:
-        return HPSpace.default(int(env_kwargs.get("max_depth", _ENV_DEFAULTS["max_depth"])))
-    return space if isinstance(space, HPSpace) else HPSpace.from_dict(space)
+    return EnvConfig.from_kwargs(env_kwargs).resolve_space()
 
 
 @dataclass
@@ -126,7 +118,7 @@ def run_batch(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor], *,
     """Play one episode per seed, ``chunk`` children at a time in one native vector env.
 
     Child ``i`` of a chunk is reset with its own seed (``reset(seed=[...])``), so it is the same
-    child as ``gym.make("HPTune-v0").reset(seed=seeds[i])`` (up to float rounding of batched
+    child as ``gym.make(hpenv.ENV_ID).reset(seed=seeds[i])`` (up to float rounding of batched
     matrix products). ``make_actor(rows)`` is called once per chunk with the indices (into
     ``seeds``) of its rows and returns the actor for that chunk.
 
@@ -138,7 +130,6 @@ def run_batch(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor], *,
         steps are wasted but counted here).
     """
     seeds = [int(s) for s in seeds]
-    spa = int(env_kwargs.get("steps_per_action", _ENV_DEFAULTS["steps_per_action"]))
     out: list[EpisodeResult | None] = [None] * len(seeds)
     trained = 0
     for start in range(0, len(seeds), chunk):
@@ -147,9 +138,9 @@ def run_batch(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor], *,
         act = make_actor(rows)
         t0 = time.perf_counter()
         venv = HPTuneVectorEnv(num_envs=K, **env_kwargs)
-        names = venv.hp_space.names
         obs, _ = venv.reset(seed=[seeds[r] for r in rows])
         done = np.zeros(K, dtype=bool)
+        terminated = np.zeros(K, dtype=bool)
         starts = np.ones(K, dtype=bool)
         reward = np.zeros(K)
         total = np.zeros(K)
@@ -159,12 +150,11 @@ def run_batch(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor], *,
             live = ~done
             actions = np.asarray(act(obs, reward, starts, live)).reshape(K, -1)
             actions = np.where(live[:, None], actions, 0).astype(np.int64)
+            trained += int((~terminated).sum()) * venv.steps_per_action  # ended rows only reset
             obs, reward, terminated, _, info = venv.step(actions)
-            trained += int(np.asarray(info.get("_train_loss", np.zeros(K, bool))).sum()) * spa
-            hp = info["hyperparameters"]
             for k in np.flatnonzero(live):
                 total[k] += reward[k]
-                schedules[k].append({**{n: hp[n][k].item() for n in names},
+                schedules[k].append({**hyperparameters_from_info(info, k),
                                      "val_accuracy": float(info["val_accuracy"][k]),
                                      "val_loss": float(info["val_loss"][k])})
                 if terminated[k]:
@@ -265,7 +255,7 @@ def random_search(seed: int, k: int = 4, *, rng_seed: int = 0, **env_kwargs) -> 
         seed: evaluation seed (child seed of every candidate).
         k: number of candidates.
         rng_seed: seeds the draw of the tuples (with ``seed``).
-        **env_kwargs: keyword arguments of ``HPTune-v0`` (``task``, ``horizon``, ...).
+        **env_kwargs: keyword arguments of ``HPTune-v1`` (``task``, ``horizon``, ...).
     """
     space = _space(env_kwargs)
     rng = np.random.default_rng([int(rng_seed), int(seed) % 2**63, 0x25])
@@ -419,8 +409,7 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
     """
     venv = HPTuneVectorEnv(num_envs=population, **env_kwargs)
     space = venv.hp_space
-    horizon = venv._episodes.horizon
-    spa = venv._episodes.steps_per_action
+    horizon, spa = venv.horizon, venv.steps_per_action
     rng = np.random.default_rng([int(rng_seed), int(seed) % 2**63, 0xB7])
     n_swap = max(1, int(round(population * fraction)))
     t0 = time.perf_counter()
@@ -429,9 +418,10 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
     actions = rng.integers(0, space.nvec, size=(population, len(space)))
     lineage: list[list[dict]] = [[] for _ in range(population)]
     spent = 0
+    ended = np.zeros(population, dtype=bool)  # diverged and not replaced: the next step resets them
     for t in range(horizon):
-        _, _, terminated, _, info = venv.step(actions)
-        spent += int(info["_train_loss"].sum()) * spa
+        spent += int((~ended).sum()) * spa
+        _, _, ended, _, info = venv.step(actions)
         val = info["val_accuracy"]
         for k in range(population):
             lineage[k].append({**space.decode(actions[k]), "val_accuracy": float(val[k])})
@@ -450,6 +440,7 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
                 break
             src = int(rng.choice(donors))
             venv.copy_child(src, int(dst))
+            ended[dst] = False
             actions[dst] = _neighbour(actions[src], space.nvec, rng, perturb_prob)
             lineage[dst] = [dict(s) for s in lineage[src]]
     wall = time.perf_counter() - t0

@@ -127,7 +127,7 @@ def test_cli_agent_errors_are_clear(tmp_path, monkeypatch):
 
 def test_evaluate_policy_equals_single_env_episodes():
     """The batched evaluation gives each seed the child a single env gives it (paired comparison)."""
-    env = gym.make("HPTune-v0", **TINY_ENV)
+    env = gym.make("HPTune-v1", **TINY_ENV)
     policy = FixedPolicy(env)
     seeds = [2**31, 2**31 + 1, 2**31 + 2]
     batched = search.evaluate_policy(policy, seeds, **TINY_ENV)
@@ -212,7 +212,7 @@ def test_copy_child_copies_weights_and_momentum():
     w1b, m1b = _child_state(venv, 1)
     assert torch.equal(w1b, w1) and torch.equal(m1b, m1)  # others untouched
     assert torch.equal(_child_state(venv, 0)[0], w0)  # the source too
-    assert venv._episodes.val_accuracy[2] == venv._episodes.val_accuracy[0]
+    assert venv._episodes.info["val_accuracy"][2] == venv._episodes.info["val_accuracy"][0]
     assert venv._episodes.kernel.depth[2] == venv._episodes.kernel.depth[0]
     # with the same tuple, the copy evaluates exactly like its source
     venv.step(np.array([[3, 0, 0, 0]] * 3))
