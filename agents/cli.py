@@ -204,6 +204,10 @@ class _ReinforceTrainer:
                                             ent_decay_updates=max(cfg.episodes // per_update, 1),
                                             episodes_per_update=per_update)
 
+    @property
+    def episodes_done(self) -> int:
+        return self.agent.num_episodes
+
     def learn(self, run: RunFolder, progress: bool):
         agent = self.agent
 
@@ -248,6 +252,10 @@ class _SB3Trainer:
             # new seeds for the episodes after the resume, not the first rollout's over again
             self.model.set_random_seed(cfg.seed + self.model.num_timesteps)
             print(f"resumed from {ckpt} at step {self.model.num_timesteps}")
+
+    @property
+    def episodes_done(self) -> int:
+        return self.model.num_timesteps // self.cfg.horizon
 
     def learn(self, run: RunFolder, progress: bool):
         from stable_baselines3.common.callbacks import BaseCallback
@@ -396,6 +404,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = _ReinforceTrainer(cfg, path / "checkpoints" / "last.pt", bool(args.resume), env)
     elif cfg.agent in SB3_AGENTS:
         trainer = _SB3Trainer(cfg, path / "checkpoints" / "last.pt", bool(args.resume), env)
+    if trainer is not None and trainer.episodes_done > cfg.episodes:
+        raise ValueError(f"--episodes {cfg.episodes} is below the {trainer.episodes_done} episodes the run has "
+                         f"trained already; give a total of at least {trainer.episodes_done}")
     run = RunFolder(path)
     run.write_json("config.json", asdict(cfg))
     print(f"run folder: {path}")

@@ -290,6 +290,7 @@ def copied_run(trained_run, tmp_path):
     ("bad_value", ["config.json", "--horizon", "0"]),
     ("truncated_checkpoint", ["last.pt", "truncated"]),
     ("other_option", ["--resume", "--task"]),
+    ("fewer_episodes", ["--episodes 4", "8 episodes"]),
 ])
 def test_resume_refuses_a_damaged_run_and_leaves_it_as_it_was(copied_run, damage, words):
     config = json.loads((copied_run / "config.json").read_text())
@@ -301,8 +302,10 @@ def test_resume_refuses_a_damaged_run_and_leaves_it_as_it_was(copied_run, damage
     elif damage == "truncated_checkpoint":
         ckpt = copied_run / "checkpoints" / "last.pt"
         ckpt.write_bytes(ckpt.read_bytes()[:1000])
-    else:
+    elif damage == "other_option":
         args = ["--task", "iris"]
+    else:
+        args = ["--episodes", "4"]
     before = _snapshot(copied_run)
     line = _error_line(hptune("train", "--resume", str(copied_run), *args, "--no-progress"))
     for word in words:
