@@ -55,7 +55,10 @@ def save_sb3(path, model, name: str, hp_space: dict[str, list], history: list[di
     save_checkpoint(path, {
         "agent": SB3_CHECKPOINT,
         "algorithm": name,
-        "policy_kwargs": dict(model.policy_kwargs),
+        # the optimiser is the algorithm's own choice (A2C: RMSprop, a class, not data): its
+        # constructor makes it again when resuming, and evaluation never steps one
+        "policy_kwargs": {k: v for k, v in model.policy_kwargs.items()
+                          if k not in ("optimizer_class", "optimizer_kwargs")},
         "spaces": {"observation_shape": list(model.observation_space.shape),
                    "action_nvec": model.action_space.nvec.tolist()},
         "hp_space": hp_space,

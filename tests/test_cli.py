@@ -116,12 +116,16 @@ def test_fixed_and_random_agents_need_no_training(tmp_path):
     assert summary["train_sgd_steps"] == 0
 
 
-def test_sb3_agent_trains_and_checkpoints(tmp_path):
-    out = tmp_path / "ppo"
-    res = hptune("train", *TINY, "--agent", "ppo", "--episodes", "16", "--out", str(out))
+@pytest.mark.parametrize("agent", ["ppo", "a2c", "recurrent-ppo"])
+def test_sb3_agent_trains_and_checkpoints(tmp_path, agent):
+    out = tmp_path / agent
+    res = hptune("train", *TINY, "--agent", agent, "--episodes", "8", "--out", str(out))
     assert res.returncode == 0, res.stderr
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.pt"]  # no pickled .zip
-    assert "ppo (greedy)" in res.stdout
+    assert f"{agent} (greedy)" in res.stdout
+    res = hptune("eval", "--checkpoint", str(out / "checkpoints" / "last.pt"), "--episodes", "1")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("test_accuracy=") == 1
 
 
 # ---------------------------------------------------------------------- checkpoints that cannot run code
