@@ -48,6 +48,7 @@ import csv
 import dataclasses
 import importlib
 import inspect
+import io
 import json
 import os
 import platform
@@ -64,6 +65,7 @@ import torch
 import hpenv
 from agents import search
 from agents.baselines import FixedPolicy, RandomStaticPolicy, SchedulePolicy
+from agents.checkpoint import atomic_write
 from agents.evaluation import HELD_OUT_SEED, bootstrap_ci, iqm
 from agents.sb3 import POLICY_NAMES, SB3Policy, sb3_class
 from hpenv.tasks import TaskFamily, make_task, synthetic_task
@@ -431,7 +433,7 @@ def benchmark(
             record.setdefault("merged_runs", []).append(run_info)
         else:
             record = run_info
-        config_file.write_text(json.dumps(record, indent=2, default=str))
+        atomic_write(config_file, json.dumps(record, indent=2, default=str))
     t_start = time.perf_counter()
 
     def log(msg: str) -> None:
@@ -525,13 +527,12 @@ def _typed(row: dict) -> dict:
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    os.replace(tmp, path)
+    text = io.StringIO()
+    w = csv.DictWriter(text, fieldnames=CSV_COLUMNS)
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    atomic_write(path, text.getvalue())
 
 
 def summarize_rows(rows: list[dict]) -> dict[str, dict[str, dict]]:
@@ -629,11 +630,11 @@ def write_outputs(rows: list[dict], out: Path, *, schedules: dict | None = None,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / "results.csv")
-    (out / "results.md").write_text(markdown(rows, notes, cfg, total_wall_s))
+    atomic_write(out / "results.md", markdown(rows, notes, cfg, total_wall_s))
     if schedules is not None:
-        (out / "schedules.json").write_text(json.dumps(schedules, default=float))
+        atomic_write(out / "schedules.json", json.dumps(schedules, default=float))
     if notes is not None:
-        (out / "notes.json").write_text(json.dumps(notes, indent=1))
+        atomic_write(out / "notes.json", json.dumps(notes, indent=1))
     plot_accuracy_vs_compute(rows, out / "accuracy_vs_compute.png")
     plot_schedules(schedules or {}, out / "schedules.png")
 

@@ -124,19 +124,25 @@ def test_runners_reject_bad_arguments() -> None:
         RayRunners(FAST, num_runners=1, gpus_per_runner=-1)
 
 
-def test_cli_same_metrics_and_checkpoint_for_one_and_two_runners(tmp_path: Path) -> None:
+def test_cli_same_metrics_and_checkpoint_for_one_and_two_runners_and_across_a_resume(tmp_path: Path) -> None:
     common = ["train", "--task", "wine", "--horizon", "3", "--steps-per-action", "4",
-              "--episodes", "8", "--num-envs", "2", "--eval-episodes", "1", "--no-progress",
+              "--num-envs", "2", "--eval-episodes", "1", "--no-progress",
               "--cpus-per-runner", "0.25"]  # beside the module's runners in the 2 CPUs
-    for n in (1, 2):
-        assert hptune([*common, "--runners", str(n), "--out", str(tmp_path / f"n{n}")]) == 0
     one, two = tmp_path / "n1", tmp_path / "n2"
+    for n, path in ((1, one), (2, two)):
+        assert hptune([*common, "--episodes", "8", "--runners", str(n), "--out", str(path)]) == 0
     assert (one / "metrics.csv").read_text() == (two / "metrics.csv").read_text()
     assert len(list(csv.DictReader(open(one / "metrics.csv")))) == 1
+    # the driver resumes from its checkpoint, and the runner count may change on the way
+    for n, path in ((2, one), (1, two)):
+        resume = ["train", "--resume", str(path), "--episodes", "16", "--runners", str(n), "--no-progress"]
+        assert hptune(resume) == 0
+    assert (one / "metrics.csv").read_text() == (two / "metrics.csv").read_text()
     a, b = (load_checkpoint(p / "checkpoints" / "last.pt") for p in (one, two))
-    assert a["history"] == b["history"] and a["counters"] == b["counters"]
+    assert a["history"] == b["history"] and a["counters"]["episodes"] == b["counters"]["episodes"] == 16
     for key in a["policy"]:
         assert torch.equal(a["policy"][key], b["policy"][key])
+    assert hptune(["train", "--resume", str(one), "--runners", "0", "--no-progress"]) == 2  # another run
 
 
 def test_tune_pbt_runs_end_to_end_on_the_members_of_search_pbt_and_counts_its_steps() -> None:
