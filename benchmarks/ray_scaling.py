@@ -11,8 +11,12 @@ the largest N times K, so every runner has a chunk of every update):
 Every measurement starts a fresh agent (so all play the same kind of episodes) and times
 ``--updates`` updates; methods run interleaved, ``--repeats`` rounds, so machine noise hits
 them alike, and each method's median is kept. Actors are started and warmed up (one update)
-before any timing. Then, at ``--update-k`` children per runner and one update of that many
-episodes per iteration, the learner's update time is timed against the runner's play time.
+before any timing. After each round, the machine's parallel headroom is measured: what
+max(N) one-thread matmul loops do together against one alone (on a shared machine the other
+tenants' load caps any scaling). Then, at ``--update-k`` children per runner and one update of that many
+episodes per iteration, the learner's update time is timed against the runner's play time; and
+the learner alone at ``--update-batches`` episodes per update (synthetic chunks), which is what
+it would face with many runners.
 
     python benchmarks/ray_scaling.py                           # digits, K=8, N = 1, 2
     python benchmarks/ray_scaling.py --runners 1,2,4 --address auto   # join a running cluster
@@ -27,12 +31,14 @@ import time
 from typing import Callable
 
 import gymnasium as gym
+import numpy as np
 import ray
 import torch
 
 import hpenv
 from agents import RecurrentReinforce
 from agents.distributed import RayRunners, init_ray
+from agents.reinforce import EpisodeChunk
 
 
 def make_agent(env_kwargs: dict, num_envs: int, episodes_per_update: int) -> RecurrentReinforce:
@@ -49,6 +55,39 @@ def ray_iteration(agent: RecurrentReinforce, runners: RayRunners) -> tuple[float
     agent.update_from_chunks(chunks)
     t2 = time.perf_counter()
     return t1 - t0, t2 - t1, sum(len(chunk.mask) for chunk in chunks)
+
+
+def synthetic_chunks(agent: RecurrentReinforce, episodes: int, horizon: int) -> list[EpisodeChunk]:
+    """Chunks of the right shapes and kinds of values, for timing the learner alone at batch
+    sizes too large to play here (the update's cost does not depend on the values)."""
+    rng = np.random.default_rng(0)
+    input_size = agent.policy.input_size
+    return [EpisodeChunk(
+        observations=rng.normal(size=(episodes, horizon, agent.obs_shape[0])),
+        inputs=rng.normal(size=(episodes, horizon, input_size)).astype(np.float32),
+        actions=np.stack([rng.integers(0, n, size=(episodes, horizon)) for n in agent.nvec], axis=-1),
+        rewards=rng.normal(scale=0.01, size=(episodes, horizon)),
+        mask=np.ones((episodes, horizon), dtype=bool),
+    )]
+
+
+@ray.remote(num_cpus=0)  # runs beside the idle runners, which hold the cluster's logical CPUs
+def _matmul_loop(seconds: float) -> int:
+    torch.set_num_threads(1)
+    a = torch.randn(256, 256)
+    t0, n = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        a @ a
+        n += 1
+    return n
+
+
+def parallel_headroom(n: int, seconds: float = 2.0) -> float:
+    """What n one-thread processes get done together, as a multiple of what one does alone,
+    right now: the most that n runners could scale by on this machine at this moment."""
+    alone = ray.get(_matmul_loop.remote(seconds))
+    together = sum(ray.get([_matmul_loop.remote(seconds) for _ in range(n)]))
+    return together / alone
 
 
 def episodes_per_second(run_update: Callable[[], int], updates: int) -> float:
@@ -68,6 +107,8 @@ def main() -> None:
     p.add_argument("--updates", type=int, default=3, help="updates timed per measurement")
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
     p.add_argument("--update-k", type=int, default=64, help="K of the update-share measurement (0: skip)")
+    p.add_argument("--update-batches", default="64,256,1024",
+                   help="episodes per update at which to time the learner alone, on synthetic chunks")
     p.add_argument("--threads", type=int, default=1, help="torch threads per runner and in this process")
     p.add_argument("--address", help="a Ray cluster to join (default: a local one)")
     args = p.parse_args()
@@ -108,9 +149,11 @@ def main() -> None:
         methods[f"Ray N={n}"] = on_ray
 
     rates: dict[str, list[float]] = {name: [] for name in methods}
+    headroom: list[float] = []
     for _ in range(args.repeats):
         for name, measure in methods.items():
             rates[name].append(measure())
+        headroom.append(parallel_headroom(max(counts)))
     medians = {name: statistics.median(values) for name, values in rates.items()}
     base = f"Ray N={counts[0]}"
     print(f"\n{'method':<12} {'episodes/s (median)':>20}  {'runs':<24} {'vs in-process':>13} {'vs ' + base:>12}")
@@ -118,6 +161,9 @@ def main() -> None:
         runs = " ".join(f"{v:.2f}" for v in values)
         print(f"{name:<12} {medians[name]:>20.2f}  {runs:<24} {medians[name] / medians['in-process']:>12.2f}x "
               f"{medians[name] / medians[base]:>11.2f}x")
+    print(f"parallel headroom of the machine meanwhile: {max(counts)} one-thread matmul processes together did "
+          f"{statistics.median(headroom):.2f}x the work of one alone (median; runs "
+          f"{' '.join(f'{h:.2f}' for h in headroom)})")
     for runners in sets.values():
         runners.close()
 
@@ -132,6 +178,18 @@ def main() -> None:
         print(f"\nupdate share at K={Kb} (1 runner, {Kb} episodes per update, medians of {args.updates}): "
               f"play {play:.2f} s ({play / Kb * 1000:.0f} ms per episode), update {update * 1000:.0f} ms, "
               f"update share {update / (play + update):.1%} of an iteration")
+    agent = make_agent(env_kwargs, K, K)
+    for batch in (int(b) for b in args.update_batches.split(",") if b):
+        chunks = synthetic_chunks(agent, batch, args.horizon)
+        agent.update_from_chunks(chunks)  # warm-up
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            agent.update_from_chunks(chunks)
+            times.append(time.perf_counter() - t0)
+        update = statistics.median(times)
+        print(f"learner alone, {batch} episodes of {args.horizon} steps per update: {update * 1000:.1f} ms "
+              f"({update / batch * 1e6:.0f} us per episode; median of 5)")
     print(f"load average at end {os.getloadavg()[0]:.2f}")
     if owns_ray:
         ray.shutdown()
