@@ -459,6 +459,9 @@ class Runners(Protocol):
 
     num_envs: int
     """Episodes per chunk (``K``): every chunk is played by one vector env of exactly K children."""
+    single_observation_space: gym.spaces.Box
+    single_action_space: gym.spaces.MultiDiscrete
+    """The spaces of the runners' envs, as a vector env has them."""
 
     def play(self, snapshot: PolicySnapshot, plans: list[ChunkPlan]) -> list[EpisodeChunk]:
         """Play every chunk of ``plans`` with ``snapshot``; return the chunks in plan order."""
@@ -518,8 +521,9 @@ def _reward_mode_of(env: Any) -> str | None:
 
 
 def _spaces_of(env: Any) -> tuple[gym.spaces.Box, gym.spaces.MultiDiscrete]:
-    """Check that ``env`` is supported and return its (single) observation and action spaces."""
-    if isinstance(env, VectorEnv):
+    """Check that ``env`` (or runners) is supported and return its single observation and action
+    spaces."""
+    if isinstance(env, VectorEnv) or hasattr(env, "single_action_space"):
         obs_space, action_space = env.single_observation_space, env.single_action_space
     elif isinstance(env, gym.Env):
         obs_space, action_space = env.observation_space, env.action_space
@@ -657,7 +661,7 @@ class RecurrentReinforce:
         self.num_online_steps = 0
         self.history: list[dict[str, Any]] = []
 
-    def _check_spaces(self, env: gym.Env | VectorEnv) -> None:
+    def _check_spaces(self, env: gym.Env | VectorEnv | Runners) -> None:
         """Raise ``ValueError`` unless ``env``'s spaces match the ones this agent was built for."""
         obs_space, action_space = _spaces_of(env)
         got = (tuple(obs_space.shape), [int(n) for n in action_space.nvec])
@@ -1074,6 +1078,8 @@ class RecurrentReinforce:
             raise ValueError(
                 "this agent has no environment; pass env= to RecurrentReinforce.load(...)"
             )
+        if runners is not None:
+            self._check_spaces(runners)
         played = 0
         with tqdm(
             total=total_episodes, disable=not progress_bar, desc="episodes", unit="ep"

@@ -117,6 +117,12 @@ def test_a_chunk_that_keeps_failing_raises_after_the_retries(runners1) -> None:
         runners1.max_chunk_retries = 3
 
 
+def test_learn_refuses_runners_whose_env_has_other_spaces(runners1) -> None:
+    other = gym.make_vec("HPTune-v1", num_envs=K, **FAST, hp_space={"learning_rate": [0.1, 0.01]})
+    with pytest.raises(ValueError, match="environment spaces do not match"):
+        RecurrentReinforce(other, seed=0).learn(4, runners=runners1)
+
+
 def test_runners_reject_bad_arguments() -> None:
     with pytest.raises(ValueError, match="num_runners must be an integer >= 1, got 0"):
         RayRunners(FAST, num_runners=0)
