@@ -16,9 +16,11 @@ The public API mirrors Stable-Baselines3::
     agent.save("runs/x/agent.pt")
     agent = RecurrentReinforce.load("runs/x/agent.pt", env=env)
     final_test_accuracy = agent.learn_online(long_env, total_steps=100, update_every=5)
+    agent.learn(512, runners=RayRunners(env_kwargs, num_runners=4))  # agents.distributed
 
 The file reads top to bottom: configuration, the small helpers (observation normaliser,
-moving-average baseline, policy network, environment adapter), then the agent.
+moving-average baseline, policy network, environment adapter, the chunks of episodes that the
+rollout loop returns and runners exchange), then the agent.
 
 At each time-step the LSTM input is the normalised observation, followed by the one-hot encoding
 of the previous action (all action dimensions concatenated; all zeros at the start of an episode)
@@ -1087,11 +1089,11 @@ class RecurrentReinforce:
             while played < total_episodes:
                 if runners is None:
                     assert self._adapter is not None
-                    plans = math.ceil(self.config.episodes_per_update / self._adapter.num_envs)
+                    rounds = math.ceil(self.config.episodes_per_update / self._adapter.num_envs)
                     # the statistics take in each step as it is played: no second fold
                     chunks = [
                         self._play(self._draw_seeds(self._adapter.num_envs), self._np_rng, True)
-                        for _ in range(plans)
+                        for _ in range(rounds)
                     ]
                     metrics = self.update_from_chunks(chunks, fold_observations=False)
                 else:

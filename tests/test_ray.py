@@ -16,6 +16,7 @@ import pytest
 import torch
 
 ray = pytest.importorskip("ray")
+pytest.importorskip("ray.tune")  # the PBT test; Ray core alone is not the extra
 
 from agents import RecurrentReinforce  # noqa: E402
 from agents.checkpoint import load_checkpoint  # noqa: E402
