@@ -25,6 +25,7 @@ it would face with many runners.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import time
@@ -110,9 +111,12 @@ def main() -> None:
     p.add_argument("--update-batches", default="64,256,1024",
                    help="episodes per update at which to time the learner alone, on synthetic chunks")
     p.add_argument("--threads", type=int, default=1, help="torch threads per runner and in this process")
+    p.add_argument("--cpus-per-runner", type=float,
+                   help="CPUs Ray reserves per runner (default: --threads; less packs runners onto a busy cluster)")
     p.add_argument("--address", help="a Ray cluster to join (default: a local one)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    cpus = args.cpus_per_runner or args.threads
     counts = [int(n) for n in args.runners.split(",")]
     K = args.num_envs
     per_update = args.episodes_per_update or max(counts) * K
@@ -123,8 +127,8 @@ def main() -> None:
 
     # Every runner set stays up for the whole run, idle while another is timed: the local
     # cluster declares one logical CPU per runner of all sets, more than the cores it has.
-    owns_ray = init_ray(args.address, num_cpus=sum(counts) * args.threads)
-    sets = {n: RayRunners(env_kwargs, n, K, cpus_per_runner=args.threads) for n in counts}
+    owns_ray = init_ray(args.address, num_cpus=math.ceil(sum(counts) * cpus))
+    sets = {n: RayRunners(env_kwargs, n, K, cpus_per_runner=cpus) for n in counts}
     for runners in sets.values():  # warm-up: actors build their agent, first-touch the data
         ray_iteration(make_agent(env_kwargs, K, per_update), runners)
 
@@ -169,7 +173,7 @@ def main() -> None:
 
     if args.update_k:
         Kb = args.update_k
-        with RayRunners(env_kwargs, 1, Kb, cpus_per_runner=args.threads) as runners:
+        with RayRunners(env_kwargs, 1, Kb, cpus_per_runner=cpus) as runners:
             agent = make_agent(env_kwargs, Kb, Kb)
             ray_iteration(agent, runners)  # warm-up
             timings = [ray_iteration(agent, runners) for _ in range(args.updates)]

@@ -8,6 +8,10 @@ shared 2-core machine.
 from __future__ import annotations
 
 import csv
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -167,3 +171,22 @@ def test_tune_pbt_runs_end_to_end_on_the_members_of_search_pbt_and_counts_its_st
     initial = [space.decode(a) for a in rng.integers(0, space.nvec, size=(4, len(space)))]
     first = {k: v for k, v in result.schedule[0].items() if k != "val_accuracy"}
     assert first in initial
+
+
+def test_scaling_benchmark_runs_on_the_cluster_and_prints_what_the_readme_quotes() -> None:
+    address = ray.get_runtime_context().gcs_address  # join this module's cluster: no second one
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ray_scaling.py"
+    res = subprocess.run(
+        [sys.executable, str(script), "--task", "wine", "--horizon", "2", "--steps-per-action", "2",
+         "--num-envs", "2", "--updates", "1", "--repeats", "1", "--update-k", "4",
+         "--update-batches", "8", "--cpus-per-runner", "0.1", "--address", address],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(script.parents[1])},
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = re.findall(r"^(in-process|Ray N=1|Ray N=2)\s+([\d.]+)\s", res.stdout, flags=re.M)
+    assert [name for name, _ in rows] == ["in-process", "Ray N=1", "Ray N=2"]
+    assert all(float(rate) > 0 for _, rate in rows)
+    assert re.search(r"parallel headroom .* did [\d.]+x the work of one alone", res.stdout)
+    assert re.search(r"update share at K=4 .* update share [\d.]+% of an iteration", res.stdout)
+    assert re.search(r"learner alone, 8 episodes of 2 steps per update: [\d.]+ ms", res.stdout)
