@@ -15,12 +15,14 @@ from hpenv.env import HPTuneEnv
 from hpenv.episodes import REWARD_MODES
 from hpenv.observe import feature_table
 from hpenv.spaces import HPSpace, HyperParameter
+from hpenv.instances import Suite, instance_set, instance_sets, suite
 from hpenv.tasks import Task, TaskFamily, list_tasks, make_task, register_task
 
 __version__ = "0.1.0"
 __all__ = [
     "HPTuneEnv", "HPSpace", "HyperParameter", "Task", "TaskFamily", "REWARD_MODES",
     "feature_table", "list_tasks", "make_task", "register_task",
+    "Suite", "instance_set", "instance_sets", "suite",
 ]
 
 ENV_ID = "HPTune-v0"
