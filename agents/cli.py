@@ -367,17 +367,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("tasks", help="list the built-in tasks").set_defaults(func=cmd_tasks)
 
-    b = sub.add_parser("bench", help="the comparison benchmark (see benchmarks/compare.py)")
-    b.add_argument("--out", required=True, help="output folder for results.csv, table and plots")
-    b.add_argument("--quick", action="store_true", help="reduced version, under 10 minutes")
+    b = sub.add_parser("bench", help="the v1 benchmark: instance sets, headroom gate, paired statistics")
+    b.add_argument("--out", required=True, help="run folder (results.csv, paired.csv, headroom.csv, results.md, "
+                                                "plot); the same folder again resumes a killed run")
+    b.add_argument("--quick", action="store_true", help="reduced protocol (one suite, 20 pairs), under 10 minutes")
+    b.add_argument("--suite", help="comma-separated instance sets (hpenv.instance_sets()); default: the preset's")
     b.add_argument("--agent", action="append", default=[], metavar="MODULE:NAME",
-                   help="also benchmark your policy (a class taking env, or an object/callable)")
-    b.add_argument("--tasks", help="comma-separated tasks (default: the protocol's)")
-    b.add_argument("--seeds", type=int, help="seeds per method and task")
-    b.add_argument("--methods", type=lambda text: text.split(","),
-                   help="comma-separated subset of the built-in methods (default: all)")
-    b.add_argument("--merge", action="store_true",
-                   help="add these methods to the results already in --out instead of starting afresh")
+                   help="also benchmark your policy (a class taking env, or an object/callable) or Method")
+    b.add_argument("--seeds", type=int, help="evaluation seeds per test member")
+    b.add_argument("--methods", type=lambda text: [t.strip() for t in text.split(",") if t.strip()],
+                   help="comma-separated methods (names of agents.bench.METHODS or module:Name)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_bench)
     return p
 
