@@ -26,7 +26,7 @@ import torch
 
 import hpenv
 from agents.baselines import FixedPolicy, RandomPolicy
-from agents.evaluation import HELD_OUT_SEED, EpisodeResult, format_summary, run_episodes, summarize
+from agents.evaluation import HELD_OUT_SEED, REPORT_SEED, EpisodeResult, format_summary, run_episodes, summarize
 from agents.sb3 import POLICY_NAMES, SB3Policy, sb3_class
 
 SB3_AGENTS = tuple(POLICY_NAMES)
@@ -190,9 +190,19 @@ def _has_rich() -> bool:
 
 # ---------------------------------------------------------------------- evaluation and plots
 def compare(policies: dict[str, Any], env_kwargs: dict, episodes: int) -> dict[str, list[EpisodeResult]]:
-    """Each policy on the same held-out seeds (same children, same batches)."""
+    """Each policy on the same held-out seeds (same children, same batches).
+
+    The seeds are ``REPORT_SEED + i``, never the benchmark's evaluation seeds, and a benchmark
+    suite's test member is refused: ``hptune train`` reports on selection members or seeds only.
+    """
+    from hpenv.instances import is_member_id, member_factors
+
+    task = env_kwargs.get("task")
+    if isinstance(task, str) and is_member_id(task) and member_factors(task)["split"] == "test":
+        raise ValueError(f"task {task!r} is a test member of a benchmark suite, reported only by `hptune bench`; "
+                         f"train and report on its train or selection members (hpenv.instance_set(name, split))")
     env = gym.make("HPTune-v0", **env_kwargs)
-    seeds = [HELD_OUT_SEED + i for i in range(episodes)]
+    seeds = [REPORT_SEED + i for i in range(episodes)]
     return {name: run_episodes(env, policy, seeds) for name, policy in policies.items()}
 
 
@@ -290,7 +300,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = {
         "config": asdict(cfg), "train_wall_time_s": train_time,
         "train_sgd_steps": cfg.episodes * cfg.horizon * cfg.steps_per_action if cfg.agent in ("reinforce", *SB3_AGENTS) else 0,
-        "eval_seeds": [HELD_OUT_SEED + i for i in range(cfg.eval_episodes)],
+        "eval_seeds": [REPORT_SEED + i for i in range(cfg.eval_episodes)],
         "results": {k: [asdict(r) for r in v] for k, v in results.items()},
     }
     run.write_json("summary.json", summary)
@@ -298,7 +308,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"\ntest accuracy on {cfg.eval_episodes} held-out seeds ({cfg.task}, horizon {cfg.horizon}, "
           f"{cfg.steps_per_action} SGD steps/step), training took {train_time:.0f} s:")
     print(table)
-    print(f"\nschedule chosen by {first} on seed {HELD_OUT_SEED}:")
+    print(f"\nschedule chosen by {first} on seed {REPORT_SEED}:")
     print(schedule_text(results[first][0], names))
     return 0
 

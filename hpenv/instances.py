@@ -109,7 +109,7 @@ _SUITE_LIST = [
     Suite("v1/wine-scaled", "wine",
           description="wine (3 classes, 36 test examples), input scale 10^U(-2,1), train-label noise U(0,0.4); "
                       "MLP, 10 x 20 steps"),
-    Suite("v1/mnist5k-scaled", "mnist5k", child="cnn", n_train=16, n_selection=6, n_test=8,
+    Suite("v1/mnist5k-scaled", "mnist5k", child="cnn", n_train=16, n_selection=6, n_test=10,
           horizon=20, steps_per_action=50,
           description="5,000 MNIST digits, residual CNN, input scale 10^U(-2,1), train-label noise U(0,0.4); "
                       "the paper's 20 x 50 steps (slow on CPU: run on its own)"),

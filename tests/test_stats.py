@@ -25,15 +25,17 @@ def test_holm_known_values():
 
 
 def test_paired_comparison_counts_and_mean():
-    x = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
-    y = np.array([0.8, 0.8, 0.8, 0.5, 0.4])
+    # accuracies in eighths, exact in binary: differences +1/8, 0, -1/8, +1/8, +1/8
+    x = np.array([7, 6, 5, 4, 3]) / 8
+    y = np.array([6, 6, 6, 3, 2]) / 8
     c = paired_comparison(x, y)
     assert c["n"] == 5 and (c["wins"], c["ties"], c["losses"]) == (3, 1, 1)
-    assert c["mean_diff"] == pytest.approx(0.04)
+    assert c["mean_diff"] == pytest.approx(0.05)
     assert c["prob_improvement"] == pytest.approx((3 + 0.5) / 5)
     assert c["ci_low"] <= c["mean_diff"] <= c["ci_high"]
-    # the ties are dropped before the signed-rank test, as scipy's default does
-    assert c["p"] == pytest.approx(st.wilcoxon(np.array([0.1, -0.1, 0.1, 0.1])).pvalue)
+    assert c["mean"] == pytest.approx(0.625) and c["ref_mean"] == pytest.approx(0.575)
+    # the tie is dropped before the signed-rank test (scipy's default); the test is scale-free
+    assert c["p"] == pytest.approx(st.wilcoxon([1, -1, 1, 1]).pvalue)
 
 
 def test_paired_interval_is_narrow_where_unpaired_ones_overlap():

@@ -95,10 +95,9 @@ class Protocol:
 
 PRESETS: dict[str, Protocol] = {
     # < 10 minutes on 2 shared cores: one suite, 10 test members x 2 seeds = 20 pairs.
-    "quick": Protocol(suites=("v1/digits-scaled",), test_members=10, selection_members=6, selection_seeds=1,
-                      rr_meta_episodes=64),
-    # the three MLP suites, 12 test members x 2 seeds = 24 pairs each.
-    "full": Protocol(),
+    "quick": Protocol(suites=("v1/digits-scaled",), test_members=10, rr_meta_episodes=128),
+    # the three MLP suites, 12 test members x 3 seeds = 36 pairs each.
+    "full": Protocol(seeds=3, rr_meta_episodes=512),
 }
 
 
@@ -350,7 +349,7 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
     cfg_path = out / "config.json"
     if cfg_path.exists():
         old = json.loads(cfg_path.read_text())
-        if old.get("protocol") != config["protocol"]:
+        if old.get("protocol") != json.loads(json.dumps(config["protocol"])):
             raise ValueError(f"{out} holds a run with other protocol settings; use a new --out to start afresh")
     write_atomic(cfg_path, json.dumps({**config, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}, indent=1))
 
