@@ -113,7 +113,7 @@ class RunFolder:
 def _train_reinforce(cfg: TrainConfig, run: RunFolder, resume: bool, progress: bool):
     from agents.reinforce import RecurrentReinforce
 
-    venv = gym.make_vec("HPTune-v0", num_envs=cfg.num_envs, **cfg.env_kwargs())
+    venv = gym.make_vec(hpenv.ENV_ID, num_envs=cfg.num_envs, **cfg.env_kwargs())
     ckpt = run.ckpt_dir / "last.pt"
     if resume and ckpt.exists():
         agent = RecurrentReinforce.load(ckpt, env=venv)
@@ -201,7 +201,7 @@ def compare(policies: dict[str, Any], env_kwargs: dict, episodes: int) -> dict[s
     if isinstance(task, str) and is_member_id(task) and member_factors(task)["split"] == "test":
         raise ValueError(f"task {task!r} is a test member of a benchmark suite, reported only by `hptune bench`; "
                          f"train and report on its train or selection members (hpenv.instance_set(name, split))")
-    env = gym.make("HPTune-v0", **env_kwargs)
+    env = gym.make(hpenv.ENV_ID, **env_kwargs)
     seeds = [REPORT_SEED + i for i in range(episodes)]
     return {name: run_episodes(env, policy, seeds) for name, policy in policies.items()}
 
@@ -275,7 +275,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     run.write_json("config.json", asdict(cfg))
     print(f"run folder: {path}")
     t0 = time.perf_counter()
-    env = gym.make("HPTune-v0", **cfg.env_kwargs())
+    env = gym.make(hpenv.ENV_ID, **cfg.env_kwargs())
     names = env.unwrapped.hp_space.names
     policies: dict[str, Any] = {}
     history: list[dict] = []
@@ -321,7 +321,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cfg = TrainConfig(**json.loads(run_cfg.read_text())) if run_cfg.exists() else TrainConfig()
     env_kwargs = {**cfg.env_kwargs(), **{k: v for k, v in (("task", args.task), ("horizon", args.horizon),
                                                             ("steps_per_action", args.steps_per_action)) if v}}
-    env = gym.make("HPTune-v0", **env_kwargs)
+    env = gym.make(hpenv.ENV_ID, **env_kwargs)
     if ckpt.suffix == ".zip":
         policy = SB3Policy(sb3_class(cfg.agent if cfg.agent in SB3_AGENTS else "ppo").load(ckpt, device=cfg.device))
     else:

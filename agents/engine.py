@@ -5,27 +5,22 @@ env, each child with its own seed and actions. Everything that trains children f
 (policy evaluation, static tuples, fixed schedules, the search methods of :mod:`agents.search`,
 the benchmark) goes through it, so an episode is recorded the same way everywhere: the
 schedule of hyper-parameters applied (read from ``info`` by
-:func:`agents.evaluation.applied_hyperparameters`), final validation and test accuracy, SGD
+:func:`hpenv.hyperparameters_from_info`), final validation and test accuracy, SGD
 steps and wall time.
 """
 
 from __future__ import annotations
 
-import inspect
 import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from agents.evaluation import EpisodeResult, _takes_reward, applied_hyperparameters, as_policy
-from hpenv.env import HPTuneEnv
+from agents.evaluation import EpisodeResult, _takes_reward, as_policy
+from hpenv.episodes import hyperparameters_from_info
 from hpenv.vector import HPTuneVectorEnv
 
 __all__ = ["Actor", "run_batch", "evaluate_policy", "static_episodes", "schedule_episodes"]
-
-_ENV_DEFAULTS = {name: p.default for name, p in inspect.signature(HPTuneEnv.__init__).parameters.items()
-                 if p.default is not inspect.Parameter.empty}
-
 
 # ---------------------------------------------------------------------- the batched runner
 Actor = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -38,7 +33,7 @@ def run_batch(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor], *,
     """Play one episode per seed, ``chunk`` children at a time in one native vector env.
 
     Child ``i`` of a chunk is reset with its own seed (``reset(seed=[...])``), so it is the same
-    child as ``gym.make("HPTune-v0").reset(seed=seeds[i])`` (up to float rounding of batched
+    child as ``gym.make(hpenv.ENV_ID).reset(seed=seeds[i])`` (up to float rounding of batched
     matrix products). ``make_actor(rows)`` is called once per chunk with the indices (into
     ``seeds``) of its rows and returns the actor for that chunk.
 
@@ -50,7 +45,6 @@ def run_batch(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor], *,
         steps are wasted but counted here).
     """
     seeds = [int(s) for s in seeds]
-    spa = int(env_kwargs.get("steps_per_action", _ENV_DEFAULTS["steps_per_action"]))
     out: list[EpisodeResult | None] = [None] * len(seeds)
     trained = 0
     for start in range(0, len(seeds), chunk):
@@ -59,9 +53,9 @@ def run_batch(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor], *,
         act = make_actor(rows)
         t0 = time.perf_counter()
         venv = HPTuneVectorEnv(num_envs=K, **env_kwargs)
-        names = venv.hp_space.names
         obs, _ = venv.reset(seed=[seeds[r] for r in rows])
         done = np.zeros(K, dtype=bool)
+        terminated = np.zeros(K, dtype=bool)
         starts = np.ones(K, dtype=bool)
         reward = np.zeros(K)
         total = np.zeros(K)
@@ -71,11 +65,11 @@ def run_batch(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor], *,
             live = ~done
             actions = np.asarray(act(obs, reward, starts, live)).reshape(K, -1)
             actions = np.where(live[:, None], actions, 0).astype(np.int64)
+            trained += int((~terminated).sum()) * venv.steps_per_action  # ended rows only reset
             obs, reward, terminated, _, info = venv.step(actions)
-            trained += int(np.asarray(info.get("_train_loss", np.zeros(K, bool))).sum()) * spa
             for k in np.flatnonzero(live):
                 total[k] += reward[k]
-                schedules[k].append({**applied_hyperparameters(info, names, k),
+                schedules[k].append({**hyperparameters_from_info(info, k),
                                      "val_accuracy": float(info["val_accuracy"][k]),
                                      "val_loss": float(info["val_loss"][k])})
                 if terminated[k]:

@@ -17,6 +17,8 @@ from typing import Any, Callable, Protocol, Sequence
 import gymnasium as gym
 import numpy as np
 
+from hpenv.episodes import hyperparameters_from_info
+
 
 #: Evaluation seeds start here; training episodes draw seeds below 2**31 - 1, so these are held out.
 HELD_OUT_SEED = 2**31
@@ -58,19 +60,6 @@ def _takes_reward(policy: Policy) -> bool:
         return False
 
 
-def applied_hyperparameters(info: dict, names: Sequence[str] | None = None, k: int | None = None) -> dict:
-    """The hyper-parameter values an env step applied, read from its ``info`` (the one place that does).
-
-    ``info`` of a single env, or of a vector env with ``k`` the child's index. ``names``: the
-    hyper-parameters to read (default: all that ``info`` holds).
-    """
-    hp = info["hyperparameters"]
-    names = list(hp) if names is None else names
-    if k is None:
-        return {n: (hp[n].item() if hasattr(hp[n], "item") else hp[n]) for n in names}
-    return {n: hp[n][k].item() for n in names}
-
-
 @dataclass
 class EpisodeResult:
     """What one evaluation episode produced."""
@@ -99,7 +88,7 @@ def run_episode(env: gym.Env, policy: Any, seed: int, deterministic: bool = True
         obs, reward, terminated, truncated, info = env.step(np.asarray(action))
         total += float(reward)
         start = False
-        schedule.append(dict(applied_hyperparameters(info), val_accuracy=info["val_accuracy"]))
+        schedule.append(dict(hyperparameters_from_info(info), val_accuracy=info["val_accuracy"]))
         if terminated or truncated:
             break
     return EpisodeResult(

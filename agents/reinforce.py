@@ -11,8 +11,8 @@ The public API mirrors Stable-Baselines3::
 
     agent = RecurrentReinforce(env, seed=0)   # a gymnasium.Env or gymnasium.vector.VectorEnv
     agent.learn(total_episodes=200)
-    action, state = agent.predict(obs)                    # first step of an episode
-    action, state = agent.predict(obs, state, episode_start=False, reward=reward)  # later steps
+    action, state = agent.predict(obs)                                # first step of an episode
+    action, state = agent.predict(obs, state, episode_start=False)    # later steps (SB3's shape)
     agent.save("runs/x/agent.pt")
     agent = RecurrentReinforce.load("runs/x/agent.pt", env=env)
     final_test_accuracy = agent.learn_online(long_env, total_steps=100, update_every=5)
@@ -22,7 +22,9 @@ moving-average baseline, policy network, environment adapter), then the agent.
 
 At each time-step the LSTM input is the normalised observation, followed by the one-hot encoding
 of the previous action (all action dimensions concatenated; all zeros at the start of an episode)
-and the previous reward (0 at the start of an episode).
+and the previous reward (0 at the start of an episode). On HPTune envs ``predict`` recomputes the
+previous reward from the previous observation it keeps in its state
+(:func:`hpenv.reward_from_observations`), so it takes exactly Stable-Baselines3's arguments.
 """
 
 from __future__ import annotations
@@ -42,13 +44,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from agents.checkpoint import load_checkpoint, save_checkpoint
+from hpenv.episodes import reward_from_observations
 
 __all__ = ["RecurrentReinforce", "RecurrentReinforceConfig", "RecurrentState"]
 
-RecurrentState = tuple[np.ndarray, np.ndarray, np.ndarray]
+RecurrentState = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """What :meth:`RecurrentReinforce.predict` returns as ``state``: LSTM ``h`` and ``c`` (each of
-shape ``(n, hidden_size)``) and the previous action indices (``(n, n_action_dims)``, -1 where there
-is none yet). Treat it as opaque and pass it back on the next call."""
+shape ``(n, hidden_size)``), the previous action indices (``(n, n_action_dims)``, -1 where there
+is none yet) and the previous observations (``(n, obs_dim)``, from which the previous reward is
+recomputed). Treat it as opaque and pass it back on the next call."""
 
 Callback = Callable[["RecurrentReinforce", dict[str, Any]], Any]
 """``callback(agent, metrics)`` called after every update; returning ``False`` stops learning."""
@@ -442,6 +446,12 @@ def _discounted_returns(rewards: np.ndarray, mask: np.ndarray, gamma: float) -> 
     return np.where(mask, returns, 0.0)
 
 
+def _reward_mode_of(env: Any) -> str | None:
+    """The HPTune ``reward`` argument of ``env`` (through wrappers), or None for another env."""
+    mode = getattr(getattr(env, "unwrapped", env), "reward_mode", None)
+    return mode if isinstance(mode, str) else None
+
+
 def _spaces_of(env: Any) -> tuple[gym.spaces.Box, gym.spaces.MultiDiscrete]:
     """Check that ``env`` is supported and return its (single) observation and action spaces."""
     if isinstance(env, VectorEnv):
@@ -552,6 +562,8 @@ class RecurrentReinforce:
         self.device = torch.device(config.device)
         self.env: gym.Env | VectorEnv | None = None
         self._adapter: _EnvAdapter | None = None
+        #: the HPTune reward mode of the env (None for other envs): lets predict recompute rewards
+        self.reward_mode: str | None = None
 
         # All randomness comes from these two generators; the global RNGs are never touched.
         # The torch generator initialises the weights; the numpy generator samples actions and
@@ -596,6 +608,7 @@ class RecurrentReinforce:
     def _attach_env(self, env: gym.Env | VectorEnv) -> None:
         self._check_spaces(env)
         self.env = env
+        self.reward_mode = _reward_mode_of(env) or self.reward_mode
         self._adapter = _EnvAdapter(env, self.action_start)
 
     # ---------------------------------------------------------------------------- acting
@@ -648,7 +661,7 @@ class RecurrentReinforce:
         deterministic: bool = True,
         reward: float | np.ndarray | None = None,
     ) -> tuple[np.ndarray, RecurrentState]:
-        """Choose the action(s) for one step.
+        """Choose the action(s) for one step, with Stable-Baselines3's arguments.
 
         The observation normaliser is used but not updated. Stochastic actions
         (``deterministic=False``) are drawn from the agent's own generator.
@@ -666,8 +679,9 @@ class RecurrentReinforce:
         deterministic
             Take the most likely choice per action dimension instead of sampling.
         reward
-            The reward the environment returned for the previous action (a float, or an array of
-            shape ``(n,)``). Required unless every row is at an episode start.
+            Optional: the reward the environment returned for the previous action (a float, or
+            an array of shape ``(n,)``). On HPTune envs it is recomputed from the previous
+            observation kept in ``state`` when not given; other envs need it.
 
         Returns
         -------
@@ -680,8 +694,8 @@ class RecurrentReinforce:
         Raises
         ------
         ValueError
-            On a wrong observation / state / episode_start shape, or when ``reward`` is missing
-            for a row that is not at an episode start.
+            On a wrong observation / state / episode_start shape, or when the previous reward
+            is needed, was not given and cannot be recomputed (an env that is not HPTune).
         """
         obs = np.asarray(observation, dtype=np.float64)
         single = obs.shape == self.obs_shape
@@ -698,6 +712,7 @@ class RecurrentReinforce:
             starts = np.ones(n, dtype=bool)
             h, c = self._zero_state(n)
             prev_action = np.full((n, len(self.nvec)), -1, dtype=np.int64)
+            prev_obs = obs
         else:
             try:
                 starts = np.broadcast_to(np.asarray(episode_start, dtype=bool), (n,)).copy()
@@ -707,26 +722,18 @@ class RecurrentReinforce:
                     f"got shape {np.shape(episode_start)}"
                 ) from err
             hidden = self.config.hidden_size
-            expected_shapes = [(n, hidden), (n, hidden), (n, len(self.nvec))]
-            if len(state) != 3 or [np.shape(part) for part in state] != expected_shapes:
+            expected_shapes = [(n, hidden), (n, hidden), (n, len(self.nvec)), (n, *self.obs_shape)]
+            if len(state) != 4 or [np.shape(part) for part in state] != expected_shapes:
                 raise ValueError(
                     f"state does not fit a batch of {n} observation(s); pass the state returned "
                     "by the previous predict call for the same batch (or state=None)"
                 )
-            h_saved, c_saved, prev_saved = state
+            h_saved, c_saved, prev_saved, prev_obs = state
             h = torch.as_tensor(np.array(h_saved), dtype=torch.float32, device=self.device)
             c = torch.as_tensor(np.array(c_saved), dtype=torch.float32, device=self.device)
             prev_action = np.array(prev_saved, dtype=np.int64)
 
-        if reward is None:
-            if not starts.all():
-                raise ValueError(
-                    "predict needs reward= (the reward the environment returned for the previous "
-                    "action) for rows that are not at an episode start; the policy takes the "
-                    "previous reward as input"
-                )
-            rewards = np.zeros(n, dtype=np.float64)
-        else:
+        if reward is not None:
             try:
                 rewards = np.broadcast_to(np.asarray(reward, dtype=np.float64), (n,)).copy()
             except ValueError as err:
@@ -734,6 +741,16 @@ class RecurrentReinforce:
                     f"reward must be a float or an array of shape ({n},), got shape "
                     f"{np.shape(reward)}"
                 ) from err
+        elif starts.all():
+            rewards = np.zeros(n, dtype=np.float64)
+        elif self.reward_mode is not None:
+            rewards = reward_from_observations(self.reward_mode, prev_obs, obs)
+        else:
+            raise ValueError(
+                "predict needs reward= (the reward the environment returned for the previous "
+                "action) for rows that are not at an episode start: this agent was not built on "
+                "an HPTune env, so it cannot recompute the reward from its observations"
+            )
 
         start_rows = torch.as_tensor(starts, device=self.device)
         h[start_rows] = 0.0
@@ -743,7 +760,7 @@ class RecurrentReinforce:
 
         _, logits, (h, c) = self._policy_step(obs, prev_action, rewards, (h, c))
         actions = self._select_actions(logits, deterministic)
-        new_state = (h.cpu().numpy().copy(), c.cpu().numpy().copy(), actions.copy())
+        new_state = (h.cpu().numpy().copy(), c.cpu().numpy().copy(), actions.copy(), obs.copy())
         env_actions = actions + self.action_start
         return (env_actions[0] if single else env_actions), new_state
 
@@ -1046,6 +1063,7 @@ class RecurrentReinforce:
                 "numpy": self._np_rng.bit_generator.state,
             },
             "history": [dict(entry) for entry in self.history],
+            "reward_mode": self.reward_mode,
         }
         save_checkpoint(path, payload)
 
@@ -1108,6 +1126,7 @@ class RecurrentReinforce:
             agent._torch_rng.set_state(payload["rng"]["torch"])
             agent._np_rng.bit_generator.state = payload["rng"]["numpy"]
             agent.history = [dict(entry) for entry in payload["history"]]
+            agent.reward_mode = payload.get("reward_mode")
         except (KeyError, TypeError, RuntimeError, ValueError) as err:
             raise ValueError(
                 f"{path} is not a valid {cls.__name__} checkpoint ({type(err).__name__}: {err})"

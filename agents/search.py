@@ -40,7 +40,6 @@ vector env, each with its own seed and actions), which the benchmark's policy ev
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ import numpy as np
 
 from agents.engine import Actor, evaluate_policy, run_batch, static_episodes  # noqa: F401  (re-exported)
 from agents.evaluation import EpisodeResult
-from hpenv.env import HPTuneEnv
+from hpenv.config import EnvConfig
 from hpenv.spaces import HPSpace
 from hpenv.vector import HPTuneVectorEnv
 
@@ -59,21 +58,13 @@ __all__ = [
     "tpe_search", "successive_halving", "grid_search", "GridResult", "pbt", "NASController", "episode_budget",
 ]
 
-_ENV_DEFAULTS = {name: p.default for name, p in inspect.signature(HPTuneEnv.__init__).parameters.items()
-                 if p.default is not inspect.Parameter.empty}
-
-
 def episode_budget(**env_kwargs) -> int:
     """``E``: the child SGD steps of one episode, ``horizon * steps_per_action``."""
-    return int(env_kwargs.get("horizon", _ENV_DEFAULTS["horizon"])) * \
-        int(env_kwargs.get("steps_per_action", _ENV_DEFAULTS["steps_per_action"]))
+    return EnvConfig.from_kwargs(env_kwargs).sgd_steps_per_episode
 
 
 def _space(env_kwargs: dict) -> HPSpace:
-    space = env_kwargs.get("hp_space")
-    if space is None:
-        return HPSpace.default(int(env_kwargs.get("max_depth", _ENV_DEFAULTS["max_depth"])))
-    return space if isinstance(space, HPSpace) else HPSpace.from_dict(space)
+    return EnvConfig.from_kwargs(env_kwargs).resolve_space()
 
 
 @dataclass
@@ -174,7 +165,7 @@ def random_search(seed: int, k: int = 4, *, rng_seed: int = 0, budget: int | Non
         budget: SGD steps shared by the candidates (default ``E``): each gets ``budget // k``.
         deploy: retrain the winner from ``reset(seed=seed)`` for a whole episode (``E`` steps) and
             report that child; the candidates' steps become ``search_sgd_steps``.
-        **env_kwargs: keyword arguments of ``HPTune-v0`` (``task``, ``horizon``, ...).
+        **env_kwargs: keyword arguments of ``HPTune-v1`` (``task``, ``horizon``, ...).
     """
     space = _space(env_kwargs)
     rng = np.random.default_rng([int(rng_seed), int(seed) % 2**63, 0x25])
@@ -370,8 +361,7 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
     """
     venv = HPTuneVectorEnv(num_envs=population, **env_kwargs)
     space = venv.hp_space
-    horizon = venv._episodes.horizon
-    spa = venv._episodes.steps_per_action
+    horizon, spa = venv.horizon, venv.steps_per_action
     rng = np.random.default_rng([int(rng_seed), int(seed) % 2**63, 0xB7])
     n_swap = max(1, int(round(population * fraction)))
     t0 = time.perf_counter()
@@ -380,9 +370,10 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
     actions = rng.integers(0, space.nvec, size=(population, len(space)))
     lineage: list[list[dict]] = [[] for _ in range(population)]
     spent = 0
+    ended = np.zeros(population, dtype=bool)  # diverged and not replaced: the next step resets them
     for t in range(horizon):
-        _, _, terminated, _, info = venv.step(actions)
-        spent += int(info["_train_loss"].sum()) * spa
+        spent += int((~ended).sum()) * spa
+        _, _, ended, _, info = venv.step(actions)
         val = info["val_accuracy"]
         for k in range(population):
             lineage[k].append({**space.decode(actions[k]), "val_accuracy": float(val[k])})
@@ -401,6 +392,7 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
                 break
             src = int(rng.choice(donors))
             venv.copy_child(src, int(dst))
+            ended[dst] = False
             actions[dst] = _neighbour(actions[src], space.nvec, rng, perturb_prob)
             lineage[dst] = [dict(s) for s in lineage[src]]
     wall = time.perf_counter() - t0

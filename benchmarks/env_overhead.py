@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import hpenv  # noqa: F401  (registers HPTune-v0)
+import hpenv  # noqa: F401  (registers HPTune-v1)
 
 
 def reference_loop(model, opt, x_train, y_train, x_val, y_val, steps, batch_size, generator):
@@ -74,7 +74,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    env = gym.make("HPTune-v0", task=args.task, device=args.device, steps_per_action=args.steps_per_action,
+    env = gym.make("HPTune-v1", task=args.task, device=args.device, steps_per_action=args.steps_per_action,
                    horizon=10**6).unwrapped
     env.reset(seed=0)
     action = np.array([int(a) for a in args.action.split(",")])

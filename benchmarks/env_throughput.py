@@ -87,7 +87,7 @@ import json, numpy as np, gymnasium as gym, torch, hpenv
 def hwm_mb():  # peak resident memory of this process (ru_maxrss would include the parent's, from fork)
     return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
 base = hwm_mb()
-env = gym.make_vec("HPTune-v0", num_envs={K}, device={device!r}, steps_per_action={steps}, horizon=10**6)
+env = gym.make_vec("HPTune-v1", num_envs={K}, device={device!r}, steps_per_action={steps}, horizon=10**6)
 env.reset(seed=0)
 a = np.zeros(({K}, len(env.single_action_space.nvec)), dtype=np.int64); a[:, 1] = 1; a[:, 2] = 3
 for _ in range(2): env.step(a)
@@ -119,17 +119,17 @@ def main() -> None:
     print(f"device: {name}; large matmul (2048^2): {peak:.1f} GFLOP/s; steps_per_action={args.steps_per_action}")
     print(f"{'K':>5} {'method':<16} {'SGD steps/s':>12} {'GFLOP/s':>9} {'% matmul':>9} {'vs sync':>8}")
     for K in sizes:
-        native = gym.make_vec("HPTune-v0", num_envs=K, **kw)
+        native = gym.make_vec("HPTune-v1", num_envs=K, **kw)
         native.reset(seed=0)
         space, family = native.hp_space, native._episodes.family
         acts = actions_for(K, space.nvec)
         flops = train_flops(acts, space, family, args.steps_per_action, 32)
         methods = {"native vector": lambda: native.step(acts)}
         if not args.skip_loops:
-            singles = [gym.make("HPTune-v0", **kw) for _ in range(K)]
+            singles = [gym.make("HPTune-v1", **kw) for _ in range(K)]
             for i, e in enumerate(singles):
                 e.reset(seed=i)
-            sync_env = gym.make_vec("HPTune-v0", num_envs=K, vectorization_mode="sync", **kw)
+            sync_env = gym.make_vec("HPTune-v1", num_envs=K, vectorization_mode="sync", **kw)
             sync_env.reset(seed=0)
             methods = {"PyTorch loop": pytorch_loops(native, acts, args.steps_per_action, args.device),
                        "single loop": lambda: [e.step(a) for e, a in zip(singles, acts)],

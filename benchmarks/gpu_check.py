@@ -26,7 +26,7 @@ def main() -> int:
     K = 8
     actions = [np.stack([rng.integers(0, n, K) for n in (4, 5, 5, 3)], 1) for _ in range(3)]  # lr <= 0.1, mom <= 0.9
 
-    venv = gym.make_vec("HPTune-v0", num_envs=K, **kw)
+    venv = gym.make_vec("HPTune-v1", num_envs=K, **kw)
     obs_v, _ = venv.reset(seed=100)
     traj_v = [obs_v]
     rew_v = []
@@ -35,7 +35,7 @@ def main() -> int:
         traj_v.append(o); rew_v.append(r)
     worst_obs, worst_rew = 0.0, 0.0
     for i in range(K):
-        env = gym.make("HPTune-v0", **kw)
+        env = gym.make("HPTune-v1", **kw)
         o, _ = env.reset(seed=100 + i)
         worst_obs = max(worst_obs, float(np.abs(o - traj_v[0][i]).max()))
         for t, a in enumerate(actions):
@@ -49,7 +49,7 @@ def main() -> int:
 
     runs = []
     for _ in range(2):
-        env = gym.make("HPTune-v0", **kw)
+        env = gym.make("HPTune-v1", **kw)
         o, _ = env.reset(seed=7)
         seq = [o] + [env.step(a[0])[0] for a in actions]
         runs.append(np.stack(seq))
@@ -57,7 +57,7 @@ def main() -> int:
     failures += not same
     print(f"{'PASS' if same else 'FAIL'} same seed, same actions -> identical observations")
 
-    env = gym.make("HPTune-v0", device=device, hp_space={"learning_rate": [10.0], "momentum": [0.99]},
+    env = gym.make("HPTune-v1", device=device, hp_space={"learning_rate": [10.0], "momentum": [0.99]},
                    steps_per_action=50, horizon=5)
     env.reset(seed=0)
     *_, term, _, info = env.step(np.array([0, 0]))

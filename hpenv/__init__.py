@@ -1,7 +1,8 @@
 """hpenv: hyper-parameter tuning as a Gymnasium environment.
 
-``import hpenv`` registers ``HPTune-v0``; ``gym.make("hpenv:HPTune-v0")`` imports and registers
-in one go (what subprocess vector envs rely on).
+``import hpenv`` registers ``HPTune-v1`` (:data:`ENV_ID`); ``gym.make("hpenv:HPTune-v1")`` imports
+and registers in one go (what subprocess vector envs rely on). ``HPTune-v0`` is no longer
+registered: Gymnasium refuses it with a message that names v1 (see the env's Version History).
 """
 
 from __future__ import annotations
@@ -11,25 +12,28 @@ import os
 import gymnasium as gym
 import torch
 
+from hpenv.config import REWARD_MODES, EnvConfig
 from hpenv.env import HPTuneEnv
-from hpenv.episodes import REWARD_MODES
-from hpenv.observe import feature_table
+from hpenv.episodes import hyperparameters_from_info, info_keys, reward_from_observations
+from hpenv.observe import feature_index, feature_table
 from hpenv.spaces import HPSpace, HyperParameter
 from hpenv.instances import Suite, instance_set, instance_sets, suite
 from hpenv.tasks import Task, TaskFamily, list_tasks, make_task, register_task
 
 __version__ = "0.1.0"
 __all__ = [
-    "HPTuneEnv", "HPSpace", "HyperParameter", "Task", "TaskFamily", "REWARD_MODES",
-    "feature_table", "list_tasks", "make_task", "register_task",
+    "ENV_ID", "HPTuneEnv", "EnvConfig", "HPSpace", "HyperParameter", "Task", "TaskFamily", "REWARD_MODES",
+    "feature_index", "feature_table", "info_keys", "hyperparameters_from_info", "reward_from_observations",
+    "list_tasks", "make_task", "register_task",
     "Suite", "instance_set", "instance_sets", "suite",
 ]
 
-ENV_ID = "HPTune-v0"
+#: The id to pass to ``gym.make`` / ``gym.make_vec``.
+ENV_ID = "HPTune-v1"
 
 
 def _register() -> None:
-    if ENV_ID in gym.registry:  # idempotent: importing twice, or via "hpenv:HPTune-v0"
+    if ENV_ID in gym.registry:  # idempotent: importing twice, or via "hpenv:HPTune-v1"
         return
     gym.register(
         id=ENV_ID,

@@ -1,19 +1,23 @@
-"""HPTune-v0: train one child network per episode, choosing its hyper-parameters as you go."""
+"""HPTune-v1: train one child network per episode, choosing its hyper-parameters as you go."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import dataclasses
+import inspect
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
+from gymnasium.envs.registration import EnvSpec
 
 from hpenv import observe
+from hpenv.config import EnvConfig
 from hpenv.episodes import EpisodeBatch
 from hpenv.render import Renderer
 from hpenv.spaces import HPSpace
-from hpenv.tasks import Task, TaskFamily
+from hpenv.tasks import Task
 
 
 class HPTuneEnv(gym.Env):
@@ -62,13 +66,15 @@ class HPTuneEnv(gym.Env):
     | 12 | progress | [0, 1] | t / horizon |
     | 13.. | hp_<name> | [0, 1] | index of each hyper-parameter last applied / (choices - 1) |
 
-    ``hpenv.feature_table(hp_space)`` lists the same table in code. At reset the training-loss
+    ``hpenv.feature_table(hp_space)`` lists the same table in code and ``hpenv.feature_index(name)``
+    gives a column by name (``obs[hpenv.feature_index("progress")]``). At reset the training-loss
     features hold the initial validation loss and the hyper-parameter features are 0.
 
     ## Rewards
     ``reward="delta_accuracy"`` (default): ``val_accuracy[t] - val_accuracy[t-1]``, so an
     episode's return is final minus initial validation accuracy. Also ``"accuracy"`` and
-    ``"delta_loss"`` (see ``hpenv.REWARD_MODES``).
+    ``"delta_loss"`` (see ``hpenv.REWARD_MODES``). A diverged step is scored as validation
+    accuracy 0 and the capped maximum loss, so diverging never pays more than any other step could.
 
     ## Starting State
     A child initialised from the episode's seed (PyTorch's default uniform initialisation), all
@@ -76,21 +82,36 @@ class HPTuneEnv(gym.Env):
 
     ## Episode End
     Terminated after ``horizon`` steps (the time left is part of the observation), or at once
-    when the child diverges (a non-finite loss): then ``info["diverged"]`` is True and the
-    reward takes validation accuracy down to chance (``1 / num_classes``). No truncation.
+    when the child diverges (a non-finite loss): then ``info["diverged"]`` is True. No
+    truncation. ``spec.max_episode_steps`` is ``horizon``, for wrappers that read it
+    (``TimeAwareObservation``); a ``TimeLimit`` that ``gym.make(env.spec)`` adds fires on the
+    same step as the termination.
 
     ## Info
-    At every step: ``val_accuracy``, ``val_loss``, ``train_loss`` (mean over the step),
-    ``hyperparameters`` (a plain dict of every value applied), ``sgd_steps`` (cumulative in the
-    episode), ``diverged``. At the last step also ``test_accuracy``; the test split is used for
-    nothing else.
+    Flat, and the same keys at reset and at every step (``hpenv.info_keys()``):
+
+    | key | meaning |
+    |-----|---------|
+    | ``val_accuracy`` | validation accuracy (0 for a diverged child) |
+    | ``val_loss`` | validation cross-entropy (inf for a diverged child) |
+    | ``train_loss`` | mean training loss over the step (-1 at reset, inf when diverged) |
+    | ``sgd_steps`` | child SGD steps so far in the episode |
+    | ``diverged`` | the loss became non-finite at this step |
+    | ``test_accuracy`` | test accuracy of the final child at the last step (1 / num_classes if it diverged); -1 before. The test split is used for nothing else. |
+    | ``hp_<name>`` | each hyper-parameter applied at this step (``hp_depth``, ``hp_dropout``, ``hp_learning_rate``, ``hp_momentum``, ``hp_weight_decay``, ``hp_batch_size``), -1 at reset; ``hpenv.hyperparameters_from_info(info)`` gives them as a dict |
+
+    Values not defined yet are -1, never NaN, so that infos compare with ``==`` (Gymnasium's
+    determinism checks do).
 
     ## Arguments
     ```python
-    gym.make("HPTune-v0", task="digits", child=None, steps_per_action=50, horizon=20,
+    gym.make("HPTune-v1", task="digits", child=None, steps_per_action=50, horizon=20,
              hp_space=None, batch_size=32, device="cpu", render_mode=None,
              reward="delta_accuracy", max_depth=4, width=None, task_kwargs=None)
     ```
+    Every argument but ``render_mode`` is a field of :class:`hpenv.EnvConfig` (the one source of
+    their defaults), readable afterwards as ``env.unwrapped.config``:
+
     * ``task``: a name from ``hpenv.list_tasks()`` (``"synthetic"`` draws a new member of the
       synthetic family every episode; ``"synthetic:N"`` is member N), a ``Task`` or a ``TaskFamily``.
     * ``child``: ``"mlp"`` or ``"cnn"``; by default the task's (CNN for 28x28 / 32x32 images).
@@ -103,40 +124,61 @@ class HPTuneEnv(gym.Env):
     * ``reward``: a key of ``hpenv.REWARD_MODES``.
     * ``max_depth``, ``width``: residual blocks built and their width (MLP 64, CNN 16 channels).
     * ``task_kwargs``: passed to the task's builder (e.g. ``{"root": "~/data"}`` for ``"mnist"``).
+
+    ## Version History
+    * v1: flat info with the same keys at every step (``hp_<name>`` instead of a nested
+      ``hyperparameters`` dict; ``test_accuracy`` -1 before the last step); a diverged step
+      counts as accuracy 0 (was chance) and, with ``delta_loss``, as the capped maximum loss (v0
+      paid divergence); ``spec.max_episode_steps = horizon``; envs pickle exactly.
+    * v0: initial release.
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
-    def __init__(
-        self,
-        task: str | Task | TaskFamily = "digits",
-        child: str | None = None,
-        steps_per_action: int = 50,
-        horizon: int = 20,
-        hp_space: HPSpace | Mapping[str, Sequence] | None = None,
-        batch_size: int = 32,
-        device: str | torch.device = "cpu",
-        render_mode: str | None = None,
-        reward: str = "delta_accuracy",
-        max_depth: int = 4,
-        width: int | None = None,
-        task_kwargs: Mapping | None = None,
-    ):
+    def __init__(self, *, render_mode: str | None = None, **kwargs: Any):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.render_mode = render_mode
-        self._episodes = EpisodeBatch(
-            1, task=task, child=child, steps_per_action=steps_per_action, horizon=horizon,
-            hp_space=hp_space, batch_size=batch_size, device=device, reward=reward,
-            max_depth=max_depth, width=width, task_kwargs=task_kwargs,
-        )
+        self.config = EnvConfig.from_kwargs(kwargs)
+        self._episodes = EpisodeBatch(1, self.config)
         self.hp_space: HPSpace = self._episodes.hp_space
         self.action_space = self.hp_space.action_space
-        low, high = self._episodes.obs_low, self._episodes.obs_high
-        self.observation_space = spaces.Box(low, high, dtype=np.float32)
+        self.observation_space = spaces.Box(self._episodes.obs_low, self._episodes.obs_high, dtype=np.float32)
         self.feature_names = [f[0] for f in observe.feature_table(self.hp_space)]
         self._renderer = Renderer(self.hp_space)
         self._needs_reset = True
+        self._spec: EnvSpec | None = None
+
+    @property
+    def horizon(self) -> int:
+        """Env steps per episode."""
+        return self.config.horizon
+
+    @property
+    def steps_per_action(self) -> int:
+        """Child SGD steps per env step."""
+        return self.config.steps_per_action
+
+    @property
+    def sgd_steps_per_episode(self) -> int:
+        """Child SGD steps of a whole episode that does not diverge."""
+        return self.config.sgd_steps_per_episode
+
+    @property
+    def reward_mode(self) -> str:
+        """The ``reward`` argument: a key of ``hpenv.REWARD_MODES``."""
+        return self.config.reward
+
+    @property
+    def spec(self) -> EnvSpec | None:
+        """The spec ``gym.make`` set, with ``max_episode_steps = horizon`` (the horizon is an argument)."""
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: EnvSpec | None) -> None:
+        if value is not None and value.max_episode_steps != self.config.horizon:
+            value = dataclasses.replace(value, max_episode_steps=self.config.horizon)
+        self._spec = value
 
     @property
     def task(self) -> Task:
@@ -150,9 +192,9 @@ class HPTuneEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        obs, info = self._episodes.reset([0], [self.np_random])
+        obs = self._episodes.reset([0], [self.np_random])
         self._needs_reset = False
-        info = {key: value[0].item() for key, value in info.items()}
+        info = self._info()
         self._renderer.start(info)
         return obs[0], info
 
@@ -160,11 +202,18 @@ class HPTuneEnv(gym.Env):
         if self._needs_reset:
             raise RuntimeError("call reset() before step(): the episode has ended or not started")
         action = self.hp_space.check_action(action)
-        obs, reward, terminated, info = self._episodes.step(action[None], np.ones(1, dtype=bool))
-        info = {key: (value[0] if key == "hyperparameters" else value[0].item()) for key, value in info.items()}
+        obs, reward, terminated = self._episodes.step(action[None], np.ones(1, dtype=bool))
+        info = self._info()
         self._needs_reset = bool(terminated[0])
         self._renderer.record(float(reward[0]), info)
         return obs[0], float(reward[0]), bool(terminated[0]), False, info
+
+    def action_masks(self) -> np.ndarray:
+        """Allowed action indices, flat over the hyper-parameters (for sb3-contrib's MaskablePPO)."""
+        return self.hp_space.action_mask()
+
+    def _info(self) -> dict[str, Any]:
+        return {key: value[0].item() for key, value in self._episodes.info.items()}
 
     def render(self):
         if self.render_mode == "ansi":
@@ -172,3 +221,12 @@ class HPTuneEnv(gym.Env):
         if self.render_mode == "rgb_array":
             return self._renderer.rgb_array()
         return None
+
+
+# The arguments come from EnvConfig; give __init__ their real signature for help() and IDEs.
+HPTuneEnv.__init__.__signature__ = inspect.Signature([
+    inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+    inspect.Parameter("render_mode", inspect.Parameter.KEYWORD_ONLY, default=None),
+    *(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+      for f in dataclasses.fields(EnvConfig)),
+])

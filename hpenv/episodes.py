@@ -7,111 +7,129 @@ delegate here, so that an episode means exactly the same thing in both.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from hpenv import observe
 from hpenv.children import make_family
-from hpenv.spaces import HPSpace
+from hpenv.config import REWARD_MODES, EnvConfig, check_int
+from hpenv.spaces import KNOWN_HYPERPARAMETERS
 from hpenv.tasks import Task, TaskFamily, make_task
 from hpenv.training import ChildKernel
 
-REWARD_MODES = {
-    "delta_accuracy": "val_accuracy[t] - val_accuracy[t-1]; an episode's return is final minus initial accuracy",
-    "accuracy": "val_accuracy[t] (the authors' code used this)",
-    "delta_loss": "(val_loss[t-1] - val_loss[t]) / log(num_classes)",
+#: What an info value that is not defined yet holds (no NaN: clients compare infos with ==).
+UNSET = -1.0
+
+#: Info keys besides the ``hp_<name>`` ones, with what each holds (the same keys at every step).
+INFO_KEYS = {
+    "val_accuracy": "validation accuracy now (0 for a diverged child)",
+    "val_loss": "validation cross-entropy now (inf for a diverged child)",
+    "train_loss": "mean training loss over the step's SGD steps (-1 at reset, inf when diverged)",
+    "sgd_steps": "child SGD steps so far in the episode",
+    "diverged": "whether the child's loss became non-finite at this step",
+    "test_accuracy": "test accuracy of the final child at the episode's last step (1 / num_classes "
+                     "if it diverged); -1 before",
 }
+#: Every hyper-parameter the kernel applies; each is reported as ``info["hp_<name>"]`` (-1 at reset).
+HP_INFO_NAMES = tuple(KNOWN_HYPERPARAMETERS)
+
+VAL_ACCURACY, VAL_LOSS, TRAIN_LOSS_MEAN = (observe.feature_index(n) for n in ("val_accuracy", "val_loss", "train_loss_mean"))
 
 
-def _check_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+def info_keys() -> list[str]:
+    """Every key of the env's ``info``, in order: the same at reset and at every step."""
+    return [*INFO_KEYS, *(f"hp_{name}" for name in HP_INFO_NAMES)]
+
+
+def hyperparameters_from_info(info: Mapping[str, Any], index: int | None = None) -> dict[str, float]:
+    """The hyper-parameters applied at a step as a plain dict, from a single env's ``info`` (or
+    row ``index`` of a vector env's info); empty at reset."""
+    values = {name: info[f"hp_{name}"] if index is None else info[f"hp_{name}"][index] for name in HP_INFO_NAMES}
+    if float(values["learning_rate"]) == UNSET:
+        return {}
+    return {name: (int(v) if name in ("depth", "batch_size") else float(v)) for name, v in values.items()}
+
+
+def reward_from_observations(reward_mode: str, previous: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """The reward of the step from observation ``previous`` to ``current`` (rows of a batch too).
+
+    Every reward mode is a function of the observation's ``val_accuracy`` and ``val_loss``
+    columns, so a recurrent policy that keeps its last observation can recompute the previous
+    reward itself (Stable-Baselines3's ``predict`` passes none); equal to the env's reward up
+    to float32 rounding.
+    """
+    previous, current = np.asarray(previous, dtype=np.float64), np.asarray(current, dtype=np.float64)
+    if reward_mode == "delta_accuracy":
+        return current[..., VAL_ACCURACY] - previous[..., VAL_ACCURACY]
+    if reward_mode == "accuracy":
+        return current[..., VAL_ACCURACY]
+    if reward_mode == "delta_loss":  # the loss column is loss / log(C), capped where delta_loss caps it
+        return previous[..., VAL_LOSS] - current[..., VAL_LOSS]
+    raise ValueError(f"reward_mode must be one of {sorted(REWARD_MODES)}, got {reward_mode!r}")
 
 
 class EpisodeBatch:
     """K episodes run side by side on one :class:`~hpenv.training.ChildKernel`.
 
-    Takes the env's keyword arguments (see :class:`hpenv.env.HPTuneEnv`) and ``num_children``.
+    Args:
+        num_children: K.
+        config: the environment's arguments (see :class:`hpenv.HPTuneEnv`).
     """
 
-    def __init__(
-        self,
-        num_children: int,
-        task: str | Task | TaskFamily = "digits",
-        child: str | None = None,
-        steps_per_action: int = 50,
-        horizon: int = 20,
-        hp_space: HPSpace | Mapping[str, Sequence] | None = None,
-        batch_size: int = 32,
-        device: str | torch.device = "cpu",
-        reward: str = "delta_accuracy",
-        max_depth: int = 4,
-        width: int | None = None,
-        task_kwargs: Mapping | None = None,
-    ):
-        self.K = _check_int("num_envs", num_children)
-        self.steps_per_action = _check_int("steps_per_action", steps_per_action)
-        self.horizon = _check_int("horizon", horizon)
-        self.batch_size = _check_int("batch_size", batch_size)
-        max_depth = _check_int("max_depth", max_depth)
-        if width is not None:
-            width = _check_int("width", width)
-        if reward not in REWARD_MODES:
-            raise ValueError(f"reward must be one of {sorted(REWARD_MODES)}, got {reward!r}")
-        self.reward_mode = reward
+    def __init__(self, num_children: int, config: EnvConfig):
+        self.K = check_int("num_envs", num_children)
+        self.config = config
+        self.steps_per_action, self.horizon = config.steps_per_action, config.horizon
+        self.reward_mode = config.reward
         try:
-            self.device = torch.device(device)
+            self.device = torch.device(config.device)
         except (RuntimeError, TypeError) as err:
-            raise ValueError(f"device must name a torch device ('cpu', 'cuda', 'cuda:1'), got {device!r}") from err
+            raise ValueError(f"device must name a torch device ('cpu', 'cuda', 'cuda:1'), got {config.device!r}") from err
         if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} was asked for but torch sees no CUDA device")
+            raise ValueError(f"device={config.device!r} was asked for but torch sees no CUDA device")
 
-        self.task = make_task(task, **dict(task_kwargs or {}))
+        self.task = make_task(config.task, **dict(config.task_kwargs or {}))
         proto = self.task.prototype if isinstance(self.task, TaskFamily) else self.task
         self.num_classes = proto.num_classes
         self.chance = 1.0 / self.num_classes
         self.log_c = math.log(self.num_classes)
-        self.family = make_family(child or proto.child, proto.input_shape, proto.num_classes, width, max_depth)
-
-        if hp_space is None:
-            hp_space = HPSpace.default(max_depth)
-        elif isinstance(hp_space, Mapping):
-            hp_space = HPSpace.from_dict(hp_space)
-        elif not isinstance(hp_space, HPSpace):
-            raise ValueError(f"hp_space must be an HPSpace or a dict of name -> values, got {type(hp_space).__name__}")
-        if "depth" in hp_space and max(hp_space.params[hp_space.names.index("depth")].values) > max_depth:
-            raise ValueError(f"hp_space depth values go above max_depth={max_depth}")
-        self.hp_space = hp_space
+        # delta_loss caps each loss where the observation's bound does, so that a diverged child
+        # (loss at the cap) is never paid more than a child that did not diverge
+        self.loss_cap = observe.VAL_LOSS_CAP * self.log_c
+        self.family = make_family(config.child or proto.child, proto.input_shape, proto.num_classes,
+                                  config.width, config.max_depth)
+        self.hp_space = config.resolve_space()
         #: values used for hyper-parameters the space does not set
-        self.defaults = {"depth": max_depth, "dropout": 0.0, "learning_rate": 0.03, "momentum": 0.9,
-                         "weight_decay": 0.0, "batch_size": self.batch_size}
-        self.obs_low, self.obs_high = observe.bounds(hp_space)
+        self.defaults = {"depth": config.max_depth, "dropout": 0.0, "learning_rate": 0.03, "momentum": 0.9,
+                         "weight_decay": 0.0, "batch_size": config.batch_size}
+        self.obs_low, self.obs_high = observe.bounds(self.hp_space)
 
         self.kernel = ChildKernel(self.family, self.K, self.device)
-        self.rngs: list[np.random.Generator | None] = [None] * self.K
         self.tasks: list[Task | None] = [None] * self.K
         if isinstance(self.task, Task):
             self.tasks = [self.task] * self.K
             self.kernel.set_tasks(self.tasks)
-        self.t = np.zeros(self.K, dtype=np.int64)
-        self.sgd_steps = np.zeros(self.K, dtype=np.int64)
-        self.val_accuracy = np.zeros(self.K)
-        self.val_loss = np.zeros(self.K)
-        self.hp_norm = np.zeros((self.K, len(hp_space)), dtype=np.float32)
-        self.applied: list[dict] = [{} for _ in range(self.K)]
+        K = self.K
+        self.t = np.zeros(K, dtype=np.int64)
+        self.hp_norm = np.zeros((K, len(self.hp_space)), dtype=np.float32)
+        # the info of every child, kept up to date: the vector env and the single env read rows of it
+        self.info: dict[str, np.ndarray] = {
+            "val_accuracy": np.zeros(K), "val_loss": np.zeros(K), "train_loss": np.full(K, UNSET),
+            "sgd_steps": np.zeros(K, dtype=np.int64), "diverged": np.zeros(K, dtype=bool),
+            "test_accuracy": np.full(K, UNSET),
+            **{f"hp_{name}": np.full(K, UNSET) for name in HP_INFO_NAMES},
+        }
 
     # ------------------------------------------------------------------ reset
-    def reset(self, children: Sequence[int], rngs: Sequence[np.random.Generator]) -> tuple[np.ndarray, dict]:
+    def reset(self, children: Sequence[int], rngs: Sequence[np.random.Generator]) -> np.ndarray:
         """Start a fresh episode for ``children``; all randomness is drawn from ``rngs``.
 
-        Returns the observations of all K children and the reset info arrays.
+        Returns the observations of all K children; :attr:`info` holds the reset info of ``children``.
         """
         seeds = []
         for k, rng in zip(children, rngs):
-            self.rngs[k] = rng
             if isinstance(self.task, TaskFamily):
                 self.tasks[k] = self.task.sample(rng)
             seeds.append(int(rng.integers(2**63 - 1)))
@@ -120,26 +138,25 @@ class EpisodeBatch:
         self.kernel.reset_children(list(children), seeds)
         idx = np.asarray(children, dtype=np.int64)
         self.t[idx] = 0
-        self.sgd_steps[idx] = 0
         self.hp_norm[idx] = 0.0
-        for k in children:
-            self.applied[k] = {}
         val = self.kernel.evaluate("val")
         host = observe.device_features(val, observe.training_stats(None, None, val, self.log_c), self.log_c)
         host = host.cpu().numpy().astype(np.float64)
-        self.val_accuracy[idx] = host[idx, 9]
-        self.val_loss[idx] = host[idx, 10] * self.log_c
-        obs = self._observe(host)
-        info = {"val_accuracy": self.val_accuracy.copy(), "val_loss": self.val_loss.copy(),
-                "sgd_steps": self.sgd_steps.copy()}
-        return obs, info
+        info = self.info
+        info["val_accuracy"][idx] = host[idx, VAL_ACCURACY]
+        info["val_loss"][idx] = host[idx, VAL_LOSS] * self.log_c
+        info["sgd_steps"][idx] = 0
+        info["diverged"][idx] = False
+        for key in ("train_loss", "test_accuracy", *(f"hp_{name}" for name in HP_INFO_NAMES)):
+            info[key][idx] = UNSET
+        return self._observe(host)
 
     # ------------------------------------------------------------------ step
-    def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Apply ``actions`` ``(K, n_hp)`` to the ``active`` children and train them.
 
-        Returns observations, rewards and terminations ``(K,)`` and the info arrays; rows of
-        inactive children are to be ignored (their weights did not change).
+        Returns observations, rewards and terminations ``(K,)``; :attr:`info` holds the step's
+        info. Rows of inactive children are to be ignored (their weights did not change).
         """
         if not active.any():
             raise RuntimeError("step() called with no active child")
@@ -152,48 +169,53 @@ class EpisodeBatch:
         host = torch.cat([feats, finite.unsqueeze(1).to(feats.dtype)], dim=1).cpu().numpy().astype(np.float64)
 
         diverged = active & (host[:, -1] < 0.5)
-        host[diverged, 9] = self.chance  # NaN logits still argmax to something; report chance
-        host[diverged, :9] = np.nan  # their statistics mean nothing: read as the upper bounds
-        host[diverged, 10:12] = np.nan
-        acc = host[:, 9]
-        loss = np.where(diverged, self.log_c, host[:, 10] * self.log_c)
+        # A diverged child's statistics mean nothing (NaN reads as the features' upper bounds);
+        # its accuracy counts as 0, so that diverging never pays more than any other step could.
+        host[diverged, :VAL_ACCURACY] = np.nan
+        host[diverged, VAL_ACCURACY] = 0.0
+        host[diverged, VAL_LOSS:VAL_LOSS + 2] = np.nan
+        acc = host[:, VAL_ACCURACY]
+        loss = host[:, VAL_LOSS] * self.log_c
+        info = self.info
         if self.reward_mode == "delta_accuracy":
-            reward = acc - self.val_accuracy
+            reward = acc - info["val_accuracy"]
         elif self.reward_mode == "accuracy":
             reward = acc.copy()
         else:
-            reward = (self.val_loss - loss) / self.log_c
+            capped = np.where(diverged, self.loss_cap, np.minimum(loss, self.loss_cap))
+            reward = (np.minimum(info["val_loss"], self.loss_cap) - capped) / self.log_c
         reward = np.where(active, reward, 0.0)
 
         self.t += active
-        self.sgd_steps += active * self.steps_per_action
-        self.val_accuracy = np.where(active, acc, self.val_accuracy)
-        self.val_loss = np.where(active, loss, self.val_loss)
         self.hp_norm[active] = self.hp_space.normalized(actions[active])
-        for k in np.flatnonzero(active):
-            self.applied[k] = {name: hp[name][k].item() for name in self.defaults}
         terminated = active & ((self.t >= self.horizon) | diverged)
-
-        obs = self._observe(host[:, :-1])
-        info = {
-            "val_accuracy": self.val_accuracy.copy(),
-            "val_loss": self.val_loss.copy(),
-            "train_loss": np.where(diverged, np.nan, host[:, 4] * self.log_c),
-            "sgd_steps": self.sgd_steps.copy(),
-            "diverged": diverged,
-            "hyperparameters": [dict(a) for a in self.applied],
-        }
+        rows = np.flatnonzero(active)
+        info["val_accuracy"][rows] = acc[rows]
+        info["val_loss"][rows] = np.where(diverged[rows], np.inf, loss[rows])
+        info["train_loss"][rows] = np.where(diverged[rows], np.inf, host[rows, TRAIN_LOSS_MEAN] * self.log_c)
+        info["sgd_steps"][rows] += self.steps_per_action
+        info["diverged"][rows] = diverged[rows]
+        for name in HP_INFO_NAMES:
+            info[f"hp_{name}"][rows] = hp[name][rows]
         if terminated.any():
             test_acc = self.kernel.evaluate("test").accuracy.cpu().numpy().astype(np.float64)
-            info["test_accuracy"] = np.where(diverged, self.chance, test_acc)
-        return obs, reward, terminated, info
+            ended = np.flatnonzero(terminated)
+            # NaN logits still argmax to some class: a diverged child is scored as a constant guess
+            info["test_accuracy"][ended] = np.where(diverged[ended], self.chance, test_acc[ended])
+
+        obs = self._observe(host[:, :-1])
+        return obs, reward, terminated
+
+    def info_rows(self, rows: np.ndarray | slice | int) -> dict[str, np.ndarray]:
+        """A copy of the info of ``rows``."""
+        return {key: value[rows].copy() for key, value in self.info.items()}
 
     def copy_child(self, src: int, dst: int) -> None:
         """Child ``dst`` continues as a copy of child ``src`` (for population-based training).
 
         Copies the weights and momentum (see :meth:`ChildKernel.copy_child`), the episode's
-        progress and last accuracies (so the next reward is measured from the copied child), the
-        hyper-parameters applied and the task. ``dst``'s own random stream is kept.
+        progress and info (so the next reward is measured from the copied child) and the task.
+        ``dst``'s own random stream is kept.
         """
         if src == dst:
             return
@@ -201,9 +223,8 @@ class EpisodeBatch:
         if self.tasks[dst] is not self.tasks[src]:
             self.tasks[dst] = self.tasks[src]
             self.kernel.set_tasks(self.tasks)
-        for arr in (self.t, self.sgd_steps, self.val_accuracy, self.val_loss, self.hp_norm):
+        for arr in (self.t, self.hp_norm, *self.info.values()):
             arr[dst] = arr[src]
-        self.applied[dst] = dict(self.applied[src])
 
     def _observe(self, host: np.ndarray) -> np.ndarray:
         progress = (self.t / self.horizon).astype(np.float32)
@@ -212,5 +233,5 @@ class EpisodeBatch:
     def child_module(self, k: int) -> torch.nn.Module:
         """A copy of child ``k`` as an ordinary ``nn.Module`` at its current depth."""
         depth = int(self.kernel.depth[k])
-        dropout = float(self.applied[k].get("dropout", 0.0))
+        dropout = float(np.nan_to_num(self.info["hp_dropout"][k]))
         return self.family.to_module(self.kernel.params, k, depth, dropout)

@@ -14,6 +14,9 @@ from torch import Tensor
 from hpenv.spaces import HPSpace
 from hpenv.training import Evaluation
 
+#: Upper bound of the loss features: 10 x the loss of a uniform guess.
+VAL_LOSS_CAP = 10.0
+
 #: (name, low, high, meaning) of the task-independent features, in observation order.
 FEATURES: list[tuple[str, float, float, str]] = [
     ("val_logit_mean", -50.0, 50.0, "mean of the final layer's outputs (logits) on the validation split"),
@@ -26,7 +29,7 @@ FEATURES: list[tuple[str, float, float, str]] = [
     ("train_loss_last", 0.0, 10.0, "training loss of the last of those steps / log(C)"),
     ("train_loss_slope", -10.0, 10.0, "least-squares change of the training loss over those steps / log(C)"),
     ("val_accuracy", 0.0, 1.0, "accuracy on the validation split"),
-    ("val_loss", 0.0, 10.0, "cross-entropy on the validation split / log(C)"),
+    ("val_loss", 0.0, VAL_LOSS_CAP, "cross-entropy on the validation split / log(C)"),
     ("grad_norm", 0.0, 10.0, "log10(1 + gradient norm) at the last SGD step"),
     ("progress", 0.0, 1.0, "t / horizon"),
 ]
@@ -38,6 +41,18 @@ def feature_table(hp_space: HPSpace) -> list[tuple[str, float, float, str]]:
         (f"hp_{name}", 0.0, 1.0, f"index of the {name} last applied / (choices - 1); 0 at reset")
         for name in hp_space.names
     ]
+
+
+def feature_index(name: str, hp_space: HPSpace | None = None) -> int:
+    """The observation column of feature ``name`` (``"progress"``, ``"val_accuracy"``, ``"hp_learning_rate"``...).
+
+    The fixed features come first, so their columns do not depend on the space; ``hp_<name>``
+    columns need the env's ``hp_space`` (default: the paper's tuple).
+    """
+    names = [f[0] for f in feature_table(hp_space or HPSpace.default())]
+    if name not in names:
+        raise ValueError(f"unknown observation feature {name!r}; features: {names}")
+    return names.index(name)
 
 
 def bounds(hp_space: HPSpace) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hpenv.episodes import UNSET, hyperparameters_from_info
 from hpenv.spaces import HPSpace
 
 
@@ -24,14 +25,14 @@ class Renderer:
         """One line per step so far (the reset state first)."""
         lines = []
         for h in self.history:
-            hp = h.get("hyperparameters")
+            hp = hyperparameters_from_info(h)
             tuple_text = " ".join(f"{k}={_fmt(hp[k])}" for k in self.hp_space.names) if hp else "(initial)"
             text = f"t={h['t']:3d} {tuple_text:<60} val_acc={h['val_accuracy']:.4f} reward={h['reward']:+.4f}"
-            if "train_loss" in h:
+            if hp:
                 text += f" train_loss={h['train_loss']:.4f}"
-            if h.get("diverged"):
+            if h["diverged"]:
                 text += " DIVERGED"
-            if "test_accuracy" in h:
+            if h["test_accuracy"] != UNSET:
                 text += f" test_acc={h['test_accuracy']:.4f}"
             lines.append(text)
         return "\n".join(lines) + "\n"
@@ -49,8 +50,8 @@ class Renderer:
         axes[0].plot(t, [h["val_accuracy"] for h in self.history], marker="o")
         axes[0].set_ylabel("val acc")
         for ax, name in zip(axes[1:], names):
-            steps = [h for h in self.history if h.get("hyperparameters")]
-            ax.step([h["t"] for h in steps], [h["hyperparameters"][name] for h in steps], where="post")
+            steps = [h for h in self.history if hyperparameters_from_info(h)]
+            ax.step([h["t"] for h in steps], [h[f"hp_{name}"] for h in steps], where="post")
             ax.set_ylabel(name, fontsize=8)
             if name == "learning_rate" and steps:
                 ax.set_yscale("log")

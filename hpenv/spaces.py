@@ -140,6 +140,11 @@ class HPSpace:
     def __eq__(self, other) -> bool:
         return isinstance(other, HPSpace) and self.params == other.params
 
+    def action_mask(self) -> np.ndarray:
+        """Which action indices are allowed, as one flat bool array of ``sum(nvec)`` entries
+        (sb3-contrib's MaskablePPO layout). Every index of every hyper-parameter is always valid."""
+        return np.ones(int(self.nvec.sum()), dtype=bool)
+
     def check_action(self, action, argument: str = "action") -> np.ndarray:
         """Return ``action`` as an int64 array, or raise a ValueError saying what is allowed."""
         arr = np.asarray(action)

@@ -165,18 +165,43 @@ class ChildKernel:
         self.flat = torch.zeros(self._region_end[-1], device=dev)
         self.momentum_buf = torch.zeros_like(self.flat)
         # Training reorders the children into "slots": active children first, deepest first, so
-        # that the children running block i are leading rows. A copy in slot order is made per
-        # action when that order is not the identity.
+        # that the children running block i are leading rows. A copy in slot order (the work
+        # buffers) is made per action when that order is not the identity.
+        self._allocate()
+        self._epoch_order: list[Tensor | None] = [None] * K
+        self._epoch_pos = [0] * K
+        self.depth = np.full(K, family.max_depth, dtype=np.int64)
+        self.tasks: list[Task | None] = [None] * K
+
+    # ------------------------------------------------------------------ pickling
+    # Pickle would save every view as a tensor of its own, duplicating the buffers and breaking
+    # the link between the update and the weights. Keep the owning buffers, the generators'
+    # states and the task list; rebuild the views, the scratch space and the device data.
+    _DERIVED = ("params", "_bufs", "_work", "_work_buf", "_grad", "_work_params", "_work_bufs", "_grads",
+                "generators", "x_train", "y_train", "_eval_data", "_shared", "num_train")
+
+    def __getstate__(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k not in self._DERIVED}
+        state["generator_states"] = [g.get_state() for g in self.generators]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        generator_states = state.pop("generator_states")
+        self.__dict__.update(state)
+        self._allocate()
+        for g, s in zip(self.generators, generator_states):
+            g.set_state(s)
+        if all(t is not None for t in self.tasks):
+            self.set_tasks(self.tasks)
+
+    def _allocate(self) -> None:
+        """The views of the weight and momentum buffers, scratch buffers and the generators."""
         self._work, self._work_buf = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
         self._grad = torch.zeros_like(self.flat)
         self.params, self._bufs = self._views(self.flat), self._views(self.momentum_buf)
         self._work_params, self._work_bufs = self._views(self._work), self._views(self._work_buf)
         self._grads = self._views(self._grad)
-        self.generators = [torch.Generator(device=dev) for _ in range(K)]
-        self._epoch_order: list[Tensor | None] = [None] * K
-        self._epoch_pos = [0] * K
-        self.depth = np.full(K, family.max_depth, dtype=np.int64)
-        self.tasks: list[Task | None] = [None] * K
+        self.generators = [torch.Generator(device=self.device) for _ in range(self.K)]
 
     def _views(self, buffer: Tensor) -> dict[str, Tensor]:
         """Each parameter as a contiguous ``(K, *shape)`` view of ``buffer``, in storage order."""

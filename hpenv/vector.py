@@ -12,6 +12,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from hpenv import observe
+from hpenv.config import EnvConfig
 from hpenv.episodes import EpisodeBatch
 from hpenv.spaces import HPSpace
 
@@ -19,18 +20,28 @@ from hpenv.spaces import HPSpace
 class HPTuneVectorEnv(VectorEnv):
     """``num_envs`` copies of :class:`hpenv.HPTuneEnv`, batched natively.
 
-    ``gym.make_vec("HPTune-v0", num_envs=K)`` returns this class. Every child has its own
+    ``gym.make_vec("HPTune-v1", num_envs=K)`` returns this class. Every child has its own
     hyper-parameters (depth and dropout included), initial weights, batches and dropout masks,
     all drawn from its own generator; the K children's SGD steps run as one batched computation
     (see :mod:`hpenv.training`). Child ``i`` after ``reset(seed=s)`` gives the same observations
     and rewards as ``HPTuneEnv`` after ``reset(seed=s + i)`` for the same actions, up to float32
     rounding between batched and single matrix products.
 
-    Autoreset: by default ``AutoresetMode.NEXT_STEP``, as Gymnasium's own vector envs: the step
-    after a child's episode ends resets that child (its action is ignored, reward 0). With
-    ``autoreset_mode=AutoresetMode.SAME_STEP`` a child that ends is reset in the same step, its
-    last observation in ``info["final_obs"]`` (what Stable-Baselines3 expects). Info is a dict of
-    arrays with ``_key`` masks; ``hyperparameters`` is a dict of arrays, one per name.
+    Autoreset, as Gymnasium's own vector envs (``autoreset_mode``, also in ``metadata``):
+
+    * ``NEXT_STEP`` (default): the step after a child's episode ends resets that child (its
+      action is ignored, reward 0, info the reset info).
+    * ``SAME_STEP``: a child that ends is reset in the same step; its last observation and info
+      are in ``info["final_obs"]`` and ``info["final_info"]`` (what Stable-Baselines3 expects).
+    * ``DISABLED``: ended children are reset by ``reset(options={"reset_mask": mask})``;
+      stepping one before that is an error.
+
+    ``reset(options={"reset_mask": mask})`` resets only the children where ``mask`` is True (in
+    every mode); the others keep their episode and their last observation.
+
+    Info: Gymnasium's dict of arrays, every key of ``hpenv.info_keys()`` (the single env's flat
+    keys) beside a ``_key`` boolean mask, which is True for every child: each row always holds
+    that child's current info (after an autoreset, its reset info).
 
     Arguments: ``num_envs``, ``autoreset_mode`` and every keyword argument of
     :class:`hpenv.HPTuneEnv` except ``render_mode`` (render a single env to watch an episode).
@@ -47,15 +58,15 @@ class HPTuneVectorEnv(VectorEnv):
         **env_kwargs: Any,
     ):
         try:
-            autoreset_mode = AutoresetMode(autoreset_mode)
+            self.autoreset_mode = AutoresetMode(autoreset_mode)
         except ValueError as err:
-            raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {autoreset_mode!r}") from err
-        if autoreset_mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-            raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {autoreset_mode!r}")
-        self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
+            raise ValueError(f"autoreset_mode must be one of {[m.value for m in AutoresetMode]}, "
+                             f"got {autoreset_mode!r}") from err
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         if render_mode is not None:
             raise ValueError(f"HPTuneVectorEnv does not render (got render_mode={render_mode!r}); render a single HPTuneEnv")
-        self._episodes = EpisodeBatch(num_envs, **env_kwargs)
+        self.config = EnvConfig.from_kwargs(env_kwargs)
+        self._episodes = EpisodeBatch(num_envs, self.config)
         self.num_envs = num_envs
         self.render_mode = None
         self.hp_space: HPSpace = self._episodes.hp_space
@@ -65,13 +76,38 @@ class HPTuneVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.feature_names = [f[0] for f in observe.feature_table(self.hp_space)]
         self._rngs: list[np.random.Generator | None] = [None] * num_envs
-        self._autoreset = np.zeros(num_envs, dtype=bool)
-        self._started = False
+        self._ended = np.zeros(num_envs, dtype=bool)  # episodes that ended and await a reset
+        self._obs: np.ndarray | None = None  # every child's last observation
+        self._all = np.ones(num_envs, dtype=bool)
+
+    @property
+    def horizon(self) -> int:
+        """Env steps per episode."""
+        return self.config.horizon
+
+    @property
+    def steps_per_action(self) -> int:
+        """Child SGD steps per env step."""
+        return self.config.steps_per_action
+
+    @property
+    def sgd_steps_per_episode(self) -> int:
+        """Child SGD steps of a whole episode that does not diverge."""
+        return self.config.sgd_steps_per_episode
+
+    @property
+    def reward_mode(self) -> str:
+        """The ``reward`` argument: a key of ``hpenv.REWARD_MODES``."""
+        return self.config.reward
 
     @property
     def np_random(self) -> list[np.random.Generator | None]:
         """Each child's generator (Gymnasium's ``np_random``), the source of all its randomness."""
         return list(self._rngs)
+
+    def action_masks(self) -> np.ndarray:
+        """Allowed action indices per child, ``(num_envs, sum(nvec))`` (sb3-contrib's MaskablePPO layout)."""
+        return np.tile(self.hp_space.action_mask(), (self.num_envs, 1))
 
     def child(self, index: int) -> torch.nn.Module:
         """A copy of child ``index`` as an ``nn.Module`` at its current depth."""
@@ -80,21 +116,23 @@ class HPTuneVectorEnv(VectorEnv):
     def copy_child(self, src: int, dst: int) -> None:
         """Child ``dst`` continues as an exact copy of child ``src``'s current state.
 
-        Weights, momentum buffers, active depth, episode progress, last validation accuracy and
-        loss and the hyper-parameters applied are copied; ``dst`` keeps its own random generator
-        (batch order, dropout masks). This is the *exploit* step of population-based training
-        (see :func:`agents.search.pbt`). A ``dst`` whose episode had ended (e.g. it diverged)
-        resumes ``src``'s episode instead of being reset at the next step.
+        Weights, momentum buffers, active depth, episode progress, info and last observation
+        are copied; ``dst`` keeps its own random generator (batch order, dropout masks). This is
+        the *exploit* step of population-based training (see :func:`agents.search.pbt`). A
+        ``dst`` whose episode had ended (e.g. it diverged) resumes ``src``'s episode instead of
+        being reset.
         """
-        if not self._started:
+        if self._obs is None:
             raise RuntimeError("call reset() before copy_child()")
         for name, k in (("src", src), ("dst", dst)):
             if not 0 <= int(k) < self.num_envs:
                 raise ValueError(f"{name} must be a child index in [0, {self.num_envs}), got {k!r}")
         self._episodes.copy_child(int(src), int(dst))
-        self._autoreset[dst] = self._autoreset[src]
+        self._ended[dst] = self._ended[src]
+        self._obs[dst] = self._obs[src]
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
+        mask = self._reset_mask(options)
         if seed is None:
             seeds = [None] * self.num_envs
         elif isinstance(seed, (int, np.integer)):
@@ -103,41 +141,58 @@ class HPTuneVectorEnv(VectorEnv):
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"seed must be an int, None or a list of {self.num_envs} seeds, got {len(seeds)} seeds")
-        for i, s in enumerate(seeds):
-            if s is not None or self._rngs[i] is None:
-                self._rngs[i], _ = seeding.np_random(s)
-        obs, info = self._episodes.reset(range(self.num_envs), self._rngs)
-        self._autoreset[:] = False
-        self._started = True
-        return obs, self._with_masks(info, {})
+        if self._obs is None and not mask.all():
+            raise RuntimeError("the first reset() must reset every child (no reset_mask)")
+        children = np.flatnonzero(mask).tolist()
+        for i in children:
+            if seeds[i] is not None or self._rngs[i] is None:
+                self._rngs[i], _ = seeding.np_random(seeds[i])
+        obs = self._episodes.reset(children, [self._rngs[k] for k in children])
+        self._obs = obs if self._obs is None else np.where(mask[:, None], obs, self._obs)
+        self._ended[mask] = False
+        return self._obs.copy(), self._with_masks(self._episodes.info_rows(slice(None)), mask)
 
     def step(self, actions):
-        if not self._started:
+        if self._obs is None:
             raise RuntimeError("call reset() before step()")
         actions = self._check_actions(actions)
-        resetting = self._autoreset.copy()
-        active = ~resetting
         K = self.num_envs
-        rewards = np.zeros(K)
-        terminated = np.zeros(K, dtype=bool)
-        info: dict = {}
+        if self.autoreset_mode == AutoresetMode.DISABLED and self._ended.any():
+            raise RuntimeError(
+                f"children {np.flatnonzero(self._ended).tolist()} have ended their episodes; with "
+                "autoreset_mode=DISABLED reset them first: reset(options={'reset_mask': mask})")
+        resetting = self._ended.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(K, bool)
+        active = ~resetting
+        rewards, terminated = np.zeros(K), np.zeros(K, dtype=bool)
         if active.any():
-            obs, rewards, terminated, info = self._episodes.step(actions, active)
-        masks = {"train_loss": active, "diverged": active, "hyperparameters": active,
-                 "test_accuracy": terminated}
-        if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP and terminated.any():
-            info["final_obs"] = obs.copy()
-            masks["final_obs"] = terminated
+            obs, rewards, terminated = self._episodes.step(actions, active)
+            self._obs = np.where(active[:, None], obs, self._obs)
+        info = {}
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and terminated.any():
+            info["final_obs"] = np.where(terminated[:, None], self._obs, 0.0).astype(np.float32)
+            info["_final_obs"] = terminated.copy()
+            info["final_info"] = self._with_masks(self._episodes.info_rows(slice(None)), terminated)
+            info["_final_info"] = terminated.copy()
             resetting = terminated
         if resetting.any():
             children = np.flatnonzero(resetting).tolist()
-            reset_obs, reset_info = self._episodes.reset(children, [self._rngs[k] for k in children])
-            obs = np.where(resetting[:, None], reset_obs, obs) if active.any() else reset_obs
-            if self.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP:
-                info.update(reset_info)
-        if self.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP:
-            self._autoreset = terminated.copy()
-        return obs, rewards.astype(np.float64), terminated, np.zeros(K, dtype=bool), self._with_masks(info, masks)
+            obs = self._episodes.reset(children, [self._rngs[k] for k in children])
+            self._obs = np.where(resetting[:, None], obs, self._obs)
+        self._ended = terminated & (self.autoreset_mode != AutoresetMode.SAME_STEP)
+        info.update(self._with_masks(self._episodes.info_rows(slice(None)), self._all))
+        return self._obs.copy(), rewards.astype(np.float64), terminated, np.zeros(K, dtype=bool), info
+
+    def _reset_mask(self, options: dict[str, Any] | None) -> np.ndarray:
+        """``options["reset_mask"]``, checked as Gymnasium's vector envs check it, or all True."""
+        if not options or "reset_mask" not in options:
+            return self._all.copy()
+        mask = options["reset_mask"]
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
+            raise ValueError(f"options['reset_mask'] must be a numpy bool array of shape ({self.num_envs},), "
+                             f"got {mask!r}")
+        if not mask.any():
+            raise ValueError(f"options['reset_mask'] must have at least one True value, got {mask!r}")
+        return mask.copy()
 
     def _check_actions(self, actions) -> np.ndarray:
         arr = np.asarray(actions)
@@ -153,15 +208,10 @@ class HPTuneVectorEnv(VectorEnv):
             )
         return arr
 
-    def _with_masks(self, info: dict, masks: dict[str, np.ndarray]) -> dict:
+    @staticmethod
+    def _with_masks(info: dict[str, np.ndarray], mask: np.ndarray) -> dict:
         """Gymnasium's vector info layout: every key beside a ``_key`` boolean mask."""
-        full = np.ones(self.num_envs, dtype=bool)
         out: dict = {}
         for key, value in info.items():
-            mask = masks.get(key, full)
-            if key == "hyperparameters":
-                names = list(self._episodes.defaults)
-                value = {name: np.array([hp.get(name, 0) for hp in value]) for name in names}
-                value.update({f"_{name}": mask for name in names})
-            out[key], out[f"_{key}"] = value, mask
+            out[key], out[f"_{key}"] = value, mask.copy()
         return out

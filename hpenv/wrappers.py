@@ -18,7 +18,7 @@ def _multidiscrete_nvec(space: gym.Space, wrapper: str) -> np.ndarray:
     return np.asarray(space.nvec, dtype=np.int64)
 
 
-class ContinuousActions(gym.ActionWrapper):
+class ContinuousActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
     """A ``Box(-1, 1, (n,))`` view: each coordinate is split into equal bins, one per choice.
 
     For algorithms that need continuous actions (SAC, TD3, DDPG). ``-1`` selects the first
@@ -26,7 +26,8 @@ class ContinuousActions(gym.ActionWrapper):
     """
 
     def __init__(self, env: gym.Env):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.ActionWrapper.__init__(self, env)
         self.nvec = _multidiscrete_nvec(env.action_space, "ContinuousActions")
         self.action_space = spaces.Box(-1.0, 1.0, shape=(len(self.nvec),), dtype=np.float32)
 
@@ -38,11 +39,12 @@ class ContinuousActions(gym.ActionWrapper):
         return np.minimum((unit * self.nvec).astype(np.int64), self.nvec - 1)
 
 
-class FlatDiscreteActions(gym.ActionWrapper):
+class FlatDiscreteActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
     """A ``Discrete(prod(nvec))`` view: one index per whole tuple, for DQN and other discrete-only agents."""
 
     def __init__(self, env: gym.Env):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.ActionWrapper.__init__(self, env)
         self.nvec = _multidiscrete_nvec(env.action_space, "FlatDiscreteActions")
         self.action_space = spaces.Discrete(int(np.prod(self.nvec)))
 
@@ -91,32 +93,50 @@ class SB3VecEnv(VecEnv):
         dones = terminated | truncated
         infos = [self._info_of(info, k) for k in range(self.num_envs)]
         for k in np.flatnonzero(dones):
+            infos[k] = self._info_of(info["final_info"], k)  # the ended episode's, not the reset's
             infos[k]["terminal_observation"] = info["final_obs"][k]
             infos[k]["TimeLimit.truncated"] = bool(truncated[k] and not terminated[k])
         return obs, rewards.astype(np.float32), dones, infos
 
     @staticmethod
     def _info_of(info: dict, k: int) -> dict:
-        out = {}
-        for key, value in info.items():
-            if key.startswith("_") or key == "final_obs" or not info[f"_{key}"][k]:
-                continue
-            out[key] = {n: v[k].item() for n, v in value.items() if not n.startswith("_")} \
-                if isinstance(value, dict) else value[k].item()
-        return out
+        return {key: value[k].item() for key, value in info.items()
+                if not key.startswith("_") and key not in ("final_obs", "final_info")}
 
     def close(self) -> None:
         self.venv.close()
 
+    def action_masks(self) -> np.ndarray:
+        """Valid action indices per child, ``(num_envs, sum(nvec))`` (sb3-contrib's MaskablePPO layout)."""
+        return np.stack(self.env_method("action_masks"))
+
+    def _indices_of(self, indices, name: str, shared: bool) -> list[int]:
+        idx = list(self._get_indices(indices))
+        if shared and sorted(idx) != list(range(self.num_envs)):
+            raise ValueError(f"{name} applies to the whole vector env (its children share one object); "
+                             f"call it for all {self.num_envs} children (indices=None), got indices={indices!r}")
+        return idx
+
     def get_attr(self, attr_name: str, indices=None) -> list[Any]:
-        return [getattr(self.venv, attr_name)] * len(self._get_indices(indices))
+        if attr_name == "np_random":  # the one attribute each child has on its own
+            generators = self.venv.np_random
+            return [generators[i] for i in self._indices_of(indices, attr_name, shared=False)]
+        value = getattr(self.venv, attr_name)
+        return [value] * len(self._indices_of(indices, attr_name, shared=False))
 
     def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
+        self._indices_of(indices, f"set_attr({attr_name!r})", shared=True)
         setattr(self.venv, attr_name, value)
 
     def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list[Any]:
+        if method_name == "action_masks":
+            masks = self.venv.action_masks()
+            return [masks[i] for i in self._indices_of(indices, method_name, shared=False)]
+        if method_name == "child":  # one child's network
+            return [self.venv.child(i) for i in self._indices_of(indices, method_name, shared=False)]
+        idx = self._indices_of(indices, f"env_method({method_name!r})", shared=True)
         result = getattr(self.venv, method_name)(*method_args, **method_kwargs)
-        return [result] * len(self._get_indices(indices))
+        return [result] * len(idx)
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices=None) -> list[bool]:
         return [False] * len(self._get_indices(indices))

@@ -22,7 +22,7 @@ import torch
 # Tests that need multi-threaded torch maths (the fork handler) run in subprocesses.
 torch.set_num_threads(1)
 
-import hpenv  # noqa: E402, F401  (registers HPTune-v0)
+import hpenv  # noqa: E402, F401  (registers HPTune-v1)
 
 #: The smallest useful episode: wine (106 train / 36 val / 36 test), 4 SGD steps per action.
 FAST = {"task": "wine", "steps_per_action": 4, "horizon": 3}
@@ -34,11 +34,11 @@ SAFE_ACTIONS = [[3, 0, 3, 2], [0, 1, 2, 1], [2, 2, 4, 0], [1, 0, 1, 3], [3, 4, 0
 
 @pytest.fixture
 def make_env():
-    """``make_env(**kwargs)``: ``gym.make("HPTune-v0", **FAST | kwargs)``, closed after the test."""
+    """``make_env(**kwargs)``: ``gym.make("HPTune-v1", **FAST | kwargs)``, closed after the test."""
     envs = []
 
     def _make(**kwargs):
-        env = gym.make("HPTune-v0", **{**FAST, **kwargs})
+        env = gym.make("HPTune-v1", **{**FAST, **kwargs})
         envs.append(env)
         return env
 
@@ -53,7 +53,7 @@ def make_vec():
     envs = []
 
     def _make(num_envs=2, **kwargs):
-        env = gym.make_vec("HPTune-v0", num_envs=num_envs, **{**FAST, **kwargs})
+        env = gym.make_vec("HPTune-v1", num_envs=num_envs, **{**FAST, **kwargs})
         envs.append(env)
         return env
 

@@ -1,4 +1,4 @@
-"""The must-holds of ``gym.make("HPTune-v0")`` (single environment)."""
+"""The must-holds of ``gym.make("HPTune-v1")`` (single environment)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from hpenv import HPTuneEnv, Task
 def test_import_registers_idempotently():
     import importlib
 
-    spec = gym.spec("HPTune-v0")
+    spec = gym.spec("HPTune-v1")
     assert spec.entry_point == "hpenv.env:HPTuneEnv"
     assert spec.vector_entry_point == "hpenv.vector:HPTuneVectorEnv"
     hpenv._register()  # a second registration is a no-op, not an error or a warning
@@ -30,8 +30,8 @@ def test_import_registers_idempotently():
         warnings.simplefilter("error")
         importlib.import_module("hpenv")
         hpenv._register()
-    assert gym.spec("HPTune-v0") is spec
-    env = gym.make("hpenv:HPTune-v0", **FAST)  # module prefix when already imported
+    assert gym.spec("HPTune-v1") is spec
+    env = gym.make("hpenv:HPTune-v1", **FAST)  # module prefix when already imported
     assert isinstance(env.unwrapped, HPTuneEnv)
     env.close()
 
@@ -44,15 +44,15 @@ def test_make_with_module_prefix_in_fresh_process():
         import torch; torch.set_num_threads(1)
         import gymnasium as gym
         assert "hpenv" not in sys.modules
-        env = gym.make("hpenv:HPTune-v0", task="wine", steps_per_action=25, horizon=10)
+        env = gym.make("hpenv:HPTune-v1", task="wine", steps_per_action=25, horizon=10)
         assert "hpenv" in sys.modules
         obs, info = env.reset(seed=0)
         obs, r, term, trunc, info = env.step(env.action_space.sample())
         assert env.unwrapped.__class__.__name__ == "HPTuneEnv"
-        assert info["sgd_steps"] == 25 and env.unwrapped._episodes.horizon == 10
+        assert info["sgd_steps"] == 25 and env.unwrapped.horizon == 10
         import importlib, hpenv
         importlib.reload(hpenv)  # registering again is harmless
-        gym.make("HPTune-v0", task="wine", steps_per_action=1, horizon=1).reset(seed=0)
+        gym.make("HPTune-v1", task="wine", steps_per_action=1, horizon=1).reset(seed=0)
         print("OK")
         """,
         timeout=120,
@@ -77,9 +77,9 @@ def test_all_keyword_arguments_accepted(make_env):
     assert u.task.name == "iris"
     env.reset(seed=0)
     _, _, _, _, info = env.step([1, 1])
-    assert info["hyperparameters"]["batch_size"] == 8
-    assert info["hyperparameters"]["learning_rate"] == 0.1
-    assert info["hyperparameters"]["depth"] == 2  # max_depth when the space leaves depth out
+    assert info["hp_batch_size"] == 8
+    assert info["hp_learning_rate"] == 0.1
+    assert info["hp_depth"] == 2  # max_depth when the space leaves depth out
     assert info["sgd_steps"] == 3
 
 
@@ -142,27 +142,28 @@ def test_rewards_info_and_horizon(make_env):
     horizon, spa = 4, 3
     env = make_env(horizon=horizon, steps_per_action=spa)
     _, info0 = env.reset(seed=1)
-    assert set(info0) >= {"val_accuracy", "sgd_steps"} and info0["sgd_steps"] == 0
+    assert list(info0) == hpenv.info_keys() and info0["sgd_steps"] == 0
+    assert info0["test_accuracy"] == -1 and info0["hp_learning_rate"] == -1 and info0["train_loss"] == -1
+    assert hpenv.hyperparameters_from_info(info0) == {}
     assert 0.0 <= info0["val_accuracy"] <= 1.0
     total = 0.0
     for t in range(1, horizon + 1):
         obs, r, terminated, truncated, info = env.step(SAFE_ACTIONS[t - 1])
         total += r
         assert isinstance(r, float)
-        assert {"val_accuracy", "train_loss", "hyperparameters", "sgd_steps", "diverged"} <= set(info)
+        assert list(info) == hpenv.info_keys()  # flat, and the same keys at every step
         assert info["sgd_steps"] == spa * t
         assert info["diverged"] is False
         assert isinstance(info["val_accuracy"], float) and isinstance(info["train_loss"], float)
         assert math.isfinite(info["train_loss"]) and info["train_loss"] > 0
-        hp = info["hyperparameters"]
-        assert type(hp) is dict
-        assert all(type(v) in (int, float) for v in hp.values()), hp
+        assert all(type(v) in (int, float, bool) for v in info.values()), info
+        hp = hpenv.hyperparameters_from_info(info)
         assert {k: hp[k] for k in env.unwrapped.hp_space.names} == \
             env.unwrapped.hp_space.decode(SAFE_ACTIONS[t - 1])
-        assert obs[12] == pytest.approx(t / horizon)  # progress
+        assert obs[hpenv.feature_index("progress")] == pytest.approx(t / horizon)
         assert truncated is False
         assert terminated is (t == horizon)
-        assert ("test_accuracy" in info) is (t == horizon)
+        assert (info["test_accuracy"] == -1) is (t < horizon)
     assert total == pytest.approx(info["val_accuracy"] - info0["val_accuracy"], abs=1e-9)
     assert 0.0 <= info["test_accuracy"] <= 1.0
     with pytest.raises(RuntimeError, match="reset"):
@@ -203,7 +204,7 @@ def test_cnn_child_keeps_switched_off_blocks():
     y = np.arange(60) % 2
     x = rng.normal(size=(60, 1, 8, 8)) + y[:, None, None, None]
     task = Task.from_arrays(x, y, name="tiny_images")
-    env = gym.make("HPTune-v0", task=task, steps_per_action=3, horizon=3, batch_size=8)
+    env = gym.make("HPTune-v1", task=task, steps_per_action=3, horizon=3, batch_size=8)
     env.reset(seed=0)
     env.step([3, 0, 3, 2])
     before = {k: v.clone() for k, v in env.unwrapped.child.state_dict().items()}
@@ -268,7 +269,7 @@ def test_env_never_touches_global_rng():
     expected = _global_draws()
     _seed_globals()
     for task in ("wine", "synthetic"):
-        env = gym.make("HPTune-v0", task=task, steps_per_action=3, horizon=2)
+        env = gym.make("HPTune-v1", task=task, steps_per_action=3, horizon=2)
         rollout(env, [[3, 2, 3, 2], [1, 4, 4, 1]], seed=0)
         rollout(env, [[3, 2, 3, 2]])
         env.close()
@@ -319,7 +320,7 @@ def test_bad_action_raises_and_env_survives(make_env, action, message):
 )
 def test_bad_arguments_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        gym.make("HPTune-v0", **{**FAST, **kwargs})
+        gym.make("HPTune-v1", **{**FAST, **kwargs})
 
 
 def test_unknown_render_mode_raises():
@@ -343,7 +344,7 @@ def test_task_from_arrays_rejects_bad_data():
         Task.from_arrays(x[:, 0], y)
 
 
-def test_divergence_ends_episode_at_chance(make_env):
+def test_divergence_ends_episode_and_never_pays(make_env):
     env = make_env(task="wine", steps_per_action=5, horizon=5,
                    hp_space={"learning_rate": [0.01, 10.0], "momentum": [0.9, 0.99]})
     chance = 1 / 3
@@ -351,9 +352,10 @@ def test_divergence_ends_episode_at_chance(make_env):
     obs, r, terminated, truncated, info = env.step([1, 1])
     assert info["diverged"] is True
     assert terminated is True and truncated is False
-    assert info["val_accuracy"] == pytest.approx(chance)
-    assert r == pytest.approx(chance - info0["val_accuracy"])
-    assert info["test_accuracy"] == pytest.approx(chance)
+    assert info["val_accuracy"] == 0.0  # the worst any child can score: diverging never pays
+    assert r == pytest.approx(-info0["val_accuracy"])
+    assert info["val_loss"] == math.inf and info["train_loss"] == math.inf
+    assert info["test_accuracy"] == pytest.approx(chance)  # NaN logits: a constant guess
     assert obs_in_bounds(env.observation_space, obs)
     with pytest.raises(RuntimeError):
         env.step([0, 0])
@@ -409,7 +411,7 @@ def test_async_make_vec_after_multithreaded_torch():
     result = run_python(
         "import hpenv\n" + MATMULS + """
 import gymnasium as gym, numpy as np
-venv = gym.make_vec("HPTune-v0", num_envs=2, vectorization_mode="async",
+venv = gym.make_vec("HPTune-v1", num_envs=2, vectorization_mode="async",
                     vector_kwargs={"context": "fork"}, task="wine", steps_per_action=3, horizon=2)
 obs, info = venv.reset(seed=0)
 assert obs.shape == (2, 17)
@@ -455,7 +457,7 @@ print("THREADS", q.get(timeout=5))
 def test_sb3_ppo_single_env():
     from stable_baselines3 import PPO
 
-    env = gym.make("HPTune-v0", task="wine", steps_per_action=1, horizon=5)
+    env = gym.make("HPTune-v1", task="wine", steps_per_action=1, horizon=5)
     model = PPO("MlpPolicy", env, n_steps=100, batch_size=50, n_epochs=2, seed=0, device="cpu")
     model.learn(200)
     assert model.num_timesteps >= 200
@@ -479,3 +481,83 @@ def test_sb3_ppo_through_vector_adapter():
     assert len(model.ep_info_buffer) >= 30
     assert all(ep["l"] == 5 and math.isfinite(ep["r"]) for ep in model.ep_info_buffer)
     venv.close()
+
+
+@pytest.mark.parametrize("mode", sorted(hpenv.REWARD_MODES))
+def test_diverged_step_pays_no_more_than_any_other_step(make_env, mode):
+    """v0's delta_loss paid +6.8 for diverging (the loss was reset to log C); v1 never pays it."""
+    kw = dict(task="wine", steps_per_action=5, horizon=5, reward=mode,
+              hp_space={"learning_rate": [0.01, 10.0], "momentum": [0.9, 0.99]})
+    env = make_env(**kw)
+    obs0, info0 = env.reset(seed=0)
+    _, r_div, _, _, info = env.step([1, 1])
+    assert info["diverged"]
+    # the least a step that does not diverge could pay, from the same start: accuracy 0, or the
+    # validation loss at its cap
+    worst = {"delta_accuracy": -info0["val_accuracy"], "accuracy": 0.0,
+             "delta_loss": obs0[hpenv.feature_index("val_loss")] - 10.0}[mode]
+    assert r_div <= worst + 1e-6
+    env.reset(seed=0)
+    _, r_ok, _, _, info = env.step([0, 0])
+    assert not info["diverged"] and r_div < r_ok
+
+
+@pytest.mark.parametrize("mode", sorted(hpenv.REWARD_MODES))
+def test_reward_from_observations_matches_env(make_env, mode):
+    env = make_env(reward=mode, horizon=3)
+    prev, _ = env.reset(seed=3)
+    for a in SAFE_ACTIONS[:3]:
+        obs, r, *_ = env.step(a)
+        assert hpenv.reward_from_observations(mode, prev, obs) == pytest.approx(r, abs=1e-6)
+        prev = obs
+
+
+def test_pickle_round_trips_exactly(make_env):
+    """v0: a pickled env's update no longer moved the weights its observations came from."""
+    import pickle
+
+    env = make_env(horizon=6)
+    env.reset(seed=0)
+    env.step(SAFE_ACTIONS[0])
+    blob = pickle.dumps(env)
+    copy = pickle.loads(blob)
+    rewards = []
+    for a in SAFE_ACTIONS[1:4]:
+        o1, r1, *_ = env.step(a)
+        o2, r2, *_ = copy.step(a)
+        assert np.array_equal(o1, o2) and r1 == r2
+        rewards.append(r2)
+    assert any(r != 0.0 for r in rewards)  # the copy still trains
+    kernel = env.unwrapped._episodes.kernel
+    assert len(blob) < 2.5 * (kernel.flat.numel() * 4 * 2 + env.unwrapped.task.x_train.numel() * 4 * 1.5)
+
+
+def test_spec_knows_the_horizon(make_env):
+    from gymnasium.wrappers import TimeAwareObservation
+
+    env = make_env(horizon=3)
+    assert env.spec.max_episode_steps == 3
+    env = TimeAwareObservation(env)
+    obs, _ = env.reset(seed=0)
+    assert obs[-1] == 0
+    remade = gym.make(env.spec)
+    remade.reset(seed=0)
+    for t in range(3):
+        _, _, terminated, _, info = remade.step(SAFE_ACTIONS[0])
+    assert terminated and info["sgd_steps"] == 3 * env.unwrapped.steps_per_action
+
+
+def test_v0_is_refused_with_a_message_naming_v1():
+    with pytest.raises(gym.error.DeprecatedEnv, match="HPTune-v1"):
+        gym.make("HPTune-v0")
+
+
+def test_docstring_tables_match_the_code():
+    doc = HPTuneEnv.__doc__
+    for i, (name, low, high, _) in enumerate(hpenv.feature_table(hpenv.HPSpace.default())[:13]):
+        assert f"| {i} | {name} |" in doc, name
+        assert hpenv.feature_index(name) == i
+    for key in hpenv.info_keys():
+        assert f"``{key}``" in doc or key.startswith("hp_"), key
+    for name in hpenv.EnvConfig.argument_names():
+        assert f"{name}=" in doc and f"``{name}``" in doc, name

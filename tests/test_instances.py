@@ -72,16 +72,16 @@ def test_member_ids_make_envs_and_the_scale_is_visible_at_reset():
     small, large = by_scale[0], by_scale[-1]
     std = [f[0] for f in hpenv.feature_table(hpenv.HPSpace.default())].index("val_logit_std")
     for task_id in (small, large):
-        env = gym.make("HPTune-v0", task=task_id, horizon=2, steps_per_action=2)
+        env = gym.make(hpenv.ENV_ID, task=task_id, horizon=2, steps_per_action=2)
         obs, _ = env.reset(seed=0)
         assert env.unwrapped.task.name == task_id
         obs, r, term, trunc, info = env.step(np.array([3, 0, 2, 2]))
         assert np.isfinite(r) and info["sgd_steps"] == 2
         env.close()
     # same initial weights, inputs 10x+ larger: the logits' spread at reset grows with the scale
-    env = gym.make("HPTune-v0", task=small, horizon=1, steps_per_action=1)
+    env = gym.make(hpenv.ENV_ID, task=small, horizon=1, steps_per_action=1)
     o_small, _ = env.reset(seed=0)
-    env = gym.make("HPTune-v0", task=large, horizon=1, steps_per_action=1)
+    env = gym.make(hpenv.ENV_ID, task=large, horizon=1, steps_per_action=1)
     o_large, _ = env.reset(seed=0)
     assert o_large[std] > 3 * o_small[std]
 

@@ -150,10 +150,10 @@ def test_custom_space_applies_batch_size_and_weight_decay(make_env):
     env.reset(seed=0)
     kernel = env.unwrapped._episodes.kernel
     _, _, _, _, info = env.step([0, 1, 0])
-    assert info["hyperparameters"]["batch_size"] == 8 and info["hyperparameters"]["weight_decay"] == 0.5
+    assert info["hp_batch_size"] == 8 and info["hp_weight_decay"] == 0.5
     assert kernel._epoch_pos[0] == spa * 8  # examples drawn: steps x batch size
     _, _, _, _, info = env.step([1, 0, 0])
-    assert info["hyperparameters"]["batch_size"] == 16 and info["hyperparameters"]["weight_decay"] == 0.0
+    assert info["hp_batch_size"] == 16 and info["hp_weight_decay"] == 0.0
     assert kernel._epoch_pos[0] == spa * 8 + spa * 16
     assert math.isfinite(info["train_loss"]) and not info["diverged"]
 

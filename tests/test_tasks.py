@@ -111,7 +111,7 @@ def _arrays(n=90, f=6, c=3, seed=0):
 
 
 def _one_step(task, **kw):
-    env = gym.make("HPTune-v0", task=task, steps_per_action=3, horizon=1, **kw)
+    env = gym.make("HPTune-v1", task=task, steps_per_action=3, horizon=1, **kw)
     obs, info0 = env.reset(seed=0)
     obs, r, terminated, _, info = env.step(env.action_space.nvec // 2)
     assert terminated and np.all(np.isfinite(obs)) and not info["diverged"]
@@ -171,7 +171,7 @@ def test_torchvision_task_missing_data_says_how_to_get_it(tmp_path, name, cls):
             make_task(name, root=str(tmp_path / "absent"))
         assert "pip install" in str(err.value)
         with pytest.raises(ImportError, match="pip install"):
-            gym.make("HPTune-v0", task=name, task_kwargs={"root": str(tmp_path / "absent")})
+            gym.make("HPTune-v1", task=name, task_kwargs={"root": str(tmp_path / "absent")})
     else:
         with pytest.raises(FileNotFoundError, match="download=True") as err:
             make_task(name, root=str(tmp_path / "absent"))
@@ -186,7 +186,7 @@ def mnist5k():
 
 def test_mnist5k_cnn_child(mnist5k):
     assert mnist5k.child == "cnn" and mnist5k.input_shape == (1, 28, 28) and mnist5k.num_classes == 10
-    env = gym.make("HPTune-v0", task=mnist5k, steps_per_action=1, horizon=1, batch_size=8, max_depth=2)
+    env = gym.make("HPTune-v1", task=mnist5k, steps_per_action=1, horizon=1, batch_size=8, max_depth=2)
     assert isinstance(env.unwrapped.child, ResidualCNN)
     env.reset(seed=0)
     obs, _, terminated, _, info = env.step([1, 0, 3, 2])
@@ -196,7 +196,7 @@ def test_mnist5k_cnn_child(mnist5k):
 
 
 def test_mlp_child_on_images(mnist5k):
-    env = gym.make("HPTune-v0", task=mnist5k, child="mlp", steps_per_action=2, horizon=1, max_depth=2)
+    env = gym.make("HPTune-v1", task=mnist5k, child="mlp", steps_per_action=2, horizon=1, max_depth=2)
     child = env.unwrapped.child
     assert isinstance(child, ResidualMLP) and child.stem.in_features == 28 * 28
     _, info0 = env.reset(seed=0)

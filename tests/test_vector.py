@@ -5,12 +5,15 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+
 import torch
 import torch.nn.functional as F
 from gymnasium.vector import AutoresetMode
 
 from conftest import FAST, obs_in_bounds, rollout
+import hpenv
 from hpenv.children import ResidualMLP, make_family
+from hpenv.env import HPTuneEnv
 from hpenv.tasks import Task, make_task
 from hpenv.training import ChildKernel
 from hpenv.vector import HPTuneVectorEnv
@@ -43,7 +46,7 @@ def test_sync_and_async_modes_match_native():
     results = {}
     for mode in ("sync", "async", None):
         extra = {"vector_kwargs": {"context": "fork"}} if mode == "async" else {}
-        venv = gym.make_vec("HPTune-v0", num_envs=2, vectorization_mode=mode, **kw, **extra)
+        venv = gym.make_vec("HPTune-v1", num_envs=2, vectorization_mode=mode, **kw, **extra)
         obs, _ = venv.reset(seed=4)
         trace, rewards = [obs], []
         for a in acts:
@@ -109,12 +112,12 @@ def test_next_step_autoreset(make_env):
         venv.reset(seed=5)
         venv.step(a)
         _, _, terminated, _, info = venv.step(a)
-        assert terminated.all() and info["_test_accuracy"].all()
+        assert terminated.all() and np.all(info["test_accuracy"] >= 0)
         obs, r, terminated, truncated, info = venv.step(np.array([ignored, ignored]))
         assert r.tolist() == [0.0, 0.0] and not terminated.any() and not truncated.any()
         assert info["sgd_steps"].tolist() == [0, 0]
         assert np.all(obs[:, 12] == 0) and np.all(obs[:, 13:] == 0)  # progress and hyper-parameters
-        assert "hyperparameters" not in info and "train_loss" not in info
+        assert info["train_loss"].tolist() == [-1, -1] and info["test_accuracy"].tolist() == [-1, -1]
         obs2, r2, *_ = venv.step(a)
         traces.append((obs, obs2, r2))
     assert np.array_equal(traces[0][0], traces[1][0])  # the action at the reset step is ignored
@@ -133,14 +136,14 @@ def test_diverging_child_terminates_alone():
     obs, r, terminated, _, info = venv.step(np.array([[1, 0], [0, 0]]))
     assert terminated.tolist() == [True, False]
     assert info["diverged"].tolist() == [True, False]
-    assert info["val_accuracy"][0] == pytest.approx(1 / 3)
-    assert r[0] == pytest.approx(1 / 3 - info0["val_accuracy"][0])
-    assert info["_test_accuracy"].tolist() == [True, False]
-    assert np.isnan(info["train_loss"][0]) and np.isfinite(info["train_loss"][1])
+    assert info["val_accuracy"][0] == 0.0
+    assert r[0] == pytest.approx(-info0["val_accuracy"][0])
+    assert info["test_accuracy"][0] == pytest.approx(1 / 3) and info["test_accuracy"][1] == -1
+    assert np.isinf(info["train_loss"][0]) and np.isfinite(info["train_loss"][1])
     assert obs_in_bounds(venv.single_observation_space, obs)
     obs, r, terminated, _, info = venv.step(np.array([[0, 0], [0, 0]]))
     assert r[0] == 0.0 and info["sgd_steps"].tolist() == [0, 10]  # child 0 reset, child 1 goes on
-    assert info["_diverged"].tolist() == [False, True] and not info["diverged"][1]
+    assert info["diverged"].tolist() == [False, False] and info["train_loss"][0] == -1
     assert obs_in_bounds(venv.single_observation_space, obs)
     obs, r, terminated, _, info = venv.step(np.array([[0, 0], [0, 0]]))
     assert info["sgd_steps"].tolist() == [5, 15] and not info["diverged"].any()
@@ -159,10 +162,12 @@ def test_same_step_autoreset_final_obs():
     assert info["final_obs"].shape == (2, 17) and info["_final_obs"].tolist() == [True, True]
     assert np.all(info["final_obs"][:, 12] == 1.0)  # the last observation of the ended episode
     assert np.all(obs[:, 12] == 0.0)  # already the new episode
-    assert info["_test_accuracy"].all()
+    final = info["final_info"]
+    assert info["_final_info"].all() and np.all(final["test_accuracy"] >= 0)  # the ended episode's info
+    assert final["sgd_steps"].tolist() == [2 * FAST["steps_per_action"]] * 2
+    assert info["sgd_steps"].tolist() == [0, 0] and info["test_accuracy"].tolist() == [-1, -1]  # the new one's
     obs, r, terminated, _, info = venv.step(a)
     assert info["sgd_steps"].tolist() == [FAST["steps_per_action"]] * 2
-    assert info["_hyperparameters"].all()
     with pytest.raises(ValueError, match="autoreset_mode"):
         HPTuneVectorEnv(num_envs=2, autoreset_mode="bogus", **FAST)
 
@@ -173,21 +178,16 @@ def test_info_layout(make_vec):
     a = np.array([[3, 0, 3, 2], [1, 1, 2, 1], [0, 4, 0, 3]])
     _, _, _, _, info = venv.step(a)
     keys = [k for k in info if not k.startswith("_")]
-    assert set(keys) == {"val_accuracy", "val_loss", "train_loss", "sgd_steps", "diverged", "hyperparameters"}
+    assert keys == hpenv.info_keys()  # flat: the single env's keys, no nested dicts
     for k in keys:
         mask = info[f"_{k}"]
         assert mask.dtype == bool and mask.shape == (3,) and mask.all()
-    for k in set(keys) - {"hyperparameters"}:
         assert isinstance(info[k], np.ndarray) and info[k].shape == (3,)
-    hp = info["hyperparameters"]
-    names = ["depth", "dropout", "learning_rate", "momentum", "weight_decay", "batch_size"]
-    assert set(hp) == set(names) | {f"_{n}" for n in names}
     decoded = [venv.hp_space.decode(row) for row in a]
-    for n in names:
-        assert hp[n].shape == (3,) and hp[f"_{n}"].all()
     for n in venv.hp_space.names:
-        assert hp[n].tolist() == [d[n] for d in decoded]
-    assert hp["batch_size"].tolist() == [32] * 3 and hp["weight_decay"].tolist() == [0.0] * 3
+        assert info[f"hp_{n}"].tolist() == [d[n] for d in decoded]
+    assert info["hp_batch_size"].tolist() == [32] * 3 and info["hp_weight_decay"].tolist() == [0.0] * 3
+    assert hpenv.hyperparameters_from_info(info, 1) == {**decoded[1], "weight_decay": 0.0, "batch_size": 32}
 
 
 @pytest.mark.parametrize(
@@ -363,3 +363,60 @@ def test_cnn_children_equal_single_envs(make_env):
     for i in range(3):
         s_obs, *_ = rollout(make_env(**kw), acts[:, i], seed=20 + i)
         np.testing.assert_allclose(v_obs[:, i], s_obs[1:], atol=1e-5, err_msg=f"child {i}")
+
+
+# ---------------------------------------------------------------- autoreset modes, partial reset, pickling
+def test_partial_reset_touches_only_masked_children(make_vec):
+    venv = make_vec(3)
+    obs0, _ = venv.reset(seed=0)
+    a = np.array([[3, 0, 3, 2], [1, 1, 2, 1], [0, 4, 0, 3]])
+    obs1, *_ = venv.step(a)
+    mask = np.array([False, True, False])
+    obs2, info = venv.reset(seed=10, options={"reset_mask": mask})
+    assert info["_sgd_steps"].tolist() == [False, True, False]
+    assert np.array_equal(obs2[[0, 2]], obs1[[0, 2]])  # untouched children keep their episode
+    assert info["sgd_steps"][1] == 0 and info["sgd_steps"][0] > 0
+    single = HPTuneEnv(**FAST)
+    assert np.array_equal(obs2[1], single.reset(seed=11)[0])  # seed + index, as a full reset
+    obs3, *_ = venv.step(a)
+    assert obs3[0, 12] == pytest.approx(2 / FAST["horizon"]) and obs3[1, 12] == pytest.approx(1 / FAST["horizon"])
+    with pytest.raises(ValueError, match="reset_mask"):
+        venv.reset(options={"reset_mask": np.zeros(3, dtype=bool)})
+    with pytest.raises(ValueError, match="reset_mask"):
+        venv.reset(options={"reset_mask": [True, False, True]})
+
+
+def test_autoreset_disabled_needs_an_explicit_reset():
+    venv = HPTuneVectorEnv(num_envs=2, autoreset_mode="Disabled", **FAST | {"horizon": 1})
+    assert venv.autoreset_mode == AutoresetMode.DISABLED == venv.metadata["autoreset_mode"]
+    venv.reset(seed=0)
+    a = np.array([[3, 0, 3, 2], [1, 1, 2, 1]])
+    _, _, terminated, _, _ = venv.step(a)
+    assert terminated.all()
+    with pytest.raises(RuntimeError, match="reset_mask"):
+        venv.step(a)
+    obs, info = venv.reset(options={"reset_mask": np.array([True, True])})
+    assert info["sgd_steps"].tolist() == [0, 0]
+    _, _, terminated, _, info = venv.step(a)
+    assert terminated.all() and info["sgd_steps"].tolist() == [FAST["steps_per_action"]] * 2
+
+
+@pytest.mark.parametrize("mode", list(AutoresetMode))
+def test_autoreset_mode_attribute(mode):
+    venv = HPTuneVectorEnv(num_envs=2, autoreset_mode=mode, **FAST)
+    assert venv.autoreset_mode is mode and venv.metadata["autoreset_mode"] is mode
+
+
+def test_vector_env_pickles_exactly(make_vec):
+    import pickle
+
+    venv = make_vec(3)
+    venv.reset(seed=4)
+    a = np.array([[3, 0, 3, 2], [1, 1, 2, 1], [0, 4, 0, 3]])
+    venv.step(a)
+    copy = pickle.loads(pickle.dumps(venv))
+    for _ in range(2):
+        o1, r1, *_ = venv.step(a)
+        o2, r2, *_ = copy.step(a)
+        assert np.array_equal(o1, o2) and np.array_equal(r1, r2)
+    assert np.any(r2 != 0)

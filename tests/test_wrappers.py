@@ -7,6 +7,8 @@ import itertools
 import gymnasium as gym
 import numpy as np
 import pytest
+
+import hpenv
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
@@ -47,12 +49,12 @@ def test_continuous_actions_step_round_trip(make_env):
     assert env.action_space.contains(x)
     _, _, _, _, info = env.step(x)
     decoded = env.unwrapped.hp_space.decode(target)
-    assert {k: info["hyperparameters"][k] for k in decoded} == decoded
+    assert {k: info[f"hp_{k}"] for k in decoded} == decoded
     for bad in (np.zeros(3), np.array([np.nan, 0, 0, 0])):
         with pytest.raises(ValueError, match="finite numbers"):
             env.step(bad)
     _, _, _, _, info = env.step(-np.ones(4, dtype=np.float32))
-    assert info["hyperparameters"]["learning_rate"] == 0.001
+    assert info["hp_learning_rate"] == 0.001
 
 
 def test_flat_discrete_covers_every_tuple_once(make_env):
@@ -71,7 +73,7 @@ def test_flat_discrete_step_and_errors(make_env):
     env.reset(seed=0)
     flat = int(np.ravel_multi_index([2, 1, 3, 2], NVEC))
     _, _, _, _, info = env.step(flat)
-    assert info["hyperparameters"]["depth"] == 3 and info["hyperparameters"]["learning_rate"] == 0.03
+    assert info["hp_depth"] == 3 and info["hp_learning_rate"] == 0.03
     for bad in (-1, env.action_space.n, 1.5, [1, 2]):
         with pytest.raises(ValueError, match="integer in"):
             env.step(bad)
@@ -102,7 +104,7 @@ def test_sb3_vec_env_shapes_and_terminal_observation():
     for info in infos:
         assert "terminal_observation" not in info
         assert isinstance(info["val_accuracy"], float) and isinstance(info["diverged"], bool)
-        assert info["hyperparameters"]["batch_size"] == 32 and "_depth" not in info["hyperparameters"]
+        assert info["hp_batch_size"] == 32 and not any(key.startswith("_") for key in info)
     obs, rewards, dones, infos = venv.step(actions)
     assert dones.tolist() == [True, True]
     for k, info in enumerate(infos):
@@ -110,7 +112,8 @@ def test_sb3_vec_env_shapes_and_terminal_observation():
         assert term.shape == (17,) and term[12] == 1.0  # progress of the ended episode
         assert obs[k, 12] == 0.0  # obs is already the next episode's first
         assert info["TimeLimit.truncated"] is False
-        assert 0.0 <= info["test_accuracy"] <= 1.0
+        assert 0.0 <= info["test_accuracy"] <= 1.0  # the ended episode's info, not the reset's
+        assert info["sgd_steps"] == 2 * FAST["steps_per_action"]
     obs, rewards, dones, infos = venv.step(actions)
     assert not dones.any() and all(info["sgd_steps"] == FAST["steps_per_action"] for info in infos)
     venv.close()
@@ -129,3 +132,39 @@ def test_sb3_vec_env_seeding_and_arguments():
         SB3VecEnv(HPTuneVectorEnv(num_envs=2, **FAST))
     with pytest.raises(ValueError, match="not both"):
         SB3VecEnv(ref, horizon=3)
+
+
+@pytest.mark.parametrize("wrapper", [ContinuousActions, FlatDiscreteActions])
+def test_wrappers_record_their_arguments(make_env, wrapper):
+    """v0: gym.make(wrapped.spec) and check_env's render check failed on these wrappers."""
+    from gymnasium.utils.env_checker import check_env
+
+    env = wrapper(gym.make(hpenv.ENV_ID, **FAST))
+    assert env.spec.additional_wrappers[-1].name == wrapper.__name__
+    remade = gym.make(env.spec)
+    assert isinstance(remade, wrapper) and remade.action_space == env.action_space
+    check_env(env.unwrapped)
+    check_env(env)
+
+
+def test_sb3_vec_env_indices_and_action_masks():
+    venv = SB3VecEnv(num_envs=3, **FAST)
+    venv.seed(0)
+    venv.reset()
+    masks = venv.env_method("action_masks", indices=[0, 2])
+    assert len(masks) == 2 and masks[0].shape == (sum(NVEC),) and masks[0].all()
+    assert venv.action_masks().shape == (3, sum(NVEC))
+    generators = venv.get_attr("np_random", indices=[2, 0])
+    assert generators[0] is venv.venv.np_random[2] and generators[1] is venv.venv.np_random[0]
+    assert len(venv.get_attr("horizon", indices=[1])) == 1
+    assert [type(m).__name__ for m in venv.env_method("child", indices=[1])] == ["ResidualMLP"]
+    with pytest.raises(ValueError, match="indices"):
+        venv.set_attr("render_mode", None, indices=[0])
+    venv.set_attr("render_mode", None)
+
+
+def test_maskable_ppo_trains_on_the_vector_env():
+    from sb3_contrib import MaskablePPO
+
+    venv = SB3VecEnv(num_envs=2, **FAST | {"horizon": 2})
+    MaskablePPO("MlpPolicy", venv, n_steps=2, batch_size=4, n_epochs=1, seed=0).learn(4)

@@ -12,7 +12,7 @@ From Python::
     from agents.bench import benchmark
 
     def lr_decay(obs):                                   # a plain callable obs -> action ...
-        progress = obs[hpenv.feature_index("progress")] if hasattr(hpenv, "feature_index") else obs[12]
+        progress = obs[hpenv.feature_index("progress")]       # t / horizon
         return [3, 0, 4 if progress < 0.5 else 3, 2]
 
     result = benchmark({"my decay": lr_decay}, out="bench-mine", quick=True)

@@ -106,28 +106,23 @@ def candidate_tuples(space: hpenv.HPSpace, p: Protocol) -> np.ndarray:
     return np.array([[d, 0, lr, m] for d in p.depths for lr in p.lrs for m in p.momenta], dtype=np.int64)
 
 
-def _lr_schedule(kind: str, top: int, horizon: int, lrs: np.ndarray) -> list[int]:
-    out = []
-    for t in range(horizon):
-        progress = t / horizon
-        if kind == "step":  # one grid notch down at 50% and again at 75% of the episode
-            out.append(max(top - (progress >= 0.5) - (progress >= 0.75), 0))
-        else:  # cosine from lrs[top] towards 0, rounded to the nearest grid value (log scale)
-            target = 0.5 * lrs[top] * (1 + np.cos(np.pi * progress))
-            out.append(int(np.argmin(np.abs(np.log(lrs[: top + 1]) - np.log(max(target, lrs[0]))))))
-    return out
-
-
 def candidate_schedules(space: hpenv.HPSpace, p: Protocol, horizon: int) -> tuple[np.ndarray, list[str]]:
     """Fixed schedules ``(n, horizon, n_hp)`` and their names: a learning-rate decay from each start."""
-    lrs = np.asarray(space.params[space.names.index("learning_rate")].values)
+    from agents.baselines import SchedulePolicy
+
     out, names = [], []
     for kind in p.schedule_kinds:
         for d in p.depths:
             for top in p.lrs:
-                lr_idx = _lr_schedule(kind, top, horizon, lrs)
-                out.append([[d, 0, i, 2] for i in lr_idx])
-                names.append(f"{kind} from lr {lrs[top]:g}, depth {space.params[0].values[d]}, momentum 0.9")
+                start = space.decode([d, 0, top, 2])
+                policy = SchedulePolicy(space, kind, start)  # the one implementation of the decays
+                actions = []
+                for t in range(horizon):
+                    a = policy.base.copy()
+                    a[policy.j] = policy.lr_index(t / horizon)
+                    actions.append(a)
+                out.append(actions)
+                names.append(f"{kind} from lr {start['learning_rate']:g}, depth {start['depth']}, momentum 0.9")
     return np.array(out, dtype=np.int64), names
 
 

@@ -1,0 +1,102 @@
+"""The environment's arguments: one dataclass, the single source of their names and defaults.
+
+``HPTuneEnv(**kwargs)``, ``gym.make(ENV_ID, **kwargs)`` and ``gym.make_vec(ENV_ID, num_envs=K,
+**kwargs)`` all build an :class:`EnvConfig` from their keyword arguments, so a default is written
+once, here, and a misspelt argument fails the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from hpenv.spaces import HPSpace
+from hpenv.tasks import Task, TaskFamily
+
+#: Ways to score a step (``reward=``), with what each pays.
+REWARD_MODES = {
+    "delta_accuracy": "val_accuracy[t] - val_accuracy[t-1]; an episode's return is final minus initial accuracy",
+    "accuracy": "val_accuracy[t] (the authors' code used this)",
+    "delta_loss": "(val_loss[t-1] - val_loss[t]) / log(num_classes), each loss capped at 10 log(num_classes)",
+}
+
+
+def check_int(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int, or a ValueError naming the argument, the value and the bound."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Everything that defines an HPTune environment (see :class:`hpenv.HPTuneEnv`'s Arguments)."""
+
+    task: str | Task | TaskFamily = "digits"
+    """A name from ``hpenv.list_tasks()`` or an instance-set member id, a ``Task`` or a ``TaskFamily``."""
+    child: str | None = None
+    """``"mlp"`` or ``"cnn"``; None takes the task's own (CNN for images)."""
+    steps_per_action: int = 50
+    """Child SGD steps per env step (the paper: 50 mini-batches)."""
+    horizon: int = 20
+    """Env steps per episode."""
+    hp_space: HPSpace | Mapping[str, Sequence] | None = None
+    """An ``HPSpace`` or ``{"learning_rate": [...], ...}``; None is the paper's tuple."""
+    batch_size: int = 32
+    """Mini-batch size when the space does not set it (the paper: 32)."""
+    device: str | torch.device = "cpu"
+    """Where data and weights live (``"cpu"``, ``"cuda"``, ``"cuda:1"``)."""
+    reward: str = "delta_accuracy"
+    """A key of :data:`REWARD_MODES`."""
+    max_depth: int = 4
+    """Residual blocks built per child; the depth hyper-parameter switches them on and off."""
+    width: int | None = None
+    """Units (MLP, default 64) or channels (CNN, default 16) per block."""
+    task_kwargs: Mapping | None = None
+    """Passed to the task's builder, e.g. ``{"root": "~/data"}`` for ``"mnist"``."""
+
+    def __post_init__(self) -> None:
+        for name in ("steps_per_action", "horizon", "batch_size", "max_depth"):
+            object.__setattr__(self, name, check_int(name, getattr(self, name)))
+        if self.width is not None:
+            object.__setattr__(self, "width", check_int("width", self.width))
+        if self.reward not in REWARD_MODES:
+            raise ValueError(f"reward must be one of {sorted(REWARD_MODES)}, got {self.reward!r}")
+        if self.child not in (None, "mlp", "cnn"):
+            raise ValueError(f"child must be None, 'mlp' or 'cnn', got {self.child!r}")
+        if self.task_kwargs is not None and not isinstance(self.task_kwargs, Mapping):
+            raise ValueError(f"task_kwargs must be a dict or None, got {self.task_kwargs!r}")
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> "EnvConfig":
+        """Build from keyword arguments, naming any that the environment does not take."""
+        unknown = sorted(set(kwargs) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown env arguments {unknown}; HPTune takes {cls.argument_names()}")
+        return cls(**kwargs)
+
+    @classmethod
+    def argument_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @property
+    def sgd_steps_per_episode(self) -> int:
+        """Child SGD steps of a whole episode that does not diverge."""
+        return self.horizon * self.steps_per_action
+
+    def resolve_space(self) -> HPSpace:
+        """The hyper-parameter space these arguments describe."""
+        space = self.hp_space
+        if space is None:
+            return HPSpace.default(self.max_depth)
+        if isinstance(space, Mapping):
+            space = HPSpace.from_dict(space)
+        elif not isinstance(space, HPSpace):
+            raise ValueError(f"hp_space must be an HPSpace or a dict of name -> values, got {type(space).__name__}")
+        if "depth" in space and max(space.params[space.names.index("depth")].values) > self.max_depth:
+            raise ValueError(f"hp_space depth values go above max_depth={self.max_depth}")
+        return space
