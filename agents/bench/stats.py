@@ -9,7 +9,7 @@ reference's result *on the same pair*. Never a verdict from overlapping unpaired
   (``scipy.stats.wilcoxon``; 1.0 when every difference is zero), wins / ties / losses and the
   probability of improvement.
 * :func:`holm` -- Holm-Bonferroni step-down adjustment of a table's p-values.
-* :func:`iqm` -- interquartile mean (rliable's robust aggregate).
+* :func:`iqm` -- interquartile mean (rliable's robust aggregate; :func:`agents.evaluation.iqm`).
 """
 
 from __future__ import annotations
@@ -19,20 +19,12 @@ from typing import Sequence
 
 import numpy as np
 
+from agents.evaluation import iqm  # the one implementation (rliable's interquartile mean)
+
 __all__ = ["paired_comparison", "holm", "iqm", "probability_of_improvement", "verdict"]
 
 #: Differences smaller than this are ties (accuracies are multiples of 1 / n_test anyway).
 TIE_TOLERANCE = 1e-9
-
-
-def iqm(values: Sequence[float]) -> float:
-    """Interquartile mean: the mean of the middle 50% of the values (trimmed 25% each side)."""
-    x = np.sort(np.asarray(values, dtype=np.float64))
-    n = len(x)
-    if n == 0:
-        return float("nan")
-    lo, hi = int(np.floor(n * 0.25)), int(np.ceil(n * 0.75))
-    return float(x[lo:hi].mean()) if hi > lo else float(x.mean())
 
 
 def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> float:
