@@ -95,7 +95,8 @@ def main(args: argparse.Namespace) -> int:
 
     command = "hptune " + " ".join(sys.argv[1:]) if sys.argv and "bench" in sys.argv else None
     write_reports(Path(args.out), result["rows"], result["headroom"], notes=result["notes"], protocol=p,
-                  wall_s=result["wall_s"], command=command)
+                  wall_s=result["wall_s"], cpu_s=result["cpu_s"], command=command)
     print((Path(args.out) / "results.md").read_text())
-    print(f"wrote {len(result['rows'])} rows to {Path(args.out) / 'results.csv'} in {result['wall_s']:.0f} s")
+    print(f"wrote {len(result['rows'])} rows to {Path(args.out) / 'results.csv'} in {result['wall_s']:.0f} s "
+          f"({result['cpu_s']:.0f} s CPU time)")
     return 0

@@ -353,7 +353,7 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
     done = {(r["suite"], r["member"], r["seed"], r["method"]) for r in rows}
     if rows:
         log(f"resuming: {len(rows)} rows already in {results_path}")
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     headroom_rows: list[dict] = []
     notes: dict[str, list[str]] = {}
     contexts = [SuiteContext(name, protocol, out / "cache" / name.replace("/", "_")) for name in protocol.suites]
@@ -394,8 +394,9 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
                     f"{'SATURATED' if h['saturated'] else 'has headroom'}")
     if bar is not None:
         bar.close()
-    wall = time.perf_counter() - t_start
+    wall, cpu = time.perf_counter() - t_start, time.process_time() - cpu_start
+    log(f"finished: {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU time in this session")
     keep = {(c.suite.name, mem) for c in contexts for mem in c.test_members()}
     report_rows = [r for r in rows if (r["suite"], r["member"]) in keep and r["method"] in names]
-    write_reports(out, report_rows, headroom_rows, notes=notes, protocol=protocol, wall_s=wall)
-    return {"rows": report_rows, "headroom": headroom_rows, "notes": notes, "wall_s": wall}
+    write_reports(out, report_rows, headroom_rows, notes=notes, protocol=protocol, wall_s=wall, cpu_s=cpu)
+    return {"rows": report_rows, "headroom": headroom_rows, "notes": notes, "wall_s": wall, "cpu_s": cpu}

@@ -91,14 +91,16 @@ def _pts(x: float) -> str:
 
 
 def markdown(rows: Sequence[dict], headroom: Sequence[dict], paired: Sequence[dict], *, notes=None,
-             protocol=None, wall_s: float | None = None, command: str | None = None) -> str:
+             protocol=None, wall_s: float | None = None, cpu_s: float | None = None,
+             command: str | None = None) -> str:
     lines = ["# hpenv benchmark v1", "",
              f"Date: {time.strftime('%Y-%m-%d')}. Machine: {machine_description()}."]
     if command:
         lines.append(f"Command: `{command}`.")
     if wall_s is not None:
-        lines.append(f"Wall time of the session that wrote this file: {wall_s / 60:.1f} min (a resumed run counts "
-                     f"only its last session).")
+        cpu = f", {cpu_s / 60:.1f} min CPU time" if cpu_s is not None else ""
+        lines.append(f"Wall time of the session that wrote this file: {wall_s / 60:.1f} min{cpu} (a resumed run "
+                     f"counts only its last session).")
     if protocol is not None:
         lines.append(f"Protocol: {protocol.seeds} evaluation seeds per test member; references chosen on "
                      f"{protocol.selection_members or 'all'} selection members x {protocol.selection_seeds} seeds; "
@@ -151,7 +153,7 @@ def markdown(rows: Sequence[dict], headroom: Sequence[dict], paired: Sequence[di
 
 
 def write_reports(out: Path, rows: Sequence[dict], headroom: Sequence[dict], *, notes=None, protocol=None,
-                  wall_s: float | None = None, command: str | None = None) -> list[dict]:
+                  wall_s: float | None = None, cpu_s: float | None = None, command: str | None = None) -> list[dict]:
     """Write paired.csv, results.md, the plot; returns the paired table."""
     from agents.bench.plots import plot_accuracy_vs_compute
     from agents.bench.protocol import write_atomic, write_csv
@@ -160,6 +162,6 @@ def write_reports(out: Path, rows: Sequence[dict], headroom: Sequence[dict], *, 
     paired = paired_table(rows, seed=getattr(protocol, "seed", 0))
     write_csv(paired, out / "paired.csv", PAIRED_COLUMNS)
     write_atomic(out / "results.md", markdown(rows, headroom, paired, notes=notes, protocol=protocol, wall_s=wall_s,
-                                              command=command))
+                                              cpu_s=cpu_s, command=command))
     plot_accuracy_vs_compute(rows, out / "accuracy_vs_compute.png")
     return paired
