@@ -144,6 +144,15 @@ def test_headroom_is_oracle_minus_reference(tmp_path):
     assert h["gain"] >= 0  # the oracle may pick the same tuple, never a worse one on validation
     assert h["saturated"] == (not (h["gain"] >= 0.03 and h["ci_low"] > 0))
     assert h["n_pairs"] == TINY.test_members * TINY.seeds
+    # exact pairing: the grid's child for the default tuple is the fixed default's child, bit for bit
+    default = [i for i, t in enumerate(ctx.candidates) if list(t) == [3, 0, 3, 2]][0]
+    fixed = bench_methods.FixedDefault()
+    fixed.prepare(ctx)
+    member = ctx.test_members()[0]
+    grid = ctx.test_grid(member, ctx.eval_seeds())
+    for r in fixed.run(ctx, member, ctx.eval_seeds()):
+        assert r.test_accuracy == grid[(default, r.seed)].test_accuracy
+        assert r.val_accuracy == grid[(default, r.seed)].val_accuracy
 
 
 def test_methods_resolve_by_name_or_module_path(monkeypatch):

@@ -33,6 +33,7 @@ import hpenv
 from agents import search
 from agents.baselines import DEFAULT_TUPLE, FixedPolicy
 from agents.engine import evaluate_policy, schedule_episodes
+from agents.bench.protocol import DEPLOY_CHUNK
 from agents.search import SearchResult
 
 __all__ = ["Method", "PolicyMethod", "METHODS", "REFERENCES", "register_method", "resolve_method",
@@ -117,7 +118,7 @@ class PolicyMethod(Method):
         self._built = obj
 
     def run(self, ctx, member, seeds):
-        results = evaluate_policy(self._built, seeds, task=member, **ctx.env_kwargs)
+        results = evaluate_policy(self._built, seeds, chunk=DEPLOY_CHUNK, task=member, **ctx.env_kwargs)
         return [SearchResult.from_episode(r) for r in results]
 
 
@@ -166,7 +167,7 @@ class BestSchedule(Method):
 
     def run(self, ctx, member, seeds):
         sched = ctx.schedules[self.index]
-        results, _ = schedule_episodes(np.repeat(sched[None], len(seeds), 0), seeds, chunk=len(seeds),
+        results, _ = schedule_episodes(np.repeat(sched[None], len(seeds), 0), seeds, chunk=DEPLOY_CHUNK,
                                        task=member, **ctx.env_kwargs)
         return [SearchResult.from_episode(r) for r in results]
 
@@ -277,7 +278,7 @@ class RRMeta(Method):
         self.note = f"meta-trained on {len(train)} train members, {agent.num_episodes} episodes"
 
     def run(self, ctx, member, seeds):
-        results = evaluate_policy(self.agent, seeds, task=member, **ctx.env_kwargs)
+        results = evaluate_policy(self.agent, seeds, chunk=DEPLOY_CHUNK, task=member, **ctx.env_kwargs)
         return [SearchResult.from_episode(r) for r in results]
 
 

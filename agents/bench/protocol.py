@@ -42,8 +42,14 @@ from agents.evaluation import HELD_OUT_SEED
 from agents.search import SearchResult
 from hpenv.instances import MLP_SUITES, member_factors, suite as get_suite
 
-__all__ = ["Protocol", "PRESETS", "SuiteContext", "candidate_tuples", "candidate_schedules", "run_protocol",
+__all__ = ["Protocol", "PRESETS", "DEPLOY_CHUNK", "SuiteContext", "candidate_tuples", "candidate_schedules", "run_protocol",
            "CSV_COLUMNS", "HEADROOM_COLUMNS", "SELECTION_SEED", "write_atomic", "read_rows"]
+
+#: Children a method deploys on a test member train alone, one per vector env (``chunk=1``): batched
+#: matrix products round differently for other batch sizes, and over an episode that can move a
+#: child's accuracy by a test example. Alone, the same (member, seed, schedule) is the same child
+#: bit for bit whichever method deploys it, so paired differences are exactly zero where methods agree.
+DEPLOY_CHUNK = 1
 
 #: Seeds of children trained on selection members (disjoint from the evaluation seeds 2**31 + i).
 SELECTION_SEED = 1_000_000
@@ -252,8 +258,8 @@ class SuiteContext:
             if missing:
                 nt = len(self.candidates)
                 t0 = time.perf_counter()
-                res, _ = static_episodes(np.repeat(self.candidates, len(missing), 0), missing * nt, chunk=64,
-                                         task=member, **self.env_kwargs)
+                res, _ = static_episodes(np.repeat(self.candidates, len(missing), 0), missing * nt,
+                                         chunk=DEPLOY_CHUNK, task=member, **self.env_kwargs)
                 wall = (time.perf_counter() - t0) / len(res)
                 for s in missing:
                     data[str(s)] = []

@@ -75,9 +75,13 @@ def summary_table(rows: Sequence[dict]) -> dict[str, dict[str, dict]]:
         for m in _methods([r for r in rows if r["suite"] == suite]):
             rs = [r for r in rows if r["suite"] == suite and r["method"] == m]
             a = np.array([float(r["test_accuracy"]) for r in rs])
+            by_seed: dict[int, list[float]] = {}
+            for r in rs:
+                by_seed.setdefault(int(r["seed"]), []).append(float(r["test_accuracy"]))
+            seed_means = [float(np.mean(v)) for v in by_seed.values()]
             out.setdefault(suite, {})[m] = {
                 "mean": float(a.mean()), "iqm": iqm(a), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-                "n": len(a), "deployed": float(np.mean([int(r["deployed_sgd_steps"]) for r in rs])),
+                "n": len(a), "seed_min": min(seed_means), "seed_max": max(seed_means), "deployed": float(np.mean([int(r["deployed_sgd_steps"]) for r in rs])),
                 "search": float(np.mean([int(r["search_sgd_steps"]) for r in rs])),
                 "one_off": float(rs[0]["one_off_sgd_steps"]), "one_off_wall": float(rs[0]["one_off_wall_time_s"]),
                 "wall": float(np.mean([float(r["wall_time_s"]) for r in rs])),
@@ -122,13 +126,15 @@ def markdown(rows: Sequence[dict], headroom: Sequence[dict], paired: Sequence[di
         n = max(s["n"] for s in ms.values())
         lines += ["", f"## {suite} ({n} pairs: test members x seeds)", "",
                   "Test accuracy of the deployed child (every one trained the same number of SGD steps); mean, IQM, "
-                  "std over pairs; compute per result (deployed child, extra search) and one-off (selection, "
-                  "meta-training).", "",
-                  "| method | mean | IQM | std | deployed SGD | search SGD | one-off SGD | one-off s | wall s/child | diverged |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "std over pairs, and the range of the per-seed means (each over the test members); compute per "
+                  "result (deployed child, extra search) and one-off (selection, meta-training).", "",
+                  "| method | mean | IQM | std | seed means | deployed SGD | search SGD | one-off SGD | one-off s | "
+                  "wall s/child | diverged |",
+                  "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
         for m, s in sorted(ms.items(), key=lambda kv: -kv[1]["mean"]):
             label = f"{m} (user)" if s["source"] == "user" else m
-            lines.append(f"| {label} | {s['mean']:.4f} | {s['iqm']:.4f} | {s['std']:.4f} | {s['deployed']:,.0f} | "
+            lines.append(f"| {label} | {s['mean']:.4f} | {s['iqm']:.4f} | {s['std']:.4f} | "
+                         f"{s['seed_min']:.4f}-{s['seed_max']:.4f} | {s['deployed']:,.0f} | "
                          f"{s['search']:,.0f} | {s['one_off']:,.0f} | {s['one_off_wall']:.0f} | {s['wall']:.2f} | "
                          f"{s['diverged']}/{s['n']} |")
         ptab = [p for p in paired if p["suite"] == suite]
