@@ -121,6 +121,13 @@ def markdown(rows: Sequence[dict], headroom: Sequence[dict], paired: Sequence[di
         lines.append(f"| {h['suite']} | {h['reference']} ({h['reference_choice']}) | {_pts(h['gain'])} "
                      f"[{_pts(h['ci_low'])}, {_pts(h['ci_high'])}] | {h['n_pairs']} | {h['p_wilcoxon']:.2g} | "
                      f"{'**saturated**' if str(h['saturated']) == 'True' else 'headroom'} |")
+    suites = list(dict.fromkeys(h["suite"] for h in headroom))
+    if suites:
+        lines.append("")
+    for suite in suites:
+        failed = [h["reference"] for h in headroom if h["suite"] == suite and str(h["saturated"]) == "True"]
+        lines.append(f"- {suite}: " + (f"**saturated** against {', '.join(failed)} (no headline)" if failed
+                                       else "has headroom against both references"))
     stats = summary_table(rows)
     for suite, ms in stats.items():
         n = max(s["n"] for s in ms.values())
