@@ -120,6 +120,8 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     assert {key(r): r["test_accuracy"] for r in again} == {key(r): r["test_accuracy"] for r in full}
     done = {(r["member"], int(r["seed"])) for r in full[:5] if r["method"] == "random search"}
     assert not any((m, s) in done for m, seeds in calls for s in seeds)  # finished rows are not re-run
+    sessions = json.loads((out / "config.json").read_text())["sessions"]
+    assert len(sessions) == 2 and all(x["wall_s"] >= 0 for x in sessions)  # the report sums both
     with pytest.raises(ValueError, match="other protocol settings"):
         bench.benchmark(out=out, protocol=dataclasses.replace(p, seeds=3), verbose=False)
 

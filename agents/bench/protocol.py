@@ -348,11 +348,14 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
         raise ValueError(f"method names must be distinct, got {names}")
     config = {"protocol": dataclasses.asdict(protocol), "methods": names}
     cfg_path = out / "config.json"
+    sessions: list[dict] = []
     if cfg_path.exists():
         old = json.loads(cfg_path.read_text())
         if old.get("protocol") != json.loads(json.dumps(config["protocol"])):
             raise ValueError(f"{out} holds a run with other protocol settings; use a new --out to start afresh")
-    write_atomic(cfg_path, json.dumps({**config, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}, indent=1))
+        sessions = old.get("sessions", [])
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    write_atomic(cfg_path, json.dumps({**config, "sessions": sessions, "started": started}, indent=1))
 
     results_path = out / "results.csv"
     rows = read_rows(results_path)
@@ -402,7 +405,12 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
         bar.close()
     wall, cpu = time.perf_counter() - t_start, time.process_time() - cpu_start
     log(f"finished: {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU time in this session")
+    # every session of the run (a resumed run has several), so the report states the whole cost
+    sessions.append({"started": started, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1)})
+    write_atomic(cfg_path, json.dumps({**config, "sessions": sessions, "started": sessions[0]["started"]}, indent=1))
+    wall, cpu = sum(x["wall_s"] for x in sessions), sum(x["cpu_s"] for x in sessions)
     keep = {(c.suite.name, mem) for c in contexts for mem in c.test_members()}
     report_rows = [r for r in rows if (r["suite"], r["member"]) in keep and r["method"] in names]
     write_reports(out, report_rows, headroom_rows, notes=notes, protocol=protocol, wall_s=wall, cpu_s=cpu)
-    return {"rows": report_rows, "headroom": headroom_rows, "notes": notes, "wall_s": wall, "cpu_s": cpu}
+    return {"rows": report_rows, "headroom": headroom_rows, "notes": notes, "wall_s": wall, "cpu_s": cpu,
+            "sessions": len(sessions)}

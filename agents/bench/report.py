@@ -103,8 +103,8 @@ def markdown(rows: Sequence[dict], headroom: Sequence[dict], paired: Sequence[di
         lines.append(f"Command: `{command}`.")
     if wall_s is not None:
         cpu = f", {cpu_s / 60:.1f} min CPU time" if cpu_s is not None else ""
-        lines.append(f"Wall time of the session that wrote this file: {wall_s / 60:.1f} min{cpu} (a resumed run "
-                     f"counts only its last session).")
+        lines.append(f"Wall time of the run: {wall_s / 60:.1f} min{cpu} (summed over its sessions when it was "
+                     f"resumed; config.json lists them).")
     if protocol is not None:
         lines.append(f"Protocol: {protocol.seeds} evaluation seeds per test member; references chosen on "
                      f"{protocol.selection_members or 'all'} selection members x {protocol.selection_seeds} seeds; "
