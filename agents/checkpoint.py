@@ -4,9 +4,12 @@ A checkpoint is a ``torch.save`` file holding one dictionary. Besides the caller
 carries two marker keys, ``"format": "hpenv-agent"`` and ``"version": 1``, so that
 :func:`load_checkpoint` can tell our files from any other pickle or torch file.
 
-Files are written atomically: the data goes to a temporary file in the destination folder, is
-flushed and fsync'ed, and only then renamed over the destination with :func:`os.replace`. A run
-killed while saving therefore leaves either the old checkpoint or the new one, never a torn file.
+Files are written atomically by :func:`atomic_write`, the one writer of every file a resumed run
+reads (checkpoints, ``config.json``, ``metrics.csv``, the benchmark's results): the data goes to a
+temporary file in the destination folder, is flushed and fsync'ed, and only then renamed over the
+destination with :func:`os.replace`. A run killed while saving therefore leaves either the old
+file or the new one, never a torn one; the temporary file it may leave behind is removed by
+:func:`remove_stale_temporaries` when the run resumes.
 
 Files are read with ``torch.load(..., weights_only=True)``, which refuses arbitrary pickled
 objects. Payloads must therefore consist only of tensors, dicts, lists, tuples, str, int, float,
@@ -16,8 +19,10 @@ when saving rather than when someone later tries to resume from it.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -31,6 +36,7 @@ CHECKPOINT_VERSION = 1
 """Version of the checkpoint layout written by :func:`save_checkpoint`."""
 
 _RESERVED_KEYS = ("format", "version")
+_TMP_SUFFIX = ".tmp"
 _SCALAR_TYPES = (str, int, float, bool, type(None))
 _MAPPING_TYPES = (dict, OrderedDict)
 _SEQUENCE_TYPES = (list, tuple)
@@ -70,11 +76,23 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Pa
     _check_weights_only_safe(payload, where="payload")
 
     data = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    return atomic_write(path, buffer.getvalue())
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
+    """Replace ``path`` with ``data`` (str is written as UTF-8) so that a kill leaves the old or the new file.
+
+    The data goes to a temporary ``.<name>.<random>.tmp`` file beside ``path``, is fsync'ed, then
+    renamed over ``path``. Missing parent folders are created. Returns the path written.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as file:
-            torch.save(data, file)
+            file.write(data.encode() if isinstance(data, str) else data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp_name, path)
@@ -84,6 +102,41 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Pa
         raise
     _fsync_directory(path.parent)
     return path
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files that a killed :func:`atomic_write` left in ``folder``; return them."""
+    stale = sorted(Path(folder).glob(f".*{_TMP_SUFFIX}"))
+    for tmp in stale:
+        tmp.unlink()
+    return stale
+
+
+def check_hp_space(saved: dict[str, list] | None, current: dict[str, list] | None, source: str) -> None:
+    """Refuse to act in ``current`` with a policy trained on another hyper-parameter space.
+
+    Both are ``{name: [values]}`` in action order (``HPSpace.to_dict()``); two spaces of the same
+    shape but other names, values or order would give every action another meaning. ``None`` means
+    unknown: an env without an ``hp_space`` has nothing to compare; a checkpoint written before
+    spaces were recorded is accepted with a warning (its actions are read in ``current``).
+    """
+    if current is None:
+        return
+    if saved is None:
+        warnings.warn(f"{source} does not record the hyper-parameter space it was trained on (written by an "
+                      f"older version); its actions are read in the environment's space {current}", stacklevel=3)
+        return
+    if list(saved.items()) != list(current.items()):
+        raise ValueError(
+            f"{source} was trained on the hyper-parameter space {saved}, but the environment's space "
+            f"is {current}; its actions would mean other values there: use the space it was trained on"
+        )
+
+
+def hp_space_of(env: Any) -> dict[str, list] | None:
+    """``{name: [values]}`` of an hpenv env's hyper-parameter space, or None for other envs."""
+    space = getattr(getattr(env, "unwrapped", env), "hp_space", None)
+    return None if space is None else space.to_dict()
 
 
 def load_checkpoint(
@@ -115,8 +168,10 @@ def load_checkpoint(
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for corrupt / foreign files
+        first_line = str(err).strip().split("\n")[0].split(". ")[0]
         raise ValueError(
-            f"{path} is not a readable checkpoint file ({type(err).__name__}: {err})"
+            f"{path} is not a readable checkpoint file: truncated, corrupt or not written by torch.save "
+            f"({type(err).__name__}: {first_line})"
         ) from err
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(

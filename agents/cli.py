@@ -2,7 +2,8 @@
 
     hptune train                          # RecurrentReinforce on digits, < 10 min on 2 CPU cores
     hptune train --agent ppo --task wine
-    hptune train --resume runs/digits-reinforce-20261127-101500
+    hptune train --resume runs/digits-reinforce-20261127-101500 [--episodes 1024]
+    hptune train --task mnist --data-root ~/data
     hptune eval --checkpoint runs/.../checkpoints/last.pt --task wine --episodes 5
     hptune tasks
     hptune bench --quick --out bench/
@@ -12,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
+import io
 import json
-import os
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -26,8 +29,10 @@ import torch
 
 import hpenv
 from agents.baselines import FixedPolicy, RandomPolicy
+from agents.checkpoint import atomic_write, hp_space_of, load_checkpoint, remove_stale_temporaries
 from agents.evaluation import HELD_OUT_SEED, REPORT_SEED, EpisodeResult, format_summary, run_episodes, summarize
-from agents.sb3 import POLICY_NAMES, SB3Policy, sb3_class
+from agents.sb3 import (POLICY_NAMES, SB3_CHECKPOINT, SB3Policy, load_sb3, restore_sb3, save_sb3, sb3_class,
+                        sb3_policy)
 
 SB3_AGENTS = tuple(POLICY_NAMES)
 AGENTS = ("reinforce", *SB3_AGENTS, "random", "fixed")
@@ -35,7 +40,11 @@ AGENTS = ("reinforce", *SB3_AGENTS, "random", "fixed")
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a ``hptune train`` run (written to ``config.json``)."""
+    """Everything that defines a ``hptune train`` run (written to ``config.json``).
+
+    Every value is checked on construction (from the command line or a run's ``config.json``);
+    a bad one raises a ValueError naming its option, the value and what is allowed.
+    """
 
     task: str = "digits"
     """Task name (``hptune tasks``); ``synthetic`` meta-trains across the synthetic family."""
@@ -61,12 +70,76 @@ class TrainConfig:
     """Entropy bonus weight at the start (RecurrentReinforce decays it linearly to ent_coef_final)."""
     ent_coef_final: float = 0.005
     """Entropy bonus weight at the end of training (RecurrentReinforce)."""
+    data_root: str = ""
+    """Folder holding the data of the tasks read from disk (mnist, fashion_mnist, cifar10)."""
     out: str = ""
-    """Run folder (default runs/<task>-<agent>-<time>)."""
+    """Run folder (default runs/<task>-<agent>-<time>); must not exist yet or be empty."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value, kind = getattr(self, f.name), type(f.default)
+            if kind is float and type(value) is int:  # JSON writes 1.0 as 1
+                value = float(value)
+                setattr(self, f.name, value)
+            if type(value) is not kind:
+                raise ValueError(f"{_option(f.name)} must be {_KIND[kind]}, got {value!r}")
+        if self.agent not in AGENTS:
+            raise ValueError(f"--agent must be one of {', '.join(AGENTS)}, got {self.agent!r}")
+        for name in ("episodes", "num_envs", "horizon", "steps_per_action", "eval_episodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{_option(name)} must be an integer >= 1, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be an integer >= 0, got {self.seed}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"--learning-rate must be a number > 0, got {self.learning_rate}")
+        for name in ("ent_coef", "ent_coef_final"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"{_option(name)} must be a number >= 0, got {getattr(self, name)}")
+
+    @classmethod
+    def from_json(cls, path: Path) -> "TrainConfig":
+        """The config a run folder's ``config.json`` holds; a ValueError naming the file if it is not one."""
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path} is not a readable config.json ({err})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a JSON object of hptune train options, got {type(data).__name__}")
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ValueError(f"{path} has unknown keys {unknown}; a run's config.json holds only {names}")
+        try:
+            return cls(**data)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
 
     def env_kwargs(self) -> dict[str, Any]:
-        return {"task": self.task, "horizon": self.horizon, "steps_per_action": self.steps_per_action,
-                "device": self.device}
+        kwargs = {"task": self.task, "horizon": self.horizon, "steps_per_action": self.steps_per_action,
+                  "device": self.device}
+        if self.data_root:
+            kwargs["task_kwargs"] = {"root": self.data_root}
+        return kwargs
+
+
+_KIND = {int: "an integer", float: "a number", str: "a string"}
+#: What ``--resume`` lets the command line change; everything else comes from the run's config.json.
+RESUME_OPTIONS = ("episodes", "eval_episodes")
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _positive_int(text: str) -> int:
+    """argparse type of the options that count something."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
 
 
 # ---------------------------------------------------------------------- run folder
@@ -77,6 +150,8 @@ class RunFolder:
         self.path = path
         self.ckpt_dir = path / "checkpoints"
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.path, self.ckpt_dir):  # what a run killed mid-write left behind
+            remove_stale_temporaries(folder)
         self._tb = None
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -86,21 +161,18 @@ class RunFolder:
             pass
 
     def write_json(self, name: str, data: dict) -> None:
-        tmp = self.path / f".{name}.tmp"
-        tmp.write_text(json.dumps(data, indent=2, default=str))
-        os.replace(tmp, self.path / name)
+        atomic_write(self.path / name, json.dumps(data, indent=2, default=str))
 
     def write_metrics(self, history: list[dict]) -> None:
         """Rewrite metrics.csv from the whole history (kept in the checkpoint, so resume stays consistent)."""
         if not history:
             return
         keys = sorted({k for row in history for k in row})
-        tmp = self.path / ".metrics.csv.tmp"
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(history)
-        os.replace(tmp, self.path / "metrics.csv")
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+        atomic_write(self.path / "metrics.csv", text.getvalue())
         if self._tb is not None:
             row = history[-1]
             for k, v in row.items():
@@ -110,73 +182,121 @@ class RunFolder:
 
 
 # ---------------------------------------------------------------------- agents
-def _train_reinforce(cfg: TrainConfig, run: RunFolder, resume: bool, progress: bool):
-    from agents.reinforce import RecurrentReinforce
+# A trainer builds its agent (loading the checkpoint when resuming) in __init__, before the run
+# folder exists, so that a bad option or checkpoint fails with nothing written; learn() trains.
+class _ReinforceTrainer:
+    """RecurrentReinforce on the native vector env; checkpoints/last.pt after every update."""
 
-    venv = gym.make_vec(hpenv.ENV_ID, num_envs=cfg.num_envs, **cfg.env_kwargs())
-    ckpt = run.ckpt_dir / "last.pt"
-    if resume and ckpt.exists():
-        agent = RecurrentReinforce.load(ckpt, env=venv)
-        print(f"resumed from {ckpt} at episode {agent.num_episodes}")
-    else:
-        per_update = max(cfg.num_envs, 8)
-        agent = RecurrentReinforce(venv, seed=cfg.seed, learning_rate=cfg.learning_rate, device=cfg.device,
-                                   ent_coef=cfg.ent_coef, ent_coef_final=cfg.ent_coef_final,
-                                   ent_decay_updates=max(cfg.episodes // per_update, 1),
-                                   episodes_per_update=per_update)
+    label = "RecurrentReinforce"
 
-    def on_update(agent, metrics):
-        agent.save(ckpt)  # atomic: a kill leaves the previous or the new checkpoint, never half of one
+    def __init__(self, cfg: TrainConfig, ckpt: Path, resume: bool, env: gym.Env):
+        from agents.reinforce import RecurrentReinforce
+
+        self.cfg, self.ckpt = cfg, ckpt
+        venv = gym.make_vec(hpenv.ENV_ID, num_envs=cfg.num_envs, **cfg.env_kwargs())
+        if resume and ckpt.exists():
+            self.agent = RecurrentReinforce.load(ckpt, env=venv)
+            print(f"resumed from {ckpt} at episode {self.agent.num_episodes}")
+        else:
+            per_update = max(cfg.num_envs, 8)
+            self.agent = RecurrentReinforce(venv, seed=cfg.seed, learning_rate=cfg.learning_rate, device=cfg.device,
+                                            ent_coef=cfg.ent_coef, ent_coef_final=cfg.ent_coef_final,
+                                            ent_decay_updates=max(cfg.episodes // per_update, 1),
+                                            episodes_per_update=per_update)
+
+    @property
+    def episodes_done(self) -> int:
+        return self.agent.num_episodes
+
+    def learn(self, run: RunFolder, progress: bool):
+        agent = self.agent
+
+        def on_update(agent, metrics):
+            agent.save(self.ckpt)  # atomic: a kill leaves the previous or the new checkpoint, never half of one
+            run.write_metrics(agent.history)
+
+        remaining = self.cfg.episodes - agent.num_episodes
+        if remaining > 0:
+            agent.learn(remaining, progress_bar=progress, callback=on_update)
         run.write_metrics(agent.history)
-
-    remaining = cfg.episodes - agent.num_episodes
-    if remaining > 0:
-        agent.learn(remaining, progress_bar=progress, callback=on_update)
-    run.write_metrics(agent.history)
-    return agent, ckpt
+        return agent, agent.history
 
 
-def _train_sb3(cfg: TrainConfig, run: RunFolder, resume: bool, progress: bool):
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.vec_env import VecMonitor
+class _SB3Trainer:
+    """A Stable-Baselines3 algorithm on the native vector env; checkpoints/last.pt after every update.
 
-    from hpenv.wrappers import SB3VecEnv
+    The checkpoint is plain data (see :func:`agents.sb3.save_sb3`), never SB3's pickled .zip.
+    """
 
-    cls = sb3_class(cfg.agent)
-    venv = VecMonitor(SB3VecEnv(num_envs=cfg.num_envs, **cfg.env_kwargs()))
-    ckpt = run.ckpt_dir / "last.zip"
-    history_file = run.path / ".history.json"
-    history: list[dict] = json.loads(history_file.read_text()) if resume and history_file.exists() else []
-    if resume and ckpt.exists():
-        model = cls.load(ckpt, env=venv, device=cfg.device)
-        print(f"resumed from {ckpt} at step {model.num_timesteps}")
-    else:
+    def __init__(self, cfg: TrainConfig, ckpt: Path, resume: bool, env: gym.Env):
+        from stable_baselines3.common.vec_env import VecMonitor
+
+        from hpenv.wrappers import SB3VecEnv
+
+        self.cfg, self.ckpt, self.hp_space, self.label = cfg, ckpt, hp_space_of(env), cfg.agent
+        if resume and not ckpt.exists() and (ckpt.parent / "last.zip").exists():
+            raise ValueError(_ZIP_REFUSED.format(ckpt.parent / "last.zip"))
+        venv = VecMonitor(SB3VecEnv(num_envs=cfg.num_envs, **cfg.env_kwargs()))
         # the library's own learning rate and entropy defaults: ours are tuned for RecurrentReinforce
         kwargs = dict(n_steps=cfg.horizon, seed=cfg.seed, device=cfg.device, verbose=0)
         if cfg.agent != "a2c":
             kwargs["batch_size"] = cfg.horizon * cfg.num_envs
-        model = cls(POLICY_NAMES[cfg.agent], venv, **kwargs)
+        self.model = sb3_class(cfg.agent)(POLICY_NAMES[cfg.agent], venv, **kwargs)
+        self.history: list[dict] = []
+        if resume and ckpt.exists():
+            payload = load_sb3(ckpt, env)
+            if payload["algorithm"] != cfg.agent:
+                raise ValueError(f"{ckpt} holds a {payload['algorithm']} model, but the run's agent is {cfg.agent}")
+            restore_sb3(self.model, payload, ckpt)
+            self.history = payload["history"]
+            # new seeds for the episodes after the resume, not the first rollout's over again
+            self.model.set_random_seed(cfg.seed + self.model.num_timesteps)
+            print(f"resumed from {ckpt} at step {self.model.num_timesteps}")
 
-    class Checkpoint(BaseCallback):
-        def _on_rollout_end(self) -> None:
-            buf = list(self.model.ep_info_buffer)
-            history.append({"time/episodes": self.model.num_timesteps // cfg.horizon,
-                            "time/timesteps": self.model.num_timesteps,
-                            "rollout/ep_return_mean": float(np.mean([e["r"] for e in buf])) if buf else float("nan")})
-            tmp = run.ckpt_dir / ".last.tmp.zip"
-            self.model.save(tmp)
-            os.replace(tmp, ckpt)
-            history_file.write_text(json.dumps(history))
+    @property
+    def episodes_done(self) -> int:
+        return self.model.num_timesteps // self.cfg.horizon
+
+    def learn(self, run: RunFolder, progress: bool):
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        cfg, model, history = self.cfg, self.model, self.history
+        saved_at = [model.num_timesteps]
+
+        def save() -> None:
+            save_sb3(self.ckpt, model, cfg.agent, self.hp_space, history)
             run.write_metrics(history)
+            saved_at[0] = model.num_timesteps
 
-        def _on_step(self) -> bool:
-            return True
+        class Checkpoint(BaseCallback):
+            def _on_rollout_end(self) -> None:
+                buf = list(model.ep_info_buffer)
+                history.append({"time/episodes": model.num_timesteps // cfg.horizon,
+                                "time/timesteps": model.num_timesteps,
+                                "rollout/ep_return_mean": float(np.mean([e["r"] for e in buf])) if buf else float("nan")})
 
-    remaining = cfg.episodes * cfg.horizon - model.num_timesteps
-    if remaining > 0:
-        model.learn(remaining, callback=Checkpoint(), progress_bar=progress and _has_rich(),
-                    reset_num_timesteps=not resume)
-    return SB3Policy(model), ckpt
+            def _on_rollout_start(self) -> None:
+                # SB3 updates the policy after a rollout ends: the next rollout's start is the
+                # first moment at which the weights, the optimiser and the counters agree.
+                if model.num_timesteps > saved_at[0]:
+                    save()
+
+            def _on_step(self) -> bool:
+                return True
+
+        remaining = cfg.episodes * cfg.horizon - model.num_timesteps
+        if remaining > 0:
+            model.learn(remaining, callback=Checkpoint(), progress_bar=progress and _has_rich(),
+                        reset_num_timesteps=model.num_timesteps == 0)
+            save()
+        run.write_metrics(history)
+        return SB3Policy(model), history
+
+
+_ZIP_REFUSED = ("{}: a Stable-Baselines3 .zip unpickles Python objects, so loading it can run any code it "
+                "carries, and hptune does not load it. Retrain with this version (it writes checkpoints/last.pt), "
+                "or convert it in a session you trust: load it with stable_baselines3 and write it with "
+                "agents.sb3.save_sb3")
 
 
 def _has_rich() -> bool:
@@ -259,35 +379,53 @@ def plot_run(run: RunFolder, history: list[dict], result: EpisodeResult | None, 
 
 
 # ---------------------------------------------------------------------- commands
-def cmd_train(args: argparse.Namespace) -> int:
+def _train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
+    """The run's validated config and folder; nothing is written."""
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
     if args.resume:
         path = Path(args.resume)
-        if not (path / "config.json").exists():
-            raise SystemExit(f"error: --resume {path}: no config.json there; is it a run folder of hptune train?")
-        cfg = TrainConfig(**json.loads((path / "config.json").read_text()))
-    else:
-        cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-        if cfg.agent not in AGENTS:
-            raise SystemExit(f"error: --agent must be one of {AGENTS}, got {cfg.agent!r}")
-        cfg.out = cfg.out or f"runs/{cfg.task}-{cfg.agent}-{time.strftime('%Y%m%d-%H%M%S')}"
-        path = Path(cfg.out)
+        if not (path / "config.json").is_file():
+            raise ValueError(f"--resume {path}: no config.json there; is it a run folder of hptune train?")
+        fixed = [_option(name) for name in given if name not in RESUME_OPTIONS]
+        if fixed:
+            raise ValueError(f"--resume continues a run with the options in its config.json; only "
+                             f"{', '.join(map(_option, RESUME_OPTIONS))} may change, got {', '.join(fixed)}")
+        # a larger --episodes trains on up to the new total; the run's config.json records it
+        return dataclasses.replace(TrainConfig.from_json(path / "config.json"), **given), path
+    cfg = TrainConfig(**given)
+    cfg.out = cfg.out or f"runs/{cfg.task}-{cfg.agent}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path = Path(cfg.out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {path} is a file; give a folder for the run")
+    if path.is_dir() and any(path.iterdir()):
+        raise ValueError(f"--out {path} already holds files; give a new or empty folder, or continue that run "
+                         f"with --resume {path}")
+    return cfg, path
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg, path = _train_config(args)
+    # Everything that can fail on bad input (the task, its data, the checkpoint) runs before the
+    # run folder is created or touched.
+    env = gym.make(hpenv.ENV_ID, **cfg.env_kwargs())
+    names = env.unwrapped.hp_space.names
+    trainer = None
+    if cfg.agent == "reinforce":
+        trainer = _ReinforceTrainer(cfg, path / "checkpoints" / "last.pt", bool(args.resume), env)
+    elif cfg.agent in SB3_AGENTS:
+        trainer = _SB3Trainer(cfg, path / "checkpoints" / "last.pt", bool(args.resume), env)
+    if trainer is not None and trainer.episodes_done > cfg.episodes:
+        raise ValueError(f"--episodes {cfg.episodes} is below the {trainer.episodes_done} episodes the run has "
+                         f"trained already; give a total of at least {trainer.episodes_done}")
     run = RunFolder(path)
     run.write_json("config.json", asdict(cfg))
     print(f"run folder: {path}")
     t0 = time.perf_counter()
-    env = gym.make(hpenv.ENV_ID, **cfg.env_kwargs())
-    names = env.unwrapped.hp_space.names
     policies: dict[str, Any] = {}
     history: list[dict] = []
-    if cfg.agent == "reinforce":
-        agent, _ = _train_reinforce(cfg, run, bool(args.resume), not args.no_progress)
-        policies["RecurrentReinforce (greedy)"] = agent
-        history = agent.history
-    elif cfg.agent in SB3_AGENTS:
-        policy, _ = _train_sb3(cfg, run, bool(args.resume), not args.no_progress)
-        policies[f"{cfg.agent} (greedy)"] = policy
-        history_file = run.path / ".history.json"
-        history = json.loads(history_file.read_text()) if history_file.exists() else []
+    if trainer is not None:
+        policy, history = trainer.learn(run, not args.no_progress)
+        policies[f"{trainer.label} (greedy)"] = policy
     train_time = time.perf_counter() - t0
     policies["random"] = RandomPolicy(env, seed=cfg.seed)
     policies["fixed default"] = FixedPolicy(env)
@@ -304,7 +442,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "results": {k: [asdict(r) for r in v] for k, v in results.items()},
     }
     run.write_json("summary.json", summary)
-    (run.path / "summary.md").write_text(table + "\n")
+    atomic_write(run.path / "summary.md", table + "\n")
     print(f"\ntest accuracy on {cfg.eval_episodes} held-out seeds ({cfg.task}, horizon {cfg.horizon}, "
           f"{cfg.steps_per_action} SGD steps/step), training took {train_time:.0f} s:")
     print(table)
@@ -317,15 +455,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from agents.reinforce import RecurrentReinforce
 
     ckpt = Path(args.checkpoint)
-    run_cfg = ckpt.parent.parent / "config.json"
-    cfg = TrainConfig(**json.loads(run_cfg.read_text())) if run_cfg.exists() else TrainConfig()
-    env_kwargs = {**cfg.env_kwargs(), **{k: v for k, v in (("task", args.task), ("horizon", args.horizon),
-                                                            ("steps_per_action", args.steps_per_action)) if v}}
-    env = gym.make(hpenv.ENV_ID, **env_kwargs)
     if ckpt.suffix == ".zip":
-        policy = SB3Policy(sb3_class(cfg.agent if cfg.agent in SB3_AGENTS else "ppo").load(ckpt, device=cfg.device))
+        raise ValueError("--checkpoint " + _ZIP_REFUSED.format(ckpt))
+    if ckpt.suffix != ".pt":
+        raise ValueError(f"--checkpoint {ckpt}: expected a .pt checkpoint written by hptune train "
+                         f"(RUN/checkpoints/last.pt)")
+    run_cfg = ckpt.parent.parent / "config.json"
+    cfg = TrainConfig.from_json(run_cfg) if run_cfg.exists() else TrainConfig()
+    overrides = {name: getattr(args, name) for name in ("task", "horizon", "steps_per_action", "data_root")
+                 if getattr(args, name) is not None}
+    cfg = dataclasses.replace(cfg, **overrides)
+    env_kwargs = cfg.env_kwargs()
+    env = gym.make(hpenv.ENV_ID, **env_kwargs)
+    if load_checkpoint(ckpt).get("agent") == SB3_CHECKPOINT:
+        policy = SB3Policy(sb3_policy(load_sb3(ckpt, env), env, ckpt, cfg.device))
     else:
-        policy = RecurrentReinforce.load(ckpt)
+        policy = RecurrentReinforce.load(ckpt, env=env)  # refuses another space, shape or hyper-parameters
     seeds = [args.seed + i for i in range(args.episodes)]
     results = run_episodes(env, policy, seeds, deterministic=not args.stochastic)
     names = env.unwrapped.hp_space.names
@@ -352,25 +497,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hptune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=_positive_int, default=1,
                    help="torch threads (default 1: small children run fastest on one thread, and extra "
                         "OpenMP threads slow them down badly on a busy machine; raise it for CNN tasks)")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="meta-train an agent and compare it with baselines on held-out seeds")
-    for f in fields(TrainConfig):
-        t.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
-                       help=(f.metadata.get("help") or _field_doc(f.name)) + f" (default: {f.default!r})")
-    t.add_argument("--resume", metavar="RUN_DIR", help="continue a run folder from its last checkpoint")
+    for f in fields(TrainConfig):  # default None: --resume must tell the options given from the defaults
+        t.add_argument(_option(f.name), type=type(f.default), default=None,
+                       help=_field_doc(f.name) + f" (default: {f.default!r})")
+    t.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a run folder from its last checkpoint, with the options in its config.json; "
+                        "--episodes N trains on up to N episodes in all, --eval-episodes N changes the evaluation")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="evaluate a checkpoint on held-out episodes")
-    e.add_argument("--checkpoint", required=True, help="a checkpoints/last.pt (or last.zip) of a run")
+    e.add_argument("--checkpoint", required=True, help="a checkpoints/last.pt of a run")
     e.add_argument("--task", help="task to evaluate on (default: the run's)")
-    e.add_argument("--episodes", type=int, default=5)
-    e.add_argument("--horizon", type=int)
-    e.add_argument("--steps-per-action", type=int)
+    e.add_argument("--data-root", help="folder of the task's data on disk (default: the run's)")
+    e.add_argument("--episodes", type=_positive_int, default=5)
+    e.add_argument("--horizon", type=_positive_int)
+    e.add_argument("--steps-per-action", type=_positive_int)
     e.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="first evaluation seed")
     e.add_argument("--stochastic", action="store_true", help="sample actions instead of greedy")
     e.set_defaults(func=cmd_eval)
@@ -413,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, ImportError) as err:
+    except (ValueError, OSError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -43,7 +43,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import nn
 from tqdm.auto import tqdm
 
-from agents.checkpoint import load_checkpoint, save_checkpoint
+from agents.checkpoint import check_hp_space, hp_space_of, load_checkpoint, save_checkpoint
 from hpenv.episodes import reward_from_observations
 
 __all__ = ["RecurrentReinforce", "RecurrentReinforceConfig", "RecurrentState"]
@@ -1026,12 +1026,24 @@ class RecurrentReinforce:
 
     # ---------------------------------------------------------------------------- persistence
 
+    @property
+    def hp_space(self) -> dict[str, list] | None:
+        """The hyper-parameters the actions choose, ``{name: [values]}`` in action order.
+
+        The attached env's space, else the one in the checkpoint the agent was loaded from; None
+        when neither knows it (an env without an ``hp_space``, an older checkpoint).
+        """
+        if self.env is not None:
+            return hp_space_of(self.env)
+        return getattr(self, "_checkpoint_hp_space", None)
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write everything needed to resume training to ``path`` (atomically).
 
-        The checkpoint holds the configuration, network and optimiser state, observation
-        statistics, baselines, counters, history and the states of the agent's random
-        generators, so ``load(...).learn(n)`` continues exactly where training stopped.
+        The checkpoint holds the configuration, the hyper-parameter space (names and values),
+        network and optimiser state, observation statistics, baselines, counters, history and the
+        states of the agent's random generators, so ``load(...).learn(n)`` continues exactly where
+        training stopped.
 
         Parameters
         ----------
@@ -1046,6 +1058,7 @@ class RecurrentReinforce:
                 "action_nvec": list(self.nvec),
                 "action_start": self.action_start.tolist(),
             },
+            "hp_space": self.hp_space,
             "policy": {k: v.detach().cpu() for k, v in self.policy.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
             "obs_rms": self.obs_rms.state_dict(),
@@ -1082,7 +1095,8 @@ class RecurrentReinforce:
             The checkpoint file.
         env
             Environment to continue learning in (needed for :meth:`learn`, not for
-            :meth:`predict`). Its spaces must match the saved ones.
+            :meth:`predict`). Its spaces must match the saved ones, the hyper-parameter space
+            (names and values, not only its shape) included.
         device
             Torch device to load onto (default: the saved configuration's device).
 
@@ -1095,7 +1109,7 @@ class RecurrentReinforce:
         ------
         ValueError
             If the file is missing or not a RecurrentReinforce checkpoint of this package, or if
-            ``env``'s spaces differ from the saved ones.
+            ``env``'s spaces or hyper-parameter space differ from the saved ones.
         """
         payload = load_checkpoint(path)
         if payload.get("agent") != cls.__name__:
@@ -1126,11 +1140,13 @@ class RecurrentReinforce:
             agent._torch_rng.set_state(payload["rng"]["torch"])
             agent._np_rng.bit_generator.state = payload["rng"]["numpy"]
             agent.history = [dict(entry) for entry in payload["history"]]
+            agent._checkpoint_hp_space = payload.get("hp_space")
             agent.reward_mode = payload.get("reward_mode")
         except (KeyError, TypeError, RuntimeError, ValueError) as err:
             raise ValueError(
                 f"{path} is not a valid {cls.__name__} checkpoint ({type(err).__name__}: {err})"
             ) from err
         if env is not None:
+            check_hp_space(agent._checkpoint_hp_space, hp_space_of(env), str(path))
             agent._attach_env(env)
         return agent

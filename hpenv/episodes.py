@@ -101,6 +101,18 @@ class EpisodeBatch:
         self.family = make_family(config.child or proto.child, proto.input_shape, proto.num_classes,
                                   config.width, config.max_depth)
         self.hp_space = config.resolve_space()
+        # A batch larger than the training split would train on repeats of the same examples
+        # (or fail to allocate at the first step), so it is refused before anything is built.
+        n_train = proto.sizes[0]
+        if config.batch_size > n_train:
+            raise ValueError(f"batch_size={config.batch_size} is larger than the task's {n_train} training examples; "
+                             f"use at most {n_train}")
+        if "batch_size" in self.hp_space:
+            too_large = [v for v in self.hp_space.params[self.hp_space.names.index("batch_size")].values
+                         if v > n_train]
+            if too_large:
+                raise ValueError(f"hp_space batch_size values {too_large} are larger than the task's {n_train} "
+                                 f"training examples; use values of at most {n_train}")
         #: values used for hyper-parameters the space does not set
         self.defaults = {"depth": config.max_depth, "dropout": 0.0, "learning_rate": 0.03, "momentum": 0.9,
                          "weight_decay": 0.0, "batch_size": config.batch_size}

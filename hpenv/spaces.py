@@ -43,6 +43,13 @@ class HyperParameter:
                 f"unknown hyper-parameter name {self.name!r}; allowed names: "
                 f"{sorted(KNOWN_HYPERPARAMETERS)}"
             )
+        # A bare number has no candidates to choose from, and a string would be read one
+        # character at a time; a set has no order for the action index to follow.
+        if isinstance(self.values, (str, bytes)) or not isinstance(self.values, (Sequence, np.ndarray)):
+            raise ValueError(
+                f"hyper-parameter {self.name!r} needs a sequence of candidate values (a list, tuple, "
+                f"range or 1-D array such as [0.01, 0.1]), got {self.values!r}"
+            )
         values = tuple(self.values)
         if len(values) == 0:
             raise ValueError(f"hyper-parameter {self.name!r} needs at least one value, got {values!r}")
@@ -121,7 +128,11 @@ class HPSpace:
     @classmethod
     def from_dict(cls, spec: Mapping[str, Sequence]) -> "HPSpace":
         """Build a space from ``{"learning_rate": [...], "batch_size": [...]}`` (order kept)."""
-        return cls(HyperParameter(name, tuple(values)) for name, values in spec.items())
+        return cls(HyperParameter(name, values) for name, values in spec.items())
+
+    def to_dict(self) -> dict[str, list]:
+        """``{name: [values]}`` in action order: plain data that :meth:`from_dict` reads back."""
+        return {p.name: list(p.values) for p in self.params}
 
     @property
     def action_space(self) -> spaces.MultiDiscrete:
@@ -145,19 +156,34 @@ class HPSpace:
         (sb3-contrib's MaskablePPO layout). Every index of every hyper-parameter is always valid."""
         return np.ones(int(self.nvec.sum()), dtype=bool)
 
-    def check_action(self, action, argument: str = "action") -> np.ndarray:
-        """Return ``action`` as an int64 array, or raise a ValueError saying what is allowed."""
+    def check_action(self, action, argument: str = "action", num_envs: int | None = None) -> np.ndarray:
+        """Return ``action`` as an int64 array, or raise a ValueError saying what is wrong and what is allowed.
+
+        With ``num_envs`` it checks a batch of actions, one row per env (the vector env's step).
+        """
+        shape = (len(self),) if num_envs is None else (num_envs, len(self))
         arr = np.asarray(action)
-        if arr.shape != (len(self),) or not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+        if arr.shape != shape:
+            rows = "" if num_envs is None else f"{num_envs} rows of "
             raise ValueError(
-                f"{argument} must be {len(self)} integer indices (one per hyper-parameter "
-                f"{list(self.names)}), got {action!r}"
+                f"{argument} must be {rows}{len(self)} integer indices (one per hyper-parameter "
+                f"{list(self.names)}), got shape {arr.shape}"
             )
-        arr = arr.astype(np.int64)
-        if np.any(arr < 0) or np.any(arr >= self.nvec):
+        try:
+            values = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{argument} must hold integer indices, got {action!r}") from None
+        for bad, what in ((~np.isfinite(values), "is non-finite"), (values != np.round(values), "is not an integer")):
+            if bad.any():
+                raise ValueError(f"{_element(argument, bad)} = {float(values[bad][0])} {what}; "
+                                 f"{argument} must hold integer indices")
+        arr = values.astype(np.int64)
+        bad = (arr < 0) | (arr >= self.nvec)
+        if bad.any():
+            j = np.argwhere(bad)[0][-1]
             raise ValueError(
-                f"{argument} {arr.tolist()} is outside the action space: index i must be in "
-                f"[0, {self.nvec.tolist()}[i]) for hyper-parameters {list(self.names)}"
+                f"{_element(argument, bad)} = {arr[bad][0]} is outside the action space: the index of "
+                f"{self.names[j]} must be in [0, {self.nvec[j]})"
             )
         return arr
 
@@ -191,3 +217,8 @@ class HPSpace:
         return {
             p.name: np.asarray(p.values)[actions[:, j]] for j, p in enumerate(self.params)
         }
+
+
+def _element(argument: str, bad: np.ndarray) -> str:
+    """``action[2]`` or ``actions[1, 3]``: where the first True of ``bad`` sits."""
+    return f"{argument}[{', '.join(str(i) for i in np.argwhere(bad)[0])}]"

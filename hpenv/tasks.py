@@ -8,6 +8,7 @@ and every method sees the same validation and test examples.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -27,6 +28,8 @@ class Task:
         x_train, y_train, x_val, y_val, x_test, y_test: float32 inputs and int64 labels.
         num_classes: labels are ``0 .. num_classes - 1``.
         child: the child-network family that suits the inputs, ``"mlp"`` or ``"cnn"``.
+        meta: free-form facts about the task; ``meta["classes"]`` holds the original label of
+            each class when the constructors re-encoded the labels.
     """
 
     name: str
@@ -39,6 +42,17 @@ class Task:
     num_classes: int
     child: str = "mlp"
     meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if math.prod(self.input_shape) == 0:
+            raise ValueError(
+                f"x_train has no input features (input shape {self.input_shape}); a task needs "
+                "at least one feature per example"
+            )
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {self.num_classes}")
+        for split, y in (("train", self.y_train), ("val", self.y_val), ("test", self.y_test)):
+            _check_labels_below(y, self.num_classes, f"y_{split}")
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -73,7 +87,7 @@ class Task:
 
         Args:
             x: inputs, ``(n, features)`` for vectors or ``(n, channels, height, width)`` for images.
-            y: integer class labels, ``(n,)``.
+            y: non-negative integer class labels, ``(n,)``; re-encoded as in :meth:`from_splits`.
             val_fraction, test_fraction: shares of the examples held out for validation and test.
             split_seed: fixes the split; the same seed gives the same split everywhere.
             standardize: scale inputs with the training split's mean and std.
@@ -89,8 +103,8 @@ class Task:
             )
         from sklearn.model_selection import train_test_split
 
-        counts = np.bincount(y)
-        stratify = y if counts[counts > 0].min() >= 3 else None
+        _, counts = np.unique(y, return_counts=True)  # not bincount: labels may be large numbers
+        stratify = y if counts.min() >= 3 else None
         idx = np.arange(len(y))
         rest, test_idx = train_test_split(
             idx, test_size=test_fraction, random_state=split_seed, stratify=stratify
@@ -117,7 +131,13 @@ class Task:
         child: str | None = None,
         num_classes: int | None = None,
     ) -> "Task":
-        """A task from splits the user already made: each of ``train``, ``val``, ``test`` is ``(x, y)``."""
+        """A task from splits the user already made: each of ``train``, ``val``, ``test`` is ``(x, y)``.
+
+        Labels: without ``num_classes`` the distinct labels of all three splits, sorted, become
+        classes ``0 .. C-1`` (labels ``{3, 7}`` make a 2-class task in which 3 is class 0), and
+        ``task.meta["classes"]`` keeps the original label of each class. With ``num_classes`` the
+        labels are used as they are and must lie in ``0 .. num_classes - 1``.
+        """
         parts = []
         for split_name, pair in (("train", train), ("val", val), ("test", test)):
             if not isinstance(pair, (tuple, list)) or len(pair) != 2:
@@ -126,9 +146,19 @@ class Task:
         shapes = {p[0].shape[1:] for p in parts}
         if len(shapes) != 1:
             raise ValueError(f"train, val and test inputs must share a shape, got {sorted(shapes)}")
-        n_classes = int(max(p[1].max() for p in parts)) + 1 if num_classes is None else num_classes
-        if n_classes < 2:
-            raise ValueError(f"a task needs at least 2 classes, labels give {n_classes}")
+        meta = {}
+        if num_classes is None:
+            classes = np.unique(np.concatenate([p[1] for p in parts]))
+            if len(classes) < 2:
+                raise ValueError(f"a task needs at least 2 classes, the labels hold only {classes.tolist()}")
+            parts = [(x, np.searchsorted(classes, y)) for x, y in parts]
+            n_classes, meta["classes"] = len(classes), classes.tolist()
+        else:
+            if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+                raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+            n_classes = int(num_classes)
+            for split_name, (_, y) in zip(("train", "val", "test"), parts):
+                _check_labels_below(y, n_classes, f"{split_name} y")
         (xtr, ytr), (xva, yva), (xte, yte) = parts
         if standardize:
             axes = (0,) if xtr.ndim == 2 else (0, 2, 3)
@@ -148,7 +178,7 @@ class Task:
             x_train=t(xtr, torch.float32), y_train=t(ytr, torch.int64),
             x_val=t(xva, torch.float32), y_val=t(yva, torch.int64),
             x_test=t(xte, torch.float32), y_test=t(yte, torch.int64),
-            num_classes=n_classes, child=child,
+            num_classes=n_classes, child=child, meta=meta,
         )
 
     @classmethod
@@ -191,6 +221,15 @@ def _check_xy(x, y, x_arg: str, y_arg: str) -> tuple[np.ndarray, np.ndarray]:
             or np.any(y_raw != np.round(y_raw)) or np.any(y_raw < 0):
         raise ValueError(f"{y_arg} must hold non-negative integer class labels, got dtype {y_raw.dtype}")
     return x, y_raw.astype(np.int64)
+
+
+def _check_labels_below(y, num_classes: int, y_arg: str) -> None:
+    bad = (y < 0) | (y >= num_classes)
+    if bad.any():
+        raise ValueError(
+            f"{y_arg} holds label {int(y[bad][0])}, but num_classes={num_classes} allows labels "
+            f"0 .. {num_classes - 1} (leave num_classes out to re-encode the labels)"
+        )
 
 
 # ---------------------------------------------------------------------- the synthetic family

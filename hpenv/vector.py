@@ -155,7 +155,7 @@ class HPTuneVectorEnv(VectorEnv):
     def step(self, actions):
         if self._obs is None:
             raise RuntimeError("call reset() before step()")
-        actions = self._check_actions(actions)
+        actions = self.hp_space.check_action(actions, "actions", num_envs=self.num_envs)
         K = self.num_envs
         if self.autoreset_mode == AutoresetMode.DISABLED and self._ended.any():
             raise RuntimeError(
@@ -193,20 +193,6 @@ class HPTuneVectorEnv(VectorEnv):
         if not mask.any():
             raise ValueError(f"options['reset_mask'] must have at least one True value, got {mask!r}")
         return mask.copy()
-
-    def _check_actions(self, actions) -> np.ndarray:
-        arr = np.asarray(actions)
-        n = len(self.hp_space)
-        if arr.shape != (self.num_envs, n) or not np.all(arr == np.round(arr)):
-            raise ValueError(f"actions must be integer indices of shape ({self.num_envs}, {n}), got shape {arr.shape}")
-        arr = arr.astype(np.int64)
-        bad = np.flatnonzero(((arr < 0) | (arr >= self.hp_space.nvec)).any(1))
-        if len(bad):
-            raise ValueError(
-                f"actions[{bad[0]}] = {arr[bad[0]].tolist()} is outside the action space: index j must be in "
-                f"[0, {self.hp_space.nvec.tolist()}[j]) for hyper-parameters {list(self.hp_space.names)}"
-            )
-        return arr
 
     @staticmethod
     def _with_masks(info: dict[str, np.ndarray], mask: np.ndarray) -> dict:

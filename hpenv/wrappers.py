@@ -22,8 +22,11 @@ class ContinuousActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
     """A ``Box(-1, 1, (n,))`` view: each coordinate is split into equal bins, one per choice.
 
     For algorithms that need continuous actions (SAC, TD3, DDPG). ``-1`` selects the first
-    value of a hyper-parameter, ``+1`` the last.
+    value of a hyper-parameter, ``+1`` the last. Values outside [-1, 1] (beyond float rounding,
+    :data:`TOLERANCE`) are refused rather than clipped: they mean the agent and the space disagree.
     """
+
+    TOLERANCE = 1e-6
 
     def __init__(self, env: gym.Env):
         gym.utils.RecordConstructorArgs.__init__(self)
@@ -33,8 +36,8 @@ class ContinuousActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
 
     def action(self, action) -> np.ndarray:
         a = np.asarray(action, dtype=np.float64)
-        if a.shape != self.action_space.shape or not np.all(np.isfinite(a)):
-            raise ValueError(f"action must be {len(self.nvec)} finite numbers in [-1, 1], got {action!r}")
+        if a.shape != self.action_space.shape or not np.all(np.abs(a) <= 1.0 + self.TOLERANCE):
+            raise ValueError(f"action must be {len(self.nvec)} finite numbers in [-1, 1], got {a.tolist()}")
         unit = (np.clip(a, -1.0, 1.0) + 1.0) / 2.0
         return np.minimum((unit * self.nvec).astype(np.int64), self.nvec - 1)
 

@@ -11,7 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
+
+import hpenv
 
 TINY = ["--task", "wine", "--horizon", "3", "--steps-per-action", "4", "--num-envs", "4",
         "--eval-episodes", "2", "--no-progress"]
@@ -113,9 +116,217 @@ def test_fixed_and_random_agents_need_no_training(tmp_path):
     assert summary["train_sgd_steps"] == 0
 
 
-def test_sb3_agent_trains_and_checkpoints(tmp_path):
-    out = tmp_path / "ppo"
-    res = hptune("train", *TINY, "--agent", "ppo", "--episodes", "16", "--out", str(out))
+@pytest.mark.parametrize("agent", ["ppo", "a2c", "recurrent-ppo"])
+def test_sb3_agent_trains_and_checkpoints(tmp_path, agent):
+    out = tmp_path / agent
+    res = hptune("train", *TINY, "--agent", agent, "--episodes", "8", "--out", str(out))
     assert res.returncode == 0, res.stderr
-    assert (out / "checkpoints" / "last.zip").exists()
-    assert "ppo (greedy)" in res.stdout
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.pt"]  # no pickled .zip
+    assert f"{agent} (greedy)" in res.stdout
+    res = hptune("eval", "--checkpoint", str(out / "checkpoints" / "last.pt"), "--episodes", "1")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("test_accuracy=") == 1
+
+
+# ---------------------------------------------------------------------- checkpoints that cannot run code
+def _error_line(res: subprocess.CompletedProcess) -> str:
+    """The one line a refused command prints (and no traceback)."""
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert "error:" in lines[-1], res.stderr
+    assert all(line.startswith(("usage:", " ")) for line in lines[:-1]), res.stderr  # argparse's usage
+    return lines[-1]
+
+
+def test_eval_refuses_a_stable_baselines3_zip_without_running_it(tmp_path):
+    import base64
+    import pickle
+    import zipfile
+
+    marker = tmp_path / "owned"
+
+    class Payload:  # unpickling this creates the marker file: any code could run instead
+        def __reduce__(self):
+            return open, (str(marker), "w")
+
+    evil = tmp_path / "checkpoints" / "last.zip"
+    evil.parent.mkdir()
+    data = {"policy_class": {":type:": "<class 'type'>",
+                             ":serialized:": base64.b64encode(pickle.dumps(Payload())).decode()}}
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("data", json.dumps(data))
+        z.writestr("_stable_baselines3_version", "2.9.2")
+    res = hptune("eval", "--checkpoint", str(evil), "--task", "wine")
+    line = _error_line(res)
+    assert str(evil) in line and "run any code" in line and "retrain" in line.lower()
+    assert not marker.exists()
+
+
+def test_resume_refuses_an_old_run_with_a_zip_checkpoint(tmp_path):
+    run = tmp_path / "old"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"task": "wine", "agent": "ppo", "out": str(run)}))
+    (run / "checkpoints" / "last.zip").write_bytes(b"PK")
+    before = _snapshot(run)
+    line = _error_line(hptune("train", "--resume", str(run), "--no-progress"))
+    assert "last.zip" in line and "run any code" in line
+    assert _snapshot(run) == before
+
+
+def test_ppo_run_resumes_from_its_safe_checkpoint_after_a_torn_write(tmp_path):
+    from agents.checkpoint import load_checkpoint
+    from agents.sb3 import load_sb3
+
+    out = tmp_path / "ppo"
+    res = hptune("train", *TINY, "--agent", "ppo", "--episodes", "8", "--out", str(out))  # 2 rollouts of 4 episodes
+    assert res.returncode == 0, res.stderr
+    ckpt = out / "checkpoints" / "last.pt"
+    first = load_checkpoint(ckpt)  # torch.load(weights_only=True): nothing is unpickled
+    assert first["algorithm"] == "ppo" and first["counters"] == {"timesteps": 24, "updates": 20}
+    assert first["hp_space"]["learning_rate"] == [0.001, 0.003, 0.01, 0.03, 0.1, 0.3]
+    assert [row["time/episodes"] for row in first["history"]] == [4, 8]
+
+    # a run killed mid-write: a torn history file of older versions, an empty metrics.csv and the
+    # temporary files of interrupted writes
+    (out / ".history.json").write_text("")
+    (out / "metrics.csv").write_text("")
+    (out / ".metrics.csv.x1y2.tmp").write_text("rollout/ep_ret")
+    (out / "checkpoints" / ".last.pt.a1b2.tmp").write_bytes(ckpt.read_bytes()[:100])
+
+    res = hptune("train", "--resume", str(out), "--episodes", "12", "--no-progress")  # one more rollout
+    assert res.returncode == 0, res.stderr
+    assert "resumed from" in res.stdout and "at step 24" in res.stdout
+    after = load_checkpoint(ckpt)
+    assert after["counters"] == {"timesteps": 36, "updates": 30}
+    assert after["history"][:2] == first["history"]
+    assert [row["time/episodes"] for row in after["history"]] == [4, 8, 12]
+    assert _episodes(out) == [4, 8, 12]
+    # the optimiser continued (Adam's step count goes on from 20), the weights moved on
+    assert {float(s["step"]) for s in after["optimizer"]["state"].values()} == {30.0}
+    assert any(not (after["policy"][k] == first["policy"][k]).all() for k in first["policy"])
+    assert json.loads((out / "config.json").read_text())["episodes"] == 12
+    assert not list(out.glob(".*.tmp")) and not list((out / "checkpoints").glob(".*.tmp"))
+
+    res = hptune("eval", "--checkpoint", str(ckpt), "--episodes", "1")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("test_accuracy=") == 1
+    with pytest.raises(ValueError, match="momentum.*weight_decay"):
+        load_sb3(ckpt, gym.make(hpenv.ENV_ID, task="wine", hp_space=SAME_SHAPE_OTHER_SPACE))
+
+
+#: The default space's shape (nvec [4, 5, 6, 4]) with weight decay instead of momentum.
+SAME_SHAPE_OTHER_SPACE = {"depth": [1, 2, 3, 4], "dropout": [0.0, 0.1, 0.2, 0.3, 0.5],
+                          "learning_rate": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3],
+                          "weight_decay": [0.0, 1e-5, 1e-4, 1e-3]}
+
+
+def test_eval_refuses_a_policy_trained_on_another_space_of_the_same_shape(tmp_path):
+    from agents.reinforce import RecurrentReinforce
+
+    other = SAME_SHAPE_OTHER_SPACE
+    env = gym.make(hpenv.ENV_ID, task="wine", horizon=3, steps_per_action=4, hp_space=other)
+    ckpt = tmp_path / "checkpoints" / "last.pt"
+    RecurrentReinforce(env, seed=0).save(ckpt)
+    line = _error_line(hptune("eval", "--checkpoint", str(ckpt), "--task", "wine"))
+    assert "weight_decay" in line and "momentum" in line and str(ckpt) in line
+    assert RecurrentReinforce.load(ckpt).hp_space == other
+
+
+# ---------------------------------------------------------------------- bad options
+def _snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("args, words", [
+    (["train", "--episodes", "0"], ["--episodes", "0", ">= 1"]),
+    (["train", "--episodes", "-5"], ["--episodes", "-5", ">= 1"]),
+    (["train", "--eval-episodes", "0"], ["--eval-episodes", "0", ">= 1"]),
+    (["train", "--num-envs", "0"], ["--num-envs", "0", ">= 1"]),
+    (["train", "--learning-rate", "nan"], ["--learning-rate", "nan", "> 0"]),
+    (["train", "--agent", "dqn"], ["--agent", "dqn", "reinforce"]),
+    (["train", "--task", "nosuchtask"], ["nosuchtask", "digits"]),
+    (["train", "--task", "digits", "--data-root", "/data"], ["digits", "root"]),
+    (["--threads", "0", "tasks"], ["--threads", "0", ">= 1"]),
+    (["eval", "--checkpoint", "x.pt", "--episodes", "0"], ["--episodes", "0", ">= 1"]),
+    (["eval", "--checkpoint", "x.ckpt"], ["--checkpoint", "x.ckpt", ".pt"]),
+])
+def test_bad_option_is_one_error_line_and_leaves_no_run_folder(tmp_path, args, words):
+    out = tmp_path / "run"
+    extra = ["--out", str(out), "--no-progress"] if args[0] == "train" else []
+    line = _error_line(hptune(*args, *extra))
+    for word in words:
+        assert word in line, line
+    assert not out.exists()
+
+
+def test_out_naming_a_file_or_a_used_folder_is_refused(tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    line = _error_line(hptune("train", *TINY, "--out", str(a_file)))
+    assert str(a_file) in line and "file" in line
+    assert a_file.read_text() == "keep me"
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "results.csv").write_text("keep me")
+    line = _error_line(hptune("train", *TINY, "--out", str(used)))
+    assert "--resume" in line and _snapshot(used) == {"results.csv": b"keep me"}
+
+
+def test_mnist_data_root_reaches_the_task(tmp_path):
+    out = tmp_path / "run"
+    res = hptune("train", *TINY[2:], "--task", "mnist", "--data-root", str(tmp_path / "data"), "--out", str(out))
+    line = _error_line(res)
+    assert "unrecognized" not in line and "pass root=PATH" not in line  # the folder got through to the task
+    assert "needs torchvision" in line or "not found under root" in line  # as far as this machine allows
+    assert not out.exists()
+
+
+@pytest.fixture
+def copied_run(trained_run, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))
+
+
+@pytest.mark.parametrize("damage, words", [
+    ("extra_key", ["config.json", "unknown keys", "'colour'"]),
+    ("bad_value", ["config.json", "--horizon", "0"]),
+    ("truncated_checkpoint", ["last.pt", "truncated"]),
+    ("other_option", ["--resume", "--task"]),
+    ("fewer_episodes", ["--episodes 4", "8 episodes"]),
+])
+def test_resume_refuses_a_damaged_run_and_leaves_it_as_it_was(copied_run, damage, words):
+    config = json.loads((copied_run / "config.json").read_text())
+    args = []
+    if damage == "extra_key":
+        (copied_run / "config.json").write_text(json.dumps({**config, "colour": "blue"}))
+    elif damage == "bad_value":
+        (copied_run / "config.json").write_text(json.dumps({**config, "horizon": 0}))
+    elif damage == "truncated_checkpoint":
+        ckpt = copied_run / "checkpoints" / "last.pt"
+        ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    elif damage == "other_option":
+        args = ["--task", "iris"]
+    else:
+        args = ["--episodes", "4"]
+    before = _snapshot(copied_run)
+    line = _error_line(hptune("train", "--resume", str(copied_run), *args, "--no-progress"))
+    for word in words:
+        assert word in line, line
+    assert _snapshot(copied_run) == before
+
+
+def test_resume_with_more_episodes_trains_up_to_the_new_total(copied_run):
+    assert _episodes(copied_run) == [8]
+    res = hptune("train", "--resume", str(copied_run), "--episodes", "16", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert _episodes(copied_run) == [8, 16]
+    assert json.loads((copied_run / "config.json").read_text())["episodes"] == 16
+
+
+def test_eval_of_a_truncated_checkpoint_is_one_error_line(copied_run):
+    ckpt = copied_run / "checkpoints" / "last.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    line = _error_line(hptune("eval", "--checkpoint", str(ckpt)))
+    assert str(ckpt) in line and "truncated" in line

@@ -137,7 +137,7 @@ def test_user_arrays_from_splits():
                             standardize=False)
     assert task.sizes == (30, 15, 15)
     assert np.allclose(task.x_val.numpy(), x[30:45].astype(np.float32))
-    _one_step(task)
+    _one_step(task, batch_size=16)  # at most the 30 training examples
     with pytest.raises(ValueError, match="share a shape"):
         Task.from_splits((x[:30], y[:30]), (x[30:45, :3], y[30:45]), (x[45:], y[45:]))
     with pytest.raises(ValueError, match="pair"):

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 import hpenv
+from agents.checkpoint import atomic_write, remove_stale_temporaries
 from agents.engine import schedule_episodes, static_episodes
 from agents.evaluation import HELD_OUT_SEED
 from agents.search import SearchResult
@@ -134,11 +135,8 @@ def candidate_schedules(space: hpenv.HPSpace, p: Protocol, horizon: int) -> tupl
 
 # ---------------------------------------------------------------------- files
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename (never a half-written file)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Replace ``path`` with ``text`` atomically (:func:`agents.checkpoint.atomic_write`, the one writer)."""
+    atomic_write(path, text)
 
 
 def _csv_text(rows: Sequence[dict], columns: Sequence[str]) -> str:
@@ -357,6 +355,9 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     write_atomic(cfg_path, json.dumps({**config, "sessions": sessions, "started": started}, indent=1))
 
+    for folder in [out, *(out / "cache").glob("*")]:  # what a killed atomic write left behind
+        if folder.is_dir():
+            remove_stale_temporaries(folder)
     results_path = out / "results.csv"
     rows = read_rows(results_path)
     done = {(r["suite"], r["member"], r["seed"], r["method"]) for r in rows}
