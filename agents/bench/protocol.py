@@ -352,8 +352,17 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
         if old.get("protocol") != json.loads(json.dumps(config["protocol"])):
             raise ValueError(f"{out} holds a run with other protocol settings; use a new --out to start afresh")
         sessions = old.get("sessions", [])
-    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    write_atomic(cfg_path, json.dumps({**config, "sessions": sessions, "started": started}, indent=1))
+    sessions.append({"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "wall_s": 0.0, "cpu_s": 0.0})
+    t_start, cpu_start = time.perf_counter(), time.process_time()
+
+    def save_session() -> None:
+        """This session's time so far into config.json (a killed session keeps what it spent)."""
+        sessions[-1].update(wall_s=round(time.perf_counter() - t_start, 1),
+                            cpu_s=round(time.process_time() - cpu_start, 1))
+        write_atomic(cfg_path, json.dumps({**config, "sessions": sessions, "started": sessions[0]["started"]},
+                                          indent=1))
+
+    save_session()
 
     for folder in [out, *(out / "cache").glob("*")]:  # what a killed atomic write left behind
         if folder.is_dir():
@@ -363,7 +372,6 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
     done = {(r["suite"], r["member"], r["seed"], r["method"]) for r in rows}
     if rows:
         log(f"resuming: {len(rows)} rows already in {results_path}")
-    t_start, cpu_start = time.perf_counter(), time.process_time()
     headroom_rows: list[dict] = []
     notes: dict[str, list[str]] = {}
     contexts = [SuiteContext(name, protocol, out / "cache" / name.replace("/", "_")) for name in protocol.suites]
@@ -391,6 +399,7 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
                     rows += new
                     done |= {(r["suite"], r["member"], r["seed"], r["method"]) for r in new}
                     write_csv(rows, results_path)
+                    save_session()
                 if bar is not None:
                     bar.set_postfix_str(f"{ctx.suite.name.split('/')[-1]} {member.rsplit('/', 1)[-1]} {m.name}")
                     bar.update(1)
@@ -406,9 +415,7 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
         bar.close()
     wall, cpu = time.perf_counter() - t_start, time.process_time() - cpu_start
     log(f"finished: {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU time in this session")
-    # every session of the run (a resumed run has several), so the report states the whole cost
-    sessions.append({"started": started, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1)})
-    write_atomic(cfg_path, json.dumps({**config, "sessions": sessions, "started": sessions[0]["started"]}, indent=1))
+    save_session()  # every session of the run (a resumed run has several): the report states the whole cost
     wall, cpu = sum(x["wall_s"] for x in sessions), sum(x["cpu_s"] for x in sessions)
     keep = {(c.suite.name, mem) for c in contexts for mem in c.test_members()}
     report_rows = [r for r in rows if (r["suite"], r["member"]) in keep and r["method"] in names]
