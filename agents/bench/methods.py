@@ -177,8 +177,7 @@ class _PerMemberSearch(Method):
     then the winner is retrained for one episode (the deployed child)."""
 
     def run(self, ctx, member, seeds):
-        p = ctx.protocol
-        budget = p.search_budget_episodes * ctx.episode_steps
+        budget = ctx.protocol.search_budget_episodes * ctx.episode_steps
         return [self.search(ctx, s, budget, {**ctx.env_kwargs, "task": member}) for s in seeds]
 
 

@@ -29,7 +29,7 @@ import dataclasses
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -285,12 +285,10 @@ def headroom(ctx: SuiteContext, rows: Sequence[dict]) -> list[dict]:
 
     seeds = ctx.eval_seeds()
     oracle: dict[tuple[str, int], float] = {}
-    choice: dict[str, int] = {}
     for member in ctx.test_members():
         grid = ctx.test_grid(member, seeds)
         mean_val = [np.mean([grid[(i, s)].val_accuracy for s in seeds]) for i in range(len(ctx.candidates))]
         best = int(np.argmax(mean_val))
-        choice[member] = best
         for s in seeds:
             oracle[(member, s)] = grid[(best, s)].test_accuracy
     out = []
