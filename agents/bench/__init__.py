@@ -2,13 +2,14 @@
 
 From the command line::
 
-    hptune bench --quick --out bench-quick/              # one suite, 20 pairs, < 10 min on 2 CPU cores
-    hptune bench --out bench/                            # the three MLP suites (see README for timing)
+    hptune bench --quick --out bench-quick/              # one suite, 20 pairs (~4.5 min on 2 CPU cores)
+    hptune bench --out bench/                            # the three MLP suites, 36 pairs each (~14 min)
     hptune bench --suite v1/mnist5k-scaled --out cnn/    # the CNN suite, on its own (slow on CPU)
     hptune bench --quick --out b/ --agent mypkg.policies:MyPolicy   # your policy beside ours
 
 From Python::
 
+    import hpenv
     from agents.bench import benchmark
 
     def lr_decay(obs):                                   # a plain callable obs -> action ...
