@@ -11,7 +11,10 @@ from typing import Mapping
 
 import numpy as np
 
+from hpenv.observe import feature_index
 from hpenv.spaces import HPSpace
+
+_PROGRESS = feature_index("progress")
 
 #: The tuple a practitioner would try first: full depth, no dropout, lr 0.03, Nesterov 0.9.
 DEFAULT_TUPLE = {"depth": 4, "dropout": 0.0, "learning_rate": 0.03, "momentum": 0.9}
@@ -93,7 +96,7 @@ class SchedulePolicy:
         return int(np.argmin(np.abs(np.log(lrs[: top + 1]) - np.log(max(target, lrs[0])))))
 
     def predict(self, observation, state=None, episode_start=True, deterministic=True):
-        progress = float(np.asarray(observation)[..., 12])  # the env's progress feature, t / horizon
+        progress = float(np.asarray(observation)[..., _PROGRESS])  # t / horizon
         action = self.base.copy()
         action[self.j] = self.lr_index(progress)
         return action, state

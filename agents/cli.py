@@ -31,7 +31,7 @@ import torch
 import hpenv
 from agents.baselines import FixedPolicy, RandomPolicy
 from agents.checkpoint import atomic_write, hp_space_of, load_checkpoint, remove_stale_temporaries
-from agents.evaluation import HELD_OUT_SEED, EpisodeResult, format_summary, run_episodes, summarize
+from agents.evaluation import HELD_OUT_SEED, REPORT_SEED, EpisodeResult, format_summary, run_episodes, summarize
 from agents.sb3 import (POLICY_NAMES, SB3_CHECKPOINT, SB3Policy, load_sb3, restore_sb3, save_sb3, sb3_class,
                         sb3_policy)
 
@@ -336,9 +336,19 @@ def _has_rich() -> bool:
 
 # ---------------------------------------------------------------------- evaluation and plots
 def compare(policies: dict[str, Any], env_kwargs: dict, episodes: int) -> dict[str, list[EpisodeResult]]:
-    """Each policy on the same held-out seeds (same children, same batches)."""
+    """Each policy on the same held-out seeds (same children, same batches).
+
+    The seeds are ``REPORT_SEED + i``, never the benchmark's evaluation seeds, and a benchmark
+    suite's test member is refused: ``hptune train`` reports on selection members or seeds only.
+    """
+    from hpenv.instances import is_member_id, member_factors
+
+    task = env_kwargs.get("task")
+    if isinstance(task, str) and is_member_id(task) and member_factors(task)["split"] == "test":
+        raise ValueError(f"task {task!r} is a test member of a benchmark suite, reported only by `hptune bench`; "
+                         f"train and report on its train or selection members (hpenv.instance_set(name, split))")
     env = gym.make(hpenv.ENV_ID, **env_kwargs)
-    seeds = [HELD_OUT_SEED + i for i in range(episodes)]
+    seeds = [REPORT_SEED + i for i in range(episodes)]
     return {name: run_episodes(env, policy, seeds) for name, policy in policies.items()}
 
 
@@ -458,7 +468,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = {
         "config": asdict(cfg), "train_wall_time_s": train_time,
         "train_sgd_steps": cfg.episodes * cfg.horizon * cfg.steps_per_action if cfg.agent in ("reinforce", *SB3_AGENTS) else 0,
-        "eval_seeds": [HELD_OUT_SEED + i for i in range(cfg.eval_episodes)],
+        "eval_seeds": [REPORT_SEED + i for i in range(cfg.eval_episodes)],
         "results": {k: [asdict(r) for r in v] for k, v in results.items()},
     }
     run.write_json("summary.json", summary)
@@ -466,7 +476,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"\ntest accuracy on {cfg.eval_episodes} held-out seeds ({cfg.task}, horizon {cfg.horizon}, "
           f"{cfg.steps_per_action} SGD steps/step), training took {train_time:.0f} s:")
     print(table)
-    print(f"\nschedule chosen by {first} on seed {HELD_OUT_SEED}:")
+    print(f"\nschedule chosen by {first} on seed {REPORT_SEED}:")
     print(schedule_text(results[first][0], names))
     return 0
 
@@ -545,17 +555,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("tasks", help="list the built-in tasks").set_defaults(func=cmd_tasks)
 
-    b = sub.add_parser("bench", help="the comparison benchmark (see benchmarks/compare.py)")
-    b.add_argument("--out", required=True, help="output folder for results.csv, table and plots")
-    b.add_argument("--quick", action="store_true", help="reduced version, under 10 minutes")
+    b = sub.add_parser("bench", help="the v1 benchmark: instance sets, headroom gate, paired statistics")
+    b.add_argument("--out", required=True, help="run folder (results.csv, paired.csv, headroom.csv, results.md, "
+                                                "plot); the same folder again resumes a killed run")
+    b.add_argument("--quick", action="store_true", help="reduced protocol (one suite, 20 pairs), under 10 minutes")
+    b.add_argument("--suite", help="comma-separated instance sets (hpenv.instance_sets()); default: the preset's")
     b.add_argument("--agent", action="append", default=[], metavar="MODULE:NAME",
-                   help="also benchmark your policy (a class taking env, or an object/callable)")
-    b.add_argument("--tasks", help="comma-separated tasks (default: the protocol's)")
-    b.add_argument("--seeds", type=int, help="seeds per method and task")
-    b.add_argument("--methods", type=lambda text: text.split(","),
-                   help="comma-separated subset of the built-in methods (default: all)")
-    b.add_argument("--merge", action="store_true",
-                   help="add these methods to the results already in --out instead of starting afresh")
+                   help="also benchmark your policy (a class taking env, or an object/callable) or Method")
+    b.add_argument("--seeds", type=int, help="evaluation seeds per test member")
+    b.add_argument("--methods", type=lambda text: [t.strip() for t in text.split(",") if t.strip()],
+                   help="comma-separated methods (names of agents.bench.METHODS or module:Name)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_bench)
     return p
 

@@ -22,6 +22,9 @@ from hpenv.episodes import hyperparameters_from_info
 
 #: Evaluation seeds start here; training episodes draw seeds below 2**31 - 1, so these are held out.
 HELD_OUT_SEED = 2**31
+#: Seeds that ``hptune train`` reports on: held out from training too, but disjoint from the
+#: benchmark's evaluation seeds ``HELD_OUT_SEED + i`` (i < 10**6), which only the benchmark reports.
+REPORT_SEED = HELD_OUT_SEED + 1_000_000
 
 
 class Policy(Protocol):

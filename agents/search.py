@@ -34,8 +34,8 @@ Child seeds: a method run "at seed ``s``" starts every child it trains from ``re
 (the same initial weights and batch order as any other method evaluated at ``s``), so results
 are paired across methods.
 
-The batched runner :func:`run_batch` (K children in one vector env, each with its own seed and
-actions) is what all of them, and the benchmark's policy evaluation, are built on.
+All of them are built on the one evaluation engine, :mod:`agents.engine` (K children in one
+vector env, each with its own seed and actions), which the benchmark's policy evaluation uses too.
 """
 
 from __future__ import annotations
@@ -43,19 +43,19 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from agents.evaluation import EpisodeResult, _takes_reward, as_policy
-from hpenv.episodes import hyperparameters_from_info
+from agents.engine import Actor, evaluate_policy, run_batch, static_episodes  # noqa: F401  (re-exported)
+from agents.evaluation import EpisodeResult
 from hpenv.config import EnvConfig
 from hpenv.spaces import HPSpace
 from hpenv.vector import HPTuneVectorEnv
 
 __all__ = [
     "SearchResult", "run_batch", "evaluate_policy", "static_episodes", "random_search",
-    "tpe_search", "grid_search", "GridResult", "pbt", "NASController", "episode_budget",
+    "tpe_search", "successive_halving", "grid_search", "GridResult", "pbt", "NASController", "episode_budget",
 ]
 
 def episode_budget(**env_kwargs) -> int:
@@ -84,6 +84,8 @@ class SearchResult:
         diverged: whether the chosen child diverged.
         schedule: the hyper-parameters applied at each env step of the chosen child.
         chosen: the static tuple chosen (values), where the method chooses one.
+        search_sgd_steps: the part of ``sgd_steps`` spent on candidates other than the deployed
+            child (0 for a plain policy).
     """
 
     seed: int
@@ -97,6 +99,12 @@ class SearchResult:
     diverged: bool = False
     schedule: list[dict] = field(default_factory=list)
     chosen: dict | None = None
+    search_sgd_steps: int = 0
+
+    @property
+    def deployed_sgd_steps(self) -> int:
+        """SGD steps of the deployed child itself (``sgd_steps`` less the search's extra compute)."""
+        return self.sgd_steps - self.search_sgd_steps
 
     @classmethod
     def from_episode(cls, r: EpisodeResult, **overrides) -> "SearchResult":
@@ -107,129 +115,14 @@ class SearchResult:
         return cls(**kw)
 
 
-# ---------------------------------------------------------------------- the batched runner
-Actor = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-"""``act(obs (K, d), reward (K,), episode_start (K,), live (K,)) -> actions (K, n_hp)``; rows not
-``live`` (their episode has ended) may hold anything valid."""
-
-
-def run_batch(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor], *, chunk: int = 16,
-              **env_kwargs) -> tuple[list[EpisodeResult], int]:
-    """Play one episode per seed, ``chunk`` children at a time in one native vector env.
-
-    Child ``i`` of a chunk is reset with its own seed (``reset(seed=[...])``), so it is the same
-    child as ``gym.make(hpenv.ENV_ID).reset(seed=seeds[i])`` (up to float rounding of batched
-    matrix products). ``make_actor(rows)`` is called once per chunk with the indices (into
-    ``seeds``) of its rows and returns the actor for that chunk.
-
-    Returns:
-        one :class:`~agents.evaluation.EpisodeResult` per seed, in order (``wall_time_s`` is the
-        chunk's wall time divided by its size: the cost per child when children train
-        together), and the child SGD steps actually run (children that end early, by
-        divergence, are restarted by the vector env's autoreset while others finish; those
-        steps are wasted but counted here).
-    """
-    seeds = [int(s) for s in seeds]
-    out: list[EpisodeResult | None] = [None] * len(seeds)
-    trained = 0
-    for start in range(0, len(seeds), chunk):
-        rows = list(range(start, min(start + chunk, len(seeds))))
-        K = len(rows)
-        act = make_actor(rows)
-        t0 = time.perf_counter()
-        venv = HPTuneVectorEnv(num_envs=K, **env_kwargs)
-        obs, _ = venv.reset(seed=[seeds[r] for r in rows])
-        done = np.zeros(K, dtype=bool)
-        terminated = np.zeros(K, dtype=bool)
-        starts = np.ones(K, dtype=bool)
-        reward = np.zeros(K)
-        total = np.zeros(K)
-        schedules: list[list[dict]] = [[] for _ in range(K)]
-        finished: dict[int, dict] = {}
-        while not done.all():
-            live = ~done
-            actions = np.asarray(act(obs, reward, starts, live)).reshape(K, -1)
-            actions = np.where(live[:, None], actions, 0).astype(np.int64)
-            trained += int((~terminated).sum()) * venv.steps_per_action  # ended rows only reset
-            obs, reward, terminated, _, info = venv.step(actions)
-            for k in np.flatnonzero(live):
-                total[k] += reward[k]
-                schedules[k].append({**hyperparameters_from_info(info, k),
-                                     "val_accuracy": float(info["val_accuracy"][k]),
-                                     "val_loss": float(info["val_loss"][k])})
-                if terminated[k]:
-                    finished[k] = {"test_accuracy": float(info["test_accuracy"][k]),
-                                   "val_accuracy": float(info["val_accuracy"][k]),
-                                   "sgd_steps": int(info["sgd_steps"][k]),
-                                   "diverged": bool(info["diverged"][k])}
-            done |= terminated
-            starts[:] = False
-        venv.close()
-        wall = (time.perf_counter() - t0) / K
-        for k, r in enumerate(rows):
-            out[r] = EpisodeResult(seed=seeds[r], episode_return=float(total[k]), wall_time_s=wall,
-                                   schedule=schedules[k], **finished[k])
-    return out, trained  # type: ignore[return-value]
-
-
-def _policy_actor(policy: Any, n_rows: int, deterministic: bool = True) -> Actor:
-    """Rows of a batch played by one policy, each with its own recurrent state.
-
-    The policy sees one observation at a time (the documented single-env contract:
-    ``predict(obs, state, episode_start, deterministic)``), so any user policy works unchanged.
-    """
-    policy = as_policy(policy)
-    with_reward = _takes_reward(policy)
-    states: list[Any] = [None] * n_rows
-
-    def act(obs, reward, starts, live):
-        actions = None
-        for i in np.flatnonzero(live):
-            kw = {"reward": float(reward[i])} if with_reward else {}
-            a, states[i] = policy.predict(obs[i], state=states[i], episode_start=bool(starts[i]),
-                                          deterministic=deterministic, **kw)
-            a = np.asarray(a).reshape(-1)
-            if actions is None:
-                actions = np.zeros((len(obs), a.size), dtype=np.int64)
-            actions[i] = a
-        return actions
-
-    return act
-
-
-def evaluate_policy(policy: Any, seeds: Sequence[int], *, deterministic: bool = True, chunk: int = 16,
-                    **env_kwargs) -> list[EpisodeResult]:
-    """Play one episode per seed with ``policy``; the children train together in a vector env.
-
-    ``policy``: anything :func:`agents.evaluation.as_policy` accepts (an object with
-    ``predict(obs, state=None, episode_start=True, deterministic=True) -> (action, state)``, or a
-    callable ``obs -> action``). It is called with one observation at a time; a ``predict`` that
-    takes ``reward=`` gets the previous reward, as in :func:`agents.evaluation.run_episode`.
-    Each seed's child equals a single env's ``reset(seed=seed)``.
-    """
-    results, _ = run_batch(seeds, lambda rows: _policy_actor(policy, len(rows), deterministic),
-                           chunk=chunk, **env_kwargs)
-    return results
-
-
-def static_episodes(tuples: np.ndarray, seeds: Sequence[int], *, chunk: int = 16,
-                    **env_kwargs) -> tuple[list[EpisodeResult], int]:
-    """Train one child per (tuple, seed) pair with that static tuple for a whole episode."""
-    tuples = np.asarray(tuples, dtype=np.int64)
-
-    def make_actor(rows):
-        fixed = tuples[rows]
-        return lambda obs, reward, starts, live: fixed
-
-    return run_batch(seeds, make_actor, chunk=chunk, **env_kwargs)
-
-
 # ---------------------------------------------------------------------- search methods
-def _split_kwargs(env_kwargs: dict, k: int) -> tuple[dict, int]:
-    """Env kwargs for one of ``k`` candidates sharing one episode's budget: one env step of E // k."""
-    per = episode_budget(**env_kwargs) // k
+def _split_kwargs(env_kwargs: dict, k: int, budget: int | None = None) -> tuple[dict, int]:
+    """Env kwargs for one of ``k`` candidates sharing ``budget`` SGD steps (default: one episode's,
+    ``E``): one env step of ``budget // k``."""
+    budget = episode_budget(**env_kwargs) if budget is None else int(budget)
+    per = budget // k
     if per < 1:
-        raise ValueError(f"an episode of {episode_budget(**env_kwargs)} SGD steps cannot be split among k={k} candidates")
+        raise ValueError(f"a budget of {budget} SGD steps cannot be split among k={k} candidates")
     return {**env_kwargs, "horizon": 1, "steps_per_action": per}, per
 
 
@@ -243,7 +136,21 @@ def _values(space: HPSpace, action) -> dict:
     return space.decode(np.asarray(action, dtype=np.int64))
 
 
-def random_search(seed: int, k: int = 4, *, rng_seed: int = 0, **env_kwargs) -> SearchResult:
+def _deploy(space: HPSpace, seed: int, action, search: SearchResult, env_kwargs: dict) -> SearchResult:
+    """Retrain the chosen tuple from ``reset(seed=seed)`` for the full episode: the deployed child.
+
+    The search's own children count as ``search_sgd_steps``; the deployed child trains exactly
+    ``E`` steps, the same child a fixed policy with that tuple trains at ``seed``.
+    """
+    t0 = time.perf_counter()
+    (r,), spent = static_episodes(np.asarray(action)[None], [seed], chunk=1, **env_kwargs)
+    return SearchResult.from_episode(r, sgd_steps=search.sgd_steps + spent, search_sgd_steps=search.sgd_steps,
+                                     wall_time_s=search.wall_time_s + time.perf_counter() - t0,
+                                     chosen=search.chosen)
+
+
+def random_search(seed: int, k: int = 4, *, rng_seed: int = 0, budget: int | None = None, deploy: bool = False,
+                  **env_kwargs) -> SearchResult:
     """Best of ``k`` random static tuples at the budget of one episode.
 
     Each candidate is a child started from ``reset(seed=seed)`` and trained for ``E // k`` SGD
@@ -255,28 +162,35 @@ def random_search(seed: int, k: int = 4, *, rng_seed: int = 0, **env_kwargs) -> 
         seed: evaluation seed (child seed of every candidate).
         k: number of candidates.
         rng_seed: seeds the draw of the tuples (with ``seed``).
+        budget: SGD steps shared by the candidates (default ``E``): each gets ``budget // k``.
+        deploy: retrain the winner from ``reset(seed=seed)`` for a whole episode (``E`` steps) and
+            report that child; the candidates' steps become ``search_sgd_steps``.
         **env_kwargs: keyword arguments of ``HPTune-v1`` (``task``, ``horizon``, ...).
     """
     space = _space(env_kwargs)
     rng = np.random.default_rng([int(rng_seed), int(seed) % 2**63, 0x25])
     tuples = rng.integers(0, space.nvec, size=(k, len(space)))
-    split, _ = _split_kwargs(env_kwargs, k)
+    split, _ = _split_kwargs(env_kwargs, k, budget)
     t0 = time.perf_counter()
     results, _ = static_episodes(tuples, [seed] * k, chunk=k, **split)
     wall = time.perf_counter() - t0
     best = _best(results)
     spent = sum(r.sgd_steps for r in results)
-    return SearchResult.from_episode(results[best], sgd_steps=spent, wall_time_s=wall,
-                                     chosen=_values(space, tuples[best]))
+    found = SearchResult.from_episode(results[best], sgd_steps=spent, wall_time_s=wall,
+                                      chosen=_values(space, tuples[best]))
+    return _deploy(space, seed, tuples[best], found, env_kwargs) if deploy else found
 
 
 def tpe_search(seed: int, k: int = 4, *, n_startup_trials: int | None = None, sampler_seed: int = 0,
-               **env_kwargs) -> SearchResult:
+               budget: int | None = None, deploy: bool = False, **env_kwargs) -> SearchResult:
     """Optuna's TPE over static tuples at the budget of one episode (``k`` trials of ``E // k`` steps).
 
     Every trial trains a child from ``reset(seed=seed)`` with the suggested tuple for ``E // k``
     SGD steps; its validation accuracy is the objective (maximised). The best trial's child is
     kept and its test accuracy reported. The sampler is seeded (``sampler_seed`` with ``seed``).
+    ``budget`` and ``deploy`` as in :func:`random_search`. TPE only models once
+    ``n_startup_trials`` random trials are in (default ``k // 2``): with ``k`` at or below that,
+    it is random search.
 
     Raises:
         ImportError: optuna is not installed (``pip install 'hpenv[optuna]'``).
@@ -288,7 +202,7 @@ def tpe_search(seed: int, k: int = 4, *, n_startup_trials: int | None = None, sa
                           "(or pip install optuna)") from err
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = _space(env_kwargs)
-    split, _ = _split_kwargs(env_kwargs, k)
+    split, _ = _split_kwargs(env_kwargs, k, budget)
     startup = n_startup_trials if n_startup_trials is not None else max(1, k // 2)
     sampler = optuna.samplers.TPESampler(seed=int((sampler_seed * 1_000_003 + seed) % 2**32),
                                          n_startup_trials=startup)
@@ -305,8 +219,46 @@ def tpe_search(seed: int, k: int = 4, *, n_startup_trials: int | None = None, sa
         study.tell(trial, results[0].val_accuracy)
     wall = time.perf_counter() - t0
     best = _best(episodes)
-    return SearchResult.from_episode(episodes[best], sgd_steps=sum(r.sgd_steps for r in episodes),
-                                     wall_time_s=wall, chosen=_values(space, tuples[best]))
+    found = SearchResult.from_episode(episodes[best], sgd_steps=sum(r.sgd_steps for r in episodes),
+                                      wall_time_s=wall, chosen=_values(space, tuples[best]))
+    return _deploy(space, seed, tuples[best], found, env_kwargs) if deploy else found
+
+
+def successive_halving(seed: int, n: int = 16, *, eta: int = 2, budget: int | None = None, rng_seed: int = 0,
+                       deploy: bool = True, **env_kwargs) -> SearchResult:
+    """Successive halving (Jamieson & Talwalkar, 2016) over ``n`` random static tuples.
+
+    Rung ``r`` trains its candidates from ``reset(seed=seed)`` for ``b * eta**r`` SGD steps and
+    keeps the best ``1 / eta`` by validation accuracy, until one is left. Every rung spends the
+    same ``budget / rungs`` (default budget ``E``). With ``deploy`` the winner is retrained for a
+    whole episode (``E`` steps) and that child is reported.
+    """
+    if n < 2 or eta < 2:
+        raise ValueError(f"successive halving needs n >= 2 and eta >= 2, got n={n}, eta={eta}")
+    space = _space(env_kwargs)
+    rng = np.random.default_rng([int(rng_seed), int(seed) % 2**63, 0x5A])
+    tuples = rng.integers(0, space.nvec, size=(n, len(space)))
+    rungs = int(np.ceil(np.log(n) / np.log(eta)))
+    per_rung = (episode_budget(**env_kwargs) if budget is None else int(budget)) // rungs
+    alive = np.arange(n)
+    t0 = time.perf_counter()
+    spent = 0
+    results: list[EpisodeResult] = []
+    while True:
+        split, _ = _split_kwargs(env_kwargs, len(alive), per_rung)
+        results, trained = static_episodes(tuples[alive], [seed] * len(alive), chunk=len(alive), **split)
+        spent += trained
+        if len(alive) <= eta:
+            alive = alive[[_best(results)]]
+            results = [results[_best(results)]]
+            break
+        keep = max(1, len(alive) // eta)
+        order = sorted(range(len(alive)), key=lambda i: (-results[i].val_accuracy,
+                                                          results[i].schedule[-1].get("val_loss", 0.0)))
+        alive = alive[sorted(order[:keep])]
+    found = SearchResult.from_episode(results[0], sgd_steps=spent, wall_time_s=time.perf_counter() - t0,
+                                      chosen=_values(space, tuples[alive[0]]))
+    return _deploy(space, seed, tuples[alive[0]], found, env_kwargs) if deploy else found
 
 
 @dataclass
@@ -451,6 +403,7 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
         seed=int(seed), test_accuracy=float(info["test_accuracy"][best]), val_accuracy=float(val[best]),
         sgd_steps=spent, wall_time_s=wall, episode_return=float(val[best] - init_val[best]),
         diverged=bool(info["diverged"][best]), schedule=lineage[best],
+        search_sgd_steps=spent - min(spent, horizon * spa),  # the chosen lineage is one episode's training
     )
 
 

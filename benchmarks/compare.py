@@ -1,10 +1,11 @@
-"""The comparison benchmark, as a script: the same as ``hptune bench`` (same arguments).
+"""The v1 benchmark, as a script: the same as ``hptune bench`` (same arguments).
 
     python benchmarks/compare.py --quick --out /tmp/bench-quick      # < 10 min on 2 CPU cores
-    python benchmarks/compare.py --out benchmarks/results            # the full protocol
+    python benchmarks/compare.py --out benchmarks/results            # the three MLP suites
+    python benchmarks/compare.py --suite v1/mnist5k-scaled --out cnn # the CNN suite, on its own
     python benchmarks/compare.py --quick --out b --agent mypkg.mod:MyPolicy
 
-See agents/bench.py for the protocol and ``agents.bench.benchmark`` for the Python API.
+See the package ``agents.bench`` for the protocol and ``agents.bench.benchmark`` for the Python API.
 """
 
 from __future__ import annotations

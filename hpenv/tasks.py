@@ -410,13 +410,20 @@ def make_task(task: "str | Task | TaskFamily", **kwargs) -> "Task | TaskFamily":
         return task
     if not isinstance(task, str):
         raise ValueError(f"task must be a name, a Task or a TaskFamily, got {type(task).__name__}")
+    if "/" in task:  # a member of an instance set, "v1/digits-scaled/17"
+        from hpenv.instances import member_task
+
+        if kwargs:
+            raise ValueError(f"task {task!r} is a suite member and takes no task_kwargs, got {sorted(kwargs)}")
+        return member_task(task)
     if task.startswith("synthetic:"):
         member = task.split(":", 1)[1]
         if not member.isdigit():
             raise ValueError(f"task {task!r}: the member after 'synthetic:' must be a non-negative integer")
         return synthetic_task(int(member))
     if task not in _REGISTRY:
-        raise ValueError(f"unknown task {task!r}; known tasks: {sorted(_REGISTRY)} (or 'synthetic:N')")
+        raise ValueError(f"unknown task {task!r}; known tasks: {sorted(_REGISTRY)} (or 'synthetic:N', or a suite member "
+                         f"such as 'v1/digits-scaled/0': see hpenv.instance_sets())")
     try:
         return _REGISTRY[task](**kwargs)
     except TypeError as err:

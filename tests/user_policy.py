@@ -6,6 +6,8 @@
 
 import numpy as np
 
+import hpenv
+
 
 class StepDecay:
     """Full depth, no dropout, momentum 0.9; learning rate 0.1 for the first half, then 0.01."""
@@ -16,7 +18,7 @@ class StepDecay:
         self.low = space.encode({"depth": 4, "dropout": 0.0, "learning_rate": 0.01, "momentum": 0.9})
 
     def predict(self, obs, state=None, episode_start=True, deterministic=True):
-        progress = float(obs[12])  # t / horizon
+        progress = float(obs[hpenv.feature_index("progress")])  # t / horizon
         return (self.high if progress < 0.5 else self.low).copy(), state
 
 

@@ -1,0 +1,305 @@
+"""Methods of the benchmark, registered by name; a user's ``pkg.mod:Name`` resolves the same way.
+
+A method has two phases:
+
+* ``prepare(ctx)``, once per suite: anything chosen or learned before deployment (a constant
+  chosen on selection members, meta-training on train members). It may only use
+  ``ctx.selection`` (results on selection members) and the suite's train members; the SGD
+  steps it runs are its ``one_off_sgd_steps``.
+* ``run(ctx, member, seeds)``: deploy on one test member, one child per seed; returns one
+  :class:`agents.search.SearchResult` per seed. The deployed child trains exactly one episode
+  (``E = horizon * steps_per_action`` SGD steps); candidates a search tries besides it are its
+  ``search_sgd_steps``.
+
+Built-in methods are in :data:`METHODS` (``register_method`` adds one); ``resolve_method(spec)``
+takes a registered name or ``"package.module:Name"`` (a policy class taking the env, an object
+with ``predict``, or a callable ``obs -> action``), so a user's policy is run exactly like
+``fixed default``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+import time
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+
+import hpenv
+from agents import search
+from agents.baselines import DEFAULT_TUPLE, FixedPolicy
+from agents.engine import evaluate_policy, schedule_episodes
+from agents.bench.protocol import DEPLOY_CHUNK
+from agents.search import SearchResult
+
+__all__ = ["Method", "PolicyMethod", "METHODS", "REFERENCES", "register_method", "resolve_method",
+           "load_agent", "DEFAULT_METHODS"]
+
+
+class Method:
+    """Base class: a name, a one-off cost, ``prepare`` and ``run``."""
+
+    name: str = ""
+    source: str = "built-in"
+
+    def __init__(self) -> None:
+        self.one_off_sgd_steps = 0
+        self.one_off_wall_time_s = 0.0
+        self.note = ""
+
+    def prepare(self, ctx) -> None:  # noqa: B027  (optional hook)
+        """Choose or learn anything needed before deployment (train / selection members only)."""
+
+    def run(self, ctx, member: str, seeds: list[int]) -> list[SearchResult]:
+        raise NotImplementedError
+
+
+METHODS: dict[str, Callable[[], Method]] = {}
+
+
+def register_method(name: str) -> Callable:
+    """Class decorator: ``@register_method("my method")`` makes ``resolve_method("my method")`` build it."""
+
+    def deco(cls):
+        cls.name = name
+        METHODS[name] = cls
+        return cls
+
+    return deco
+
+
+# ---------------------------------------------------------------------- policies (built-in and users')
+def load_agent(spec: str) -> Any:
+    """Import ``"package.module:Name"`` and return ``Name`` (a class, an object or a callable).
+
+    The current directory is put on ``sys.path`` first (as ``python -m`` does).
+    """
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"--agent must look like package.module:Name, got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ImportError(f"--agent {spec}: cannot import module {module_name!r} ({err})") from err
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"--agent {spec}: module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+class PolicyMethod(Method):
+    """A policy deployed greedily on every test child.
+
+    ``policy``: a class taking the env (built once per suite with ``gym.make(hpenv.ENV_ID, ...)``),
+    an object with ``predict(obs, state=None, episode_start=True, deterministic=True)``, or a
+    callable ``obs -> action``.
+    """
+
+    def __init__(self, name: str, policy: Any, source: str = "user"):
+        super().__init__()
+        self.name, self.policy, self.source = name, policy, source
+        self._built = None
+
+    def prepare(self, ctx) -> None:
+        obj = self.policy
+        if inspect.isclass(obj):
+            obj = obj(gym.make(hpenv.ENV_ID, task=ctx.suite.members("selection")[0], **ctx.env_kwargs))
+        elif not (callable(obj) or callable(getattr(obj, "predict", None))):
+            raise TypeError(f"a policy must be a class taking the env, an object with predict(...), or a "
+                            f"callable obs -> action; got {type(obj).__name__}")
+        self._built = obj
+
+    def run(self, ctx, member, seeds):
+        results = evaluate_policy(self._built, seeds, chunk=DEPLOY_CHUNK, task=member, **ctx.env_kwargs)
+        return [SearchResult.from_episode(r) for r in results]
+
+
+@register_method("fixed default")
+class FixedDefault(PolicyMethod):
+    """:data:`agents.baselines.DEFAULT_TUPLE` at every step (depth 4, no dropout, lr 0.03, Nesterov 0.9)."""
+
+    def __init__(self):
+        super().__init__("fixed default", None, source="built-in")
+
+    def prepare(self, ctx):
+        self._built = FixedPolicy(ctx.space, DEFAULT_TUPLE)
+
+
+@register_method("best static tuple")
+class BestStatic(Method):
+    """The candidate tuple with the best mean validation accuracy over the selection members.
+
+    Its test-member results are the candidate grid's children for that tuple (the headroom
+    gate trains them anyway), so this reference and the per-member oracle pair exactly.
+    """
+
+    def prepare(self, ctx):
+        sel = ctx.selection
+        self.index = int(sel["static_best"])
+        self.one_off_sgd_steps = int(sel["static_sgd_steps"])
+        self.one_off_wall_time_s = float(sel["static_wall_time_s"])
+        self.note = f"chose {ctx.space.decode(ctx.candidates[self.index])} on the selection members"
+
+    def run(self, ctx, member, seeds):
+        grid = ctx.test_grid(member, seeds)
+        return [grid[(self.index, s)] for s in seeds]
+
+
+@register_method("best fixed schedule")
+class BestSchedule(Method):
+    """The candidate learning-rate schedule (cosine or step decay from a start tuple) with the best
+    mean validation accuracy over the selection members."""
+
+    def prepare(self, ctx):
+        sel = ctx.selection
+        self.index = int(sel["schedule_best"])
+        self.one_off_sgd_steps = int(sel["schedule_sgd_steps"])
+        self.one_off_wall_time_s = float(sel["schedule_wall_time_s"])
+        self.note = f"chose {ctx.schedule_names[self.index]} on the selection members"
+
+    def run(self, ctx, member, seeds):
+        sched = ctx.schedules[self.index]
+        results, _ = schedule_episodes(np.repeat(sched[None], len(seeds), 0), seeds, chunk=DEPLOY_CHUNK,
+                                       task=member, **ctx.env_kwargs)
+        return [SearchResult.from_episode(r) for r in results]
+
+
+class _PerMemberSearch(Method):
+    """A search at every test child: its candidates cost ``search_budget_episodes * E`` SGD steps,
+    then the winner is retrained for one episode (the deployed child)."""
+
+    def run(self, ctx, member, seeds):
+        budget = ctx.protocol.search_budget_episodes * ctx.episode_steps
+        return [self.search(ctx, s, budget, {**ctx.env_kwargs, "task": member}) for s in seeds]
+
+
+@register_method("random search")
+class RandomSearch(_PerMemberSearch):
+    def search(self, ctx, seed, budget, kw):
+        return search.random_search(seed, ctx.protocol.search_candidates, rng_seed=ctx.protocol.seed,
+                                    budget=budget, deploy=True, **kw)
+
+
+@register_method("TPE")
+class TPE(_PerMemberSearch):
+    def search(self, ctx, seed, budget, kw):
+        p = ctx.protocol
+        return search.tpe_search(seed, p.search_candidates, n_startup_trials=p.tpe_startup_trials,
+                                 sampler_seed=p.seed, budget=budget, deploy=True, **kw)
+
+
+@register_method("successive halving")
+class SuccessiveHalving(_PerMemberSearch):
+    def search(self, ctx, seed, budget, kw):
+        return search.successive_halving(seed, ctx.protocol.search_candidates, eta=2, budget=budget,
+                                         rng_seed=ctx.protocol.seed, deploy=True, **kw)
+
+
+@register_method("PBT")
+class PBT(Method):
+    """Population-based training: ``1 + search_budget_episodes`` children side by side (the same
+    total compute as the other searches); the best lineage is the deployed child."""
+
+    def run(self, ctx, member, seeds):
+        p = ctx.protocol
+        return [search.pbt(s, 1 + p.search_budget_episodes, interval=p.pbt_interval, rng_seed=p.seed,
+                           task=member, **ctx.env_kwargs) for s in seeds]
+
+
+class CountingVectorEnv(gym.vector.VectorWrapper):
+    """Counts the child SGD steps an HPTune vector env actually runs (from ``info["sgd_steps"]``,
+    each child's count within its episode: a rise is training, a reset starts again from 0)."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.sgd_steps = 0
+        self._last = np.zeros(env.num_envs, dtype=np.int64)
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self._last[:] = 0
+        return obs, info
+
+    def step(self, actions):
+        obs, reward, terminated, truncated, info = self.env.step(actions)
+        now = np.asarray(info["sgd_steps"], dtype=np.int64)
+        self.sgd_steps += int(np.maximum(now - self._last, 0).sum())
+        self._last = now.copy()
+        return obs, reward, terminated, truncated, info
+
+
+@register_method("RR meta (train members)")
+class RRMeta(Method):
+    """RecurrentReinforce meta-trained on the suite's train members (its defaults, not tuned), deployed
+    greedily. Meta-training is the one-off cost; the agent is cached in the run folder."""
+
+    def prepare(self, ctx):
+        from agents.reinforce import RecurrentReinforce
+        from hpenv.instances import member_task
+        from hpenv.tasks import TaskFamily
+
+        p = ctx.protocol
+        path = ctx.cache_dir / "rr_meta.pt"
+        meta_file = ctx.cache_dir / "rr_meta.json"
+        if path.exists() and meta_file.exists():
+            import json
+
+            self.agent = RecurrentReinforce.load(path)
+            info = json.loads(meta_file.read_text())
+            self.one_off_sgd_steps, self.one_off_wall_time_s = info["sgd_steps"], info["wall_time_s"]
+            self.note = f"meta-trained on {info['members']} train members, {info['episodes']} episodes (cached)"
+            return
+        train = ctx.suite.members("train")
+        family = TaskFamily(f"{ctx.suite.name}:train", lambda i: member_task(train[i]), range(len(train)))
+        t0 = time.perf_counter()
+        venv = CountingVectorEnv(gym.make_vec(hpenv.ENV_ID, num_envs=p.num_envs, task=family, **ctx.env_kwargs))
+        agent = RecurrentReinforce(venv, seed=p.seed, learning_rate=p.rr_learning_rate, ent_coef=p.rr_ent_coef,
+                                   ent_coef_final=p.rr_ent_coef / 10,
+                                   ent_decay_updates=max(p.rr_meta_episodes // p.num_envs, 1),
+                                   episodes_per_update=p.num_envs)
+        agent.learn(p.rr_meta_episodes)
+        self.one_off_sgd_steps = venv.sgd_steps
+        self.one_off_wall_time_s = time.perf_counter() - t0
+        self.agent = agent
+        agent.save(path)
+        import json
+
+        meta_file.write_text(json.dumps({"sgd_steps": self.one_off_sgd_steps, "wall_time_s": self.one_off_wall_time_s,
+                                         "members": len(train), "episodes": agent.num_episodes}))
+        self.note = f"meta-trained on {len(train)} train members, {agent.num_episodes} episodes"
+
+    def run(self, ctx, member, seeds):
+        results = evaluate_policy(self.agent, seeds, chunk=DEPLOY_CHUNK, task=member, **ctx.env_kwargs)
+        return [SearchResult.from_episode(r) for r in results]
+
+
+#: The references every method is compared with (paired), in table order.
+REFERENCES = ("best static tuple", "best fixed schedule", "fixed default", "random search")
+#: What ``hptune bench`` runs by default, in table order.
+DEFAULT_METHODS = ("fixed default", "best static tuple", "best fixed schedule", "random search", "TPE",
+                   "successive halving", "PBT", "RR meta (train members)")
+
+
+def resolve_method(spec: str | Method, name: str | None = None) -> Method:
+    """A :class:`Method` from a registered name, ``"package.module:Name"`` or a Method instance."""
+    if isinstance(spec, Method):
+        return spec
+    if spec in METHODS:
+        return METHODS[spec]()
+    if ":" in spec:
+        obj = load_agent(spec)
+        if inspect.isclass(obj) and issubclass(obj, Method):
+            m = obj()
+            m.name, m.source = name or getattr(obj, "name", "") or spec.rsplit(":", 1)[-1], "user"
+            return m
+        return PolicyMethod(name or spec.rsplit(":", 1)[-1].split(".")[-1], obj, source="user")
+    raise ValueError(f"unknown methods [{spec!r}]; built-in methods: {list(METHODS)} "
+                     f"(or package.module:Name for your own)")

@@ -1,0 +1,422 @@
+"""The v1 protocol: suites, selection, the headroom gate, equal deployment budgets, resumable runs.
+
+Per suite (an instance set of :mod:`hpenv.instances`):
+
+1. **Selection** (one-off, on selection members x selection seeds ``1_000_000 + i``): every
+   candidate static tuple (:func:`candidate_tuples`) and every candidate fixed schedule
+   (:func:`candidate_schedules`) trains one episode; the best of each by mean validation accuracy
+   becomes the ``best static tuple`` and ``best fixed schedule`` references. Their SGD steps are
+   those methods' one-off cost.
+2. **Headroom gate** (before any controller is scored): on the test members x evaluation seeds
+   (``2**31 + i``), every candidate tuple trains one episode. An oracle that picks, per test
+   member, the tuple with the best mean validation accuracy (over that member's seeds) is
+   compared, paired over (member, seed), with the best static tuple and the best fixed schedule
+   chosen in step 1. A suite is *saturated* unless the gain is >= ``headroom_min_gain`` with a
+   paired 95% interval that excludes 0.
+3. **Methods** (:mod:`agents.bench.methods`): every method deploys one child per (test member,
+   seed) trained for exactly ``E = horizon * steps_per_action`` SGD steps; search compute and
+   one-off costs are reported beside it.
+
+Results are appended to ``results.csv`` (atomically) one (member, method) at a time, and the
+selection and candidate-grid results are cached under ``cache/``, so a killed run continues
+where it stopped when started again with the same ``--out``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+import hpenv
+from agents.checkpoint import atomic_write, remove_stale_temporaries
+from agents.engine import schedule_episodes, static_episodes
+from agents.evaluation import HELD_OUT_SEED
+from agents.search import SearchResult
+from hpenv.instances import MLP_SUITES, member_factors, suite as get_suite
+
+__all__ = ["Protocol", "PRESETS", "DEPLOY_CHUNK", "SuiteContext", "candidate_tuples", "candidate_schedules", "run_protocol",
+           "CSV_COLUMNS", "HEADROOM_COLUMNS", "SELECTION_SEED", "write_atomic", "read_rows"]
+
+#: Children a method deploys on a test member train alone, one per vector env (``chunk=1``): batched
+#: matrix products round differently for other batch sizes, and over an episode that can move a
+#: child's accuracy by a test example. Alone, the same (member, seed, schedule) is the same child
+#: bit for bit whichever method deploys it, so paired differences are exactly zero where methods agree.
+DEPLOY_CHUNK = 1
+
+#: Seeds of children trained on selection members (disjoint from the evaluation seeds 2**31 + i).
+SELECTION_SEED = 1_000_000
+
+CSV_COLUMNS = ["suite", "member", "seed", "method", "test_accuracy", "val_accuracy", "deployed_sgd_steps",
+               "search_sgd_steps", "one_off_sgd_steps", "wall_time_s", "one_off_wall_time_s", "diverged",
+               "input_scale", "label_noise", "source", "chosen"]
+HEADROOM_COLUMNS = ["suite", "reference", "gain", "ci_low", "ci_high", "saturated", "n_pairs", "p_wilcoxon",
+                    "oracle_mean", "reference_mean", "reference_choice"]
+
+
+@dataclass
+class Protocol:
+    """Settings of one benchmark run (``PRESETS["quick"]``, ``PRESETS["full"]``)."""
+
+    suites: tuple[str, ...] = MLP_SUITES
+    test_members: int | None = None
+    """Test members per suite (the first ``n`` of the suite's test split; None: all)."""
+    seeds: int = 2
+    """Evaluation seeds per test member (``2**31 + i``): pairs = test members x seeds."""
+    selection_members: int | None = None
+    """Selection members used to choose references (None: all)."""
+    selection_seeds: int = 2
+    lrs: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
+    """Candidate tuples: learning-rate indices x momentum indices x depth indices (dropout 0)."""
+    momenta: tuple[int, ...] = (0, 2)
+    depths: tuple[int, ...] = (0, 3)
+    schedule_kinds: tuple[str, ...] = ("cosine", "step")
+    """Candidate schedules: these decays from every (start learning rate, depth) at momentum 0.9."""
+    search_budget_episodes: int = 4
+    """Search compute per test child, in episodes ``E``: random search / TPE / successive halving
+    spend it on candidates before retraining the winner; PBT runs ``1 +`` this many children."""
+    search_candidates: int = 16
+    tpe_startup_trials: int = 5
+    pbt_interval: int = 2
+    rr_meta_episodes: int = 256
+    num_envs: int = 8
+    rr_learning_rate: float = 1e-2
+    rr_ent_coef: float = 0.05
+    headroom_min_gain: float = 0.03
+    methods: tuple[str, ...] = ()
+    """Methods to run (empty: :data:`agents.bench.methods.DEFAULT_METHODS`)."""
+    horizon: int | None = None
+    steps_per_action: int | None = None
+    """Episode settings; None: the suite's own (``hpenv.suite(name).env_kwargs``)."""
+    seed: int = 0
+    """Seed of every learner and random draw (not of the evaluation children)."""
+
+
+PRESETS: dict[str, Protocol] = {
+    # < 10 minutes on 2 shared cores: one suite, 10 test members x 2 seeds = 20 pairs.
+    "quick": Protocol(suites=("v1/digits-scaled",), test_members=10, rr_meta_episodes=128),
+    # the three MLP suites, 12 test members x 3 seeds = 36 pairs each.
+    "full": Protocol(seeds=3, rr_meta_episodes=512),
+}
+
+
+def candidate_tuples(space: hpenv.HPSpace, p: Protocol) -> np.ndarray:
+    """The coarse grid of static tuples (action indices of the default space)."""
+    return np.array([[d, 0, lr, m] for d in p.depths for lr in p.lrs for m in p.momenta], dtype=np.int64)
+
+
+def candidate_schedules(space: hpenv.HPSpace, p: Protocol, horizon: int) -> tuple[np.ndarray, list[str]]:
+    """Fixed schedules ``(n, horizon, n_hp)`` and their names: a learning-rate decay from each start."""
+    from agents.baselines import SchedulePolicy
+
+    out, names = [], []
+    for kind in p.schedule_kinds:
+        for d in p.depths:
+            for top in p.lrs:
+                start = space.decode([d, 0, top, 2])
+                policy = SchedulePolicy(space, kind, start)  # the one implementation of the decays
+                actions = []
+                for t in range(horizon):
+                    a = policy.base.copy()
+                    a[policy.j] = policy.lr_index(t / horizon)
+                    actions.append(a)
+                out.append(actions)
+                names.append(f"{kind} from lr {start['learning_rate']:g}, depth {start['depth']}, momentum 0.9")
+    return np.array(out, dtype=np.int64), names
+
+
+# ---------------------------------------------------------------------- files
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically (:func:`agents.checkpoint.atomic_write`, the one writer)."""
+    atomic_write(path, text)
+
+
+def _csv_text(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def write_csv(rows: Sequence[dict], path: Path, columns: Sequence[str] = CSV_COLUMNS) -> None:
+    write_atomic(path, _csv_text(rows, columns))
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows of a results.csv with numbers as Python numbers."""
+    if not Path(path).exists():
+        return []
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k in ("seed", "deployed_sgd_steps", "search_sgd_steps", "one_off_sgd_steps"):
+            r[k] = int(float(r[k]))
+        for k in ("test_accuracy", "val_accuracy", "wall_time_s", "one_off_wall_time_s", "input_scale",
+                  "label_noise"):
+            r[k] = float(r[k])
+        r["diverged"] = str(r["diverged"]) == "True"
+    return rows
+
+
+def _result_json(r: SearchResult) -> dict:
+    return {"seed": r.seed, "test_accuracy": r.test_accuracy, "val_accuracy": r.val_accuracy,
+            "sgd_steps": r.sgd_steps, "wall_time_s": r.wall_time_s, "diverged": r.diverged,
+            "val_loss": r.schedule[-1].get("val_loss", float("nan")) if r.schedule else float("nan")}
+
+
+# ---------------------------------------------------------------------- one suite
+class SuiteContext:
+    """What methods see of a suite: its settings, the selection results and the cached test grid."""
+
+    def __init__(self, suite_name: str, protocol: Protocol, cache_dir: Path | None):
+        self.suite = get_suite(suite_name)
+        self.protocol = protocol
+        kw = dict(self.suite.env_kwargs)
+        if protocol.horizon is not None:
+            kw["horizon"] = protocol.horizon
+        if protocol.steps_per_action is not None:
+            kw["steps_per_action"] = protocol.steps_per_action
+        self.env_kwargs = kw
+        self.episode_steps = kw["horizon"] * kw["steps_per_action"]
+        self.space = hpenv.HPSpace.default()
+        self.candidates = candidate_tuples(self.space, protocol)
+        self.schedules, self.schedule_names = candidate_schedules(self.space, protocol, kw["horizon"])
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else Path(
+            os.environ.get("TMPDIR", "/tmp")) / f"hpenv-bench-{os.getpid()}" / suite_name.replace("/", "_")
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.selection: dict = {}
+        self._grids: dict[str, dict] = {}
+
+    # selection members and seeds: choosing the references
+    def selection_members(self) -> list[str]:
+        m = self.suite.members("selection")
+        return m[: self.protocol.selection_members] if self.protocol.selection_members else m
+
+    def test_members(self) -> list[str]:
+        m = self.suite.members("test")
+        return m[: self.protocol.test_members] if self.protocol.test_members else m
+
+    def eval_seeds(self) -> list[int]:
+        return [HELD_OUT_SEED + i for i in range(self.protocol.seeds)]
+
+    def run_selection(self) -> dict:
+        """Every candidate tuple and schedule on the selection members x selection seeds (cached)."""
+        path = self.cache_dir / "selection.json"
+        if path.exists():
+            self.selection = json.loads(path.read_text())
+            return self.selection
+        seeds = [SELECTION_SEED + i for i in range(self.protocol.selection_seeds)]
+        members = self.selection_members()
+        nt, ns = len(self.candidates), len(self.schedules)
+        static_val = np.zeros((len(members), nt))
+        sched_val = np.zeros((len(members), ns))
+        static_steps = sched_steps = 0
+        static_wall = sched_wall = 0.0
+        for i, member in enumerate(members):
+            t0 = time.perf_counter()
+            res, spent = static_episodes(np.repeat(self.candidates, len(seeds), 0), seeds * nt, chunk=64,
+                                         task=member, **self.env_kwargs)
+            static_wall += time.perf_counter() - t0
+            static_steps += spent
+            static_val[i] = np.array([r.val_accuracy for r in res]).reshape(nt, len(seeds)).mean(1)
+            t0 = time.perf_counter()
+            res, spent = schedule_episodes(np.repeat(self.schedules, len(seeds), 0), seeds * ns, chunk=64,
+                                           task=member, **self.env_kwargs)
+            sched_wall += time.perf_counter() - t0
+            sched_steps += spent
+            sched_val[i] = np.array([r.val_accuracy for r in res]).reshape(ns, len(seeds)).mean(1)
+        self.selection = {
+            "members": members, "seeds": seeds,
+            "static_val": static_val.tolist(), "schedule_val": sched_val.tolist(),
+            "static_best": int(np.argmax(static_val.mean(0))), "schedule_best": int(np.argmax(sched_val.mean(0))),
+            "static_sgd_steps": static_steps, "schedule_sgd_steps": sched_steps,
+            "static_wall_time_s": static_wall, "schedule_wall_time_s": sched_wall,
+        }
+        write_atomic(path, json.dumps(self.selection))
+        return self.selection
+
+    def test_grid(self, member: str, seeds: Sequence[int]) -> dict[tuple[int, int], SearchResult]:
+        """Every candidate tuple on one test member at ``seeds`` (cached): ``{(tuple index, seed): result}``."""
+        if member not in self._grids:
+            path = self.cache_dir / f"grid_{member.rsplit('/', 1)[-1]}.json"
+            data = json.loads(path.read_text()) if path.exists() else {}
+            missing = [s for s in seeds if str(s) not in data]
+            if missing:
+                nt = len(self.candidates)
+                t0 = time.perf_counter()
+                res, _ = static_episodes(np.repeat(self.candidates, len(missing), 0), missing * nt,
+                                         chunk=DEPLOY_CHUNK, task=member, **self.env_kwargs)
+                wall = (time.perf_counter() - t0) / len(res)
+                for s in missing:
+                    data[str(s)] = []
+                for j, r in enumerate(res):
+                    data[str(missing[j % len(missing)])].append({**_result_json(r), "wall_time_s": wall})
+                write_atomic(path, json.dumps(data))
+            self._grids[member] = data
+        data = self._grids[member]
+        out = {}
+        for s in seeds:
+            for i, d in enumerate(data[str(s)]):
+                out[(i, int(s))] = SearchResult(
+                    seed=int(s), test_accuracy=d["test_accuracy"], val_accuracy=d["val_accuracy"],
+                    sgd_steps=d["sgd_steps"], wall_time_s=d["wall_time_s"], diverged=d["diverged"],
+                    chosen=self.space.decode(self.candidates[i]))
+        return out
+
+
+def headroom(ctx: SuiteContext, rows: Sequence[dict]) -> list[dict]:
+    """The headroom gate of one suite: the per-member oracle against the two references.
+
+    ``rows``: this suite's results rows of ``best static tuple`` and ``best fixed schedule``.
+    """
+    from agents.bench.stats import paired_comparison
+
+    seeds = ctx.eval_seeds()
+    oracle: dict[tuple[str, int], float] = {}
+    for member in ctx.test_members():
+        grid = ctx.test_grid(member, seeds)
+        mean_val = [np.mean([grid[(i, s)].val_accuracy for s in seeds]) for i in range(len(ctx.candidates))]
+        best = int(np.argmax(mean_val))
+        for s in seeds:
+            oracle[(member, s)] = grid[(best, s)].test_accuracy
+    out = []
+    for ref in ("best static tuple", "best fixed schedule"):
+        ref_rows = {(r["member"], int(r["seed"])): float(r["test_accuracy"]) for r in rows if r["method"] == ref}
+        keys = [k for k in oracle if k in ref_rows]
+        if len(keys) < 2:
+            continue
+        c = paired_comparison([oracle[k] for k in keys], [ref_rows[k] for k in keys], seed=ctx.protocol.seed)
+        saturated = not (c["mean_diff"] >= ctx.protocol.headroom_min_gain and c["ci_low"] > 0)
+        ref_choice = (ctx.space.decode(ctx.candidates[ctx.selection["static_best"]]) if ref == "best static tuple"
+                      else ctx.schedule_names[ctx.selection["schedule_best"]])
+        out.append({"suite": ctx.suite.name, "reference": ref, "gain": c["mean_diff"], "ci_low": c["ci_low"],
+                    "ci_high": c["ci_high"], "saturated": saturated, "n_pairs": c["n"], "p_wilcoxon": c["p"],
+                    "oracle_mean": c["mean"], "reference_mean": c["ref_mean"], "reference_choice": str(ref_choice)})
+    return out
+
+
+def _rows_of(ctx: SuiteContext, method, member: str, results: list[SearchResult]) -> list[dict]:
+    f = member_factors(member)
+    return [{
+        "suite": ctx.suite.name, "member": member, "seed": r.seed, "method": method.name,
+        "test_accuracy": r.test_accuracy, "val_accuracy": r.val_accuracy,
+        "deployed_sgd_steps": r.deployed_sgd_steps, "search_sgd_steps": r.search_sgd_steps,
+        "one_off_sgd_steps": method.one_off_sgd_steps, "wall_time_s": round(r.wall_time_s, 3),
+        "one_off_wall_time_s": round(method.one_off_wall_time_s, 2), "diverged": r.diverged,
+        "input_scale": f["input_scale"], "label_noise": f["label_noise"], "source": method.source,
+        "chosen": json.dumps(r.chosen) if r.chosen else "",
+    } for r in results]
+
+
+def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequence[Any] | None = None,
+                 progress: bool = True, log=print) -> dict:
+    """Run the protocol into ``out`` (resumable); returns ``{"rows", "headroom", "notes", "wall_s"}``.
+
+    ``methods``: names, ``"pkg.mod:Name"`` specs or :class:`~agents.bench.methods.Method` objects
+    (default: the protocol's, else :data:`~agents.bench.methods.DEFAULT_METHODS`). The references
+    ``best static tuple`` and ``best fixed schedule`` always run (the headroom gate needs them).
+    """
+    from agents.bench.methods import DEFAULT_METHODS, resolve_method
+    from agents.bench.report import write_reports
+
+    torch.set_num_threads(1)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    specs = list(methods if methods is not None else (protocol.methods or DEFAULT_METHODS))
+    for ref in ("best fixed schedule", "best static tuple"):
+        if ref not in specs:
+            specs.insert(0, ref)
+    resolved = [resolve_method(m) for m in specs]
+    names = [m.name for m in resolved]
+    if len(set(names)) != len(names):
+        raise ValueError(f"method names must be distinct, got {names}")
+    config = {"protocol": dataclasses.asdict(protocol), "methods": names}
+    cfg_path = out / "config.json"
+    sessions: list[dict] = []
+    if cfg_path.exists():
+        old = json.loads(cfg_path.read_text())
+        if old.get("protocol") != json.loads(json.dumps(config["protocol"])):
+            raise ValueError(f"{out} holds a run with other protocol settings; use a new --out to start afresh")
+        sessions = old.get("sessions", [])
+    sessions.append({"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "wall_s": 0.0, "cpu_s": 0.0})
+    t_start, cpu_start = time.perf_counter(), time.process_time()
+
+    def save_session() -> None:
+        """This session's time so far into config.json (a killed session keeps what it spent)."""
+        sessions[-1].update(wall_s=round(time.perf_counter() - t_start, 1),
+                            cpu_s=round(time.process_time() - cpu_start, 1))
+        write_atomic(cfg_path, json.dumps({**config, "sessions": sessions, "started": sessions[0]["started"]},
+                                          indent=1))
+
+    save_session()
+
+    for folder in [out, *(out / "cache").glob("*")]:  # what a killed atomic write left behind
+        if folder.is_dir():
+            remove_stale_temporaries(folder)
+    results_path = out / "results.csv"
+    rows = read_rows(results_path)
+    done = {(r["suite"], r["member"], r["seed"], r["method"]) for r in rows}
+    if rows:
+        log(f"resuming: {len(rows)} rows already in {results_path}")
+    headroom_rows: list[dict] = []
+    notes: dict[str, list[str]] = {}
+    contexts = [SuiteContext(name, protocol, out / "cache" / name.replace("/", "_")) for name in protocol.suites]
+    units = [(ctx, member, m) for ctx in contexts for member in ctx.test_members() for m in resolved]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(units), desc="bench", unit="run", dynamic_ncols=True)
+    for ctx in contexts:
+        log(f"{ctx.suite.name}: selection ({len(ctx.selection_members())} members x "
+            f"{protocol.selection_seeds} seeds, {len(ctx.candidates)} tuples + {len(ctx.schedules)} schedules)")
+        ctx.run_selection()
+        suite_notes = notes.setdefault(ctx.suite.name, [])
+        for m in resolved:
+            m.prepare(ctx)
+            if m.note:
+                suite_notes.append(f"{m.name}: {m.note}")
+        seeds = ctx.eval_seeds()
+        for member in ctx.test_members():
+            for m in resolved:
+                todo = [s for s in seeds if (ctx.suite.name, member, s, m.name) not in done]
+                if todo:
+                    new = _rows_of(ctx, m, member, m.run(ctx, member, todo))
+                    rows += new
+                    done |= {(r["suite"], r["member"], r["seed"], r["method"]) for r in new}
+                    write_csv(rows, results_path)
+                    save_session()
+                if bar is not None:
+                    bar.set_postfix_str(f"{ctx.suite.name.split('/')[-1]} {member.rsplit('/', 1)[-1]} {m.name}")
+                    bar.update(1)
+        suite_rows = [r for r in rows if r["suite"] == ctx.suite.name]
+        headroom_rows += headroom(ctx, suite_rows)
+        write_csv(headroom_rows, out / "headroom.csv", HEADROOM_COLUMNS)
+        for h in headroom_rows:
+            if h["suite"] == ctx.suite.name:
+                log(f"{ctx.suite.name}: headroom over {h['reference']}: {100 * h['gain']:+.2f} points "
+                    f"[{100 * h['ci_low']:+.2f}, {100 * h['ci_high']:+.2f}] ({h['n_pairs']} pairs) -> "
+                    f"{'SATURATED' if h['saturated'] else 'has headroom'}")
+    if bar is not None:
+        bar.close()
+    wall, cpu = time.perf_counter() - t_start, time.process_time() - cpu_start
+    log(f"finished: {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU time in this session")
+    save_session()  # every session of the run (a resumed run has several): the report states the whole cost
+    wall, cpu = sum(x["wall_s"] for x in sessions), sum(x["cpu_s"] for x in sessions)
+    keep = {(c.suite.name, mem) for c in contexts for mem in c.test_members()}
+    report_rows = [r for r in rows if (r["suite"], r["member"]) in keep and r["method"] in names]
+    write_reports(out, report_rows, headroom_rows, notes=notes, protocol=protocol, wall_s=wall, cpu_s=cpu)
+    return {"rows": report_rows, "headroom": headroom_rows, "notes": notes, "wall_s": wall, "cpu_s": cpu,
+            "sessions": len(sessions)}

@@ -1,0 +1,180 @@
+"""Tables of a benchmark run: ``paired.csv`` and ``results.md`` (headroom first, verdicts from paired statistics only)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from agents.bench.stats import holm, iqm, paired_comparison, verdict
+
+__all__ = ["paired_table", "summary_table", "markdown", "write_reports", "machine_description", "PAIRED_COLUMNS"]
+
+PAIRED_COLUMNS = ["suite", "method", "reference", "mean_diff", "ci_low", "ci_high", "p_holm", "wins", "ties",
+                  "losses", "n_pairs", "p_wilcoxon", "prob_improvement", "iqm", "ref_iqm", "verdict"]
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
+            f"({torch.get_num_threads()} thread), {platform.system()} {platform.release()}")
+
+
+def _methods(rows) -> list[str]:
+    return list(dict.fromkeys(r["method"] for r in rows))
+
+
+def paired_table(rows: Sequence[dict], references: Sequence[str] | None = None, seed: int = 0) -> list[dict]:
+    """Every method against every reference, paired over (member, seed), per suite; Holm over each suite's table."""
+    from agents.bench.methods import REFERENCES
+
+    references = list(references or REFERENCES)
+    out: list[dict] = []
+    for suite in dict.fromkeys(r["suite"] for r in rows):
+        srows = [r for r in rows if r["suite"] == suite]
+        acc = {}
+        for r in srows:
+            acc.setdefault(r["method"], {})[(r["member"], int(r["seed"]))] = float(r["test_accuracy"])
+        table = []
+        for m in _methods(srows):
+            for ref in references:
+                if ref == m or ref not in acc:
+                    continue
+                if m in references and references.index(ref) < references.index(m):
+                    continue  # two references are compared once (the other sign is the same test)
+                keys = sorted(set(acc[m]) & set(acc[ref]))
+                if len(keys) < 2:
+                    continue
+                c = paired_comparison([acc[m][k] for k in keys], [acc[ref][k] for k in keys], seed=seed)
+                table.append({"suite": suite, "method": m, "reference": ref, "mean_diff": c["mean_diff"],
+                              "ci_low": c["ci_low"], "ci_high": c["ci_high"], "wins": c["wins"], "ties": c["ties"],
+                              "losses": c["losses"], "n_pairs": c["n"], "p_wilcoxon": c["p"],
+                              "prob_improvement": c["prob_improvement"], "iqm": c["iqm"], "ref_iqm": c["ref_iqm"]})
+        for t, p in zip(table, holm([t["p_wilcoxon"] for t in table])):
+            t["p_holm"] = p
+            t["verdict"] = verdict(t)
+        out += table
+    return out
+
+
+def summary_table(rows: Sequence[dict]) -> dict[str, dict[str, dict]]:
+    """``{suite: {method: {mean, iqm, std, n, deployed, search, one_off, wall}}}``."""
+    out: dict[str, dict[str, dict]] = {}
+    for suite in dict.fromkeys(r["suite"] for r in rows):
+        for m in _methods([r for r in rows if r["suite"] == suite]):
+            rs = [r for r in rows if r["suite"] == suite and r["method"] == m]
+            a = np.array([float(r["test_accuracy"]) for r in rs])
+            by_seed: dict[int, list[float]] = {}
+            for r in rs:
+                by_seed.setdefault(int(r["seed"]), []).append(float(r["test_accuracy"]))
+            seed_means = [float(np.mean(v)) for v in by_seed.values()]
+            out.setdefault(suite, {})[m] = {
+                "mean": float(a.mean()), "iqm": iqm(a), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+                "n": len(a), "seed_min": min(seed_means), "seed_max": max(seed_means), "deployed": float(np.mean([int(r["deployed_sgd_steps"]) for r in rs])),
+                "search": float(np.mean([int(r["search_sgd_steps"]) for r in rs])),
+                "one_off": float(rs[0]["one_off_sgd_steps"]), "one_off_wall": float(rs[0]["one_off_wall_time_s"]),
+                "wall": float(np.mean([float(r["wall_time_s"]) for r in rs])),
+                "diverged": int(sum(bool(r["diverged"]) for r in rs)), "source": rs[0].get("source", "built-in"),
+            }
+    return out
+
+
+def _pts(x: float) -> str:
+    return f"{100 * x:+.2f}"
+
+
+def markdown(rows: Sequence[dict], headroom: Sequence[dict], paired: Sequence[dict], *, notes=None,
+             protocol=None, wall_s: float | None = None, cpu_s: float | None = None,
+             command: str | None = None) -> str:
+    lines = ["# hpenv benchmark v1", "",
+             f"Date: {time.strftime('%Y-%m-%d')}. Machine: {machine_description()}."]
+    if command:
+        lines.append(f"Command: `{command}`.")
+    if wall_s is not None:
+        cpu = f", {cpu_s / 60:.1f} min CPU time" if cpu_s is not None else ""
+        lines.append(f"Wall time of the run: {wall_s / 60:.1f} min{cpu} (summed over its sessions when it was "
+                     f"resumed; config.json lists them).")
+    if protocol is not None:
+        lines.append(f"Protocol: {protocol.seeds} evaluation seeds per test member; references chosen on "
+                     f"{protocol.selection_members or 'all'} selection members x {protocol.selection_seeds} seeds; "
+                     f"search methods spend {protocol.search_budget_episodes} episodes of candidates per child "
+                     f"({protocol.search_candidates} candidates; TPE {protocol.tpe_startup_trials} start-up trials) "
+                     f"then retrain the winner; RR meta-trained for {protocol.rr_meta_episodes} episodes.")
+    lines += ["", "## Headroom gate", "",
+              "Oracle = the best candidate static tuple per test member (chosen on its validation split), paired "
+              "over (test member, seed) with the references chosen on selection members. Saturated unless the "
+              "gain is >= 3 points with the paired 95% bootstrap interval excluding 0.", "",
+              "| suite | reference (its choice) | gain, points [95% CI] | pairs | Wilcoxon p | verdict |",
+              "|---|---|---|---:|---:|---|"]
+    for h in headroom:
+        lines.append(f"| {h['suite']} | {h['reference']} ({h['reference_choice']}) | {_pts(h['gain'])} "
+                     f"[{_pts(h['ci_low'])}, {_pts(h['ci_high'])}] | {h['n_pairs']} | {h['p_wilcoxon']:.2g} | "
+                     f"{'**saturated**' if str(h['saturated']) == 'True' else 'headroom'} |")
+    suites = list(dict.fromkeys(h["suite"] for h in headroom))
+    if suites:
+        lines.append("")
+    for suite in suites:
+        failed = [h["reference"] for h in headroom if h["suite"] == suite and str(h["saturated"]) == "True"]
+        lines.append(f"- {suite}: " + (f"**saturated** against {', '.join(failed)} (no headline)" if failed
+                                       else "has headroom against both references"))
+    stats = summary_table(rows)
+    for suite, ms in stats.items():
+        n = max(s["n"] for s in ms.values())
+        lines += ["", f"## {suite} ({n} pairs: test members x seeds)", "",
+                  "Test accuracy of the deployed child (every one trained the same number of SGD steps); mean, IQM, "
+                  "std over pairs, and the range of the per-seed means (each over the test members); compute per "
+                  "result (deployed child, extra search) and one-off (selection, meta-training).", "",
+                  "| method | mean | IQM | std | seed means | deployed SGD | search SGD | one-off SGD | one-off s | "
+                  "wall s/child | diverged |",
+                  "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+        for m, s in sorted(ms.items(), key=lambda kv: -kv[1]["mean"]):
+            label = f"{m} (user)" if s["source"] == "user" else m
+            lines.append(f"| {label} | {s['mean']:.4f} | {s['iqm']:.4f} | {s['std']:.4f} | "
+                         f"{s['seed_min']:.4f}-{s['seed_max']:.4f} | {s['deployed']:,.0f} | "
+                         f"{s['search']:,.0f} | {s['one_off']:,.0f} | {s['one_off_wall']:.0f} | {s['wall']:.2f} | "
+                         f"{s['diverged']}/{s['n']} |")
+        ptab = [p for p in paired if p["suite"] == suite]
+        if ptab:
+            lines += ["", "Paired against the references (difference in points, method minus reference; Holm over "
+                      "this table; verdict only where Holm p < 0.05 and the interval excludes 0):", "",
+                      "| method | reference | diff [95% CI] | W/T/L | P(improve) | p Holm | verdict |",
+                      "|---|---|---|---|---:|---:|---|"]
+            for p in ptab:
+                lines.append(f"| {p['method']} | {p['reference']} | {_pts(p['mean_diff'])} [{_pts(p['ci_low'])}, "
+                             f"{_pts(p['ci_high'])}] | {p['wins']}/{p['ties']}/{p['losses']} | "
+                             f"{p['prob_improvement']:.2f} | {p['p_holm']:.2g} | {p['verdict']} |")
+            better = [p for p in ptab if p["verdict"] == "better"]
+            worse = [p for p in ptab if p["verdict"] == "worse"]
+            lines += ["", "Verdicts: " + ("; ".join(f"{p['method']} beats {p['reference']}" for p in better)
+                                          or "no method is shown better than any reference") + ". "
+                      + ("; ".join(f"{p['method']} loses to {p['reference']}" for p in worse) or "None shown worse")
+                      + "."]
+        for note in (notes or {}).get(suite, []):
+            lines.append(f"- {note}")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(out: Path, rows: Sequence[dict], headroom: Sequence[dict], *, notes=None, protocol=None,
+                  wall_s: float | None = None, cpu_s: float | None = None, command: str | None = None) -> list[dict]:
+    """Write paired.csv, results.md, the plot; returns the paired table."""
+    from agents.bench.plots import plot_accuracy_vs_compute
+    from agents.bench.protocol import write_atomic, write_csv
+
+    out = Path(out)
+    paired = paired_table(rows, seed=getattr(protocol, "seed", 0))
+    write_csv(paired, out / "paired.csv", PAIRED_COLUMNS)
+    write_atomic(out / "results.md", markdown(rows, headroom, paired, notes=notes, protocol=protocol, wall_s=wall_s,
+                                              cpu_s=cpu_s, command=command))
+    plot_accuracy_vs_compute(rows, out / "accuracy_vs_compute.png")
+    return paired

@@ -1,0 +1,105 @@
+"""Paired statistics for benchmark tables.
+
+Every method trains the same evaluation children (same member, same seed), so comparisons are
+paired: the unit is one (member, seed) pair, and a method's result is compared with a
+reference's result *on the same pair*. Never a verdict from overlapping unpaired intervals.
+
+* :func:`paired_comparison` -- mean paired difference, paired bootstrap 95% interval
+  (``scipy.stats.bootstrap(..., paired=True)``, seeded, percentile), Wilcoxon signed-rank p
+  (``scipy.stats.wilcoxon``; 1.0 when every difference is zero), wins / ties / losses and the
+  probability of improvement.
+* :func:`holm` -- Holm-Bonferroni step-down adjustment of a table's p-values.
+* :func:`iqm` -- interquartile mean (rliable's robust aggregate; :func:`agents.evaluation.iqm`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+
+from agents.evaluation import iqm  # the one implementation (rliable's interquartile mean)
+
+__all__ = ["paired_comparison", "holm", "iqm", "probability_of_improvement", "verdict"]
+
+#: Differences smaller than this are ties (accuracies are multiples of 1 / n_test anyway).
+TIE_TOLERANCE = 1e-9
+
+
+def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> float:
+    """P(x > y) + P(x = y) / 2 over the pairs: how often the method beats the reference on the same child."""
+    d = np.asarray(x, dtype=np.float64) - np.asarray(y, dtype=np.float64)
+    if d.size == 0:
+        return float("nan")
+    return float((d > TIE_TOLERANCE).mean() + 0.5 * (np.abs(d) <= TIE_TOLERANCE).mean())
+
+
+def paired_comparison(x: Sequence[float], y: Sequence[float], *, confidence: float = 0.95,
+                      n_resamples: int = 9999, seed: int = 0) -> dict:
+    """Compare a method (``x``) with a reference (``y``) on the same pairs, ``x[i]`` with ``y[i]``.
+
+    Returns a dict with ``n``, ``mean_diff`` (mean of ``x - y``), ``ci_low`` / ``ci_high`` (paired
+    percentile bootstrap of the mean difference, resampling pairs), ``p`` (two-sided Wilcoxon
+    signed-rank p, zero differences dropped; 1.0 when all differences are zero), ``wins`` /
+    ``ties`` / ``losses`` (pairs where ``x`` is above / equal to / below ``y``), ``prob_improvement``,
+    and the means and IQMs of both sides.
+    """
+    from scipy import stats
+
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-D and paired (same length), got shapes {x.shape} and {y.shape}")
+    n = len(x)
+    if n == 0:
+        raise ValueError("no pairs to compare")
+    d = x - y
+    wins = int((d > TIE_TOLERANCE).sum())
+    losses = int((d < -TIE_TOLERANCE).sum())
+    out = {
+        "n": n, "mean_diff": float(d.mean()), "wins": wins, "ties": n - wins - losses, "losses": losses,
+        "prob_improvement": probability_of_improvement(x, y),
+        "mean": float(x.mean()), "ref_mean": float(y.mean()), "iqm": iqm(x), "ref_iqm": iqm(y),
+    }
+    if n < 2 or np.ptp(d) <= TIE_TOLERANCE:  # one pair, or every difference the same: no spread
+        out["ci_low"] = out["ci_high"] = float(d.mean()) if n >= 2 else float("nan")
+    else:
+        res = stats.bootstrap((x, y), lambda a, b, axis=-1: np.mean(a - b, axis=axis), paired=True,
+                              vectorized=True, confidence_level=confidence, n_resamples=n_resamples,
+                              method="percentile", random_state=np.random.default_rng(seed))
+        out["ci_low"], out["ci_high"] = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if wins + losses == 0:
+        out["p"] = 1.0
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out["p"] = float(stats.wilcoxon(d[np.abs(d) > TIE_TOLERANCE]).pvalue)
+    return out
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (same order as given; NaN stays NaN, excluded from m)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    ok = np.flatnonzero(~np.isnan(p))
+    adjusted = np.full(len(p), np.nan)
+    m = len(ok)
+    order = ok[np.argsort(p[ok], kind="stable")]
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted.tolist()
+
+
+def verdict(c: dict, alpha: float = 0.05) -> str:
+    """``"better"`` / ``"worse"`` when the Holm-adjusted p is below ``alpha`` and the paired interval
+    excludes 0 on the same side; otherwise ``"no difference shown"``."""
+    p = c.get("p_holm", c.get("p", float("nan")))
+    if not (p < alpha):
+        return "no difference shown"
+    if c["ci_low"] > 0:
+        return "better"
+    if c["ci_high"] < 0:
+        return "worse"
+    return "no difference shown"
