@@ -45,7 +45,11 @@ from agents.search import SearchResult, _neighbour
 from hpenv.config import EnvConfig
 from hpenv.env import HPTuneEnv
 
-__all__ = ["pbt_tune"]
+__all__ = ["pbt_tune", "CPUS_PER_MEMBER"]
+
+#: CPUs Ray reserves for each trial unless ``pbt_tune`` is told otherwise (the benchmark's
+#: "PBT (Ray Tune)" method uses it): one child trains on one thread.
+CPUS_PER_MEMBER = 1.0
 
 
 def _member(config: dict[str, Any], *, env_kwargs: dict[str, Any], seed: int) -> None:
@@ -93,7 +97,7 @@ class _CountSteps(tune.Callback):
 
 def pbt_tune(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 0.25,
              perturb_prob: float = 0.5, rng_seed: int = 0, address: str | None = None,
-             cpus_per_member: float = 1.0, **env_kwargs: Any) -> SearchResult:
+             cpus_per_member: float | None = None, **env_kwargs: Any) -> SearchResult:
     """Population-based training with Ray Tune; the arguments of :func:`agents.search.pbt`.
 
     Args:
@@ -106,7 +110,8 @@ def pbt_tune(seed: int, population: int = 8, *, interval: int = 2, fraction: flo
         rng_seed: seeds the initial tuples and the exploration (with ``seed``).
         address: a Ray cluster to join; None uses the running one or starts a local one (and
             shuts it down afterwards).
-        cpus_per_member: CPUs Ray reserves for each trial (a fraction runs more trials at once).
+        cpus_per_member: CPUs Ray reserves for each trial (a fraction runs more trials at once;
+            default :data:`CPUS_PER_MEMBER`).
         **env_kwargs: keyword arguments of ``HPTune-v1`` (``task``, ``horizon``, ...); a single
             task, not a task family.
 
@@ -116,8 +121,8 @@ def pbt_tune(seed: int, population: int = 8, *, interval: int = 2, fraction: flo
     """
     if not 0 < fraction <= 0.5:
         raise ValueError(f"fraction must lie in (0, 0.5] (Tune's quantile_fraction), got {fraction!r}")
-    space = EnvConfig.from_kwargs(env_kwargs).resolve_space()
-    horizon = EnvConfig.from_kwargs(env_kwargs).horizon
+    config = EnvConfig.from_kwargs(env_kwargs)
+    space, horizon, spa = config.resolve_space(), config.horizon, config.steps_per_action
     names = list(space.names)
     # the same draws as agents.search.pbt: the initial tuples first, then the exploration
     rng = np.random.default_rng([int(rng_seed), int(seed) % 2**63, 0xB7])
@@ -141,7 +146,7 @@ def pbt_tune(seed: int, population: int = 8, *, interval: int = 2, fraction: flo
         with tempfile.TemporaryDirectory() as storage:
             trainable = tune.with_resources(
                 tune.with_parameters(_member, env_kwargs=dict(env_kwargs), seed=int(seed)),
-                {"cpu": cpus_per_member})
+                {"cpu": CPUS_PER_MEMBER if cpus_per_member is None else cpus_per_member})
             tuner = tune.Tuner(
                 trainable, param_space=param_space,
                 tune_config=tune.TuneConfig(scheduler=scheduler, metric="val_accuracy", mode="max"),
@@ -168,4 +173,6 @@ def pbt_tune(seed: int, population: int = 8, *, interval: int = 2, fraction: flo
         val_accuracy=float(metrics["val_accuracy"]), sgd_steps=counter.sgd_steps, wall_time_s=wall,
         episode_return=float(metrics["val_accuracy"] - reset_info["val_accuracy"]),
         diverged=bool(metrics["diverged"]), schedule=lineage,
+        # as agents.search.pbt: the chosen lineage is one episode's training, the rest is search
+        search_sgd_steps=counter.sgd_steps - min(counter.sgd_steps, horizon * spa),
     )

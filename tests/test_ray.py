@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import gymnasium as gym
+import hpenv
 import numpy as np
 import pytest
 import torch
@@ -22,12 +23,13 @@ import torch
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.tune")  # the PBT test; Ray core alone is not the extra
 
-from agents import RecurrentReinforce  # noqa: E402
+from agents import RecurrentReinforce, bench  # noqa: E402
 from agents.checkpoint import load_checkpoint  # noqa: E402
 from agents.cli import main as hptune  # noqa: E402
 from agents.distributed import RayRunners  # noqa: E402
-from agents.pbt_tune import pbt_tune  # noqa: E402
-from agents.search import SearchResult, pbt  # noqa: E402
+from agents.bench.methods import resolve_method  # noqa: E402
+from agents.bench.protocol import SuiteContext  # noqa: E402
+from agents.search import SearchResult  # noqa: E402
 from tests.conftest import FAST  # noqa: E402
 
 K = 2  # children per runner
@@ -156,21 +158,31 @@ def test_cli_same_metrics_and_checkpoint_for_one_and_two_runners_and_across_a_re
     assert hptune(["train", "--resume", str(one), "--runners", "0", "--no-progress"]) == 2  # another run
 
 
-def test_tune_pbt_runs_end_to_end_on_the_members_of_search_pbt_and_counts_its_steps() -> None:
-    settings = {**FAST, "horizon": 3}
-    result = pbt_tune(0, population=4, interval=1, cpus_per_member=0.25, **settings)
-    reference = pbt(0, population=4, interval=1, **settings)
-    assert isinstance(result, SearchResult) and result.seed == 0
-    # no child of this setting diverges: every member trains every step, exploited or not
-    assert result.sgd_steps == reference.sgd_steps == 4 * 3 * FAST["steps_per_action"]
+def test_tune_pbt_is_a_benchmark_method_on_the_members_of_pbt_and_counts_its_steps(
+    tmp_path, monkeypatch
+) -> None:
+    import agents.pbt_tune
+
+    # a quarter CPU per trial: the module's runners hold most of the cluster's two CPUs
+    monkeypatch.setattr(agents.pbt_tune, "CPUS_PER_MEMBER", 0.25)
+    protocol = bench.Protocol(suites=("v1/wine-scaled",), test_members=1, horizon=3, steps_per_action=4,
+                              search_budget_episodes=3, pbt_interval=1)
+    ctx = SuiteContext("v1/wine-scaled", protocol, tmp_path)
+    member = ctx.suite.members("test")[0]
+    seed = 2**31
+    (result,) = resolve_method("PBT (Ray Tune)").run(ctx, member, [seed])
+    (reference,) = resolve_method("PBT").run(ctx, member, [seed])
+    assert isinstance(result, SearchResult) and result.seed == seed
+    # every member of 4 trains every step, exploited or not (none diverges here): 4 x 3 x 4
+    assert result.sgd_steps == reference.sgd_steps == 4 * 3 * 4
+    assert result.deployed_sgd_steps == reference.deployed_sgd_steps == 3 * 4
     assert len(result.schedule) == 3 and result.val_accuracy == result.schedule[-1]["val_accuracy"]
     assert 0.0 <= result.test_accuracy <= 1.0 and not result.diverged
     # the chosen member's first tuple is one of the initial tuples agents.search.pbt draws
-    space = gym.make("HPTune-v1", **settings).unwrapped.hp_space
-    rng = np.random.default_rng([0, 0, 0xB7])
+    space = hpenv.HPSpace.default()
+    rng = np.random.default_rng([protocol.seed, seed, 0xB7])
     initial = [space.decode(a) for a in rng.integers(0, space.nvec, size=(4, len(space)))]
-    first = {k: v for k, v in result.schedule[0].items() if k != "val_accuracy"}
-    assert first in initial
+    assert {k: v for k, v in result.schedule[0].items() if k != "val_accuracy"} in initial
 
 
 def test_scaling_benchmark_runs_on_the_cluster_and_prints_what_the_readme_quotes() -> None:

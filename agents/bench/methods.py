@@ -20,6 +20,7 @@ with ``predict``, or a callable ``obs -> action``), so a user's policy is run ex
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import os
 import sys
@@ -212,6 +213,23 @@ class PBT(Method):
         p = ctx.protocol
         return [search.pbt(s, 1 + p.search_budget_episodes, interval=p.pbt_interval, rng_seed=p.seed,
                            task=member, **ctx.env_kwargs) for s in seeds]
+
+
+# PBT on Ray Tune, where the ray extra is installed (found without importing Ray, which is slow).
+if importlib.util.find_spec("ray") is not None:
+
+    @register_method("PBT (Ray Tune)")
+    class PBTRayTune(Method):
+        """:class:`PBT` with every member a Ray Tune trial (:func:`agents.pbt_tune.pbt_tune`): the
+        same members, seeds and compute, each SGD step counted as it runs. Not a default method:
+        on one machine Tune's trial scheduling and checkpoints cost far more than the training."""
+
+        def run(self, ctx, member, seeds):
+            from agents.pbt_tune import pbt_tune
+
+            p = ctx.protocol
+            return [pbt_tune(s, 1 + p.search_budget_episodes, interval=p.pbt_interval, rng_seed=p.seed,
+                             task=member, **ctx.env_kwargs) for s in seeds]
 
 
 class CountingVectorEnv(gym.vector.VectorWrapper):
