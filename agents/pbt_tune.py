@@ -13,7 +13,8 @@ Same members and seeds as :func:`agents.search.pbt`: every child starts from
 from how Tune works: an exploiting member takes over its donor's whole child, random stream
 included (a Tune trial restarts from the donor's checkpoint; in :func:`agents.search.pbt` it
 keeps its own stream), and a member that diverges waits, untrained, for the next perturbation
-instead of being replaced at once. Tune picks donors with Python's ``random`` module, so runs
+instead of being replaced at once; and Tune's quantiles round up (``ceil(population *
+fraction)`` members exploit, where :func:`agents.search.pbt` rounds). Tune picks donors with Python's ``random`` module, so runs
 are not bit-identical.
 
 Compute: ``sgd_steps`` is every child SGD step actually run by any trial, counted as the results
