@@ -9,13 +9,13 @@ bottom ``fraction`` of the population restart from the checkpoint of a top membe
 ``interval`` steps, and explores with the same neighbour move as :func:`agents.search.pbt`.
 
 Same members and seeds as :func:`agents.search.pbt`: every child starts from
-``reset(seed=seed)``, with the initial tuples drawn from the same generator. Differences, both
+``reset(seed=seed)``, with the initial tuples drawn from the same generator. Differences, all
 from how Tune works: an exploiting member takes over its donor's whole child, random stream
 included (a Tune trial restarts from the donor's checkpoint; in :func:`agents.search.pbt` it
-keeps its own stream), and a member that diverges waits, untrained, for the next perturbation
-instead of being replaced at once; and Tune's quantiles round up (``ceil(population *
-fraction)`` members exploit, where :func:`agents.search.pbt` rounds). Tune picks donors with Python's ``random`` module, so runs
-are not bit-identical.
+keeps its own stream); a member that diverges waits, untrained, for the next perturbation
+instead of being replaced at once; Tune's quantiles round up (``ceil(population * fraction)``
+members exploit, where :func:`agents.search.pbt` rounds); and Tune picks donors with Python's
+``random`` module, so runs are not bit-identical.
 
 Compute: ``sgd_steps`` is every child SGD step actually run by any trial, counted as the results
 arrive in the driver, including the steps of members that were later overwritten.
