@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import gymnasium as gym
-import hpenv
 import numpy as np
 import pytest
 import torch
@@ -23,12 +22,13 @@ import torch
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.tune")  # the PBT test; Ray core alone is not the extra
 
+import hpenv  # noqa: E402
 from agents import RecurrentReinforce, bench  # noqa: E402
+from agents.bench.methods import resolve_method  # noqa: E402
+from agents.bench.protocol import SuiteContext  # noqa: E402
 from agents.checkpoint import load_checkpoint  # noqa: E402
 from agents.cli import main as hptune  # noqa: E402
 from agents.distributed import RayRunners  # noqa: E402
-from agents.bench.methods import resolve_method  # noqa: E402
-from agents.bench.protocol import SuiteContext  # noqa: E402
 from agents.search import SearchResult  # noqa: E402
 from tests.conftest import FAST  # noqa: E402
 
