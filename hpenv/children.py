@@ -304,14 +304,16 @@ class CNNFamily(_Family):
             h = F.conv2d(x if x.dim() == 4 else x[k], p["stem.weight"][k], p["stem.bias"][k], stride=2, padding=1)
             # channels-last activations: oneDNN's own layout for 16 channels, no reorder per call
             # (1.3x faster end to end than NCHW); later layers keep the layout of their input
-            h = torch.relu(h.contiguous(memory_format=torch.channels_last))
+            h = h.contiguous(memory_format=torch.channels_last).relu_()
             for i in range(len(blocks)):
                 if k not in runs[i]:  # a child runs blocks 0 .. depth - 1: none after the first it skips
                     break
-                r = torch.relu(F.conv2d(h, p[f"conv1.{i}.weight"][k], p[f"conv1.{i}.bias"][k], padding=1))
+                # in place on the convolutions' outputs (which their backward does not need): the
+                # activations of a validation split are large, each pass over them costs
+                r = F.conv2d(h, p[f"conv1.{i}.weight"][k], p[f"conv1.{i}.bias"][k], padding=1).relu_()
                 if drops is not None and drops[i] is not None:
                     r = r * drops[i][k].view(*r.shape[:2], 1, 1)
-                h = torch.relu(h + F.conv2d(r, p[f"conv2.{i}.weight"][k], p[f"conv2.{i}.bias"][k], padding=1))
+                h = F.conv2d(r, p[f"conv2.{i}.weight"][k], p[f"conv2.{i}.bias"][k], padding=1).add_(h).relu_()
             pooled.append(h.mean(dim=(2, 3)))
         return torch.baddbmm(p["head.bias"].unsqueeze(1), torch.stack(pooled), p["head.weight"])
 
