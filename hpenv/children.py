@@ -383,11 +383,11 @@ class CNNTrainStep:
         #: child k (slot order, deepest first) runs blocks 0 .. depths[k] - 1
         self.depths = [sum(m > k for m in counts) for k in range(n)]
         rows = {"stem": n, "head": n, **{f"conv{j}.{i}": m for i, m in enumerate(counts) for j in (1, 2)}}
-        self.weights = {f"{layer}.{kind}": p[f"{layer}.{kind}"][:m] for layer, m in rows.items()
+        self.params = {f"{layer}.{kind}": p[f"{layer}.{kind}"][:m] for layer, m in rows.items()
                         for kind in ("weight", "bias")}
         # gradients go straight to where the optimiser wants them, else to buffers of our own
         self.grads = {name: g if (g := update.out(name)) is not None else torch.empty_like(w)
-                      for name, w in self.weights.items()}
+                      for name, w in self.params.items()}
 
     @torch.no_grad()
     def __call__(self, x: Tensor, y: Tensor, drops: Sequence[Tensor] | None = None,
@@ -405,7 +405,7 @@ class CNNTrainStep:
 
     def _child(self, k: int, x: Tensor, y: Tensor, drops: Sequence[Tensor] | None,
                weights: Tensor | None) -> Tensor:
-        w, g = self.weights, self.grads
+        w, g = self.params, self.grads
         conv_backward = torch.ops.aten.convolution_backward
         h = F.conv2d(x, w["stem.weight"][k], w["stem.bias"][k], stride=2, padding=1)
         h = h.contiguous(memory_format=torch.channels_last).relu_()  # see CNNFamily.forward
