@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import hpenv  # noqa: F401  (registers HPTune-v1)
+import hpenv
 
 
 def reference_loop(model, opt, x_train, y_train, x_val, y_val, steps, batch_size, generator):
@@ -44,9 +44,8 @@ def reference_loop(model, opt, x_train, y_train, x_val, y_val, steps, batch_size
     return loss.item(), acc
 
 
-def reference_child(env, k: int, hp: dict, device: str):
-    """Child ``k`` of ``env`` as an ordinary module, with a ``torch.optim.SGD`` set to ``hp``."""
-    model = env._episodes.child_module(k)
+def reference_child(model: torch.nn.Module, hp: dict):
+    """A child as an ordinary module (``env.child``), with a ``torch.optim.SGD`` set to ``hp``."""
     model.depth, model.dropout = hp.get("depth", model.depth), hp.get("dropout", 0.0)
     momentum = hp.get("momentum", 0.9)
     opt = torch.optim.SGD(model.parameters(), lr=hp.get("learning_rate", 0.03), momentum=momentum,
@@ -54,10 +53,9 @@ def reference_child(env, k: int, hp: dict, device: str):
     return model, opt
 
 
-def reference_data(env, device: str) -> tuple:
-    """``env``'s training and validation split as device tensors, flattened for MLP children."""
-    task = env._episodes.tasks[0]
-    flat = env._episodes.family.kind == "mlp"
+def reference_data(task, family, device: str) -> tuple:
+    """``task``'s training and validation split as device tensors, flattened for MLP children."""
+    flat = family.kind == "mlp"
     to = lambda x: (x.reshape(len(x), -1) if flat else x).to(device)  # noqa: E731
     return to(task.x_train), task.y_train.to(device), to(task.x_val), task.y_val.to(device)
 
@@ -74,15 +72,15 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    env = gym.make("HPTune-v1", task=args.task, device=args.device, steps_per_action=args.steps_per_action,
+    env = gym.make(hpenv.ENV_ID, task=args.task, device=args.device, steps_per_action=args.steps_per_action,
                    horizon=10**6).unwrapped
     env.reset(seed=0)
     action = np.array([int(a) for a in args.action.split(",")])
     hp = env.hp_space.decode(action)
 
     # the same child, as an ordinary module and optimiser
-    model, opt = reference_child(env, 0, hp, args.device)
-    data = reference_data(env, args.device)
+    model, opt = reference_child(env.child, hp)
+    data = reference_data(env.task, env.family, args.device)
     gen = torch.Generator(device=args.device).manual_seed(0)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
 

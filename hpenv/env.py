@@ -186,6 +186,11 @@ class HPTuneEnv(gym.Env):
         return self._episodes.tasks[0] or self._episodes.task
 
     @property
+    def family(self):
+        """The child family (architecture): :class:`hpenv.children.MLPFamily` or ``CNNFamily``."""
+        return self._episodes.family
+
+    @property
     def child(self) -> torch.nn.Module:
         """A copy of the child being trained, as an ``nn.Module`` at its current depth."""
         return self._episodes.child_module(0)

@@ -11,7 +11,9 @@ numbers from the same code. Design choices, each for speed:
 * Each action, the children are put in "slot" order, deepest first, so the children that run
   block i are its leading rows: no gather or scatter inside the SGD loop.
 * MLP children have a hand-written backward pass (:class:`hpenv.children.MLPTrainStep`): at
-  these sizes autograd's bookkeeping costs more than the arithmetic. CNN children use autograd.
+  these sizes autograd's bookkeeping costs more than the arithmetic. So do CNN children on CPU
+  (:class:`hpenv.children.CNNTrainStep`, ordinary convolutions child by child); on CUDA they
+  run as grouped convolutions with autograd.
 * Batches are gathered from tensors that stay on the device: no DataLoader.
 * Nothing is copied to the host inside the SGD loop; losses are written to a preallocated
   ``(steps, K)`` tensor and read once per action.

@@ -109,6 +109,16 @@ class HPTuneVectorEnv(VectorEnv):
         """Allowed action indices per child, ``(num_envs, sum(nvec))`` (sb3-contrib's MaskablePPO layout)."""
         return np.tile(self.hp_space.action_mask(), (self.num_envs, 1))
 
+    @property
+    def family(self):
+        """The child family (architecture) all children share."""
+        return self._episodes.family
+
+    @property
+    def tasks(self) -> list:
+        """The task of each child's current episode."""
+        return [t or self._episodes.task for t in self._episodes.tasks]
+
     def child(self, index: int) -> torch.nn.Module:
         """A copy of child ``index`` as an ``nn.Module`` at its current depth."""
         return self._episodes.child_module(index)

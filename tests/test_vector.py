@@ -351,18 +351,64 @@ def test_skipped_blocks_keep_weights_and_momentum():
 
 
 def test_cnn_children_equal_single_envs(make_env):
+    """Child i of the vector env trains as a single env seeded s + i: CNN children with mixed depths,
+    dropouts and learning rates, two of them with the same depth (a swap of their gradients would show)."""
     rng = np.random.default_rng(0)
     y = np.arange(48) % 3
     x = rng.normal(size=(48, 1, 6, 6)).astype(np.float32) + y[:, None, None, None]
     task = Task.from_arrays(x, y, name="tiny_images")
-    kw = dict(task=task, steps_per_action=3, horizon=2, batch_size=8)
-    acts = np.array([[[3, 1, 3, 2], [0, 2, 2, 1], [1, 0, 3, 3]], [[1, 0, 2, 2], [3, 3, 1, 0], [2, 1, 3, 1]]])
-    venv = HPTuneVectorEnv(num_envs=3, **kw)
+    kw = dict(task=task, steps_per_action=3, horizon=3, batch_size=8)
+    # [depth, dropout, learning rate, momentum] indices, per step and child
+    acts = np.array([[[3, 1, 3, 2], [0, 2, 2, 1], [1, 0, 3, 3], [3, 3, 4, 2]],
+                     [[1, 0, 2, 2], [3, 3, 1, 0], [2, 1, 3, 1], [1, 2, 3, 2]],
+                     [[2, 2, 4, 1], [2, 0, 3, 2], [0, 1, 2, 3], [3, 0, 1, 0]]])
+    K = acts.shape[1]
+    venv = HPTuneVectorEnv(num_envs=K, **kw)
     venv.reset(seed=20)
     v_obs = np.stack([venv.step(a)[0] for a in acts])
-    for i in range(3):
-        s_obs, *_ = rollout(make_env(**kw), acts[:, i], seed=20 + i)
+    for i in range(K):
+        env = make_env(**kw)
+        s_obs, *_ = rollout(env, acts[:, i], seed=20 + i)
         np.testing.assert_allclose(v_obs[:, i], s_obs[1:], atol=1e-5, err_msg=f"child {i}")
+        single = env.unwrapped._episodes.child_module(0).state_dict()
+        for name, w in venv.child(i).state_dict().items():
+            torch.testing.assert_close(w, single[name], atol=1e-5, rtol=1e-5, msg=lambda m: f"child {i}, {name}: {m}")
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+@pytest.mark.parametrize("with_dropout", [False, True])
+@pytest.mark.parametrize("with_weights", [False, True])
+def test_cnn_trainer_gradients_equal_autograd(grouped, with_dropout, with_weights):
+    """Both CNN formulations (per child with a hand-written backward, grouped with autograd) give
+    autograd's gradients of the grouped forward pass, and the two forward passes agree."""
+    K, B, counts = 5, 6, [5, 3, 1]  # children 0-4 of depths 3, 3, 2, 1, 1 (deepest first)
+    family = make_family("cnn", (2, 7, 7), 4, width=8, max_depth=3)
+    gen = torch.Generator().manual_seed(0)
+    params = {s.name: torch.randn(K, *s.shape, generator=gen) * 0.3 for s in family.param_specs}
+    x, y = torch.randn(K, B, 2, 7, 7, generator=gen), torch.randint(0, 4, (K, B), generator=gen)
+    drops = [(torch.rand(m, B, 8, generator=gen) > 0.3).float() / 0.7 for m in counts] if with_dropout else None
+    weights = torch.rand(K, B, generator=gen) if with_weights else None
+
+    family.grouped = grouped
+    recorder = _Recorder()
+    loss = family.trainer(params, counts, K, recorder)(x, y, drops, weights)
+
+    family.grouped = True  # the reference: autograd through one grouped convolution per layer
+    leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
+    full_drops = None if drops is None else [torch.cat([d, torch.ones(K - len(d), B, 8)]) for d in drops]
+    blocks = [None if m == K else torch.arange(m) for m in counts]
+    logits = family.forward(leaves, x, blocks, full_drops)
+    family.grouped = False
+    torch.testing.assert_close(family.forward(params, x, blocks, full_drops), logits.detach(), atol=1e-5, rtol=1e-5)
+    nll = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(K, B)
+    ref_loss = nll.mean(1) if weights is None else (nll * weights).sum(1)
+    ref_loss.sum().backward()
+    torch.testing.assert_close(loss, ref_loss.detach())
+    assert set(recorder.grads) == set(params)
+    for name, grad in recorder.grads.items():
+        rows = K if "conv" not in name else counts[int(name.split(".")[1])]
+        assert grad.shape[0] == rows, name
+        torch.testing.assert_close(grad, leaves[name].grad[:rows], atol=1e-5, rtol=1e-4, msg=name)
 
 
 # ---------------------------------------------------------------- autoreset modes, partial reset, pickling
