@@ -47,7 +47,7 @@ except ImportError as err:  # pragma: no cover - depends on the installed extras
 import hpenv
 from agents.reinforce import ChunkPlan, EpisodeChunk, PolicySnapshot, RecurrentReinforce
 
-__all__ = ["RayRunners", "init_ray"]
+__all__ = ["RayRunners", "init_ray", "keep_ray_on_loopback"]
 
 
 def init_ray(address: str | None = None, num_cpus: int = 1) -> bool:
@@ -63,8 +63,22 @@ def init_ray(address: str | None = None, num_cpus: int = 1) -> bool:
     if address:
         ray.init(address=address)
     else:
+        keep_ray_on_loopback()
         ray.init(num_cpus=max(os.cpu_count() or 1, num_cpus), include_dashboard=False)
     return True
+
+
+def keep_ray_on_loopback() -> None:
+    """Make a local Ray cluster bind and dial 127.0.0.1 only (call before ``ray.init``).
+
+    Even on one machine Ray binds and connects to the host's network address, and
+    ``_node_ip_address="127.0.0.1"`` does not change that for its control store. Its switch for
+    loopback-only clusters (meant for macOS and Windows) is a constant read when Ray is imported,
+    so set it both in this process and, through the environment, in the processes Ray starts.
+    Not for a driver that joins a multi-node cluster: other nodes must reach it.
+    """
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 class _Runner:

@@ -12,6 +12,10 @@ import subprocess
 import sys
 import textwrap
 
+# Every Ray cluster a test starts stays on 127.0.0.1 (see agents.distributed.keep_ray_on_loopback);
+# set before anything imports Ray, and inherited by the processes Ray and the tests start.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+
 import gymnasium as gym
 import numpy as np
 import pytest

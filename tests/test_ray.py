@@ -28,7 +28,7 @@ from agents.bench.methods import resolve_method  # noqa: E402
 from agents.bench.protocol import SuiteContext  # noqa: E402
 from agents.checkpoint import load_checkpoint  # noqa: E402
 from agents.cli import main as hptune  # noqa: E402
-from agents.distributed import RayRunners  # noqa: E402
+from agents.distributed import RayRunners, keep_ray_on_loopback  # noqa: E402
 from agents.search import SearchResult  # noqa: E402
 from tests.conftest import FAST  # noqa: E402
 
@@ -39,8 +39,8 @@ EPISODES = 8  # two updates
 
 @pytest.fixture(scope="module", autouse=True)
 def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False)
+    keep_ray_on_loopback()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 
