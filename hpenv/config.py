@@ -100,3 +100,29 @@ class EnvConfig:
         if "depth" in space and max(space.params[space.names.index("depth")].values) > self.max_depth:
             raise ValueError(f"hp_space depth values go above max_depth={self.max_depth}")
         return space
+
+
+class ConfigViews:
+    """The env's configuration as properties, shared by the single and the vector env."""
+
+    config: EnvConfig
+
+    @property
+    def horizon(self) -> int:
+        """Env steps per episode."""
+        return self.config.horizon
+
+    @property
+    def steps_per_action(self) -> int:
+        """Child SGD steps per env step."""
+        return self.config.steps_per_action
+
+    @property
+    def sgd_steps_per_episode(self) -> int:
+        """Child SGD steps of a whole episode that does not diverge."""
+        return self.config.sgd_steps_per_episode
+
+    @property
+    def reward_mode(self) -> str:
+        """The ``reward`` argument: a key of ``hpenv.REWARD_MODES``."""
+        return self.config.reward

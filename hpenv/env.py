@@ -13,14 +13,14 @@ from gymnasium import spaces
 from gymnasium.envs.registration import EnvSpec
 
 from hpenv import observe
-from hpenv.config import EnvConfig
+from hpenv.config import ConfigViews, EnvConfig
 from hpenv.episodes import EpisodeBatch
 from hpenv.render import Renderer
 from hpenv.spaces import HPSpace
 from hpenv.tasks import Task
 
 
-class HPTuneEnv(gym.Env):
+class HPTuneEnv(ConfigViews, gym.Env):
     """Hyper-parameter control as a reinforcement-learning problem.
 
     ## Description
@@ -148,26 +148,6 @@ class HPTuneEnv(gym.Env):
         self._renderer = Renderer(self.hp_space)
         self._needs_reset = True
         self._spec: EnvSpec | None = None
-
-    @property
-    def horizon(self) -> int:
-        """Env steps per episode."""
-        return self.config.horizon
-
-    @property
-    def steps_per_action(self) -> int:
-        """Child SGD steps per env step."""
-        return self.config.steps_per_action
-
-    @property
-    def sgd_steps_per_episode(self) -> int:
-        """Child SGD steps of a whole episode that does not diverge."""
-        return self.config.sgd_steps_per_episode
-
-    @property
-    def reward_mode(self) -> str:
-        """The ``reward`` argument: a key of ``hpenv.REWARD_MODES``."""
-        return self.config.reward
 
     @property
     def spec(self) -> EnvSpec | None:

@@ -12,12 +12,12 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from hpenv import observe
-from hpenv.config import EnvConfig
+from hpenv.config import ConfigViews, EnvConfig
 from hpenv.episodes import EpisodeBatch
 from hpenv.spaces import HPSpace
 
 
-class HPTuneVectorEnv(VectorEnv):
+class HPTuneVectorEnv(ConfigViews, VectorEnv):
     """``num_envs`` copies of :class:`hpenv.HPTuneEnv`, batched natively.
 
     ``gym.make_vec("HPTune-v1", num_envs=K)`` returns this class. Every child has its own
@@ -79,26 +79,6 @@ class HPTuneVectorEnv(VectorEnv):
         self._ended = np.zeros(num_envs, dtype=bool)  # episodes that ended and await a reset
         self._obs: np.ndarray | None = None  # every child's last observation
         self._all = np.ones(num_envs, dtype=bool)
-
-    @property
-    def horizon(self) -> int:
-        """Env steps per episode."""
-        return self.config.horizon
-
-    @property
-    def steps_per_action(self) -> int:
-        """Child SGD steps per env step."""
-        return self.config.steps_per_action
-
-    @property
-    def sgd_steps_per_episode(self) -> int:
-        """Child SGD steps of a whole episode that does not diverge."""
-        return self.config.sgd_steps_per_episode
-
-    @property
-    def reward_mode(self) -> str:
-        """The ``reward`` argument: a key of ``hpenv.REWARD_MODES``."""
-        return self.config.reward
 
     @property
     def np_random(self) -> list[np.random.Generator | None]:
