@@ -42,7 +42,7 @@ except ImportError as err:  # pragma: no cover - depends on the installed extras
     raise ImportError('agents.pbt_tune needs Ray Tune: pip install "hpenv[ray]"') from err
 
 from agents.distributed import init_ray
-from agents.search import SearchResult, _neighbour
+from agents.search import SearchResult, perturb_tuple
 from hpenv.config import EnvConfig
 from hpenv.env import HPTuneEnv
 
@@ -130,7 +130,7 @@ def pbt_tune(seed: int, population: int = 8, *, interval: int = 2, fraction: flo
     initial = rng.integers(0, space.nvec, size=(population, len(space)))
 
     def explore(config: dict[str, Any]) -> dict[str, Any]:
-        moved = _neighbour(np.array([config[name] for name in names]), space.nvec, rng, perturb_prob)
+        moved = perturb_tuple(np.array([config[name] for name in names]), space.nvec, rng, perturb_prob)
         return {**config, **{name: int(v) for name, v in zip(names, moved)}}
 
     param_space: dict[str, Any] = {"member": tune.grid_search(list(range(population)))}

@@ -55,7 +55,8 @@ from hpenv.vector import HPTuneVectorEnv
 
 __all__ = [
     "SearchResult", "run_batch", "evaluate_policy", "static_episodes", "random_search",
-    "tpe_search", "successive_halving", "grid_search", "GridResult", "pbt", "NASController", "episode_budget",
+    "tpe_search", "successive_halving", "grid_search", "GridResult", "pbt", "perturb_tuple", "NASController",
+    "episode_budget",
 ]
 
 def episode_budget(**env_kwargs) -> int:
@@ -329,8 +330,8 @@ def grid_search(selection_seeds: Sequence[int] = (1_000_000,), *, confirm_top: i
                       sgd_steps=spent, wall_time_s=time.perf_counter() - t0)
 
 
-def _neighbour(action: np.ndarray, nvec: np.ndarray, rng: np.random.Generator, prob: float) -> np.ndarray:
-    """Move each index one notch up or down with probability ``prob`` (at least one moves)."""
+def perturb_tuple(action: np.ndarray, nvec: np.ndarray, rng: np.random.Generator, prob: float) -> np.ndarray:
+    """PBT's explore step: move each index one notch up or down with probability ``prob`` (at least one moves)."""
     new = action.copy()
     move = rng.random(len(nvec)) < prob
     if not move.any():
@@ -393,7 +394,7 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
             src = int(rng.choice(donors))
             venv.copy_child(src, int(dst))
             ended[dst] = False
-            actions[dst] = _neighbour(actions[src], space.nvec, rng, perturb_prob)
+            actions[dst] = perturb_tuple(actions[src], space.nvec, rng, perturb_prob)
             lineage[dst] = [dict(s) for s in lineage[src]]
     wall = time.perf_counter() - t0
     val = info["val_accuracy"]
