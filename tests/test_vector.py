@@ -287,6 +287,38 @@ class _Recorder:
         self.grads[name] = grad.clone()
 
 
+def _full_batch_arguments(counts, drops, K):
+    """The forward pass's ``blocks`` and per-child dropout masks (ones for children that skip a block)."""
+    blocks = [None if m == K else torch.arange(m) for m in counts]
+    full_drops = None if drops is None else [torch.cat([d, d.new_ones(K - len(d), *d.shape[1:])]) for d in drops]
+    return blocks, full_drops
+
+
+def _autograd_reference(family, params, x, y, drops, weights, counts):
+    """Autograd through ``family.forward``: the leaves (their ``.grad`` filled), the logits and the losses."""
+    K, B = y.shape
+    leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
+    logits = family.forward(leaves, x, *_full_batch_arguments(counts, drops, K))
+    nll = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(K, B)
+    ref_loss = nll.mean(1) if weights is None else (nll * weights).sum(1)
+    ref_loss.sum().backward()
+    return leaves, logits.detach(), ref_loss.detach()
+
+
+def _assert_gradients_match(recorder, loss, leaves, ref_loss, counts, block_prefix):
+    """The trainer's loss and every gradient it handed over equal autograd's; returns each
+    parameter's number of rows (children that used it)."""
+    torch.testing.assert_close(loss, ref_loss)
+    assert set(recorder.grads) == set(leaves)
+    K, rows_of = len(loss), {}
+    for name, grad in recorder.grads.items():
+        rows = K if block_prefix not in name else counts[int(name.split(".")[1])]
+        assert grad.shape[0] == rows, name
+        torch.testing.assert_close(grad, leaves[name].grad[:rows], atol=1e-5, rtol=1e-4, msg=name)
+        rows_of[name] = rows
+    return rows_of
+
+
 @pytest.mark.parametrize("with_dropout", [False, True])
 @pytest.mark.parametrize("with_weights", [False, True])
 def test_mlp_trainer_gradients_equal_autograd(with_dropout, with_weights):
@@ -301,19 +333,8 @@ def test_mlp_trainer_gradients_equal_autograd(with_dropout, with_weights):
     recorder = _Recorder()
     loss = family.trainer(params, counts, K, recorder)(x, y, drops, weights)
 
-    leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
-    full_drops = None if drops is None else [torch.cat([d, torch.ones(K - len(d), B, 8)]) for d in drops]
-    blocks = [None if m == K else torch.arange(m) for m in counts]
-    logits = family.forward(leaves, x, blocks, full_drops)
-    nll = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(K, B)
-    ref_loss = nll.mean(1) if weights is None else (nll * weights).sum(1)
-    ref_loss.sum().backward()
-    torch.testing.assert_close(loss, ref_loss.detach())
-    assert set(recorder.grads) == set(params)
-    for name, grad in recorder.grads.items():
-        rows = K if "fc" not in name else counts[int(name.split(".")[1])]
-        assert grad.shape[0] == rows, name
-        torch.testing.assert_close(grad, leaves[name].grad[:rows], atol=1e-5, rtol=1e-4, msg=name)
+    leaves, _, ref_loss = _autograd_reference(family, params, x, y, drops, weights, counts)
+    for name, rows in _assert_gradients_match(recorder, loss, leaves, ref_loss, counts, "fc").items():
         if rows < K:  # the children that skipped the block get no gradient from it
             assert leaves[name].grad[rows:].abs().max() == 0, name
 
@@ -394,21 +415,11 @@ def test_cnn_trainer_gradients_equal_autograd(grouped, with_dropout, with_weight
     loss = family.trainer(params, counts, K, recorder)(x, y, drops, weights)
 
     family.grouped = True  # the reference: autograd through one grouped convolution per layer
-    leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
-    full_drops = None if drops is None else [torch.cat([d, torch.ones(K - len(d), B, 8)]) for d in drops]
-    blocks = [None if m == K else torch.arange(m) for m in counts]
-    logits = family.forward(leaves, x, blocks, full_drops)
+    leaves, logits, ref_loss = _autograd_reference(family, params, x, y, drops, weights, counts)
     family.grouped = False
-    torch.testing.assert_close(family.forward(params, x, blocks, full_drops), logits.detach(), atol=1e-5, rtol=1e-5)
-    nll = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(K, B)
-    ref_loss = nll.mean(1) if weights is None else (nll * weights).sum(1)
-    ref_loss.sum().backward()
-    torch.testing.assert_close(loss, ref_loss.detach())
-    assert set(recorder.grads) == set(params)
-    for name, grad in recorder.grads.items():
-        rows = K if "conv" not in name else counts[int(name.split(".")[1])]
-        assert grad.shape[0] == rows, name
-        torch.testing.assert_close(grad, leaves[name].grad[:rows], atol=1e-5, rtol=1e-4, msg=name)
+    blocks, full_drops = _full_batch_arguments(counts, drops, K)
+    torch.testing.assert_close(family.forward(params, x, blocks, full_drops), logits, atol=1e-5, rtol=1e-5)
+    _assert_gradients_match(recorder, loss, leaves, ref_loss, counts, "conv")
 
 
 # ---------------------------------------------------------------- autoreset modes, partial reset, pickling
