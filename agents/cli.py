@@ -1,6 +1,7 @@
 """The ``hptune`` command: train a meta-learner, evaluate a checkpoint, list tasks, run benchmarks.
 
-    hptune train                          # RecurrentReinforce on digits, < 10 min on 2 CPU cores
+    hptune train                          # RecurrentReinforce meta-trained on v1/digits-scaled, < 5 min
+    hptune train --task digits            # on one task (compared with the fixed default on held-out seeds)
     hptune train --agent ppo --task wine
     hptune train --resume runs/digits-reinforce-20261127-101500 [--episodes 1024]
     hptune train --task mnist --data-root ~/data
@@ -37,6 +38,7 @@ from agents.sb3 import (POLICY_NAMES, SB3_CHECKPOINT, SB3Policy, load_sb3, resto
 
 SB3_AGENTS = tuple(POLICY_NAMES)
 AGENTS = ("reinforce", *SB3_AGENTS, "random", "fixed")
+BASELINES = ("leave_one_out", "moving_average", "value")
 
 
 @dataclass
@@ -47,22 +49,29 @@ class TrainConfig:
     a bad one raises a ValueError naming its option, the value and what is allowed.
     """
 
-    task: str = "digits"
-    """Task name (``hptune tasks``); ``synthetic`` meta-trains across the synthetic family."""
+    task: str = "v1/digits-scaled"
+    """A benchmark suite (``hpenv.instance_sets()``): meta-train on its train members, then compare
+    on its selection members with the best static tuple and the best fixed schedule chosen there.
+    Or a task name (``hptune tasks``; ``synthetic`` meta-trains across the synthetic family): train
+    on it, then compare on held-out seeds with a random policy and the fixed default tuple."""
     agent: str = "reinforce"
     """reinforce | ppo | a2c | recurrent-ppo | random | fixed."""
-    episodes: int = 512
+    episodes: int = 2048
     """Training episodes (meta-training budget)."""
-    num_envs: int = 8
-    """Children trained in one batch by the native vector env."""
-    horizon: int = 10
-    """Env steps per episode."""
-    steps_per_action: int = 50
-    """Child SGD steps per env step."""
+    num_envs: int = 64
+    """Children trained in one batch by the native vector env (RecurrentReinforce: one update)."""
+    group_size: int = 8
+    """RecurrentReinforce: episodes of an update that share a reset seed (member and initial child)."""
+    baseline: str = "leave_one_out"
+    """RecurrentReinforce: leave_one_out (the other episodes of the group), moving_average or value."""
+    horizon: int = 0
+    """Env steps per episode (0: the suite's own, or 10 for a task)."""
+    steps_per_action: int = 0
+    """Child SGD steps per env step (0: the suite's own, or 50 for a task)."""
     seed: int = 0
     """Seed of the agent (and through it, of every training episode)."""
-    eval_episodes: int = 5
-    """Held-out seeds for the final comparison against the random policy and the fixed tuple."""
+    eval_episodes: int = 0
+    """Seeds of the final comparison (0: 2 per selection member of a suite, 5 held-out seeds of a task)."""
     device: str = "cpu"
     """Where children and agent run."""
     learning_rate: float = 1e-2
@@ -85,6 +94,8 @@ class TrainConfig:
     """GPU share of each Ray runner; its children then train on its cuda device."""
 
     def __post_init__(self) -> None:
+        from hpenv.instances import SPLITS, is_member_id, member_factors
+
         for f in fields(self):
             value, kind = getattr(self, f.name), type(f.default)
             if kind is float and type(value) is int:  # JSON writes 1.0 as 1
@@ -94,9 +105,28 @@ class TrainConfig:
                 raise ValueError(f"{_option(f.name)} must be {_KIND[kind]}, got {value!r}")
         if self.agent not in AGENTS:
             raise ValueError(f"--agent must be one of {', '.join(AGENTS)}, got {self.agent!r}")
-        for name in ("episodes", "num_envs", "horizon", "steps_per_action", "eval_episodes"):
+        if (is_member_id(self.task) and member_factors(self.task)["split"] == "test") or (
+                self.task.rpartition("/")[0] in hpenv.instance_sets() and self.task.rpartition("/")[2] == "test"):
+            raise ValueError(f"--task {self.task!r} holds test members of a benchmark suite, reported only by "
+                             f"`hptune bench`; train on the suite (--task "
+                             f"{self.task.rpartition('/')[0]}) or on its train or selection members")
+        for name in ("horizon", "steps_per_action", "eval_episodes"):  # 0: the task's own
+            if getattr(self, name) < 0:
+                raise ValueError(f"{_option(name)} must be an integer >= 1 (or 0: the default), got {getattr(self, name)}")
+        suite = hpenv.suite(self.task) if self.is_suite else None
+        self.horizon = self.horizon or (suite.horizon if suite else 10)
+        self.steps_per_action = self.steps_per_action or (suite.steps_per_action if suite else 50)
+        self.eval_episodes = self.eval_episodes or (2 if suite else 5)
+        for name in ("episodes", "num_envs", "group_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{_option(name)} must be an integer >= 1, got {getattr(self, name)}")
+        if self.num_envs % self.group_size:
+            raise ValueError(f"--group-size must divide --num-envs {self.num_envs} (a group shares one batch), "
+                             f"got {self.group_size}")
+        if self.baseline not in BASELINES:
+            raise ValueError(f"--baseline must be one of {', '.join(BASELINES)}, got {self.baseline!r}")
+        if self.baseline == "leave_one_out" and self.group_size < 2:
+            raise ValueError(f"--baseline leave_one_out needs --group-size >= 2, got {self.group_size}")
         if self.seed < 0:
             raise ValueError(f"--seed must be an integer >= 0, got {self.seed}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
@@ -130,8 +160,15 @@ class TrainConfig:
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from None
 
+    @property
+    def is_suite(self) -> bool:
+        """Whether ``task`` names a benchmark suite (then the agent trains on its train members)."""
+        return self.task in hpenv.instance_sets()
+
     def env_kwargs(self) -> dict[str, Any]:
-        kwargs = {"task": self.task, "horizon": self.horizon, "steps_per_action": self.steps_per_action,
+        """The training env's arguments (a suite's train members as one task family)."""
+        task = f"{self.task}/train" if self.is_suite else self.task
+        kwargs = {"task": task, "horizon": self.horizon, "steps_per_action": self.steps_per_action,
                   "device": self.device}
         if self.data_root:
             kwargs["task_kwargs"] = {"root": self.data_root}
@@ -220,7 +257,8 @@ class _ReinforceTrainer:
             self.agent = RecurrentReinforce(venv, seed=cfg.seed, learning_rate=cfg.learning_rate, device=cfg.device,
                                             ent_coef=cfg.ent_coef, ent_coef_final=cfg.ent_coef_final,
                                             ent_decay_updates=max(cfg.episodes // per_update, 1),
-                                            episodes_per_update=per_update)
+                                            episodes_per_update=per_update, group_size=cfg.group_size,
+                                            baseline=cfg.baseline)
 
     @property
     def episodes_done(self) -> int:
@@ -338,18 +376,73 @@ def _has_rich() -> bool:
 def compare(policies: dict[str, Any], env_kwargs: dict, episodes: int) -> dict[str, list[EpisodeResult]]:
     """Each policy on the same held-out seeds (same children, same batches).
 
-    The seeds are ``REPORT_SEED + i``, never the benchmark's evaluation seeds, and a benchmark
-    suite's test member is refused: ``hptune train`` reports on selection members or seeds only.
+    The seeds are ``REPORT_SEED + i``, never the benchmark's evaluation seeds (and
+    :class:`TrainConfig` refuses a suite's test members).
     """
-    from hpenv.instances import is_member_id, member_factors
-
-    task = env_kwargs.get("task")
-    if isinstance(task, str) and is_member_id(task) and member_factors(task)["split"] == "test":
-        raise ValueError(f"task {task!r} is a test member of a benchmark suite, reported only by `hptune bench`; "
-                         f"train and report on its train or selection members (hpenv.instance_set(name, split))")
     env = gym.make(hpenv.ENV_ID, **env_kwargs)
     seeds = [REPORT_SEED + i for i in range(episodes)]
     return {name: run_episodes(env, policy, seeds) for name, policy in policies.items()}
+
+
+def first_name(results: dict[str, list]) -> str:
+    return next(iter(results))
+
+
+def compare_on_selection(policies: dict[str, Any], cfg: TrainConfig, cache: Path
+                         ) -> tuple[dict[str, list[EpisodeResult]], list[str]]:
+    """Each policy, the best static tuple and the best fixed schedule on a suite's selection members.
+
+    The references are chosen as ``hptune bench`` chooses them (best mean validation accuracy over
+    the selection members x ``cfg.eval_episodes`` seeds ``1_000_000 + i``), then every method
+    trains one child per (selection member, seed) alone, so the results pair exactly. The
+    references are chosen on these very children: the comparison favours them. Test members are
+    never used. Returns the results by method name (in (member, seed) order) and the names of the
+    two references.
+    """
+    from agents.bench.protocol import Protocol, SuiteContext
+    from agents.engine import evaluate_policy, schedule_episodes, static_episodes
+
+    protocol = Protocol(suites=(cfg.task,), selection_seeds=cfg.eval_episodes, horizon=cfg.horizon,
+                        steps_per_action=cfg.steps_per_action, seed=cfg.seed)
+    ctx = SuiteContext(cfg.task, protocol, cache)
+    print(f"choosing the references on {len(ctx.selection_members())} selection members x {cfg.eval_episodes} "
+          f"seeds ({len(ctx.candidates)} static tuples, {len(ctx.schedules)} fixed schedules)")
+    selection = ctx.run_selection()
+    seeds = selection["seeds"]
+    static = ctx.candidates[selection["static_best"]]
+    schedule = ctx.schedules[selection["schedule_best"]]
+    references = [f"best static tuple ({_tuple_text(ctx.space.decode(static))})",
+                  f"best fixed schedule ({ctx.schedule_names[selection['schedule_best']]})"]
+    kw = {"device": cfg.device, **ctx.env_kwargs}
+    results: dict[str, list[EpisodeResult]] = {name: [] for name in [*policies, *references]}
+    for member in ctx.selection_members():
+        for name, policy in policies.items():
+            results[name] += evaluate_policy(policy, seeds, chunk=1, task=member, **kw)
+        results[references[0]] += static_episodes(np.repeat(static[None], len(seeds), 0), seeds, chunk=1,
+                                                  task=member, **kw)[0]
+        results[references[1]] += schedule_episodes(np.repeat(schedule[None], len(seeds), 0), seeds, chunk=1,
+                                                    task=member, **kw)[0]
+    return results, references
+
+
+def _tuple_text(values: dict) -> str:
+    return ", ".join(f"{name} {value:g}" for name, value in values.items())
+
+
+def paired_text(results: dict[str, list[EpisodeResult]], references: list[str]) -> str:
+    """Every other method against each reference, paired child by child (test accuracy)."""
+    from agents.bench.stats import paired_comparison
+
+    lines = ["| method | reference | difference, points [paired 95% CI] | wins/ties/losses | Wilcoxon p |",
+             "|---|---|---|---|---|"]
+    for name, res in results.items():
+        if name in references:
+            continue
+        for ref in references:
+            c = paired_comparison([r.test_accuracy for r in res], [r.test_accuracy for r in results[ref]])
+            lines.append(f"| {name} | {ref.split(' (')[0]} | {100 * c['mean_diff']:+.2f} [{100 * c['ci_low']:+.2f}, "
+                         f"{100 * c['ci_high']:+.2f}] | {c['wins']}/{c['ties']}/{c['losses']} | {c['p']:.2g} |")
+    return "\n".join(lines)
 
 
 def summary_table(results: dict[str, list[EpisodeResult]]) -> str:
@@ -457,26 +550,34 @@ def cmd_train(args: argparse.Namespace) -> int:
         policy, history = trainer.learn(run, not args.no_progress)
         policies[f"{trainer.label} (greedy)"] = policy
     train_time = time.perf_counter() - t0
-    policies["random"] = RandomPolicy(env, seed=cfg.seed)
+    if cfg.agent == "random" or not cfg.is_suite:  # a suite's references are chosen constants instead
+        policies["random"] = RandomPolicy(env, seed=cfg.seed)
     policies["fixed default"] = FixedPolicy(env)
     if cfg.agent in ("random", "fixed"):  # nothing to train: these are the baselines themselves
         policies = {k: v for k, v in policies.items() if k.startswith(cfg.agent)}
-    results = compare(policies, cfg.env_kwargs(), cfg.eval_episodes)
-    first = next(iter(results))
+    if cfg.is_suite:
+        results, references = compare_on_selection(policies, cfg, run.path / "selection")
+        table = summary_table(results) + "\n\n" + paired_text(results, references)
+        where = (f"{len(results[first_name(results)]) // cfg.eval_episodes} selection members of {cfg.task} x "
+                 f"{cfg.eval_episodes} seeds (the references were chosen on these very children)")
+    else:
+        results = compare(policies, cfg.env_kwargs(), cfg.eval_episodes)
+        table = summary_table(results)
+        where = f"{cfg.eval_episodes} held-out seeds ({cfg.task})"
+    first = first_name(results)
     plot_run(run, history, results[first][0], names)
-    table = summary_table(results)
     summary = {
         "config": asdict(cfg), "train_wall_time_s": train_time,
         "train_sgd_steps": cfg.episodes * cfg.horizon * cfg.steps_per_action if cfg.agent in ("reinforce", *SB3_AGENTS) else 0,
-        "eval_seeds": [REPORT_SEED + i for i in range(cfg.eval_episodes)],
+        "compared_on": where,
         "results": {k: [asdict(r) for r in v] for k, v in results.items()},
     }
     run.write_json("summary.json", summary)
     atomic_write(run.path / "summary.md", table + "\n")
-    print(f"\ntest accuracy on {cfg.eval_episodes} held-out seeds ({cfg.task}, horizon {cfg.horizon}, "
-          f"{cfg.steps_per_action} SGD steps/step), training took {train_time:.0f} s:")
+    print(f"\ntest accuracy on {where}, horizon {cfg.horizon} x {cfg.steps_per_action} SGD steps; "
+          f"training took {train_time:.0f} s:")
     print(table)
-    print(f"\nschedule chosen by {first} on seed {REPORT_SEED}:")
+    print(f"\nschedule chosen by {first} on its first child (seed {results[first][0].seed}):")
     print(schedule_text(results[first][0], names))
     return 0
 

@@ -8,6 +8,8 @@ hyper-parameters. Each member is a task id, usable anywhere a task name is::
     hpenv.instance_sets()                              # ['v1/breast_cancer-scaled', 'v1/digits-scaled', ...]
     ids = hpenv.instance_set("v1/digits-scaled", "train")   # ['v1/digits-scaled/0', ...]
     env = gym.make(hpenv.ENV_ID, task=ids[0], **hpenv.suite("v1/digits-scaled").env_kwargs)
+    # a whole split as a task family: every episode (every reset seed) draws one of its members
+    venv = gym.make_vec(hpenv.ENV_ID, num_envs=64, task="v1/digits-scaled/train", horizon=10, steps_per_action=20)
 
 Factors of the v1 suites, drawn per member from a generator seeded by the suite name and the
 member index (so a member is the same everywhere, forever):
@@ -37,10 +39,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from hpenv.tasks import Task
+from hpenv.tasks import Task, TaskFamily
 
 __all__ = ["Suite", "SUITES", "instance_sets", "instance_set", "suite", "member_task", "member_factors",
-           "is_member_id"]
+           "is_member_id", "split_family"]
 
 SPLITS = ("train", "selection", "test")
 
@@ -142,7 +144,27 @@ def instance_set(name: str, split: str) -> list[str]:
 
 def is_member_id(task: str) -> bool:
     """Whether ``task`` looks like a suite member id (``"v1/<base>-scaled/<index>"``)."""
-    return isinstance(task, str) and task.count("/") == 2 and task.split("/", 1)[0].startswith("v")
+    return (isinstance(task, str) and task.count("/") == 2 and task.split("/", 1)[0].startswith("v")
+            and task.rpartition("/")[2] not in SPLITS)
+
+
+class _Members:
+    """Builds member ``i`` of a list of member ids (a picklable TaskFamily factory: envs pickle)."""
+
+    def __init__(self, members: list[str]):
+        self.members = members
+
+    def __call__(self, i: int) -> Task:
+        return member_task(self.members[i])
+
+
+def split_family(task_id: str) -> TaskFamily:
+    """The members of one split of a suite as a :class:`~hpenv.tasks.TaskFamily`, for the task id
+    ``"<suite>/<split>"`` (``"v1/digits-scaled/train"``): every episode draws one member with its
+    reset seed, so episodes reset with the same seed get the same member and the same child."""
+    name, _, split = task_id.rpartition("/")
+    members = suite(name).members(split)
+    return TaskFamily(task_id, _Members(members), range(len(members)))
 
 
 def _parse(task_id: str) -> tuple[Suite, int]:
@@ -150,7 +172,8 @@ def _parse(task_id: str) -> tuple[Suite, int]:
     if name not in SUITES:
         raise ValueError(f"task {task_id!r}: unknown instance set {name!r}; known: {instance_sets()}")
     if not index.isdigit():
-        raise ValueError(f"task {task_id!r}: the member after {name + '/'!r} must be a non-negative integer")
+        raise ValueError(f"task {task_id!r}: the member after {name + '/'!r} must be a non-negative integer "
+                         f"(a member) or one of {SPLITS} (a split, as a task family)")
     s = SUITES[name]
     s.split_of(int(index))  # range check
     return s, int(index)

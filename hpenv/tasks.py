@@ -410,12 +410,12 @@ def make_task(task: "str | Task | TaskFamily", **kwargs) -> "Task | TaskFamily":
         return task
     if not isinstance(task, str):
         raise ValueError(f"task must be a name, a Task or a TaskFamily, got {type(task).__name__}")
-    if "/" in task:  # a member of an instance set, "v1/digits-scaled/17"
-        from hpenv.instances import member_task
+    if "/" in task:  # a member of an instance set, "v1/digits-scaled/17", or a split, "v1/digits-scaled/train"
+        from hpenv.instances import SPLITS, member_task, split_family
 
         if kwargs:
             raise ValueError(f"task {task!r} is a suite member and takes no task_kwargs, got {sorted(kwargs)}")
-        return member_task(task)
+        return split_family(task) if task.rpartition("/")[2] in SPLITS else member_task(task)
     if task.startswith("synthetic:"):
         member = task.split(":", 1)[1]
         if not member.isdigit():

@@ -16,7 +16,7 @@ import pytest
 
 import hpenv
 
-TINY = ["--task", "wine", "--horizon", "3", "--steps-per-action", "4", "--num-envs", "4",
+TINY = ["--task", "wine", "--horizon", "3", "--steps-per-action", "4", "--num-envs", "4", "--group-size", "2",
         "--eval-episodes", "2", "--no-progress"]
 
 
@@ -291,7 +291,7 @@ def copied_run(trained_run, tmp_path):
 
 @pytest.mark.parametrize("damage, words", [
     ("extra_key", ["config.json", "unknown keys", "'colour'"]),
-    ("bad_value", ["config.json", "--horizon", "0"]),
+    ("bad_value", ["config.json", "--horizon", "-1"]),
     ("truncated_checkpoint", ["last.pt", "truncated"]),
     ("other_option", ["--resume", "--task"]),
     ("fewer_episodes", ["--episodes 4", "8 episodes"]),
@@ -302,7 +302,7 @@ def test_resume_refuses_a_damaged_run_and_leaves_it_as_it_was(copied_run, damage
     if damage == "extra_key":
         (copied_run / "config.json").write_text(json.dumps({**config, "colour": "blue"}))
     elif damage == "bad_value":
-        (copied_run / "config.json").write_text(json.dumps({**config, "horizon": 0}))
+        (copied_run / "config.json").write_text(json.dumps({**config, "horizon": -1}))
     elif damage == "truncated_checkpoint":
         ckpt = copied_run / "checkpoints" / "last.pt"
         ckpt.write_bytes(ckpt.read_bytes()[:1000])

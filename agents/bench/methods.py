@@ -19,9 +19,11 @@ with ``predict``, or a callable ``obs -> action``), so a user's policy is run ex
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import inspect
+import json
 import os
 import sys
 import time
@@ -232,6 +234,31 @@ if importlib.util.find_spec("ray") is not None:
                              task=member, **ctx.env_kwargs) for s in seeds]
 
 
+class EpisodeRecorder(gym.Wrapper):
+    """Records the last episode of an HPTune env as a :class:`~agents.search.SearchResult`."""
+
+    def reset(self, **kwargs):
+        self.schedule: list[dict] = []
+        self.info: dict = {}
+        self.total = 0.0
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.total += float(reward)
+        self.info = info
+        self.schedule.append({**hpenv.hyperparameters_from_info(info), "val_accuracy": float(info["val_accuracy"]),
+                              "val_loss": float(info["val_loss"])})
+        return obs, reward, terminated, truncated, info
+
+    def result(self, seed: int, wall_time_s: float) -> SearchResult:
+        info = self.info
+        return SearchResult(seed=seed, test_accuracy=float(info["test_accuracy"]),
+                            val_accuracy=float(info["val_accuracy"]), sgd_steps=int(info["sgd_steps"]),
+                            wall_time_s=wall_time_s, episode_return=self.total, diverged=bool(info["diverged"]),
+                            schedule=self.schedule)
+
+
 class CountingVectorEnv(gym.vector.VectorWrapper):
     """Counts the child SGD steps an HPTune vector env actually runs (from ``info["sgd_steps"]``,
     each child's count within its episode: a rise is training, a reset starts again from 0)."""
@@ -256,47 +283,113 @@ class CountingVectorEnv(gym.vector.VectorWrapper):
 
 @register_method("RR meta (train members)")
 class RRMeta(Method):
-    """RecurrentReinforce meta-trained on the suite's train members (its defaults, not tuned), deployed
-    greedily. Meta-training is the one-off cost; the agent is cached in the run folder."""
+    """RecurrentReinforce meta-trained on the suite's train members, deployed greedily.
+
+    Its settings (``Protocol.rr_*``: batches of 64 children in groups of 8 that share a member and
+    an initial child, a leave-one-out baseline, 4096 episodes) were chosen on selection members of
+    ``v1/digits-scaled``. Meta-training is the one-off cost; the agent is cached in the run folder.
+    Subclasses change one setting (``overrides``, ``env_overrides``) for the README's ablations.
+    """
+
+    overrides: dict = {}
+    """RecurrentReinforce options that differ from the protocol's (``num_envs``, ``episodes`` too)."""
+    env_overrides: dict = {}
+    """Env arguments of meta-training and deployment that differ from the suite's."""
+
+    def settings(self, p) -> dict:
+        episodes = self.overrides.get("episodes", p.rr_meta_episodes)
+        num_envs = self.overrides.get("num_envs", p.num_envs)
+        agent = dict(seed=p.seed, learning_rate=p.rr_learning_rate, ent_coef=p.rr_ent_coef,
+                     ent_coef_final=p.rr_ent_coef / 10, ent_decay_updates=max(episodes // num_envs, 1),
+                     episodes_per_update=num_envs, group_size=p.rr_group_size, baseline=p.rr_baseline)
+        agent.update({k: v for k, v in self.overrides.items() if k not in ("episodes", "num_envs")})
+        return {"episodes": episodes, "num_envs": num_envs, "agent": agent}
+
+    def env_kwargs(self, ctx) -> dict:
+        return {**ctx.env_kwargs, **self.env_overrides}
 
     def prepare(self, ctx):
         from agents.reinforce import RecurrentReinforce
-        from hpenv.instances import member_task
-        from hpenv.tasks import TaskFamily
-
-        p = ctx.protocol
-        path = ctx.cache_dir / "rr_meta.pt"
-        meta_file = ctx.cache_dir / "rr_meta.json"
+        settings = self.settings(ctx.protocol)
+        # cached by what it was trained with: methods that deploy the same agent share it
+        key = hashlib.sha256(json.dumps([settings, self.env_overrides], sort_keys=True).encode()).hexdigest()[:12]
+        path, meta_file = ctx.cache_dir / f"rr_meta_{key}.pt", ctx.cache_dir / f"rr_meta_{key}.json"
+        self.path = path
         if path.exists() and meta_file.exists():
-            import json
-
             self.agent = RecurrentReinforce.load(path)
             info = json.loads(meta_file.read_text())
             self.one_off_sgd_steps, self.one_off_wall_time_s = info["sgd_steps"], info["wall_time_s"]
             self.note = f"meta-trained on {info['members']} train members, {info['episodes']} episodes (cached)"
             return
         train = ctx.suite.members("train")
-        family = TaskFamily(f"{ctx.suite.name}:train", lambda i: member_task(train[i]), range(len(train)))
         t0 = time.perf_counter()
-        venv = CountingVectorEnv(gym.make_vec(hpenv.ENV_ID, num_envs=p.num_envs, task=family, **ctx.env_kwargs))
-        agent = RecurrentReinforce(venv, seed=p.seed, learning_rate=p.rr_learning_rate, ent_coef=p.rr_ent_coef,
-                                   ent_coef_final=p.rr_ent_coef / 10,
-                                   ent_decay_updates=max(p.rr_meta_episodes // p.num_envs, 1),
-                                   episodes_per_update=p.num_envs)
-        agent.learn(p.rr_meta_episodes)
+        # the train members as one task family: every episode draws one with its reset seed
+        venv = CountingVectorEnv(gym.make_vec(hpenv.ENV_ID, num_envs=settings["num_envs"], task=f"{ctx.suite.name}/train",
+                                              **self.env_kwargs(ctx)))
+        agent = RecurrentReinforce(venv, **settings["agent"])
+        agent.learn(settings["episodes"])
         self.one_off_sgd_steps = venv.sgd_steps
         self.one_off_wall_time_s = time.perf_counter() - t0
         self.agent = agent
         agent.save(path)
-        import json
-
         meta_file.write_text(json.dumps({"sgd_steps": self.one_off_sgd_steps, "wall_time_s": self.one_off_wall_time_s,
-                                         "members": len(train), "episodes": agent.num_episodes}))
+                                         "members": len(train), "episodes": agent.num_episodes,
+                                         "settings": settings}))
         self.note = f"meta-trained on {len(train)} train members, {agent.num_episodes} episodes"
 
     def run(self, ctx, member, seeds):
-        results = evaluate_policy(self.agent, seeds, chunk=DEPLOY_CHUNK, task=member, **ctx.env_kwargs)
+        results = evaluate_policy(self.agent, seeds, chunk=DEPLOY_CHUNK, task=member, **self.env_kwargs(ctx))
         return [SearchResult.from_episode(r) for r in results]
+
+
+@register_method("RR meta + online")
+class RRMetaOnline(RRMeta):
+    """The paper's online mode started from the meta-trained agent: on every test child a fresh
+    copy of it samples its actions and takes a REINFORCE step every ``rr_online_update_every``
+    env steps while the child trains (truncated backpropagation through time). Same child, seed
+    and SGD steps as the greedy deployment; the agent's updates cost no child SGD steps."""
+
+    def run(self, ctx, member, seeds):
+        from agents.reinforce import RecurrentReinforce
+
+        out = []
+        for seed in seeds:
+            agent = RecurrentReinforce.load(self.path)
+            env = EpisodeRecorder(gym.make(hpenv.ENV_ID, task=member, **self.env_kwargs(ctx)))
+            t0 = time.perf_counter()
+            agent.learn_online(env, total_steps=env.unwrapped.horizon,
+                               update_every=ctx.protocol.rr_online_update_every, seed=seed)
+            out.append(env.result(seed, time.perf_counter() - t0))
+        return out
+
+
+# Ablations of RR meta: each changes one setting of the protocol's (README, "what each lever adds").
+@register_method("RR ablation: old defaults (512 episodes, batches of 8, moving average)")
+class RROldDefaults(RRMeta):
+    overrides = {"episodes": 512, "num_envs": 8, "group_size": 1, "baseline": "moving_average"}
+
+
+@register_method("RR ablation: no groups (moving-average baseline)")
+class RRMovingAverage(RRMeta):
+    overrides = {"group_size": 1, "baseline": "moving_average"}
+
+
+@register_method("RR ablation: no groups (learned value baseline)")
+class RRValue(RRMeta):
+    overrides = {"group_size": 1, "baseline": "value"}
+
+
+@register_method("RR ablation: relative learning-rate moves")
+class RRRelative(RRMeta):
+    """The learning rate chosen by moves x1/3, x1, x3 from the default 0.03 (the env's
+    ``relative_actions``); depth, dropout and momentum stay absolute."""
+
+    env_overrides = {"relative_actions": {"learning_rate": 1}}
+
+
+@register_method("RR ablation: constant entropy bonus")
+class RRConstantEntropy(RRMeta):
+    overrides = {"ent_coef_final": None, "ent_decay_updates": None}
 
 
 #: The references every method is compared with (paired), in table order.

@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -73,7 +74,11 @@ class Protocol:
     """Evaluation seeds per test member (``2**31 + i``): pairs = test members x seeds."""
     selection_members: int | None = None
     """Selection members used to choose references (None: all)."""
-    selection_seeds: int = 2
+    selection_seeds: int | None = None
+    """Seeds per selection member for choosing the references (``1_000_000 + i``). None: as many
+    as make each reference's one-off compute (candidates x selection members x seeds episodes) at
+    least RecurrentReinforce's meta-training (``rr_meta_episodes`` episodes), so the constants are
+    chosen with no less compute than the controller is trained with."""
     lrs: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
     """Candidate tuples: learning-rate indices x momentum indices x depth indices (dropout 0)."""
     momenta: tuple[int, ...] = (0, 2)
@@ -86,10 +91,19 @@ class Protocol:
     search_candidates: int = 16
     tpe_startup_trials: int = 5
     pbt_interval: int = 2
-    rr_meta_episodes: int = 256
-    num_envs: int = 8
+    rr_meta_episodes: int = 4096
+    """RecurrentReinforce's meta-training episodes on the train members (its one-off cost)."""
+    num_envs: int = 64
+    """Children per batch of meta-training (one native vector env; also the episodes per update)."""
+    rr_group_size: int = 8
+    """Episodes of an update that share a reset seed (member and initial child): the leave-one-out
+    baseline compares each with the others of its group."""
+    rr_baseline: str = "leave_one_out"
     rr_learning_rate: float = 1e-2
     rr_ent_coef: float = 0.05
+    """Entropy bonus at the start of meta-training, decayed linearly to a tenth of it at the end."""
+    rr_online_update_every: int = 5
+    """``RR meta + online``: env steps between the agent's updates while a test child trains."""
     headroom_min_gain: float = 0.03
     methods: tuple[str, ...] = ()
     """Methods to run (empty: :data:`agents.bench.methods.DEFAULT_METHODS`)."""
@@ -102,9 +116,9 @@ class Protocol:
 
 PRESETS: dict[str, Protocol] = {
     # < 10 minutes on 2 shared cores: one suite, 10 test members x 2 seeds = 20 pairs.
-    "quick": Protocol(suites=("v1/digits-scaled",), test_members=10, rr_meta_episodes=128),
+    "quick": Protocol(suites=("v1/digits-scaled",), test_members=10, rr_meta_episodes=1024),
     # the three MLP suites, 12 test members x 3 seeds = 36 pairs each.
-    "full": Protocol(seeds=3, rr_meta_episodes=512),
+    "full": Protocol(seeds=3),
 }
 
 
@@ -208,6 +222,15 @@ class SuiteContext:
         m = self.suite.members("test")
         return m[: self.protocol.test_members] if self.protocol.test_members else m
 
+    def selection_seeds(self) -> list[int]:
+        """Seeds of the selection children: ``protocol.selection_seeds``, or (None) the fewest that
+        give each reference at least RecurrentReinforce's meta-training episodes to be chosen with."""
+        n = self.protocol.selection_seeds
+        if n is None:
+            per_seed = min(len(self.candidates), len(self.schedules)) * len(self.selection_members())
+            n = max(1, math.ceil(self.protocol.rr_meta_episodes / per_seed))
+        return [SELECTION_SEED + i for i in range(n)]
+
     def eval_seeds(self) -> list[int]:
         return [HELD_OUT_SEED + i for i in range(self.protocol.seeds)]
 
@@ -217,7 +240,7 @@ class SuiteContext:
         if path.exists():
             self.selection = json.loads(path.read_text())
             return self.selection
-        seeds = [SELECTION_SEED + i for i in range(self.protocol.selection_seeds)]
+        seeds = self.selection_seeds()
         members = self.selection_members()
         nt, ns = len(self.candidates), len(self.schedules)
         static_val = np.zeros((len(members), nt))
@@ -381,7 +404,7 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
         bar = tqdm(total=len(units), desc="bench", unit="run", dynamic_ncols=True)
     for ctx in contexts:
         log(f"{ctx.suite.name}: selection ({len(ctx.selection_members())} members x "
-            f"{protocol.selection_seeds} seeds, {len(ctx.candidates)} tuples + {len(ctx.schedules)} schedules)")
+            f"{len(ctx.selection_seeds())} seeds, {len(ctx.candidates)} tuples + {len(ctx.schedules)} schedules)")
         ctx.run_selection()
         suite_notes = notes.setdefault(ctx.suite.name, [])
         for m in resolved:

@@ -16,7 +16,17 @@ from agents.bench.stats import holm, iqm, paired_comparison, verdict
 __all__ = ["paired_table", "summary_table", "markdown", "write_reports", "machine_description", "PAIRED_COLUMNS"]
 
 PAIRED_COLUMNS = ["suite", "method", "reference", "mean_diff", "ci_low", "ci_high", "p_holm", "wins", "ties",
-                  "losses", "n_pairs", "p_wilcoxon", "prob_improvement", "iqm", "ref_iqm", "verdict"]
+                  "losses", "n_pairs", "p_wilcoxon", "prob_improvement", "iqm", "ref_iqm", "verdict", "oracle_share"]
+
+
+def add_oracle_share(paired: list[dict], headroom: Sequence[dict]) -> None:
+    """``oracle_share`` of each comparison with the best static tuple: the method's mean gain over it
+    as a fraction of the per-member oracle's gain over it on the same pairs (1.0: as good as picking
+    each test member's best tuple; the goal of a controller is >= 0.9). Empty for other references."""
+    gain = {h["suite"]: float(h["gain"]) for h in headroom if h["reference"] == "best static tuple"}
+    for p in paired:
+        g = gain.get(p["suite"])
+        p["oracle_share"] = (p["mean_diff"] / g if p["reference"] == "best static tuple" and g else "")
 
 
 def machine_description() -> str:
@@ -107,7 +117,9 @@ def markdown(rows: Sequence[dict], headroom: Sequence[dict], paired: Sequence[di
                      f"resumed; config.json lists them).")
     if protocol is not None:
         lines.append(f"Protocol: {protocol.seeds} evaluation seeds per test member; references chosen on "
-                     f"{protocol.selection_members or 'all'} selection members x {protocol.selection_seeds} seeds; "
+                     f"{protocol.selection_members or 'all'} selection members x "
+                     f"{protocol.selection_seeds or 'enough'} seeds (enough: each reference chosen with at least "
+                     f"the meta-training's episodes); "
                      f"search methods spend {protocol.search_budget_episodes} episodes of candidates per child "
                      f"({protocol.search_candidates} candidates; TPE {protocol.tpe_startup_trials} start-up trials) "
                      f"then retrain the winner; RR meta-trained for {protocol.rr_meta_episodes} episodes.")
@@ -148,12 +160,15 @@ def markdown(rows: Sequence[dict], headroom: Sequence[dict], paired: Sequence[di
         if ptab:
             lines += ["", "Paired against the references (difference in points, method minus reference; Holm over "
                       "this table; verdict only where Holm p < 0.05 and the interval excludes 0):", "",
-                      "| method | reference | diff [95% CI] | W/T/L | P(improve) | p Holm | verdict |",
-                      "|---|---|---|---|---:|---:|---|"]
+                      "| method | reference | diff [95% CI] | W/T/L | P(improve) | p Holm | verdict | "
+                      "share of the oracle's gain |",
+                      "|---|---|---|---|---:|---:|---|---:|"]
             for p in ptab:
+                share = p.get("oracle_share", "")
                 lines.append(f"| {p['method']} | {p['reference']} | {_pts(p['mean_diff'])} [{_pts(p['ci_low'])}, "
                              f"{_pts(p['ci_high'])}] | {p['wins']}/{p['ties']}/{p['losses']} | "
-                             f"{p['prob_improvement']:.2f} | {p['p_holm']:.2g} | {p['verdict']} |")
+                             f"{p['prob_improvement']:.2f} | {p['p_holm']:.2g} | {p['verdict']} | "
+                             f"{'' if share == '' else f'{100 * float(share):.0f}%'} |")
             better = [p for p in ptab if p["verdict"] == "better"]
             worse = [p for p in ptab if p["verdict"] == "worse"]
             lines += ["", "Verdicts: " + ("; ".join(f"{p['method']} beats {p['reference']}" for p in better)
@@ -173,6 +188,7 @@ def write_reports(out: Path, rows: Sequence[dict], headroom: Sequence[dict], *, 
 
     out = Path(out)
     paired = paired_table(rows, seed=getattr(protocol, "seed", 0))
+    add_oracle_share(paired, headroom)
     write_csv(paired, out / "paired.csv", PAIRED_COLUMNS)
     write_atomic(out / "results.md", markdown(rows, headroom, paired, notes=notes, protocol=protocol, wall_s=wall_s,
                                               cpu_s=cpu_s, command=command))
