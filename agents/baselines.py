@@ -2,6 +2,10 @@
 
 Each has the ``predict(obs, state, episode_start, deterministic) -> (action, state)`` shape of
 Stable-Baselines3 policies, so the same evaluation code runs them beside trained agents.
+
+They choose grid positions (values), so they act in an env with ``relative_actions`` too: there
+a relative hyper-parameter is moved toward the chosen position, at most ``k`` positions per step,
+from the current position its observation feature shows (:meth:`hpenv.HPSpace.action_toward`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from typing import Mapping
 
 import numpy as np
 
-from hpenv.observe import feature_index
+from hpenv.observe import feature_index, hp_positions
 from hpenv.spaces import HPSpace
 
 _PROGRESS = feature_index("progress")
@@ -29,22 +33,36 @@ def _space_of(env_or_space) -> HPSpace:
     return space
 
 
+def _action_for(space: HPSpace, target: np.ndarray, observation) -> np.ndarray:
+    """The action that applies the grid positions ``target``: ``target`` itself in an absolute
+    space; in a relative one, a move toward it from the position the observation shows."""
+    if not space.is_relative:
+        return target.copy()
+    return space.action_toward(target, hp_positions(observation, space))
+
+
 class FixedPolicy:
-    """The same tuple at every step. ``values`` defaults to :data:`DEFAULT_TUPLE` (restricted to the space)."""
+    """The same tuple at every step. ``values`` defaults to :data:`DEFAULT_TUPLE` (restricted to the space).
+
+    With relative actions the tuple is reached as fast as the moves allow and then kept (from the
+    env's default start, :data:`DEFAULT_TUPLE` is kept from the first step).
+    """
 
     def __init__(self, env_or_space, values: Mapping[str, float] | None = None):
         self.space = _space_of(env_or_space)
         values = dict(values or {k: v for k, v in DEFAULT_TUPLE.items() if k in self.space})
         for p in self.space.params:  # hyper-parameters the default does not name: middle choice
             values.setdefault(p.name, p.values[len(p.values) // 2])
-        self.action = self.space.encode(values)
+        #: the tuple's grid positions (the action, in an absolute space)
+        self.target = self.space.positions_of(values)
 
     def predict(self, observation, state=None, episode_start=True, deterministic=True):
-        return self.action.copy(), state
+        return _action_for(self.space, self.target, observation), state
 
 
 class RandomPolicy:
-    """A uniformly random tuple at every step (the floor any learned controller must clear)."""
+    """A uniformly random action at every step (the floor any learned controller must clear): a
+    random tuple, or a random move for a relative hyper-parameter."""
 
     def __init__(self, env_or_space, seed: int | None = None):
         self.space = _space_of(env_or_space)
@@ -55,7 +73,7 @@ class RandomPolicy:
 
 
 class RandomStaticPolicy:
-    """One uniformly random tuple per episode, kept for the whole episode."""
+    """One uniformly random tuple per episode, kept for the whole episode (the state is its grid positions)."""
 
     def __init__(self, env_or_space, seed: int | None = None):
         self.space = _space_of(env_or_space)
@@ -63,8 +81,8 @@ class RandomStaticPolicy:
 
     def predict(self, observation, state=None, episode_start=True, deterministic=True):
         if episode_start or state is None:
-            state = self.rng.integers(0, self.space.nvec)
-        return state.copy(), state
+            state = self.rng.integers(0, self.space.sizes)
+        return _action_for(self.space, state, observation), state
 
 
 class SchedulePolicy:
@@ -72,7 +90,7 @@ class SchedulePolicy:
 
     Starts from ``start`` (a tuple, default :data:`DEFAULT_TUPLE` with the largest safe learning
     rate 0.1) and lowers the learning rate along the grid as ``progress = t / horizon`` grows;
-    the other hyper-parameters stay fixed.
+    the other hyper-parameters stay fixed. ``base`` and :meth:`lr_index` are grid positions.
     """
 
     def __init__(self, env_or_space, kind: str = "cosine", start: Mapping[str, float] | None = None):
@@ -84,7 +102,7 @@ class SchedulePolicy:
         self.kind = kind
         values = dict(start or {**DEFAULT_TUPLE, "learning_rate": 0.1})
         values = {k: v for k, v in values.items() if k in self.space}
-        self.base = FixedPolicy(self.space, values).action
+        self.base = FixedPolicy(self.space, values).target
         self.j = self.space.names.index("learning_rate")
 
     def lr_index(self, progress: float) -> int:
@@ -97,6 +115,6 @@ class SchedulePolicy:
 
     def predict(self, observation, state=None, episode_start=True, deterministic=True):
         progress = float(np.asarray(observation)[..., _PROGRESS])  # t / horizon
-        action = self.base.copy()
-        action[self.j] = self.lr_index(progress)
-        return action, state
+        target = self.base.copy()
+        target[self.j] = self.lr_index(progress)
+        return _action_for(self.space, target, observation), state

@@ -112,13 +112,15 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
     return stale
 
 
-def check_hp_space(saved: dict[str, list] | None, current: dict[str, list] | None, source: str) -> None:
+def check_hp_space(saved: dict[str, Any] | None, current: dict[str, Any] | None, source: str) -> None:
     """Refuse to act in ``current`` with a policy trained on another hyper-parameter space.
 
-    Both are ``{name: [values]}`` in action order (``HPSpace.to_dict()``); two spaces of the same
-    shape but other names, values or order would give every action another meaning. ``None`` means
-    unknown: an env without an ``hp_space`` has nothing to compare; a checkpoint written before
-    spaces were recorded is accepted with a warning (its actions are read in ``current``).
+    Both are ``{name: [values]}`` in action order (``HPSpace.to_dict()``), with a
+    ``"relative_actions"`` entry for a space that has them (see :func:`hp_space_of`); two spaces of
+    the same shape but other names, values, order or relative moves would give every action
+    another meaning. ``None`` means unknown: an env without an ``hp_space`` has nothing to compare;
+    a checkpoint written before spaces were recorded is accepted with a warning (its actions are
+    read in ``current``).
     """
     if current is None:
         return
@@ -133,10 +135,21 @@ def check_hp_space(saved: dict[str, list] | None, current: dict[str, list] | Non
         )
 
 
-def hp_space_of(env: Any) -> dict[str, list] | None:
-    """``{name: [values]}`` of an hpenv env's hyper-parameter space, or None for other envs."""
+def hp_space_of(env: Any) -> dict[str, Any] | None:
+    """``{name: [values]}`` of an hpenv env's hyper-parameter space, or None for other envs.
+
+    A space with relative actions adds ``"relative_actions": {name: k}``: the same action index is
+    a move there and a grid position in an absolute space (even where ``nvec`` agrees: ``k=2`` on
+    a grid of 5). The start values are left out: a move means the same from any start. An
+    absolute space's entry is unchanged, so older checkpoints still match.
+    """
     space = getattr(getattr(env, "unwrapped", env), "hp_space", None)
-    return None if space is None else space.to_dict()
+    if space is None:
+        return None
+    out: dict[str, Any] = space.to_dict()
+    if space.is_relative:
+        out["relative_actions"] = dict(space.relative_actions)
+    return out
 
 
 def load_checkpoint(

@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from agents.evaluation import EpisodeResult, _takes_reward, as_policy
+from hpenv.config import EnvConfig
 from hpenv.episodes import hyperparameters_from_info
 from hpenv.vector import HPTuneVectorEnv
 
@@ -127,9 +128,20 @@ def evaluate_policy(policy: Any, seeds: Sequence[int], *, deterministic: bool = 
     return results
 
 
+def _require_absolute(env_kwargs: dict, what: str) -> None:
+    """Refuse an env whose actions are relative moves: ``what`` plays absolute grid positions, and
+    replaying them as moves would train other hyper-parameters than the ones recorded."""
+    EnvConfig.from_kwargs(env_kwargs).resolve_space().require_absolute(what)
+
+
 def static_episodes(tuples: np.ndarray, seeds: Sequence[int], *, chunk: int = 16,
                     **env_kwargs) -> tuple[list[EpisodeResult], int]:
-    """Train one child per (tuple, seed) pair with that static tuple for a whole episode."""
+    """Train one child per (tuple, seed) pair with that static tuple for a whole episode.
+
+    A tuple is absolute (one grid position per hyper-parameter): an env with ``relative_actions``
+    is refused with a ValueError.
+    """
+    _require_absolute(env_kwargs, "static_episodes")
     tuples = np.asarray(tuples, dtype=np.int64)
 
     def make_actor(rows):
@@ -144,8 +156,10 @@ def schedule_episodes(schedules: np.ndarray, seeds: Sequence[int], *, chunk: int
                       **env_kwargs) -> tuple[list[EpisodeResult], int]:
     """Train one child per (schedule, seed) pair: ``schedules[i, t]`` is the action at env step ``t``.
 
-    ``schedules`` is ``(n, horizon, n_hp)``: a fixed schedule depends on the time-step only.
+    ``schedules`` is ``(n, horizon, n_hp)``: a fixed schedule depends on the time-step only. Its
+    actions are absolute grid positions: an env with ``relative_actions`` is refused with a ValueError.
     """
+    _require_absolute(env_kwargs, "schedule_episodes")
     schedules = np.asarray(schedules, dtype=np.int64)
 
     def make_actor(rows):

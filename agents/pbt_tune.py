@@ -124,6 +124,7 @@ def pbt_tune(seed: int, population: int = 8, *, interval: int = 2, fraction: flo
         raise ValueError(f"fraction must lie in (0, 0.5] (Tune's quantile_fraction), got {fraction!r}")
     config = EnvConfig.from_kwargs(env_kwargs)
     space, horizon, spa = config.resolve_space(), config.horizon, config.steps_per_action
+    space.require_absolute("pbt_tune")  # its members' configs are grid positions, perturbed one notch at a time
     names = list(space.names)
     # the same draws as agents.search.pbt: the initial tuples first, then the exploration
     rng = np.random.default_rng([int(rng_seed), int(seed) % 2**63, 0xB7])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from agents.checkpoint import check_hp_space, hp_space_of, load_checkpoint, save_checkpoint
@@ -45,7 +47,7 @@ SB3_CHECKPOINT = "stable-baselines3"
 """The ``"agent"`` of an SB3 checkpoint written by :func:`save_sb3`."""
 
 
-def save_sb3(path, model, name: str, hp_space: dict[str, list], history: list[dict]) -> None:
+def save_sb3(path, model, name: str, hp_space: dict[str, Any] | None, history: list[dict]) -> None:
     """Write ``model`` (algorithm ``name``, a key of :data:`POLICY_NAMES`) to ``path`` atomically.
 
     Holds what evaluation needs to rebuild the policy (algorithm, policy kwargs, spaces, the

@@ -64,8 +64,12 @@ def episode_budget(**env_kwargs) -> int:
     return EnvConfig.from_kwargs(env_kwargs).sgd_steps_per_episode
 
 
-def _space(env_kwargs: dict) -> HPSpace:
-    return EnvConfig.from_kwargs(env_kwargs).resolve_space()
+def _space(env_kwargs: dict, what: str | None = None) -> HPSpace:
+    """The env's space; with ``what`` (a search over static tuples), refused if its actions are relative."""
+    space = EnvConfig.from_kwargs(env_kwargs).resolve_space()
+    if what is not None:
+        space.require_absolute(what)
+    return space
 
 
 @dataclass
@@ -168,7 +172,7 @@ def random_search(seed: int, k: int = 4, *, rng_seed: int = 0, budget: int | Non
             report that child; the candidates' steps become ``search_sgd_steps``.
         **env_kwargs: keyword arguments of ``HPTune-v1`` (``task``, ``horizon``, ...).
     """
-    space = _space(env_kwargs)
+    space = _space(env_kwargs, "random_search")
     rng = np.random.default_rng([int(rng_seed), int(seed) % 2**63, 0x25])
     tuples = rng.integers(0, space.nvec, size=(k, len(space)))
     split, _ = _split_kwargs(env_kwargs, k, budget)
@@ -202,7 +206,7 @@ def tpe_search(seed: int, k: int = 4, *, n_startup_trials: int | None = None, sa
         raise ImportError("tpe_search needs optuna, an optional extra: pip install 'hpenv[optuna]' "
                           "(or pip install optuna)") from err
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = _space(env_kwargs)
+    space = _space(env_kwargs, "tpe_search")
     split, _ = _split_kwargs(env_kwargs, k, budget)
     startup = n_startup_trials if n_startup_trials is not None else max(1, k // 2)
     sampler = optuna.samplers.TPESampler(seed=int((sampler_seed * 1_000_003 + seed) % 2**32),
@@ -236,7 +240,7 @@ def successive_halving(seed: int, n: int = 16, *, eta: int = 2, budget: int | No
     """
     if n < 2 or eta < 2:
         raise ValueError(f"successive halving needs n >= 2 and eta >= 2, got n={n}, eta={eta}")
-    space = _space(env_kwargs)
+    space = _space(env_kwargs, "successive_halving")
     rng = np.random.default_rng([int(rng_seed), int(seed) % 2**63, 0x5A])
     tuples = rng.integers(0, space.nvec, size=(n, len(space)))
     rungs = int(np.ceil(np.log(n) / np.log(eta)))
@@ -297,7 +301,7 @@ def grid_search(selection_seeds: Sequence[int] = (1_000_000,), *, confirm_top: i
     ``result.sgd_steps`` (both stages, every SGD step run) as the search's one-off cost.
     ``chunk`` tuples train together in one vector env. ``confirm_top=0`` skips stage 2.
     """
-    space = _space(env_kwargs)
+    space = _space(env_kwargs, "grid_search")
     tuples = np.array(list(itertools.product(*[range(n) for n in space.nvec])), dtype=np.int64)
     t0 = time.perf_counter()
     val_sum, loss_sum, runs = np.zeros(len(tuples)), np.zeros(len(tuples)), np.zeros(len(tuples))
@@ -360,6 +364,7 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
     validation accuracy is chosen (ties: lowest validation loss) and its test accuracy reported. ``sgd_steps`` counts the whole
     population (``population * E``); ``schedule`` is the chosen child's lineage.
     """
+    _space(env_kwargs, "pbt")  # its tuples are grid positions, perturbed one notch at a time
     venv = HPTuneVectorEnv(num_envs=population, **env_kwargs)
     space = venv.hp_space
     horizon, spa = venv.horizon, venv.steps_per_action
@@ -430,6 +435,7 @@ class NASController:
     def __init__(self, hp_space: HPSpace | None = None, *, learning_rate: float = 0.5, batch: int = 8,
                  baseline_decay: float = 0.8, seed: int = 0):
         self.space = hp_space or HPSpace.default()
+        self.space.require_absolute("NASController")  # it learns one static tuple per episode
         self.logits = [np.zeros(n) for n in self.space.nvec]
         self.learning_rate, self.batch, self.baseline_decay = learning_rate, batch, baseline_decay
         self.rng = np.random.default_rng([int(seed), 0x4A5])

@@ -58,6 +58,16 @@ class EnvConfig:
     """Units (MLP, default 64) or channels (CNN, default 16) per block."""
     task_kwargs: Mapping | None = None
     """Passed to the task's builder, e.g. ``{"root": "~/data"}`` for ``"mnist"``."""
+    relative_actions: Mapping[str, int] | None = None
+    """``{name: k}``: that hyper-parameter's action moves it ``-k..+k`` grid positions from its
+    current value (``2k + 1`` choices, index ``k`` keeps it; clipped at the grid's ends) instead of
+    choosing a grid position. With the default learning-rate grid, ``{"learning_rate": 1}`` gives
+    x1/3, x1, x3. ``1 <= k < len(grid)``. None: every action is absolute."""
+    relative_start: Mapping[str, float] | None = None
+    """``{name: value}``: where a relative hyper-parameter starts every episode (a value on its
+    grid). Relative hyper-parameters it leaves out start at their :attr:`fixed_values` entry (the
+    grid value nearest to it; ties: the first in grid order): learning rate 0.03, momentum 0.9, dropout 0,
+    depth ``max_depth``, weight decay 0, batch size ``batch_size``."""
 
     def __post_init__(self) -> None:
         for name in ("steps_per_action", "horizon", "batch_size", "max_depth"):
@@ -70,6 +80,17 @@ class EnvConfig:
             raise ValueError(f"child must be None, 'mlp' or 'cnn', got {self.child!r}")
         if self.task_kwargs is not None and not isinstance(self.task_kwargs, Mapping):
             raise ValueError(f"task_kwargs must be a dict or None, got {self.task_kwargs!r}")
+        # their names and values are checked against the space when it is resolved (HPSpace's checks)
+        for name in ("relative_actions", "relative_start"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Mapping):
+                raise ValueError(f"{name} must be a dict of hyper-parameter name -> "
+                                 f"{'k (an integer)' if name == 'relative_actions' else 'start value'} or None, "
+                                 f"got {value!r}")
+        if self.relative_start is not None and self.relative_actions is None \
+                and not (isinstance(self.hp_space, HPSpace) and self.hp_space.is_relative):
+            raise ValueError(f"relative_start={dict(self.relative_start)!r} needs relative_actions: it sets "
+                             f"where relative hyper-parameters start, and no hyper-parameter is relative")
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> "EnvConfig":
@@ -88,18 +109,40 @@ class EnvConfig:
         """Child SGD steps of a whole episode that does not diverge."""
         return self.horizon * self.steps_per_action
 
+    @property
+    def fixed_values(self) -> dict[str, float]:
+        """The value of every hyper-parameter the space leaves out (the paper's defaults); a relative
+        hyper-parameter starts from it unless ``relative_start`` says otherwise."""
+        return {"depth": self.max_depth, "dropout": 0.0, "learning_rate": 0.03, "momentum": 0.9,
+                "weight_decay": 0.0, "batch_size": self.batch_size}
+
     def resolve_space(self) -> HPSpace:
-        """The hyper-parameter space these arguments describe."""
+        """The hyper-parameter space these arguments describe, with ``relative_actions`` applied."""
         space = self.hp_space
         if space is None:
-            return HPSpace.default(self.max_depth)
-        if isinstance(space, Mapping):
+            space = HPSpace.default(self.max_depth)
+        elif isinstance(space, Mapping):
             space = HPSpace.from_dict(space)
         elif not isinstance(space, HPSpace):
             raise ValueError(f"hp_space must be an HPSpace or a dict of name -> values, got {type(space).__name__}")
         if "depth" in space and max(space.params[space.names.index("depth")].values) > self.max_depth:
             raise ValueError(f"hp_space depth values go above max_depth={self.max_depth}")
-        return space
+        if self.relative_actions is None and self.relative_start is None:
+            return space  # an HPSpace built with relative_actions keeps them
+        if self.relative_actions is not None and space.is_relative:
+            raise ValueError(f"hp_space already has relative_actions={space.relative_actions}; give "
+                             f"relative_actions={dict(self.relative_actions)} either there or as an env argument, "
+                             f"not both")
+        moves = space.relative_actions if self.relative_actions is None else dict(self.relative_actions)
+        start = {name: space.relative_start.get(name, self._default_start(space, name))
+                 for name in moves if name in space}  # HPSpace names any other name as unknown
+        start.update(self.relative_start or {})
+        return HPSpace(space.params, relative_actions=moves, relative_start=start)
+
+    def _default_start(self, space: HPSpace, name: str) -> float:
+        """The grid value of ``name`` nearest to its fixed value (ties: the first in grid order)."""
+        grid = np.asarray(space.params[space.names.index(name)].values, dtype=np.float64)
+        return float(grid[np.argmin(np.abs(grid - self.fixed_values[name]))])
 
 
 class ConfigViews:

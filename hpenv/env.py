@@ -43,7 +43,18 @@ class HPTuneEnv(ConfigViews, gym.Env):
     | 3 | ``momentum`` (Nesterov) | 0, 0.5, 0.9, 0.99 |
 
     Hyper-parameters a space leaves out take fixed values: depth = ``max_depth``, dropout 0,
-    learning rate 0.03, momentum 0.9, weight decay 0, batch size = ``batch_size``.
+    learning rate 0.03, momentum 0.9, weight decay 0, batch size = ``batch_size``
+    (``env.unwrapped.config.fixed_values``).
+
+    Relative actions: ``relative_actions={"learning_rate": 1}`` makes that dimension a move of
+    ``-k..+k`` grid positions from the current value instead of a grid index: ``2k + 1`` choices,
+    index ``k`` keeps the value, moves past the ends of the grid are clipped. With the default
+    learning-rate grid (ratio ~3 per position) ``k=1`` gives x1/3, x1 and x3; the action space
+    becomes ``MultiDiscrete([4, 5, 3, 4])``. Every episode starts a relative hyper-parameter from
+    its fixed value above (the nearest grid value), or from ``relative_start={"learning_rate":
+    0.01}``. Its ``hp_<name>`` observation feature shows the current grid position from reset on,
+    and ``info["hp_<name>"]`` the value applied. ``env.unwrapped.hp_space`` carries the option
+    (``relative_actions``, ``relative_start``, ``apply``); ``decode`` reads absolute actions only.
 
     ## Observation Space
     ``Box(low, high, (13 + len(hp_space),), float32)`` with finite bounds; values are clipped to
@@ -64,11 +75,12 @@ class HPTuneEnv(ConfigViews, gym.Env):
     | 10 | val_loss | [0, 10] | validation cross-entropy / log(C) |
     | 11 | grad_norm | [0, 10] | log10(1 + gradient norm), last SGD step |
     | 12 | progress | [0, 1] | t / horizon |
-    | 13.. | hp_<name> | [0, 1] | index of each hyper-parameter last applied / (choices - 1) |
+    | 13.. | hp_<name> | [0, 1] | grid position of each hyper-parameter last applied / (grid size - 1); a relative one's current position |
 
     ``hpenv.feature_table(hp_space)`` lists the same table in code and ``hpenv.feature_index(name)``
     gives a column by name (``obs[hpenv.feature_index("progress")]``). At reset the training-loss
-    features hold the initial validation loss and the hyper-parameter features are 0.
+    features hold the initial validation loss and the hyper-parameter features are 0, except
+    those of relative hyper-parameters, which show their start position.
 
     ## Rewards
     ``reward="delta_accuracy"`` (default): ``val_accuracy[t] - val_accuracy[t-1]``, so an
@@ -78,7 +90,7 @@ class HPTuneEnv(ConfigViews, gym.Env):
 
     ## Starting State
     A child initialised from the episode's seed (PyTorch's default uniform initialisation), all
-    blocks active, momentum buffers at zero.
+    blocks active (with a relative depth: its start depth), momentum buffers at zero.
 
     ## Episode End
     Terminated after ``horizon`` steps (the time left is part of the observation), or at once
@@ -98,7 +110,7 @@ class HPTuneEnv(ConfigViews, gym.Env):
     | ``sgd_steps`` | child SGD steps so far in the episode |
     | ``diverged`` | the loss became non-finite at this step |
     | ``test_accuracy`` | test accuracy of the final child at the last step (1 / num_classes if it diverged); -1 before. The test split is used for nothing else. |
-    | ``hp_<name>`` | each hyper-parameter applied at this step (``hp_depth``, ``hp_dropout``, ``hp_learning_rate``, ``hp_momentum``, ``hp_weight_decay``, ``hp_batch_size``), -1 at reset; ``hpenv.hyperparameters_from_info(info)`` gives them as a dict |
+    | ``hp_<name>`` | each hyper-parameter's value applied at this step (``hp_depth``, ``hp_dropout``, ``hp_learning_rate``, ``hp_momentum``, ``hp_weight_decay``, ``hp_batch_size``; for a relative action, the value it moved to), -1 at reset; ``hpenv.hyperparameters_from_info(info)`` gives them as a dict |
 
     Values not defined yet are -1, never NaN, so that infos compare with ``==`` (Gymnasium's
     determinism checks do).
@@ -107,7 +119,8 @@ class HPTuneEnv(ConfigViews, gym.Env):
     ```python
     gym.make("HPTune-v1", task="digits", child=None, steps_per_action=50, horizon=20,
              hp_space=None, batch_size=32, device="cpu", render_mode=None,
-             reward="delta_accuracy", max_depth=4, width=None, task_kwargs=None)
+             reward="delta_accuracy", max_depth=4, width=None, task_kwargs=None,
+             relative_actions=None, relative_start=None)
     ```
     Every argument but ``render_mode`` is a field of :class:`hpenv.EnvConfig` (the one source of
     their defaults), readable afterwards as ``env.unwrapped.config``:
@@ -124,6 +137,10 @@ class HPTuneEnv(ConfigViews, gym.Env):
     * ``reward``: a key of ``hpenv.REWARD_MODES``.
     * ``max_depth``, ``width``: residual blocks built and their width (MLP 64, CNN 16 channels).
     * ``task_kwargs``: passed to the task's builder (e.g. ``{"root": "~/data"}`` for ``"mnist"``).
+    * ``relative_actions``: ``{name: k}``, relative moves of ``-k..+k`` grid positions for those
+      hyper-parameters (``1 <= k < len(grid)``); see Action Space.
+    * ``relative_start``: ``{name: value}``, the grid value a relative hyper-parameter starts
+      each episode from (default: its fixed value, or the grid value nearest to it).
 
     ## Version History
     * v1: flat info with the same keys at every step (``hp_<name>`` instead of a nested
@@ -210,7 +227,10 @@ class HPTuneEnv(ConfigViews, gym.Env):
         self._episodes.load_child_state(0, state)
 
     def action_masks(self) -> np.ndarray:
-        """Allowed action indices, flat over the hyper-parameters (for sb3-contrib's MaskablePPO)."""
+        """Allowed action indices, flat over the hyper-parameters (for sb3-contrib's MaskablePPO).
+
+        ``sum(action_space.nvec)`` entries, all True: a relative move past the end of the grid is
+        clipped, not refused."""
         return self.hp_space.action_mask()
 
     def _info(self) -> dict[str, Any]:

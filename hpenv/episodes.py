@@ -32,7 +32,8 @@ INFO_KEYS = {
     "test_accuracy": "test accuracy of the final child at the episode's last step (1 / num_classes "
                      "if it diverged); -1 before",
 }
-#: Every hyper-parameter the kernel applies; each is reported as ``info["hp_<name>"]`` (-1 at reset).
+#: Every hyper-parameter the kernel applies; each is reported as ``info["hp_<name>"]``: the value
+#: applied at the step (for a relative action, the value it moved to), -1 at reset.
 HP_INFO_NAMES = tuple(KNOWN_HYPERPARAMETERS)
 
 VAL_ACCURACY, VAL_LOSS, TRAIN_LOSS_MEAN = (observe.feature_index(n) for n in ("val_accuracy", "val_loss", "train_loss_mean"))
@@ -114,8 +115,7 @@ class EpisodeBatch:
                 raise ValueError(f"hp_space batch_size values {too_large} are larger than the task's {n_train} "
                                  f"training examples; use values of at most {n_train}")
         #: values used for hyper-parameters the space does not set
-        self.defaults = {"depth": config.max_depth, "dropout": 0.0, "learning_rate": 0.03, "momentum": 0.9,
-                         "weight_decay": 0.0, "batch_size": config.batch_size}
+        self.defaults = config.fixed_values
         self.obs_low, self.obs_high = observe.bounds(self.hp_space)
 
         self.kernel = ChildKernel(self.family, self.K, self.device)
@@ -126,6 +126,9 @@ class EpisodeBatch:
         K = self.K
         self.t = np.zeros(K, dtype=np.int64)
         self.hp_norm = np.zeros((K, len(self.hp_space)), dtype=np.float32)
+        # every child's current grid position per hyper-parameter: where a relative action moves from
+        self.position = np.tile(self.hp_space.start_positions(), (K, 1))
+        self._depth_col = self.hp_space.names.index("depth") if "depth" in self.hp_space else None
         # the info of every child, kept up to date: the vector env and the single env read rows of it
         self.info: dict[str, np.ndarray] = {
             "val_accuracy": np.zeros(K), "val_loss": np.zeros(K), "train_loss": np.full(K, UNSET),
@@ -150,7 +153,15 @@ class EpisodeBatch:
         self.kernel.reset_children(list(children), seeds)
         idx = np.asarray(children, dtype=np.int64)
         self.t[idx] = 0
-        self.hp_norm[idx] = 0.0
+        space = self.hp_space
+        self.position[idx] = space.start_positions()
+        # a relative hyper-parameter is somewhere from the start, and the agent must see where;
+        # an absolute one has no value until the first action, and reads 0
+        self.hp_norm[idx] = np.where(space.relative, space.normalized(space.start_positions()), 0.0)
+        if self._depth_col is not None and space.relative[self._depth_col]:
+            # the reset child is evaluated at the depth it starts from, not with every block on
+            depth = space.params[self._depth_col].values[space.start_positions()[self._depth_col]]
+            self.kernel.depth[idx] = depth
         val = self.kernel.evaluate("val")
         host = observe.device_features(val, observe.training_stats(None, None, val, self.log_c), self.log_c)
         host = host.cpu().numpy().astype(np.float64)
@@ -172,8 +183,9 @@ class EpisodeBatch:
         """
         if not active.any():
             raise RuntimeError("step() called with no active child")
+        positions = self.hp_space.apply(actions, self.position)
         hp = {name: np.full(self.K, v) for name, v in self.defaults.items()}
-        hp.update(self.hp_space.values_of(actions))
+        hp.update(self.hp_space.values_of(positions))
         losses, grad_norm = self.kernel.train(hp, self.steps_per_action, active)
         val = self.kernel.evaluate("val")
         feats = observe.device_features(val, observe.training_stats(losses, grad_norm, val, self.log_c), self.log_c)
@@ -199,7 +211,8 @@ class EpisodeBatch:
         reward = np.where(active, reward, 0.0)
 
         self.t += active
-        self.hp_norm[active] = self.hp_space.normalized(actions[active])
+        self.position[active] = positions[active]
+        self.hp_norm[active] = self.hp_space.normalized(positions[active])
         terminated = active & ((self.t >= self.horizon) | diverged)
         rows = np.flatnonzero(active)
         info["val_accuracy"][rows] = acc[rows]
@@ -235,14 +248,15 @@ class EpisodeBatch:
         if self.tasks[dst] is not self.tasks[src]:
             self.tasks[dst] = self.tasks[src]
             self.kernel.set_tasks(self.tasks)
-        for arr in (self.t, self.hp_norm, *self.info.values()):
+        for arr in (self.t, self.hp_norm, self.position, *self.info.values()):
             arr[dst] = arr[src]
 
     def child_state(self, k: int) -> dict[str, torch.Tensor]:
         """Child ``k`` and its episode (progress, info) as CPU tensors; see :meth:`load_child_state`."""
         if isinstance(self.task, TaskFamily):
             raise ValueError("child_state does not cover a task family's sampled task; use a single task")
-        episode = {"t": torch.tensor(int(self.t[k])), "hp_norm": torch.from_numpy(self.hp_norm[k].copy())}
+        episode = {"t": torch.tensor(int(self.t[k])), "hp_norm": torch.from_numpy(self.hp_norm[k].copy()),
+                   "position": torch.from_numpy(self.position[k].copy())}
         info = {f"info/{key}": torch.tensor(value[k]) for key, value in self.info.items()}
         return {**{f"kernel/{key}": v for key, v in self.kernel.child_state(k).items()}, **episode, **info}
 
@@ -251,6 +265,10 @@ class EpisodeBatch:
         self.kernel.load_child_state(k, {key[len("kernel/"):]: v for key, v in state.items() if key.startswith("kernel/")})
         self.t[k] = int(state["t"])
         self.hp_norm[k] = state["hp_norm"].numpy()
+        if "position" in state:
+            self.position[k] = state["position"].numpy()
+        else:  # a state saved before positions were kept: the observation's hp_ features hold them
+            self.position[k] = np.rint(self.hp_norm[k] * np.maximum(self.hp_space.sizes - 1, 1))
         for key, value in self.info.items():
             value[k] = state[f"info/{key}"].item()
 

@@ -36,10 +36,18 @@ FEATURES: list[tuple[str, float, float, str]] = [
 
 
 def feature_table(hp_space: HPSpace) -> list[tuple[str, float, float, str]]:
-    """All features: the fixed ones, then one per hyper-parameter (its index scaled to [0, 1])."""
+    """All features: the fixed ones, then one per hyper-parameter (its grid position scaled to [0, 1]).
+
+    An absolute hyper-parameter's feature is the grid position last applied, 0 at reset (no value
+    is applied before the first action). A relative one's (``relative_actions``) is its current
+    grid position, from reset on: at reset it shows ``relative_start``, which a policy needs to
+    know where its moves go from.
+    """
     return FEATURES + [
-        (f"hp_{name}", 0.0, 1.0, f"index of the {name} last applied / (choices - 1); 0 at reset")
-        for name in hp_space.names
+        (f"hp_{name}", 0.0, 1.0,
+         f"grid position of the current {name} / (grid size - 1), its relative_start at reset" if relative
+         else f"grid position of the {name} last applied / (grid size - 1); 0 at reset")
+        for name, relative in zip(hp_space.names, hp_space.relative)
     ]
 
 
@@ -53,6 +61,18 @@ def feature_index(name: str, hp_space: HPSpace | None = None) -> int:
     if name not in names:
         raise ValueError(f"unknown observation feature {name!r}; features: {names}")
     return names.index(name)
+
+
+def hp_positions(observation: np.ndarray, hp_space: HPSpace) -> np.ndarray:
+    """The grid positions that the ``hp_<name>`` features of ``observation`` (one row or a batch) show.
+
+    For a relative hyper-parameter this is its current position, which is where its next action
+    moves from (see :meth:`HPSpace.action_toward`); for an absolute one, the last position applied
+    (0 at reset).
+    """
+    obs = np.asarray(observation, dtype=np.float64)
+    start = len(FEATURES)
+    return np.rint(obs[..., start:start + len(hp_space)] * np.maximum(hp_space.sizes - 1, 1)).astype(np.int64)
 
 
 def bounds(hp_space: HPSpace) -> tuple[np.ndarray, np.ndarray]:

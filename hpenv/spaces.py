@@ -1,8 +1,15 @@
 """Hyper-parameters and spaces of them.
 
-A :class:`HyperParameter` is a named, finite, ordered list of values. A :class:`HPSpace` is an
-ordered tuple of them; it turns an action (one index per hyper-parameter) into the values to
-apply, and back, and gives the ``MultiDiscrete`` action space the environment exposes.
+A :class:`HyperParameter` is a named, finite, ordered list of values (its *grid*). A
+:class:`HPSpace` is an ordered tuple of them; it turns an action into the grid positions, hence
+the values, to apply, and gives the ``MultiDiscrete`` action space the environment exposes.
+
+An action dimension is *absolute* by default: the action is the grid position itself. A space may
+make some dimensions *relative* (``relative_actions={name: k}``): the action is then a move of
+``-k..+k`` grid positions from the hyper-parameter's current position (index ``k`` keeps it),
+clipped at the ends of the grid, and every episode starts from the position of ``relative_start``.
+Everything that reads an action (the action space, :meth:`HPSpace.check_action`, the action mask,
+:meth:`HPSpace.apply`) follows the space, so the env, its wrappers and the agents agree on it.
 """
 
 from __future__ import annotations
@@ -96,14 +103,36 @@ class HPSpace:
 
     Args:
         params: the hyper-parameters, in action order. Names must be distinct.
+        relative_actions: ``{name: k}`` makes that hyper-parameter's action a move of ``-k..+k``
+            grid positions from its current position (``2k + 1`` choices; index ``k`` keeps the
+            value), clipped at the ends of the grid; ``1 <= k < len(grid)``. Other
+            hyper-parameters stay absolute (the action is the grid position). On a log grid with
+            ratio 3 (the default learning rates), ``k=1`` gives x1/3, x1 and x3.
+        relative_start: ``{name: value}``, the value each relative hyper-parameter starts every
+            episode from; it must name exactly the relative hyper-parameters, with values on
+            their grids. (The environment fills in its defaults, see :class:`hpenv.EnvConfig`.)
+
+    Attributes:
+        nvec: choices per action dimension (the grid size, or ``2k + 1`` for a relative one).
+        sizes: grid size per hyper-parameter.
+        relative_actions: ``{name: k}`` of the relative dimensions (empty for an absolute space).
+        relative_start: ``{name: value}`` of their start values.
+        moves: ``k`` per action dimension (0 for an absolute one); ``relative``: ``moves > 0``.
 
     Example:
         >>> space = HPSpace.default()
         >>> space.decode([2, 1, 3, 2])
         {'depth': 3, 'dropout': 0.1, 'learning_rate': 0.03, 'momentum': 0.9}
+        >>> rel = HPSpace(space.params, relative_actions={"learning_rate": 1},
+        ...               relative_start={"learning_rate": 0.03})
+        >>> rel.nvec.tolist()
+        [4, 5, 3, 4]
+        >>> rel.values_at(rel.apply([2, 1, 2, 2], rel.start_positions()))  # lr x3 from 0.03
+        {'depth': 3, 'dropout': 0.1, 'learning_rate': 0.1, 'momentum': 0.9}
     """
 
-    def __init__(self, params: Iterable[HyperParameter]):
+    def __init__(self, params: Iterable[HyperParameter], *, relative_actions: Mapping[str, int] | None = None,
+                 relative_start: Mapping[str, float] | None = None):
         self.params: tuple[HyperParameter, ...] = tuple(params)
         if not self.params:
             raise ValueError("an HPSpace needs at least one hyper-parameter")
@@ -111,7 +140,55 @@ class HPSpace:
         if len(set(names)) != len(names):
             raise ValueError(f"hyper-parameter names must be distinct, got {names}")
         self.names: tuple[str, ...] = tuple(names)
-        self.nvec = np.array([len(p) for p in self.params], dtype=np.int64)
+        self.sizes = np.array([len(p) for p in self.params], dtype=np.int64)
+        self.relative_actions, self.relative_start, start_index = self._check_relative(relative_actions,
+                                                                                       relative_start)
+        # per dimension: k (0 = absolute), and the grid position a relative one starts from
+        self.moves = np.array([self.relative_actions.get(n, 0) for n in self.names], dtype=np.int64)
+        self.relative = self.moves > 0
+        self._start = np.array([start_index.get(n, 0) for n in self.names], dtype=np.int64)
+        self.nvec = np.where(self.relative, 2 * self.moves + 1, self.sizes)
+
+    def _check_relative(self, moves: Mapping[str, int] | None, start: Mapping[str, float] | None
+                        ) -> tuple[dict[str, int], dict[str, float], dict[str, int]]:
+        """``relative_actions`` and ``relative_start`` checked: plain dicts, and the start positions."""
+        if moves is None and start is None:
+            return {}, {}, {}
+        for argument, value in (("relative_actions", moves), ("relative_start", start)):
+            if value is not None and not isinstance(value, Mapping):
+                raise ValueError(f"{argument} must be a dict of hyper-parameter name -> "
+                                 f"{'k (an integer)' if argument == 'relative_actions' else 'start value'}, "
+                                 f"got {value!r}")
+        moves, start = dict(moves or {}), dict(start or {})
+        for name, k in moves.items():
+            if name not in self.names:
+                raise ValueError(f"relative_actions names {name!r}, which is not in the space; "
+                                 f"its hyper-parameters are {list(self.names)}")
+            n = len(self.params[self.names.index(name)])
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k < n:
+                allowed = f"an integer from 1 to {n - 1}" if n > 1 else "nothing: a grid of one value cannot move"
+                raise ValueError(f"relative_actions[{name!r}] = {k!r} is not a valid move size: {name} has {n} grid "
+                                 f"values, so k must be {allowed} (a move of -k..+k positions)")
+            moves[name] = int(k)
+        extra = sorted(set(start) - set(moves))
+        if extra:
+            raise ValueError(f"relative_start names {extra}, which relative_actions does not make relative "
+                             f"(relative hyper-parameters: {sorted(moves)})")
+        missing = sorted(set(moves) - set(start))
+        if missing:
+            raise ValueError(f"relative_start needs a start value for {missing} (one of each grid's values)")
+        index = {}
+        for name in moves:
+            p = self.params[self.names.index(name)]
+            matches = _grid_matches(p, start[name])
+            if not matches:
+                raise ValueError(f"relative_start[{name!r}] = {start[name]!r} is not on {name}'s grid; "
+                                 f"allowed: {list(p.values)}")
+            index[name] = matches[0]
+            start[name] = p.values[matches[0]]
+        # kept in space order, whatever order the arguments came in (to_dict, repr and == use it)
+        order = [n for n in self.names if n in moves]
+        return {n: moves[n] for n in order}, {n: start[n] for n in order}, index
 
     @classmethod
     def default(cls, max_depth: int = 4) -> "HPSpace":
@@ -131,12 +208,27 @@ class HPSpace:
         return cls(HyperParameter(name, values) for name, values in spec.items())
 
     def to_dict(self) -> dict[str, list]:
-        """``{name: [values]}`` in action order: plain data that :meth:`from_dict` reads back."""
+        """``{name: [values]}`` in action order: plain data that :meth:`from_dict` reads back.
+
+        The grids only: ``relative_actions`` and ``relative_start`` are attributes of their own."""
         return {p.name: list(p.values) for p in self.params}
 
     @property
     def action_space(self) -> spaces.MultiDiscrete:
         return spaces.MultiDiscrete(self.nvec)
+
+    @property
+    def is_relative(self) -> bool:
+        """Whether any action dimension is a relative move (see ``relative_actions``)."""
+        return bool(self.relative.any())
+
+    def require_absolute(self, what: str) -> None:
+        """Raise a ValueError if ``what`` (a caller that reads actions as grid positions) cannot use this space."""
+        if self.is_relative:
+            raise ValueError(
+                f"{what} takes absolute actions (one grid position per hyper-parameter), but this space's "
+                f"{sorted(self.relative_actions)} actions are relative moves (relative_actions="
+                f"{self.relative_actions}); use an env without relative_actions")
 
     def __len__(self) -> int:
         return len(self.params)
@@ -146,10 +238,13 @@ class HPSpace:
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{p.name}={list(p.values)}" for p in self.params)
+        if self.is_relative:
+            inner += f", relative_actions={self.relative_actions}, relative_start={self.relative_start}"
         return f"HPSpace({inner})"
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, HPSpace) and self.params == other.params
+        return (isinstance(other, HPSpace) and self.params == other.params
+                and self.relative_actions == other.relative_actions and self.relative_start == other.relative_start)
 
     def action_mask(self) -> np.ndarray:
         """Which action indices are allowed, as one flat bool array of ``sum(nvec)`` entries
@@ -181,42 +276,102 @@ class HPSpace:
         bad = (arr < 0) | (arr >= self.nvec)
         if bad.any():
             j = np.argwhere(bad)[0][-1]
+            move = (f" (a move of -{self.moves[j]}..+{self.moves[j]} grid positions; {self.moves[j]} keeps the value)"
+                    if self.relative[j] else "")
             raise ValueError(
                 f"{_element(argument, bad)} = {arr[bad][0]} is outside the action space: the index of "
-                f"{self.names[j]} must be in [0, {self.nvec[j]})"
+                f"{self.names[j]} must be in [0, {self.nvec[j]}){move}"
             )
         return arr
 
-    def decode(self, action) -> dict:
-        """The hyper-parameter values an action selects, as a plain dict."""
-        arr = self.check_action(action)
-        return {p.name: p.values[i] for p, i in zip(self.params, arr)}
+    # ------------------------------------------------------------ actions -> grid positions
+    def start_positions(self) -> np.ndarray:
+        """Grid positions at the start of an episode: ``relative_start`` for relative dimensions,
+        0 for absolute ones (which have no value before their first action)."""
+        return self._start.copy()
 
-    def encode(self, values: Mapping[str, float]) -> np.ndarray:
-        """The action that selects ``values`` (each must be one of the candidate values)."""
+    def apply(self, actions, positions) -> np.ndarray:
+        """The grid positions that ``actions`` select from the current ``positions`` (one row or a batch).
+
+        An absolute dimension's action is its position; a relative one moves the current position
+        by ``action - k``, clipped to the grid.
+        """
+        actions, positions = np.asarray(actions, dtype=np.int64), np.asarray(positions, dtype=np.int64)
+        moved = np.clip(positions + actions - self.moves, 0, self.sizes - 1)
+        return np.where(self.relative, moved, actions)
+
+    def action_toward(self, target, positions) -> np.ndarray:
+        """The action that brings the current ``positions`` closest to the ``target`` grid positions.
+
+        An absolute dimension gets the target itself; a relative one moves toward it by at most
+        ``k`` positions. For an absolute space this is ``target``: policies written in grid
+        positions (:class:`agents.baselines.FixedPolicy`) act in either kind of space through it.
+        """
+        target, positions = np.asarray(target, dtype=np.int64), np.asarray(positions, dtype=np.int64)
+        move = np.clip(target - positions, -self.moves, self.moves) + self.moves
+        return np.where(self.relative, move, target)
+
+    # ------------------------------------------------------------ grid positions <-> values
+    def positions_of(self, values: Mapping[str, float]) -> np.ndarray:
+        """The grid position of each of ``values`` (each must be one of the candidate values)."""
         missing = set(self.names) - set(values)
         if missing:
             raise ValueError(f"values is missing hyper-parameters {sorted(missing)}; need {list(self.names)}")
-        action = []
+        positions = []
         for p in self.params:
             v = values[p.name]
-            matches = [i for i, c in enumerate(p.values) if math.isclose(c, float(v), rel_tol=1e-9)]
+            matches = _grid_matches(p, v)
             if not matches:
                 raise ValueError(f"{p.name}={v!r} is not a candidate value; allowed: {list(p.values)}")
-            action.append(matches[0])
-        return np.array(action, dtype=np.int64)
+            positions.append(matches[0])
+        return np.array(positions, dtype=np.int64)
 
-    def normalized(self, actions: np.ndarray) -> np.ndarray:
-        """Each index scaled to [0, 1] (``index / (n - 1)``); works on a batch of actions."""
-        denom = np.maximum(self.nvec - 1, 1)
-        return np.asarray(actions, dtype=np.float32) / denom.astype(np.float32)
+    def values_at(self, positions) -> dict:
+        """The hyper-parameter values at one row of grid positions, as a plain dict."""
+        return {p.name: p.values[int(i)] for p, i in zip(self.params, np.asarray(positions).reshape(-1))}
 
-    def values_of(self, actions: np.ndarray) -> dict[str, np.ndarray]:
-        """For a batch of actions ``(K, len(self))``, each hyper-parameter's values as an array."""
-        actions = np.asarray(actions, dtype=np.int64)
+    def decode(self, action) -> dict:
+        """The hyper-parameter values an absolute action selects, as a plain dict.
+
+        A relative action has no values by itself (they depend on the current position): for a
+        relative space this raises; read ``info["hp_<name>"]``, or use :meth:`apply` and :meth:`values_at`.
+        """
+        arr = self.check_action(action)
+        self.require_absolute("decode")
+        return self.values_at(arr)
+
+    def encode(self, values: Mapping[str, float]) -> np.ndarray:
+        """The absolute action that selects ``values`` (each must be one of the candidate values).
+
+        For a relative space this raises: the action that reaches ``values`` depends on the
+        current position (:meth:`positions_of` then :meth:`action_toward`).
+        """
+        self.require_absolute("encode")
+        return self.positions_of(values)
+
+    def normalized(self, positions: np.ndarray) -> np.ndarray:
+        """Each grid position scaled to [0, 1] (``position / (size - 1)``); works on a batch."""
+        denom = np.maximum(self.sizes - 1, 1)
+        return np.asarray(positions, dtype=np.float32) / denom.astype(np.float32)
+
+    def values_of(self, positions: np.ndarray) -> dict[str, np.ndarray]:
+        """For a batch of grid positions ``(K, len(self))``, each hyper-parameter's values as an array.
+
+        For an absolute space the positions are the actions; for a relative one, :meth:`apply` them first.
+        """
+        positions = np.asarray(positions, dtype=np.int64)
         return {
-            p.name: np.asarray(p.values)[actions[:, j]] for j, p in enumerate(self.params)
+            p.name: np.asarray(p.values)[positions[:, j]] for j, p in enumerate(self.params)
         }
+
+
+def _grid_matches(p: HyperParameter, v) -> list[int]:
+    """Grid positions of ``p`` whose value is ``v`` (up to float rounding); empty if ``v`` is not a number on it."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return []
+    return [i for i, c in enumerate(p.values) if math.isclose(c, f, rel_tol=1e-9)]
 
 
 def _element(argument: str, bad: np.ndarray) -> str:

@@ -43,6 +43,9 @@ class HPTuneVectorEnv(ConfigViews, VectorEnv):
     keys) beside a ``_key`` boolean mask, which is True for every child: each row always holds
     that child's current info (after an autoreset, its reset info).
 
+    With ``relative_actions`` each child moves from its own current grid positions; every reset
+    of a child (``reset``, an autoreset, ``reset_mask``) puts it back at ``relative_start``.
+
     Arguments: ``num_envs``, ``autoreset_mode`` and every keyword argument of
     :class:`hpenv.HPTuneEnv` except ``render_mode`` (render a single env to watch an episode).
     """

@@ -22,7 +22,8 @@ class ContinuousActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
     """A ``Box(-1, 1, (n,))`` view: each coordinate is split into equal bins, one per choice.
 
     For algorithms that need continuous actions (SAC, TD3, DDPG). ``-1`` selects the first
-    value of a hyper-parameter, ``+1`` the last. Values outside [-1, 1] (beyond float rounding,
+    value of a hyper-parameter, ``+1`` the last; for a relative one (``relative_actions``) ``-1``
+    is the largest move down, ``0`` keeps the value and ``+1`` is the largest move up. Values outside [-1, 1] (beyond float rounding,
     :data:`TOLERANCE`) are refused rather than clipped: they mean the agent and the space disagree.
     """
 

@@ -64,17 +64,20 @@ def test_sync_and_async_modes_match_native():
 
 
 @pytest.mark.parametrize(
-    "hp_space",
-    [None, {"depth": [1, 2, 4], "dropout": [0.0, 0.2], "batch_size": [8, 16], "weight_decay": [0.0, 0.01],
-            "learning_rate": [0.01, 0.1]}],
-    ids=["default", "batch_size+weight_decay"],
+    "kw",
+    [{}, {"hp_space": {"depth": [1, 2, 4], "dropout": [0.0, 0.2], "batch_size": [8, 16],
+                       "weight_decay": [0.0, 0.01], "learning_rate": [0.01, 0.1]}},
+     # relative moves from per-child positions; from 0.003 three moves up reach 0.1 at most
+     {"relative_actions": {"learning_rate": 1, "depth": 2}, "relative_start": {"learning_rate": 0.003, "depth": 2}}],
+    ids=["default", "batch_size+weight_decay", "relative"],
 )
-def test_child_i_equals_single_env(make_env, hp_space):
+def test_child_i_equals_single_env(make_env, kw):
     K, seed, horizon = 3, 11, 3
-    kw = {"hp_space": hp_space, "horizon": horizon}
+    absolute_lr = not kw  # the default space's learning-rate index could pick 0.3 and diverge
+    kw = {**kw, "horizon": horizon}
     venv = HPTuneVectorEnv(num_envs=K, **FAST | kw)
     nvec = venv.single_action_space.nvec
-    acts = _random_actions(np.random.default_rng(0), K, horizon, nvec, max_lr_index=4 if hp_space is None else None)
+    acts = _random_actions(np.random.default_rng(0), K, horizon, nvec, max_lr_index=4 if absolute_lr else None)
     obs, info0 = venv.reset(seed=seed)
     v_obs, v_rew = [obs], []
     for a in acts:
