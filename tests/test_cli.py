@@ -241,7 +241,12 @@ def _snapshot(folder: Path) -> dict:
 @pytest.mark.parametrize("args, words", [
     (["train", "--episodes", "0"], ["--episodes", "0", ">= 1"]),
     (["train", "--episodes", "-5"], ["--episodes", "-5", ">= 1"]),
-    (["train", "--eval-episodes", "0"], ["--eval-episodes", "0", ">= 1"]),
+    (["train", "--eval-episodes", "-1"], ["--eval-episodes", "-1", ">= 1"]),
+    (["train", "--group-size", "3"], ["--group-size", "3", "divide", "--num-envs 64"]),
+    (["train", "--group-size", "1"], ["leave_one_out", "--group-size >= 2", "1"]),
+    (["train", "--baseline", "critic"], ["--baseline", "critic", "leave_one_out"]),
+    (["train", "--task", "v1/digits-scaled/test"], ["v1/digits-scaled/test", "test members", "--task v1/digits-scaled"]),
+    (["train", "--task", "v1/wine-scaled/55"], ["v1/wine-scaled/55", "test members"]),
     (["train", "--num-envs", "0"], ["--num-envs", "0", ">= 1"]),
     (["train", "--learning-rate", "nan"], ["--learning-rate", "nan", "> 0"]),
     (["train", "--agent", "dqn"], ["--agent", "dqn", "reinforce"]),

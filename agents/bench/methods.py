@@ -36,7 +36,7 @@ import hpenv
 from agents import search
 from agents.baselines import DEFAULT_TUPLE, FixedPolicy
 from agents.engine import evaluate_policy, schedule_episodes
-from agents.bench.protocol import DEPLOY_CHUNK
+from agents.bench.protocol import DEPLOY_CHUNK, SELECTION_SEED, write_atomic
 from agents.search import SearchResult
 
 __all__ = ["Method", "PolicyMethod", "METHODS", "REFERENCES", "register_method", "resolve_method",
@@ -281,20 +281,31 @@ class CountingVectorEnv(gym.vector.VectorWrapper):
         return obs, reward, terminated, truncated, info
 
 
+#: The action spaces RecurrentReinforce can be meta-trained with (env arguments beside the suite's).
+RR_SPACES: dict[str, dict] = {
+    "absolute": {},
+    "relative_lr": {"relative_actions": {"learning_rate": 1}},  # learning rate x1/3, x1, x3 of the current one
+}
+
+
 @register_method("RR meta (train members)")
 class RRMeta(Method):
     """RecurrentReinforce meta-trained on the suite's train members, deployed greedily.
 
-    Its settings (``Protocol.rr_*``: batches of 64 children in groups of 8 that share a member and
-    an initial child, a leave-one-out baseline, 4096 episodes) were chosen on selection members of
-    ``v1/digits-scaled``. Meta-training is the one-off cost; the agent is cached in the run folder.
-    Subclasses change one setting (``overrides``, ``env_overrides``) for the README's ablations.
+    One agent is meta-trained per action space of ``Protocol.rr_spaces`` (absolute tuples; the
+    learning rate as relative moves) with the protocol's settings (``Protocol.rr_*``: batches of
+    64 children in groups of 8 that share a member and an initial child, a leave-one-out
+    baseline); the one whose greedy children reach the best mean validation accuracy on the
+    selection members x ``rr_selection_seeds`` seeds is deployed. Every meta-training and that
+    selection are its one-off cost. Agents are cached in the run folder by their settings, so
+    methods that deploy the same agent share it. Subclasses change one setting (``overrides``,
+    ``spaces``) for the README's ablations.
     """
 
     overrides: dict = {}
     """RecurrentReinforce options that differ from the protocol's (``num_envs``, ``episodes`` too)."""
-    env_overrides: dict = {}
-    """Env arguments of meta-training and deployment that differ from the suite's."""
+    spaces: tuple[str, ...] | None = None
+    """The action spaces (keys of :data:`RR_SPACES`) to choose among; None: ``Protocol.rr_spaces``."""
 
     def settings(self, p) -> dict:
         episodes = self.overrides.get("episodes", p.rr_meta_episodes)
@@ -306,36 +317,58 @@ class RRMeta(Method):
         return {"episodes": episodes, "num_envs": num_envs, "agent": agent}
 
     def env_kwargs(self, ctx) -> dict:
-        return {**ctx.env_kwargs, **self.env_overrides}
+        return {**ctx.env_kwargs, **RR_SPACES[self.space]}
 
     def prepare(self, ctx):
+        p = ctx.protocol
+        spaces = self.spaces or p.rr_spaces
+        trained = {space: self.meta_train(ctx, space) for space in spaces}
+        self.one_off_sgd_steps = sum(t["sgd_steps"] for t in trained.values())
+        self.one_off_wall_time_s = sum(t["wall_time_s"] for t in trained.values())
+        if len(spaces) == 1:
+            self.space = spaces[0]
+        else:  # chosen on selection members, by validation accuracy
+            seeds = [SELECTION_SEED + i for i in range(p.rr_selection_seeds)]
+            scores = {}
+            for space, t in trained.items():
+                self.space = space
+                t0 = time.perf_counter()
+                results = [r for m in ctx.selection_members()
+                           for r in evaluate_policy(t["agent"], seeds, chunk=len(seeds), task=m,
+                                                    **self.env_kwargs(ctx))]
+                scores[space] = float(np.mean([r.val_accuracy for r in results]))
+                self.one_off_sgd_steps += sum(r.sgd_steps for r in results)
+                self.one_off_wall_time_s += time.perf_counter() - t0
+            self.space = max(spaces, key=lambda space: scores[space])
+            self.note = ("action space chosen on the selection members by validation accuracy: "
+                         + ", ".join(f"{space} {score:.4f}" for space, score in scores.items()) + "; ")
+        chosen = trained[self.space]
+        self.agent, self.path = chosen["agent"], chosen["path"]
+        self.note = (getattr(self, "note", "") if len(spaces) > 1 else "") + (
+            f"deployed: {self.space} actions, meta-trained on {chosen['members']} train members for "
+            f"{chosen['episodes']} episodes")
+
+    def meta_train(self, ctx, space: str) -> dict:
+        """Meta-train one agent with ``space`` on the train members (or load it from the cache)."""
         from agents.reinforce import RecurrentReinforce
+
         settings = self.settings(ctx.protocol)
-        # cached by what it was trained with: methods that deploy the same agent share it
-        key = hashlib.sha256(json.dumps([settings, self.env_overrides], sort_keys=True).encode()).hexdigest()[:12]
+        key = hashlib.sha256(json.dumps([settings, RR_SPACES[space]], sort_keys=True).encode()).hexdigest()[:12]
         path, meta_file = ctx.cache_dir / f"rr_meta_{key}.pt", ctx.cache_dir / f"rr_meta_{key}.json"
-        self.path = path
         if path.exists() and meta_file.exists():
-            self.agent = RecurrentReinforce.load(path)
-            info = json.loads(meta_file.read_text())
-            self.one_off_sgd_steps, self.one_off_wall_time_s = info["sgd_steps"], info["wall_time_s"]
-            self.note = f"meta-trained on {info['members']} train members, {info['episodes']} episodes (cached)"
-            return
+            return {**json.loads(meta_file.read_text()), "agent": RecurrentReinforce.load(path), "path": path}
         train = ctx.suite.members("train")
         t0 = time.perf_counter()
         # the train members as one task family: every episode draws one with its reset seed
-        venv = CountingVectorEnv(gym.make_vec(hpenv.ENV_ID, num_envs=settings["num_envs"], task=f"{ctx.suite.name}/train",
-                                              **self.env_kwargs(ctx)))
+        venv = CountingVectorEnv(gym.make_vec(hpenv.ENV_ID, num_envs=settings["num_envs"],
+                                              task=f"{ctx.suite.name}/train", **ctx.env_kwargs, **RR_SPACES[space]))
         agent = RecurrentReinforce(venv, **settings["agent"])
         agent.learn(settings["episodes"])
-        self.one_off_sgd_steps = venv.sgd_steps
-        self.one_off_wall_time_s = time.perf_counter() - t0
-        self.agent = agent
+        info = {"sgd_steps": venv.sgd_steps, "wall_time_s": time.perf_counter() - t0, "members": len(train),
+                "episodes": agent.num_episodes, "space": space, "settings": settings}
         agent.save(path)
-        meta_file.write_text(json.dumps({"sgd_steps": self.one_off_sgd_steps, "wall_time_s": self.one_off_wall_time_s,
-                                         "members": len(train), "episodes": agent.num_episodes,
-                                         "settings": settings}))
-        self.note = f"meta-trained on {len(train)} train members, {agent.num_episodes} episodes"
+        write_atomic(meta_file, json.dumps(info))
+        return {**info, "agent": agent, "path": path}
 
     def run(self, ctx, member, seeds):
         results = evaluate_policy(self.agent, seeds, chunk=DEPLOY_CHUNK, task=member, **self.env_kwargs(ctx))
@@ -344,10 +377,11 @@ class RRMeta(Method):
 
 @register_method("RR meta + online")
 class RRMetaOnline(RRMeta):
-    """The paper's online mode started from the meta-trained agent: on every test child a fresh
-    copy of it samples its actions and takes a REINFORCE step every ``rr_online_update_every``
-    env steps while the child trains (truncated backpropagation through time). Same child, seed
-    and SGD steps as the greedy deployment; the agent's updates cost no child SGD steps."""
+    """The paper's online mode started from the meta-trained agent (the one ``RR meta`` deploys):
+    on every test child a fresh copy of it samples its actions and takes a REINFORCE step every
+    ``rr_online_update_every`` env steps while the child trains (truncated backpropagation
+    through time). Same child, seed and SGD steps as the greedy deployment; the agent's updates
+    cost no child SGD steps."""
 
     def run(self, ctx, member, seeds):
         from agents.reinforce import RecurrentReinforce
@@ -363,32 +397,38 @@ class RRMetaOnline(RRMeta):
         return out
 
 
-# Ablations of RR meta: each changes one setting of the protocol's (README, "what each lever adds").
+# Ablations of RR meta: each changes one setting of "absolute actions only" (README, "what each lever adds").
+@register_method("RR ablation: absolute actions only")
+class RRAbsolute(RRMeta):
+    spaces = ("absolute",)
+
+
+@register_method("RR ablation: relative learning rate only")
+class RRRelative(RRMeta):
+    spaces = ("relative_lr",)
+
+
 @register_method("RR ablation: old defaults (512 episodes, batches of 8, moving average)")
 class RROldDefaults(RRMeta):
+    spaces = ("absolute",)
     overrides = {"episodes": 512, "num_envs": 8, "group_size": 1, "baseline": "moving_average"}
 
 
-@register_method("RR ablation: no groups (moving-average baseline)")
+@register_method("RR ablation: no groups, moving-average baseline")
 class RRMovingAverage(RRMeta):
+    spaces = ("absolute",)
     overrides = {"group_size": 1, "baseline": "moving_average"}
 
 
-@register_method("RR ablation: no groups (learned value baseline)")
+@register_method("RR ablation: no groups, learned value baseline")
 class RRValue(RRMeta):
+    spaces = ("absolute",)
     overrides = {"group_size": 1, "baseline": "value"}
-
-
-@register_method("RR ablation: relative learning-rate moves")
-class RRRelative(RRMeta):
-    """The learning rate chosen by moves x1/3, x1, x3 from the default 0.03 (the env's
-    ``relative_actions``); depth, dropout and momentum stay absolute."""
-
-    env_overrides = {"relative_actions": {"learning_rate": 1}}
 
 
 @register_method("RR ablation: constant entropy bonus")
 class RRConstantEntropy(RRMeta):
+    spaces = ("absolute",)
     overrides = {"ent_coef_final": None, "ent_decay_updates": None}
 
 

@@ -102,6 +102,11 @@ class Protocol:
     rr_learning_rate: float = 1e-2
     rr_ent_coef: float = 0.05
     """Entropy bonus at the start of meta-training, decayed linearly to a tenth of it at the end."""
+    rr_spaces: tuple[str, ...] = ("absolute", "relative_lr")
+    """Action spaces RR meta is meta-trained with, one agent each; the best on the selection members
+    (``agents.bench.methods.RR_SPACES``) is deployed."""
+    rr_selection_seeds: int = 4
+    """Seeds per selection member on which RR meta's agents are compared."""
     rr_online_update_every: int = 5
     """``RR meta + online``: env steps between the agent's updates while a test child trains."""
     headroom_min_gain: float = 0.03
@@ -225,10 +230,12 @@ class SuiteContext:
     def selection_seeds(self) -> list[int]:
         """Seeds of the selection children: ``protocol.selection_seeds``, or (None) the fewest that
         give each reference at least RecurrentReinforce's meta-training episodes to be chosen with."""
-        n = self.protocol.selection_seeds
-        if n is None:
-            per_seed = min(len(self.candidates), len(self.schedules)) * len(self.selection_members())
-            n = max(1, math.ceil(self.protocol.rr_meta_episodes / per_seed))
+        p = self.protocol
+        n = p.selection_seeds
+        if n is None:  # RR meta trains one agent per space, then compares them on selection members
+            members = len(self.selection_members())
+            rr_episodes = len(p.rr_spaces) * (p.rr_meta_episodes + p.rr_selection_seeds * members)
+            n = max(1, math.ceil(rr_episodes / (min(len(self.candidates), len(self.schedules)) * members)))
         return [SELECTION_SEED + i for i in range(n)]
 
     def eval_seeds(self) -> list[int]:
