@@ -37,6 +37,7 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import gymnasium as gym
@@ -67,7 +68,7 @@ from hpenv.episodes import reward_from_observations
 # from here, where user code and pickled chunks (Ray) have always found them.
 __all__ = [
     "RecurrentReinforce", "RecurrentReinforceConfig", "RecurrentState",
-    "MovingAverageBaseline", "RecurrentPolicy",
+    "MovingAverageBaseline", "leave_one_out_advantages", "RecurrentPolicy",
     "EpisodeChunk", "ChunkPlan", "PolicySnapshot", "Runners",
 ]
 
@@ -80,7 +81,7 @@ recomputed). Treat it as opaque and pass it back on the next call."""
 Callback = Callable[["RecurrentReinforce", dict[str, Any]], Any]
 """``callback(agent, metrics)`` called after every update; returning ``False`` stops learning."""
 
-BASELINES = ("moving_average", "value")
+BASELINES = ("moving_average", "value", "leave_one_out")
 """The values :attr:`RecurrentReinforceConfig.baseline` takes."""
 
 
@@ -113,7 +114,12 @@ class RecurrentReinforceConfig:
     ent_decay_updates: int | None = None
     """Length of that decay in updates, counted over the agent's life (resuming continues it)."""
     baseline: str = "moving_average"
-    """``"moving_average"`` (per-time-step average of returns) or ``"value"`` (value head)."""
+    """What the returns are compared with: ``"moving_average"`` (a per-time-step moving average
+    of returns), ``"value"`` (a value head on the LSTM) or ``"leave_one_out"`` (the mean return
+    of the other episodes of the same group at the same time-step; needs ``group_size >= 2``,
+    see :func:`leave_one_out_advantages`). :meth:`RecurrentReinforce.learn_online` plays one
+    long episode, which has no group: there ``"leave_one_out"`` falls back to the online
+    moving average."""
     baseline_decay: float = 0.9
     """Weight the moving-average baseline keeps on its old value at each update."""
     vf_coef: float = 0.5
@@ -121,13 +127,22 @@ class RecurrentReinforceConfig:
     max_grad_norm: float = 1.0
     """Gradients are clipped to this global L2 norm before each Adam step."""
     episodes_per_update: int = 8
-    """Whole episodes per update (rounded up to a multiple of ``num_envs`` for a VectorEnv)."""
+    """Whole episodes per update (rounded up to a multiple of ``num_envs`` for a VectorEnv);
+    a multiple of ``group_size``."""
+    group_size: int = 1
+    """The episodes of an update come in groups of this many consecutive episodes that share one
+    reset seed (on HPTune: the same task member and the same initial child) while their actions
+    are sampled independently, so that comparing them (``baseline="leave_one_out"``) isolates
+    the effect of the actions. A VectorEnv's ``num_envs`` (and the runners') must be a multiple
+    of it, so a group never spans two chunks; a plain Env plays a group's episodes one after
+    another."""
     normalize_observations: bool = True
     """Normalise observations by a running mean/std, updated while learning, frozen in predict."""
     obs_clip: float = 10.0
     """Normalised observations are clipped to ``[-obs_clip, obs_clip]``."""
     normalize_advantages: bool = True
-    """Standardise the advantages of each batch to zero mean and unit variance."""
+    """Standardise the advantages of each batch to zero mean and unit variance (leave-one-out
+    advantages, already centred, are only divided by their root mean square)."""
     seed: int | None = None
     """Seed of the agent's own random generators (None: fresh entropy from the OS)."""
     device: str = "cpu"
@@ -138,6 +153,19 @@ class RecurrentReinforceConfig:
             raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
         if self.hidden_size < 1 or self.episodes_per_update < 1:
             raise ValueError("hidden_size and episodes_per_update must be positive")
+        if isinstance(self.group_size, bool) or not isinstance(self.group_size, Integral) \
+                or self.group_size < 1:
+            raise ValueError(f"group_size must be an integer >= 1, got {self.group_size!r}")
+        if self.episodes_per_update % self.group_size:
+            raise ValueError(
+                f"episodes_per_update={self.episodes_per_update} must be a multiple of "
+                f"group_size={self.group_size}: every update plays whole groups"
+            )
+        if self.baseline == "leave_one_out" and self.group_size < 2:
+            raise ValueError(
+                f"baseline='leave_one_out' needs group_size >= 2 (each episode is compared with "
+                f"the others of its group), got group_size={self.group_size}"
+            )
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must lie in [0, 1], got {self.gamma}")
         if not 0.0 <= self.baseline_decay < 1.0:
@@ -210,6 +238,53 @@ class MovingAverageBaseline:
         """Restore state saved by :meth:`state_dict`."""
         self.decay = float(state["decay"])
         self.values = [float(v) for v in state["values"]]
+
+
+def leave_one_out_advantages(
+    returns: np.ndarray, mask: np.ndarray, group_size: int
+) -> np.ndarray:
+    """Advantages against the other episodes of each group (leave-one-out baseline).
+
+    Rows ``[k * group_size, (k + 1) * group_size)`` form group ``k``. The advantage of step ``t``
+    of episode ``i`` is its return-to-go minus the mean return-to-go at ``t`` of the other
+    episodes of its group that are still running at ``t``; that baseline never depends on the
+    episode's own actions, so it adds no bias. A step at which no other episode of its group is
+    still running (they ended earlier, e.g. diverged) has nothing to be compared with and gets
+    advantage 0: its raw return would be an uncentred term, the very noise that grouping exists
+    to remove. The price: such late steps weigh in the gradient by the chance that another
+    episode of the group is still running (1 when episodes cannot end early).
+
+    Parameters
+    ----------
+    returns
+        Returns-to-go, ``(batch, T)``.
+    mask
+        True for real steps, False for padding, ``(batch, T)``.
+    group_size
+        Episodes per group (at least 2); ``batch`` must be a multiple of it.
+
+    Returns
+    -------
+    numpy.ndarray
+        Advantages, ``(batch, T)``, 0 on padding.
+
+    Raises
+    ------
+    ValueError
+        If ``group_size < 2`` or the batch is not made of whole groups.
+    """
+    batch, steps = returns.shape
+    if group_size < 2 or batch % group_size:
+        raise ValueError(
+            f"leave-one-out advantages need group_size >= 2 and a batch of whole groups; got "
+            f"group_size={group_size} and {batch} episodes"
+        )
+    shape = (batch // group_size, group_size, steps)
+    running = mask.reshape(shape)
+    own = np.where(running, returns.reshape(shape), 0.0)
+    others = running.sum(axis=1, keepdims=True) - running  # other episodes running at t
+    others_mean = (own.sum(axis=1, keepdims=True) - own) / np.maximum(others, 1)
+    return np.where(running & (others > 0), own - others_mean, 0.0).reshape(batch, steps)
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,7 +446,8 @@ class RecurrentReinforce:
     TypeError
         If ``env`` or its action/observation space is of an unsupported kind.
     ValueError
-        If a space has an unsupported shape, or a configuration value is invalid.
+        If a space has an unsupported shape, a configuration value is invalid, or a VectorEnv's
+        ``num_envs`` is not a multiple of ``group_size``.
     """
 
     def __init__(
@@ -455,9 +531,22 @@ class RecurrentReinforce:
                 f"start={self.action_start.tolist()}), got {obs_space!r} and {action_space!r}"
             )
 
+    def _check_groups_fit(self, num_envs: int, whose: str) -> None:
+        """Raise ``ValueError`` unless chunks of ``num_envs`` episodes hold whole groups."""
+        group_size = self.config.group_size
+        if num_envs % group_size:
+            raise ValueError(
+                f"{whose} num_envs={num_envs} must be a multiple of group_size={group_size}: the "
+                f"episodes of a group share a reset seed and are played side by side in one chunk "
+                f"of num_envs episodes (use num_envs in {{{group_size}, {2 * group_size}, ...}}, "
+                f"or a group_size that divides {num_envs})"
+            )
+
     def _attach_env(self, env: gym.Env | VectorEnv) -> None:
         self._check_spaces(env)
         self._adapter = EnvAdapter(env, self.action_start)
+        if self._adapter.is_vector:
+            self._check_groups_fit(self._adapter.num_envs, "the VectorEnv's")
         self.env = env
         self.reward_mode = reward_mode_of(env) or self.reward_mode
 
@@ -642,19 +731,47 @@ class RecurrentReinforce:
         state = self._zero_state(adapter.num_envs)
         return run_steps(adapter, seeds, act, state, self.obs_rms if fold else None)
 
-    def _draw_seeds(self, n: int) -> list[int]:
-        return [int(s) for s in self._np_rng.integers(0, 2**31 - 1, size=n)]
+    def _draw_seeds(self, n: int, group_size: int = 1) -> list[int]:
+        """``n`` reset seeds: ``n // group_size`` drawn ones, each repeated ``group_size`` times
+        in a row (so ``n`` must be a multiple of ``group_size``)."""
+        drawn = self._np_rng.integers(0, 2**31 - 1, size=n // group_size)
+        return [int(s) for s in np.repeat(drawn, group_size)]
+
+    def _round_seeds(self, num_envs: int) -> Iterator[list[int]]:
+        """The reset seeds of each round of ``num_envs`` episodes of an in-process update.
+
+        Drawn lazily, as each round starts: the rounds' actions are sampled from the same
+        generator in between. A plain Env (one episode per round) takes a group's seeds over
+        ``group_size`` rounds.
+        """
+        group_size = self.config.group_size
+        pending: list[int] = []
+        for _ in range(math.ceil(self.config.episodes_per_update / num_envs)):
+            if not pending:
+                pending = self._draw_seeds(max(num_envs, group_size), group_size)
+            seeds, pending = pending[:num_envs], pending[num_envs:]
+            yield seeds
 
     def plan_update(self, num_envs: int) -> list[ChunkPlan]:
         """Draw the chunks of the next update: ``ceil(episodes_per_update / num_envs)`` chunks of
-        ``num_envs`` episodes, each with its reset seeds and action-sampling seed.
+        ``num_envs`` episodes, each with its reset seeds (grouped by ``group_size``) and
+        action-sampling seed.
 
         Everything random about an update's episodes is drawn here, by the learner, so the
         update does not depend on how many runners play it or which runner plays which chunk.
+
+        Raises
+        ------
+        ValueError
+            If ``num_envs`` is not a multiple of ``group_size``.
         """
+        self._check_groups_fit(num_envs, "the runners'")
         chunks = math.ceil(self.config.episodes_per_update / num_envs)
         return [
-            ChunkPlan(self._draw_seeds(num_envs), int(self._np_rng.integers(0, 2**63 - 1)))
+            ChunkPlan(
+                self._draw_seeds(num_envs, self.config.group_size),
+                int(self._np_rng.integers(0, 2**63 - 1)),
+            )
             for _ in range(chunks)
         ]
 
@@ -734,7 +851,7 @@ class RecurrentReinforce:
         ------
         ValueError
             If the agent has no environment and no ``runners`` are given, or the runners' spaces
-            do not match the agent's.
+            do not match the agent's or their ``num_envs`` is not a multiple of ``group_size``.
         """
         if runners is None and self._adapter is None:
             raise ValueError(
@@ -742,6 +859,7 @@ class RecurrentReinforce:
             )
         if runners is not None:
             self._check_spaces(runners)
+            self._check_groups_fit(runners.num_envs, "the runners'")
         played = 0
         with tqdm(
             total=total_episodes, disable=not progress_bar, desc="episodes", unit="ep"
@@ -750,14 +868,9 @@ class RecurrentReinforce:
                 if runners is None:
                     adapter = self._adapter
                     assert adapter is not None
-                    rounds = math.ceil(self.config.episodes_per_update / adapter.num_envs)
-                    # each round's seeds are drawn as it starts: its actions are sampled from
-                    # the same generator, before the next round's seeds
                     chunks = [
-                        EpisodeChunk.from_steps(
-                            self._steps(adapter, self._draw_seeds(adapter.num_envs), self._np_rng)
-                        )
-                        for _ in range(rounds)
+                        EpisodeChunk.from_steps(self._steps(adapter, seeds, self._np_rng))
+                        for seeds in self._round_seeds(adapter.num_envs)
                     ]
                     # the statistics took in each step as it was played: no second fold
                     metrics = self.update_from_chunks(chunks, fold_observations=False)
@@ -781,7 +894,8 @@ class RecurrentReinforce:
         the window of the last steps, with returns-to-go computed inside the window and
         truncated backpropagation through time (the LSTM state carried into the next window is
         detached). The baseline is the online moving average (or the value head with
-        ``baseline="value"``). Stops after ``total_steps``
+        ``baseline="value"``): one episode has no group to compare with, so
+        ``baseline="leave_one_out"`` uses the moving average here. Stops after ``total_steps``
         steps or when the episode ends, so build the environment with a horizon of at least
         ``total_steps``.
 
@@ -849,7 +963,8 @@ class RecurrentReinforce:
 
         With ``fold_observations`` the chunks' raw observations first enter the observation
         statistics, chunk by chunk and step by step (the order :meth:`learn` takes them in
-        locally), so the result depends only on the chunks and their order.
+        locally), so the result depends only on the chunks and their order. The batch's rows
+        follow the chunks' order, so the groups of ``group_size`` episodes stay together.
 
         Returns
         -------
@@ -893,7 +1008,7 @@ class RecurrentReinforce:
         The recorded inputs are replayed through the LSTM with gradients from ``initial_state``
         (detached), which gives the same log-probabilities as during collection because the
         policy has not changed since. ``online`` marks a window of the online mode (its own
-        moving-average baseline).
+        moving-average baseline, also in place of leave-one-out).
         """
         cfg = self.config
         returns = discounted_returns(batch.rewards, batch.mask, cfg.gamma)
@@ -943,15 +1058,20 @@ class RecurrentReinforce:
         """Advantages of a batch, ``(batch, T)``, 0 on padding, normalised if configured.
 
         ``returns`` are the returns-to-go and ``real`` marks the real steps (both ``(batch, T)``);
-        ``values`` are the value head's estimates, if it has one.
+        ``values`` are the value head's estimates, if it has one. The online mode's windows use
+        the online moving average in place of leave-one-out (one episode has no group).
         """
         cfg = self.config
         mask = torch.as_tensor(real, dtype=torch.float32, device=self.device)
         returns_t = torch.as_tensor(returns, dtype=torch.float32, device=self.device)
         n_steps = mask.sum().clamp(min=1.0)
+        leave_one_out = cfg.baseline == "leave_one_out" and not online
         if cfg.baseline == "value":
             assert values is not None
             advantages = returns_t - values.detach()
+        elif leave_one_out:
+            loo = leave_one_out_advantages(returns, real, cfg.group_size)
+            advantages = torch.as_tensor(loo, dtype=torch.float32, device=self.device)
         else:
             moving_average = self.online_baseline if online else self.episode_baseline
             per_step = moving_average.compute_and_update(returns, real)  # shape (T,)
@@ -961,6 +1081,10 @@ class RecurrentReinforce:
         advantages = advantages * mask
         if not cfg.normalize_advantages or n_steps <= 1:
             return advantages
+        if leave_one_out:
+            # already centred within each group: subtracting the batch mean would only couple
+            # the groups again, so only the scale is normalised
+            return advantages / (torch.sqrt((advantages**2).sum() / n_steps) + 1e-8)
         mean = advantages.sum() / n_steps
         std = torch.sqrt((((advantages - mean) * mask) ** 2).sum() / (n_steps - 1))
         return (advantages - mean) / (std + 1e-8) * mask
