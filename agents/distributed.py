@@ -45,7 +45,8 @@ except ImportError as err:  # pragma: no cover - depends on the installed extras
     ) from err
 
 import hpenv
-from agents.reinforce import ChunkPlan, EpisodeChunk, PolicySnapshot, RecurrentReinforce
+from agents.reinforce import RecurrentReinforce
+from agents.rollout import ChunkPlan, EpisodeChunk, PolicySnapshot
 
 __all__ = ["RayRunners", "init_ray", "keep_ray_on_loopback"]
 

@@ -18,9 +18,10 @@ The public API mirrors Stable-Baselines3::
     final_test_accuracy = agent.learn_online(long_env, total_steps=100, update_every=5)
     agent.learn(512, runners=RayRunners(env_kwargs, num_runners=4))  # agents.distributed
 
-The file reads top to bottom: configuration, the small helpers (observation normaliser,
-moving-average baseline, policy network, environment adapter, the chunks of episodes that the
-rollout loop returns and runners exchange), then the agent.
+The file reads top to bottom: the configuration, the baselines, the policy network, then the
+agent (acting, the rollout, the REINFORCE update, persistence). Running policies in environments
+(the one rollout loop, the chunks of episodes it produces and runners exchange, the observation
+normaliser) lives in :mod:`agents.rollout`, which other agents can use too.
 
 At each time-step the LSTM input is the normalised observation, followed by the one-hot encoding
 of the previous action (all action dimensions concatenated; all zeros at the start of an episode)
@@ -34,22 +35,40 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from numbers import Integral
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import VectorEnv
 from torch import nn
 from tqdm.auto import tqdm
 
 from agents.checkpoint import check_hp_space, hp_space_of, load_checkpoint, save_checkpoint
+from agents.rollout import (
+    ChunkPlan,
+    EnvAdapter,
+    EpisodeChunk,
+    PaddedBatch,
+    PolicySnapshot,
+    Runners,
+    RunningMeanStd,
+    Step,
+    discounted_returns,
+    reward_mode_of,
+    run_steps,
+    spaces_of,
+)
 from hpenv.episodes import reward_from_observations
 
+# EpisodeChunk, ChunkPlan, PolicySnapshot and Runners live in agents.rollout; they stay importable
+# from here, where user code and pickled chunks (Ray) have always found them.
 __all__ = [
     "RecurrentReinforce", "RecurrentReinforceConfig", "RecurrentState",
+    "MovingAverageBaseline", "leave_one_out_advantages", "RecurrentPolicy",
     "EpisodeChunk", "ChunkPlan", "PolicySnapshot", "Runners",
 ]
 
@@ -62,7 +81,8 @@ recomputed). Treat it as opaque and pass it back on the next call."""
 Callback = Callable[["RecurrentReinforce", dict[str, Any]], Any]
 """``callback(agent, metrics)`` called after every update; returning ``False`` stops learning."""
 
-_BASELINES = ("moving_average", "value")
+BASELINES = ("moving_average", "value", "leave_one_out")
+"""The values :attr:`RecurrentReinforceConfig.baseline` takes."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,12 +92,19 @@ _BASELINES = ("moving_average", "value")
 
 @dataclass
 class RecurrentReinforceConfig:
-    """Hyper-parameters of :class:`RecurrentReinforce` (pass them as keyword arguments)."""
+    """Hyper-parameters of :class:`RecurrentReinforce` (pass them as keyword arguments).
+
+    Raises
+    ------
+    ValueError
+        On a value out of range or a combination that cannot work (see each field).
+    """
 
     hidden_size: int = 64
     """Number of units of the single-layer LSTM."""
     learning_rate: float = 1e-2
-    """Adam step size (tuned on HPTune digits: 3e-3 left the policy far from converged after 512 episodes)."""
+    """Adam step size (tuned on HPTune digits: 3e-3 left the policy far from converged after
+    512 episodes)."""
     gamma: float = 1.0
     """Discount factor of the returns-to-go within an episode (1.0: undiscounted)."""
     ent_coef: float = 0.05
@@ -87,7 +114,12 @@ class RecurrentReinforceConfig:
     ent_decay_updates: int | None = None
     """Length of that decay in updates, counted over the agent's life (resuming continues it)."""
     baseline: str = "moving_average"
-    """``"moving_average"`` (per-time-step average of returns) or ``"value"`` (value head)."""
+    """What the returns are compared with: ``"moving_average"`` (a per-time-step moving average
+    of returns), ``"value"`` (a value head on the LSTM) or ``"leave_one_out"`` (the mean return
+    of the other episodes of the same group at the same time-step; needs ``group_size >= 2``,
+    see :func:`leave_one_out_advantages`). :meth:`RecurrentReinforce.learn_online` plays one
+    long episode, which has no group: there ``"leave_one_out"`` falls back to the online
+    moving average."""
     baseline_decay: float = 0.9
     """Weight the moving-average baseline keeps on its old value at each update."""
     vf_coef: float = 0.5
@@ -95,23 +127,45 @@ class RecurrentReinforceConfig:
     max_grad_norm: float = 1.0
     """Gradients are clipped to this global L2 norm before each Adam step."""
     episodes_per_update: int = 8
-    """Whole episodes per update (rounded up to a multiple of ``num_envs`` for a VectorEnv)."""
+    """Whole episodes per update (rounded up to a multiple of ``num_envs`` for a VectorEnv);
+    a multiple of ``group_size``."""
+    group_size: int = 1
+    """The episodes of an update come in groups of this many consecutive episodes that share one
+    reset seed (on HPTune: the same task member and the same initial child) while their actions
+    are sampled independently, so that comparing them (``baseline="leave_one_out"``) isolates
+    the effect of the actions. A VectorEnv's ``num_envs`` (and the runners') must be a multiple
+    of it, so a group never spans two chunks; a plain Env plays a group's episodes one after
+    another."""
     normalize_observations: bool = True
     """Normalise observations by a running mean/std, updated while learning, frozen in predict."""
     obs_clip: float = 10.0
     """Normalised observations are clipped to ``[-obs_clip, obs_clip]``."""
     normalize_advantages: bool = True
-    """Standardise the advantages of each batch to zero mean and unit variance."""
+    """Standardise the advantages of each batch to zero mean and unit variance (leave-one-out
+    advantages, already centred, are only divided by their root mean square)."""
     seed: int | None = None
     """Seed of the agent's own random generators (None: fresh entropy from the OS)."""
     device: str = "cpu"
     """Torch device of the network."""
 
     def __post_init__(self) -> None:
-        if self.baseline not in _BASELINES:
-            raise ValueError(f"baseline must be one of {_BASELINES}, got {self.baseline!r}")
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
         if self.hidden_size < 1 or self.episodes_per_update < 1:
             raise ValueError("hidden_size and episodes_per_update must be positive")
+        if isinstance(self.group_size, bool) or not isinstance(self.group_size, Integral) \
+                or self.group_size < 1:
+            raise ValueError(f"group_size must be an integer >= 1, got {self.group_size!r}")
+        if self.episodes_per_update % self.group_size:
+            raise ValueError(
+                f"episodes_per_update={self.episodes_per_update} must be a multiple of "
+                f"group_size={self.group_size}: every update plays whole groups"
+            )
+        if self.baseline == "leave_one_out" and self.group_size < 2:
+            raise ValueError(
+                f"baseline='leave_one_out' needs group_size >= 2 (each episode is compared with "
+                f"the others of its group), got group_size={self.group_size}"
+            )
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must lie in [0, 1], got {self.gamma}")
         if not 0.0 <= self.baseline_decay < 1.0:
@@ -130,64 +184,8 @@ class RecurrentReinforceConfig:
 
 
 # --------------------------------------------------------------------------------------------
-# Helpers
+# Baselines
 # --------------------------------------------------------------------------------------------
-
-
-class RunningMeanStd:
-    """Running mean and variance of observations (Welford / Chan's parallel update).
-
-    Parameters
-    ----------
-    shape
-        Shape of one observation.
-    clip
-        Normalised values are clipped to ``[-clip, clip]``.
-    """
-
-    def __init__(self, shape: tuple[int, ...], clip: float = 10.0) -> None:
-        self.mean = np.zeros(shape, dtype=np.float64)
-        self.m2 = np.zeros(shape, dtype=np.float64)  # sum of squared deviations from the mean
-        self.count = 0
-        self.clip = clip
-
-    @property
-    def var(self) -> np.ndarray:
-        """Population variance (1 before any data, so normalising starts as the identity)."""
-        return self.m2 / self.count if self.count > 0 else np.ones_like(self.m2)
-
-    def update(self, batch: np.ndarray) -> None:
-        """Fold a batch of observations, shape ``(n, *shape)``, into the statistics."""
-        batch = np.asarray(batch, dtype=np.float64)
-        if batch.shape[0] == 0:
-            return
-        batch_count = batch.shape[0]
-        batch_mean = batch.mean(axis=0)
-        batch_m2 = ((batch - batch_mean) ** 2).sum(axis=0)
-        total = self.count + batch_count
-        delta = batch_mean - self.mean
-        self.mean = self.mean + delta * batch_count / total
-        self.m2 = self.m2 + batch_m2 + delta**2 * self.count * batch_count / total
-        self.count = total
-
-    def normalize(self, batch: np.ndarray) -> np.ndarray:
-        """Return ``(batch - mean) / std`` clipped to ``[-clip, clip]``."""
-        normalized = (np.asarray(batch, dtype=np.float64) - self.mean) / np.sqrt(self.var + 1e-8)
-        return np.clip(normalized, -self.clip, self.clip)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Statistics as checkpoint-safe values."""
-        return {
-            "mean": torch.from_numpy(self.mean.copy()),
-            "m2": torch.from_numpy(self.m2.copy()),
-            "count": int(self.count),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore statistics saved by :meth:`state_dict`."""
-        self.mean = state["mean"].double().cpu().numpy().copy()
-        self.m2 = state["m2"].double().cpu().numpy().copy()
-        self.count = int(state["count"])
 
 
 class MovingAverageBaseline:
@@ -240,6 +238,58 @@ class MovingAverageBaseline:
         """Restore state saved by :meth:`state_dict`."""
         self.decay = float(state["decay"])
         self.values = [float(v) for v in state["values"]]
+
+
+def leave_one_out_advantages(
+    returns: np.ndarray, mask: np.ndarray, group_size: int
+) -> np.ndarray:
+    """Advantages against the other episodes of each group (leave-one-out baseline).
+
+    Rows ``[k * group_size, (k + 1) * group_size)`` form group ``k``. The advantage of step ``t``
+    of episode ``i`` is its return-to-go minus the mean return-to-go at ``t`` of the other
+    episodes of its group that are still running at ``t``; that baseline never depends on the
+    episode's own actions, so it adds no bias. A step at which no other episode of its group is
+    still running (they ended earlier, e.g. diverged) has nothing to be compared with and gets
+    advantage 0: its raw return would be an uncentred term, the very noise that grouping exists
+    to remove. The price: such late steps weigh in the gradient by the chance that another
+    episode of the group is still running (1 when episodes cannot end early).
+
+    Parameters
+    ----------
+    returns
+        Returns-to-go, ``(batch, T)``.
+    mask
+        True for real steps, False for padding, ``(batch, T)``.
+    group_size
+        Episodes per group (at least 2); ``batch`` must be a multiple of it.
+
+    Returns
+    -------
+    numpy.ndarray
+        Advantages, ``(batch, T)``, 0 on padding.
+
+    Raises
+    ------
+    ValueError
+        If ``group_size < 2`` or the batch is not made of whole groups.
+    """
+    batch, steps = returns.shape
+    if group_size < 2 or batch % group_size:
+        raise ValueError(
+            f"leave-one-out advantages need group_size >= 2 and a batch of whole groups; got "
+            f"group_size={group_size} and {batch} episodes"
+        )
+    shape = (batch // group_size, group_size, steps)
+    running = mask.reshape(shape)
+    own = np.where(running, returns.reshape(shape), 0.0)
+    others = running.sum(axis=1, keepdims=True) - running  # other episodes running at t
+    others_mean = (own.sum(axis=1, keepdims=True) - own) / np.maximum(others, 1)
+    return np.where(running & (others > 0), own - others_mean, 0.0).reshape(batch, steps)
+
+
+# --------------------------------------------------------------------------------------------
+# Policy network
+# --------------------------------------------------------------------------------------------
 
 
 class RecurrentPolicy(nn.Module):
@@ -339,221 +389,25 @@ class RecurrentPolicy(nn.Module):
         values = self.value_head(output).squeeze(-1) if self.value_head is not None else None
         return logits, values, (h.squeeze(0), c.squeeze(0))
 
+    def evaluate_actions(
+        self,
+        inputs: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor],
+        actions: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Log-probability and entropy of ``actions`` (both summed over action dimensions) and
+        the values, each ``(batch, T)``, replaying ``inputs`` from ``state`` with gradients.
 
-class _EnvAdapter:
-    """Uniform batched view of a plain ``gymnasium.Env`` (as one row) or a ``VectorEnv``.
-
-    Actions and observations always carry a leading ``num_envs`` dimension; actions are 0-based
-    indices and the space's ``start`` offset is added here.
-    """
-
-    def __init__(self, env: gym.Env | VectorEnv, action_start: np.ndarray) -> None:
-        self.env = env
-        self.is_vector = isinstance(env, VectorEnv)
-        self.num_envs = int(env.num_envs) if self.is_vector else 1
-        self.action_start = action_start
-        self.autoreset_mode = (
-            AutoresetMode(env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP))
-            if self.is_vector
-            else None
-        )
-
-    def reset(self, seeds: list[int]) -> np.ndarray:
-        """Reset every sub-environment with the given seeds; return observations ``(n, d)``."""
-        if self.is_vector:
-            obs, _ = self.env.reset(seed=seeds)
-            return np.asarray(obs, dtype=np.float64)
-        obs, _ = self.env.reset(seed=seeds[0])
-        return np.asarray(obs, dtype=np.float64)[None]
-
-    def step(
-        self, actions: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step with 0-based action indices ``(n, n_action_dims)``.
-
-        Returns observations ``(n, d)``, rewards, terminated and truncated flags (each ``(n,)``)
-        and the info dict (the vector env's, or the plain env's).
+        ``actions`` holds 0-based indices, ``(batch, T, n_action_dims)``.
         """
-        env_actions = actions + self.action_start
-        if self.is_vector:
-            obs, reward, terminated, truncated, info = self.env.step(env_actions)
-            return (
-                np.asarray(obs, dtype=np.float64),
-                np.asarray(reward, dtype=np.float64),
-                np.asarray(terminated, dtype=bool),
-                np.asarray(truncated, dtype=bool),
-                info,
-            )
-        obs, reward, terminated, truncated, info = self.env.step(env_actions[0])
-        return (
-            np.asarray(obs, dtype=np.float64)[None],
-            np.array([reward], dtype=np.float64),
-            np.array([terminated], dtype=bool),
-            np.array([truncated], dtype=bool),
-            info,
-        )
-
-    def keep_steppable(self, just_finished: np.ndarray) -> None:
-        """Let finished sub-envs be stepped again while others are still running.
-
-        Gymnasium's default next-step autoreset (and same-step autoreset) handle this themselves:
-        the finished sub-env restarts and we ignore its output. With autoreset disabled, stepping a
-        finished sub-env is an error, so we reset it (its new episode is ignored as well).
-        """
-        if self.autoreset_mode == AutoresetMode.DISABLED and just_finished.any():
-            self.env.reset(options={"reset_mask": just_finished.copy()})
-
-
-@dataclass
-class EpisodeChunk:
-    """Whole episodes played side by side in one environment, one row per episode.
-
-    What the rollout loop returns, locally or on a Ray runner (numpy only, so it pickles small
-    and fast), and what :meth:`RecurrentReinforce.update_from_chunks` learns from. ``T`` is the
-    longest episode of the chunk; shorter ones are padded and masked out.
-    """
-
-    observations: np.ndarray
-    """Raw (not normalised) observations each action was chosen on, ``(n, T, obs_dim)``."""
-    inputs: np.ndarray
-    """The LSTM inputs that were fed (normalised observation, previous action and reward),
-    ``float32``, ``(n, T, input_size)``."""
-    actions: np.ndarray
-    """0-based action indices, ``int64``, ``(n, T, n_action_dims)``."""
-    rewards: np.ndarray
-    """Rewards, ``(n, T)``, 0 on padding."""
-    mask: np.ndarray
-    """True for real steps, False for padding, ``(n, T)``."""
-
-    @property
-    def returns(self) -> np.ndarray:
-        """Each episode's return, ``(n,)``."""
-        return self.rewards.sum(axis=1)
-
-    @property
-    def lengths(self) -> np.ndarray:
-        """Each episode's length in steps, ``(n,)``."""
-        return self.mask.sum(axis=1)
-
-
-@dataclass(frozen=True)
-class ChunkPlan:
-    """One chunk of an update: the reset seed of each of its ``K`` episodes and the seed of the
-    generator that samples its actions. The learner draws these, so a chunk's episodes do not
-    depend on which runner plays them."""
-
-    seeds: list[int]
-    action_seed: int
-
-
-@dataclass(frozen=True)
-class PolicySnapshot:
-    """What a runner needs to act exactly as the learner would at this point of training: the
-    agent's configuration, its policy weights and a frozen copy of its observation normaliser."""
-
-    config: dict[str, Any]
-    weights: dict[str, torch.Tensor]
-    obs_rms: dict[str, Any]
-
-
-class Runners(Protocol):
-    """Plays chunks of episodes elsewhere (e.g. :class:`agents.distributed.RayRunners`)."""
-
-    num_envs: int
-    """Episodes per chunk (``K``): every chunk is played by one vector env of exactly K children."""
-    single_observation_space: gym.spaces.Box
-    single_action_space: gym.spaces.MultiDiscrete
-    """The spaces of the runners' envs, as a vector env has them."""
-
-    def play(self, snapshot: PolicySnapshot, plans: list[ChunkPlan]) -> list[EpisodeChunk]:
-        """Play every chunk of ``plans`` with ``snapshot``; return the chunks in plan order."""
-        ...
-
-
-@dataclass
-class _Rollout:
-    """Padded batch of episodes (or one online window), ready for a REINFORCE update."""
-
-    inputs: torch.Tensor
-    """LSTM inputs, ``(batch, T, input_size)``."""
-    actions: torch.Tensor
-    """0-based action indices, ``(batch, T, n_action_dims)``."""
-    rewards: np.ndarray
-    """Rewards, ``(batch, T)``, 0 on padding."""
-    mask: np.ndarray
-    """True for real steps, False for padding, ``(batch, T)``."""
-
-    @staticmethod
-    def from_chunks(chunks: list[EpisodeChunk], device: torch.device) -> _Rollout:
-        """Stack chunks along the batch axis, padding them to the longest one."""
-        length = max(chunk.mask.shape[1] for chunk in chunks)
-
-        def stack(name: str, value: float) -> np.ndarray:
-            parts = []
-            for chunk in chunks:
-                array = getattr(chunk, name)
-                missing = length - array.shape[1]
-                filler = np.full((array.shape[0], missing, *array.shape[2:]), value, array.dtype)
-                parts.append(np.concatenate([array, filler], axis=1))
-            return np.concatenate(parts)
-
-        return _Rollout(
-            inputs=torch.as_tensor(stack("inputs", 0.0), device=device),
-            actions=torch.as_tensor(stack("actions", 0), device=device),
-            rewards=stack("rewards", 0.0),
-            mask=stack("mask", False),
-        )
-
-
-def _discounted_returns(rewards: np.ndarray, mask: np.ndarray, gamma: float) -> np.ndarray:
-    """Returns-to-go ``G_t = r_t + gamma * G_{t+1}`` per row, 0 on padding; ``(batch, T)``."""
-    rewards = np.where(mask, rewards, 0.0)
-    returns = np.zeros_like(rewards, dtype=np.float64)
-    running = np.zeros(rewards.shape[0], dtype=np.float64)
-    for t in reversed(range(rewards.shape[1])):
-        running = rewards[:, t] + gamma * running
-        returns[:, t] = running
-    return np.where(mask, returns, 0.0)
-
-
-def _reward_mode_of(env: Any) -> str | None:
-    """The HPTune ``reward`` argument of ``env`` (through wrappers), or None for another env."""
-    mode = getattr(getattr(env, "unwrapped", env), "reward_mode", None)
-    return mode if isinstance(mode, str) else None
-
-
-def _spaces_of(env: Any) -> tuple[gym.spaces.Box, gym.spaces.MultiDiscrete]:
-    """Check that ``env`` (or runners) is supported and return its single observation and action
-    spaces."""
-    if isinstance(env, VectorEnv) or hasattr(env, "single_action_space"):
-        obs_space, action_space = env.single_observation_space, env.single_action_space
-    elif isinstance(env, gym.Env):
-        obs_space, action_space = env.observation_space, env.action_space
-    else:
-        raise TypeError(
-            f"env must be a gymnasium.Env or gymnasium.vector.VectorEnv, got {type(env).__name__}"
-        )
-    if not isinstance(action_space, gym.spaces.MultiDiscrete):
-        raise TypeError(
-            f"RecurrentReinforce got action space {action_space!r}; only "
-            "gymnasium.spaces.MultiDiscrete action spaces with a 1-D nvec are supported"
-        )
-    if action_space.nvec.ndim != 1:
-        raise ValueError(
-            f"RecurrentReinforce got action space {action_space!r} with a "
-            f"{action_space.nvec.ndim}-D nvec; only a 1-D nvec is supported"
-        )
-    if not isinstance(obs_space, gym.spaces.Box):
-        raise TypeError(
-            f"RecurrentReinforce got observation space {obs_space!r}; only a flat (1-D) "
-            "gymnasium.spaces.Box observation space is supported"
-        )
-    if len(obs_space.shape) != 1:
-        raise ValueError(
-            f"RecurrentReinforce got observation space {obs_space!r} of shape {obs_space.shape}; "
-            "only a flat (1-D) Box observation space is supported (flatten it first)"
-        )
-    return obs_space, action_space
+        logits, values, _ = self(inputs, state)
+        log_prob = torch.zeros(actions.shape[:2], device=inputs.device)
+        entropy = torch.zeros_like(log_prob)
+        for dim, head_logits in enumerate(logits):
+            log_probs_all = torch.log_softmax(head_logits, dim=-1)
+            log_prob = log_prob + log_probs_all.gather(-1, actions[..., dim, None]).squeeze(-1)
+            entropy = entropy - (log_probs_all.exp() * log_probs_all).sum(dim=-1)
+        return log_prob, entropy, values
 
 
 # --------------------------------------------------------------------------------------------
@@ -592,7 +446,8 @@ class RecurrentReinforce:
     TypeError
         If ``env`` or its action/observation space is of an unsupported kind.
     ValueError
-        If a space has an unsupported shape, or a configuration value is invalid.
+        If a space has an unsupported shape, a configuration value is invalid, or a VectorEnv's
+        ``num_envs`` is not a multiple of ``group_size``.
     """
 
     def __init__(
@@ -609,7 +464,7 @@ class RecurrentReinforce:
                 f"unknown RecurrentReinforce option(s) {unknown}; valid options: {sorted(valid)}"
             )
         config = dataclasses.replace(config, **kwargs)
-        obs_space, action_space = _spaces_of(env)
+        obs_space, action_space = spaces_of(env, type(self).__name__)
         self._build(
             obs_shape=tuple(int(d) for d in obs_space.shape),
             nvec=[int(n) for n in action_space.nvec],
@@ -632,7 +487,7 @@ class RecurrentReinforce:
         self.action_start = np.asarray(action_start, dtype=np.int64)
         self.device = torch.device(config.device)
         self.env: gym.Env | VectorEnv | None = None
-        self._adapter: _EnvAdapter | None = None
+        self._adapter: EnvAdapter | None = None
         #: the HPTune reward mode of the env (None for other envs): lets predict recompute rewards
         self.reward_mode: str | None = None
 
@@ -665,7 +520,7 @@ class RecurrentReinforce:
 
     def _check_spaces(self, env: gym.Env | VectorEnv | Runners) -> None:
         """Raise ``ValueError`` unless ``env``'s spaces match the ones this agent was built for."""
-        obs_space, action_space = _spaces_of(env)
+        obs_space, action_space = spaces_of(env, type(self).__name__)
         got = (tuple(obs_space.shape), [int(n) for n in action_space.nvec])
         expected = (self.obs_shape, self.nvec)
         same_start = np.array_equal(np.asarray(action_space.start), self.action_start)
@@ -676,16 +531,26 @@ class RecurrentReinforce:
                 f"start={self.action_start.tolist()}), got {obs_space!r} and {action_space!r}"
             )
 
+    def _check_groups_fit(self, num_envs: int, whose: str) -> None:
+        """Raise ``ValueError`` unless chunks of ``num_envs`` episodes hold whole groups."""
+        group_size = self.config.group_size
+        if num_envs % group_size:
+            raise ValueError(
+                f"{whose} num_envs={num_envs} must be a multiple of group_size={group_size}: the "
+                f"episodes of a group share a reset seed and are played side by side in one chunk "
+                f"of num_envs episodes (use num_envs in {{{group_size}, {2 * group_size}, ...}}, "
+                f"or a group_size that divides {num_envs})"
+            )
+
     def _attach_env(self, env: gym.Env | VectorEnv) -> None:
         self._check_spaces(env)
+        self._adapter = EnvAdapter(env, self.action_start)
+        if self._adapter.is_vector:
+            self._check_groups_fit(self._adapter.num_envs, "the VectorEnv's")
         self.env = env
-        self.reward_mode = _reward_mode_of(env) or self.reward_mode
-        self._adapter = _EnvAdapter(env, self.action_start)
+        self.reward_mode = reward_mode_of(env) or self.reward_mode
 
     # ---------------------------------------------------------------------------- acting
-
-    def _normalize(self, obs: np.ndarray) -> np.ndarray:
-        return self.obs_rms.normalize(obs) if self.config.normalize_observations else obs
 
     def _policy_step(
         self,
@@ -693,18 +558,19 @@ class RecurrentReinforce:
         prev_action: np.ndarray,
         prev_reward: np.ndarray,
         state: tuple[torch.Tensor, torch.Tensor],
-    ) -> tuple[torch.Tensor, list[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    ) -> tuple[np.ndarray, list[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
         """One LSTM step for ``n`` rows without gradients.
 
-        Returns the LSTM input that was used (to replay it during the update), the logits of each
-        action dimension (each ``(n, n_choices)``) and the new ``(h, c)``.
+        Returns the LSTM input that was used (numpy, to replay it during the update), the logits
+        of each action dimension (each ``(n, n_choices)``) and the new ``(h, c)``.
         """
-        inputs = torch.as_tensor(
-            self.policy.make_input(self._normalize(obs), prev_action, prev_reward),
-            device=self.device,
-        )
+        if self.config.normalize_observations:
+            obs = self.obs_rms.normalize(obs)
+        inputs = self.policy.make_input(obs, prev_action, prev_reward)
         with torch.no_grad():
-            logits, _, state = self.policy(inputs.unsqueeze(1), state)
+            logits, _, state = self.policy(
+                torch.as_tensor(inputs, device=self.device).unsqueeze(1), state
+            )
         return inputs, [lg.squeeze(1) for lg in logits], state
 
     def _select_actions(
@@ -729,6 +595,17 @@ class RecurrentReinforce:
     def _zero_state(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         zeros = torch.zeros(n, self.config.hidden_size, device=self.device)
         return zeros, zeros.clone()
+
+    @staticmethod
+    def _per_row(value: Any, n: int, name: str, kind: type) -> np.ndarray:
+        """``value``, a scalar or an array of shape ``(n,)``, as a fresh array of shape ``(n,)``."""
+        try:
+            return np.broadcast_to(np.asarray(value, dtype=kind), (n,)).copy()
+        except ValueError as err:
+            raise ValueError(
+                f"{name} must be a {kind.__name__} or an array of shape ({n},), got shape "
+                f"{np.shape(value)}"
+            ) from err
 
     def predict(
         self,
@@ -791,13 +668,7 @@ class RecurrentReinforce:
             prev_action = np.full((n, len(self.nvec)), -1, dtype=np.int64)
             prev_obs = obs
         else:
-            try:
-                starts = np.broadcast_to(np.asarray(episode_start, dtype=bool), (n,)).copy()
-            except ValueError as err:
-                raise ValueError(
-                    f"episode_start must be a bool or an array of shape ({n},), "
-                    f"got shape {np.shape(episode_start)}"
-                ) from err
+            starts = self._per_row(episode_start, n, "episode_start", bool)
             hidden = self.config.hidden_size
             expected_shapes = [(n, hidden), (n, hidden), (n, len(self.nvec)), (n, *self.obs_shape)]
             if len(state) != 4 or [np.shape(part) for part in state] != expected_shapes:
@@ -811,13 +682,7 @@ class RecurrentReinforce:
             prev_action = np.array(prev_saved, dtype=np.int64)
 
         if reward is not None:
-            try:
-                rewards = np.broadcast_to(np.asarray(reward, dtype=np.float64), (n,)).copy()
-            except ValueError as err:
-                raise ValueError(
-                    f"reward must be a float or an array of shape ({n},), got shape "
-                    f"{np.shape(reward)}"
-                ) from err
+            rewards = self._per_row(reward, n, "reward", float)
         elif starts.all():
             rewards = np.zeros(n, dtype=np.float64)
         elif self.reward_mode is not None:
@@ -841,68 +706,72 @@ class RecurrentReinforce:
         env_actions = actions + self.action_start
         return (env_actions[0] if single else env_actions), new_state
 
-    # ---------------------------------------------------------------------------- learning
+    # ---------------------------------------------------------------------------- rollout
 
-    def _play(
-        self, seeds: list[int], rng: np.random.Generator, update_normalizer: bool
-    ) -> EpisodeChunk:
-        """Run one episode in every sub-environment at once: the one rollout loop of learning.
+    def _steps(
+        self,
+        adapter: EnvAdapter,
+        seeds: list[int],
+        rng: np.random.Generator,
+        fold_observations: bool = True,
+    ) -> Iterator[Step]:
+        """The agent in the one rollout loop (:func:`agents.rollout.run_steps`).
 
-        ``seeds`` reset the sub-environments and ``rng`` samples the actions. With
-        ``update_normalizer`` the observation statistics take in each step's observations before
-        they are normalised (the in-process :meth:`learn`); without, they stay frozen (a runner,
-        whose learner folds the returned raw observations in afterwards). A sub-env that has
-        finished keeps being stepped (its actions are arbitrary) until all have finished; those
-        later steps are masked out, so autoreset output never enters the batch.
+        Every row starts from a zero LSTM state; ``rng`` samples the actions. With
+        ``fold_observations`` the observation statistics take in each step as it is played
+        (learning in process); without, they stay frozen (a runner, whose learner folds the
+        returned raw observations in afterwards).
         """
-        assert self._adapter is not None
-        adapter = self._adapter
-        n = adapter.num_envs
-        obs = adapter.reset(seeds)
-        state = self._zero_state(n)
-        prev_action = np.full((n, len(self.nvec)), -1, dtype=np.int64)
-        prev_reward = np.zeros(n, dtype=np.float64)
-        active = np.ones(n, dtype=bool)
-        observations, inputs, actions, rewards, masks = [], [], [], [], []
 
-        while active.any():
-            if update_normalizer and self.config.normalize_observations:
-                self.obs_rms.update(obs[active])
-            step_inputs, logits, state = self._policy_step(obs, prev_action, prev_reward, state)
-            action = self._select_actions(logits, deterministic=False, rng=rng)
-            observations.append(np.where(active[:, None], obs, 0.0))
-            obs, reward, terminated, truncated, _ = adapter.step(action)
-            inputs.append(step_inputs.cpu().numpy())
-            actions.append(action)
-            rewards.append(np.where(active, reward, 0.0))
-            masks.append(active.copy())
-            just_finished = active & (terminated | truncated)
-            active = active & ~just_finished
-            if active.any():
-                adapter.keep_steppable(just_finished)
-            prev_action, prev_reward = action, reward
+        def act(obs: np.ndarray, prev_action: np.ndarray, prev_reward: np.ndarray, state: Any):
+            inputs, logits, state = self._policy_step(obs, prev_action, prev_reward, state)
+            return inputs, self._select_actions(logits, deterministic=False, rng=rng), state
 
-        return EpisodeChunk(
-            observations=np.stack(observations, axis=1),
-            inputs=np.stack(inputs, axis=1),
-            actions=np.stack(actions, axis=1),
-            rewards=np.stack(rewards, axis=1),
-            mask=np.stack(masks, axis=1),
-        )
+        fold = fold_observations and self.config.normalize_observations
+        state = self._zero_state(adapter.num_envs)
+        return run_steps(adapter, seeds, act, state, self.obs_rms if fold else None)
 
-    def _draw_seeds(self, n: int) -> list[int]:
-        return [int(s) for s in self._np_rng.integers(0, 2**31 - 1, size=n)]
+    def _draw_seeds(self, n: int, group_size: int = 1) -> list[int]:
+        """``n`` reset seeds: ``n // group_size`` drawn ones, each repeated ``group_size`` times
+        in a row (so ``n`` must be a multiple of ``group_size``)."""
+        drawn = self._np_rng.integers(0, 2**31 - 1, size=n // group_size)
+        return [int(s) for s in np.repeat(drawn, group_size)]
+
+    def _round_seeds(self, num_envs: int) -> Iterator[list[int]]:
+        """The reset seeds of each round of ``num_envs`` episodes of an in-process update.
+
+        Drawn lazily, as each round starts: the rounds' actions are sampled from the same
+        generator in between. A plain Env (one episode per round) takes a group's seeds over
+        ``group_size`` rounds.
+        """
+        group_size = self.config.group_size
+        pending: list[int] = []
+        for _ in range(math.ceil(self.config.episodes_per_update / num_envs)):
+            if not pending:
+                pending = self._draw_seeds(max(num_envs, group_size), group_size)
+            seeds, pending = pending[:num_envs], pending[num_envs:]
+            yield seeds
 
     def plan_update(self, num_envs: int) -> list[ChunkPlan]:
         """Draw the chunks of the next update: ``ceil(episodes_per_update / num_envs)`` chunks of
-        ``num_envs`` episodes, each with its reset seeds and action-sampling seed.
+        ``num_envs`` episodes, each with its reset seeds (grouped by ``group_size``) and
+        action-sampling seed.
 
         Everything random about an update's episodes is drawn here, by the learner, so the
         update does not depend on how many runners play it or which runner plays which chunk.
+
+        Raises
+        ------
+        ValueError
+            If ``num_envs`` is not a multiple of ``group_size``.
         """
+        self._check_groups_fit(num_envs, "the runners'")
         chunks = math.ceil(self.config.episodes_per_update / num_envs)
         return [
-            ChunkPlan(self._draw_seeds(num_envs), int(self._np_rng.integers(0, 2**63 - 1)))
+            ChunkPlan(
+                self._draw_seeds(num_envs, self.config.group_size),
+                int(self._np_rng.integers(0, 2**63 - 1)),
+            )
             for _ in range(chunks)
         ]
 
@@ -934,110 +803,12 @@ class RecurrentReinforce:
             )
         self.policy.load_state_dict(snapshot.weights)
         self.obs_rms.load_state_dict(snapshot.obs_rms)
-        return self._play(plan.seeds, np.random.default_rng(plan.action_seed), False)
-
-    def update_from_chunks(
-        self, chunks: list[EpisodeChunk], fold_observations: bool = True
-    ) -> dict[str, Any]:
-        """One REINFORCE update on gathered chunks; records the metrics in :attr:`history`.
-
-        With ``fold_observations`` the chunks' raw observations first enter the observation
-        statistics, chunk by chunk and step by step (the order :meth:`learn` takes them in
-        locally), so the result depends only on the chunks and their order.
-
-        Returns
-        -------
-        dict
-            The update's metrics (also appended to :attr:`history`).
-        """
-        if fold_observations and self.config.normalize_observations:
-            for chunk in chunks:
-                for t in range(chunk.mask.shape[1]):
-                    self.obs_rms.update(chunk.observations[:, t][chunk.mask[:, t]])
-        rollout = _Rollout.from_chunks(chunks, self.device)
-        ep_returns = np.concatenate([chunk.returns for chunk in chunks])
-        ep_lengths = np.concatenate([chunk.lengths for chunk in chunks])
-        initial_state = self._zero_state(rollout.mask.shape[0])
-        metrics = {
-            "rollout/ep_return_mean": float(ep_returns.mean()),
-            "rollout/ep_return_std": float(ep_returns.std()),
-            "rollout/ep_len_mean": float(ep_lengths.mean()),
-            **self._reinforce_update(rollout, initial_state, self.episode_baseline),
-        }
-        self.num_episodes += len(ep_returns)
-        metrics["time/episodes"] = self.num_episodes
-        metrics["time/updates"] = self.num_updates
-        self.history.append(metrics)
-        return metrics
-
-    def _reinforce_update(
-        self,
-        rollout: _Rollout,
-        initial_state: tuple[torch.Tensor, torch.Tensor],
-        baseline: MovingAverageBaseline,
-    ) -> dict[str, float]:
-        """One REINFORCE gradient step on a padded batch; returns the training metrics.
-
-        The recorded inputs are replayed through the LSTM with gradients from ``initial_state``
-        (detached), which gives the same log-probabilities as during collection because the
-        policy has not changed since.
-        """
-        cfg = self.config
-        returns = _discounted_returns(rollout.rewards, rollout.mask, cfg.gamma)
-        mask = torch.as_tensor(rollout.mask, dtype=torch.float32, device=self.device)
-        returns_t = torch.as_tensor(returns, dtype=torch.float32, device=self.device)
-        n_steps = mask.sum().clamp(min=1.0)
-
-        h0, c0 = (s.detach() for s in initial_state)
-        logits, values, _ = self.policy(rollout.inputs, (h0, c0))
-        log_prob = torch.zeros_like(mask)
-        entropy = torch.zeros_like(mask)
-        for dim, head_logits in enumerate(logits):
-            log_probs_all = torch.log_softmax(head_logits, dim=-1)
-            chosen = rollout.actions[..., dim].unsqueeze(-1)
-            log_prob = log_prob + log_probs_all.gather(-1, chosen).squeeze(-1)
-            entropy = entropy - (log_probs_all.exp() * log_probs_all).sum(dim=-1)
-
-        if cfg.baseline == "value":
-            assert values is not None
-            advantages = returns_t - values.detach()
-        else:
-            per_step = baseline.compute_and_update(returns, rollout.mask)  # shape (T,)
-            advantages = returns_t - torch.as_tensor(
-                per_step, dtype=torch.float32, device=self.device
-            )
-        advantages = advantages * mask
-        if cfg.normalize_advantages and n_steps > 1:
-            mean = advantages.sum() / n_steps
-            std = torch.sqrt((((advantages - mean) * mask) ** 2).sum() / (n_steps - 1))
-            advantages = (advantages - mean) / (std + 1e-8) * mask
-
-        ent_coef = cfg.ent_coef_at(self.num_updates)
-        policy_loss = -(log_prob * advantages * mask).sum() / n_steps
-        mean_entropy = (entropy * mask).sum() / n_steps
-        loss = policy_loss - ent_coef * mean_entropy
-        metrics: dict[str, float] = {}
-        if values is not None:
-            value_loss = (((values - returns_t) * mask) ** 2).sum() / n_steps
-            loss = loss + cfg.vf_coef * value_loss
-            metrics["train/value_loss"] = float(value_loss.item())
-
-        self.optimizer.zero_grad()
-        loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
-        self.optimizer.step()
-        self.num_updates += 1
-
-        metrics.update(
-            {
-                "train/policy_loss": float(policy_loss.item()),
-                "train/entropy": float(mean_entropy.item()),
-                "train/loss": float(loss.item()),
-                "train/grad_norm": float(grad_norm.item()),
-                "train/ent_coef": float(ent_coef),
-            }
+        rng = np.random.default_rng(plan.action_seed)
+        return EpisodeChunk.from_steps(
+            self._steps(self._adapter, plan.seeds, rng, fold_observations=False)
         )
-        return metrics
+
+    # ---------------------------------------------------------------------------- learning
 
     def learn(
         self,
@@ -1075,6 +846,12 @@ class RecurrentReinforce:
         -------
         RecurrentReinforce
             ``self``.
+
+        Raises
+        ------
+        ValueError
+            If the agent has no environment and no ``runners`` are given, or the runners' spaces
+            do not match the agent's or their ``num_envs`` is not a multiple of ``group_size``.
         """
         if runners is None and self._adapter is None:
             raise ValueError(
@@ -1082,19 +859,20 @@ class RecurrentReinforce:
             )
         if runners is not None:
             self._check_spaces(runners)
+            self._check_groups_fit(runners.num_envs, "the runners'")
         played = 0
         with tqdm(
             total=total_episodes, disable=not progress_bar, desc="episodes", unit="ep"
         ) as bar:
             while played < total_episodes:
                 if runners is None:
-                    assert self._adapter is not None
-                    rounds = math.ceil(self.config.episodes_per_update / self._adapter.num_envs)
-                    # the statistics take in each step as it is played: no second fold
+                    adapter = self._adapter
+                    assert adapter is not None
                     chunks = [
-                        self._play(self._draw_seeds(self._adapter.num_envs), self._np_rng, True)
-                        for _ in range(rounds)
+                        EpisodeChunk.from_steps(self._steps(adapter, seeds, self._np_rng))
+                        for seeds in self._round_seeds(adapter.num_envs)
                     ]
+                    # the statistics took in each step as it was played: no second fold
                     metrics = self.update_from_chunks(chunks, fold_observations=False)
                 else:
                     chunks = runners.play(self.snapshot(), self.plan_update(runners.num_envs))
@@ -1111,11 +889,15 @@ class RecurrentReinforce:
     ) -> float | None:
         """Learn while acting in one long episode (the paper's online mode).
 
-        The environment is reset once. Every ``update_every`` steps (and at the end) a REINFORCE
-        update is made on the window of the last steps, with returns-to-go computed inside the
-        window and truncated backpropagation through time: the LSTM state carried into the next
-        window is detached. Stops after ``total_steps`` steps or when the episode ends, so build
-        the environment with a horizon of at least ``total_steps``.
+        The environment is reset once and played by the same rollout loop as :meth:`learn`, cut
+        into windows: every ``update_every`` steps (and at the end) a REINFORCE update is made on
+        the window of the last steps, with returns-to-go computed inside the window and
+        truncated backpropagation through time (the LSTM state carried into the next window is
+        detached). The baseline is the online moving average (or the value head with
+        ``baseline="value"``): one episode has no group to compare with, so
+        ``baseline="leave_one_out"`` uses the moving average here. Stops after ``total_steps``
+        steps or when the episode ends, so build the environment with a horizon of at least
+        ``total_steps``.
 
         Parameters
         ----------
@@ -1143,56 +925,169 @@ class RecurrentReinforce:
         if total_steps < 1 or update_every < 1:
             raise ValueError("total_steps and update_every must be positive")
         self._check_spaces(env)
-        adapter = _EnvAdapter(env, self.action_start)
 
-        obs = adapter.reset([int(self._np_rng.integers(0, 2**31 - 1))])
-        state = self._zero_state(1)
-        window_start_state = state
-        prev_action = np.full((1, len(self.nvec)), -1, dtype=np.int64)
-        prev_reward = np.zeros(1, dtype=np.float64)
-        inputs: list[torch.Tensor] = []
-        actions: list[torch.Tensor] = []
-        rewards: list[np.ndarray] = []
+        window: list[Step] = []
+        window_start = self._zero_state(1)
         info: dict[str, Any] = {}
-
-        for step in range(1, total_steps + 1):
-            if self.config.normalize_observations:
-                self.obs_rms.update(obs)
-            step_inputs, logits, state = self._policy_step(obs, prev_action, prev_reward, state)
-            action = self._select_actions(logits, deterministic=False)
-            obs, reward, terminated, truncated, info = adapter.step(action)
+        steps = self._steps(EnvAdapter(env, self.action_start), self._draw_seeds(1), self._np_rng)
+        for count, step in enumerate(steps, start=1):
             self.num_online_steps += 1
-            inputs.append(step_inputs)
-            actions.append(torch.as_tensor(action))
-            rewards.append(reward)
-            prev_action, prev_reward = action, reward
-            done = bool(terminated[0] or truncated[0])
-
-            if len(inputs) == update_every or done or step == total_steps:
-                window = _Rollout(
-                    inputs=torch.stack(inputs, dim=1),
-                    actions=torch.stack(actions, dim=1).to(self.device),
-                    rewards=np.stack(rewards, axis=1),
-                    mask=np.ones((1, len(inputs)), dtype=bool),
-                )
+            window.append(step)
+            info = step.info
+            last = count == total_steps or bool(step.done[0])
+            if len(window) == update_every or last:
+                chunk = EpisodeChunk.from_steps(window)
+                batch = PaddedBatch.from_chunks([chunk], self.device)
                 metrics: dict[str, Any] = {
-                    "rollout/window_reward_mean": float(window.rewards.mean()),
-                    "rollout/window_len": len(inputs),
-                    **self._reinforce_update(window, window_start_state, self.online_baseline),
+                    "rollout/window_reward_mean": float(chunk.rewards.mean()),
+                    "rollout/window_len": len(window),
+                    **self._reinforce_update(batch, window_start, online=True),
                 }
                 if info.get("test_accuracy") is not None:
                     metrics["rollout/test_accuracy"] = float(info["test_accuracy"])
                 metrics["time/online_steps"] = self.num_online_steps
-                metrics["time/episodes"] = self.num_episodes
-                metrics["time/updates"] = self.num_updates
-                self.history.append(metrics)
-                window_start_state = state  # computed without gradients: truncated BPTT
-                inputs, actions, rewards = [], [], []
-            if done:
+                self._record(metrics)
+                # the next window starts from the state the loop carried, which was computed
+                # without gradients: truncated backpropagation through time
+                window, window_start = [], step.state
+            if last:
                 break
 
         test_accuracy = info.get("test_accuracy")
         return None if test_accuracy is None else float(test_accuracy)
+
+    def update_from_chunks(
+        self, chunks: list[EpisodeChunk], fold_observations: bool = True
+    ) -> dict[str, Any]:
+        """One REINFORCE update on gathered chunks; records the metrics in :attr:`history`.
+
+        With ``fold_observations`` the chunks' raw observations first enter the observation
+        statistics, chunk by chunk and step by step (the order :meth:`learn` takes them in
+        locally), so the result depends only on the chunks and their order. The batch's rows
+        follow the chunks' order, so the groups of ``group_size`` episodes stay together.
+
+        Returns
+        -------
+        dict
+            The update's metrics (also appended to :attr:`history`).
+        """
+        if fold_observations and self.config.normalize_observations:
+            for chunk in chunks:
+                for t in range(chunk.mask.shape[1]):
+                    self.obs_rms.update(chunk.observations[:, t][chunk.mask[:, t]])
+        batch = PaddedBatch.from_chunks(chunks, self.device)
+        ep_returns = np.concatenate([chunk.returns for chunk in chunks])
+        ep_lengths = np.concatenate([chunk.lengths for chunk in chunks])
+        initial_state = self._zero_state(batch.mask.shape[0])
+        metrics = {
+            "rollout/ep_return_mean": float(ep_returns.mean()),
+            "rollout/ep_return_std": float(ep_returns.std()),
+            "rollout/ep_len_mean": float(ep_lengths.mean()),
+            **self._reinforce_update(batch, initial_state, online=False),
+        }
+        self.num_episodes += len(ep_returns)
+        self._record(metrics)
+        return metrics
+
+    def _record(self, metrics: dict[str, Any]) -> None:
+        """Stamp ``metrics`` with the life-long counters and append them to :attr:`history`."""
+        metrics["time/episodes"] = self.num_episodes
+        metrics["time/updates"] = self.num_updates
+        self.history.append(metrics)
+
+    # ---------------------------------------------------------------------------- the update
+
+    def _reinforce_update(
+        self,
+        batch: PaddedBatch,
+        initial_state: tuple[torch.Tensor, torch.Tensor],
+        online: bool,
+    ) -> dict[str, float]:
+        """One REINFORCE gradient step on a padded batch; returns the training metrics.
+
+        The recorded inputs are replayed through the LSTM with gradients from ``initial_state``
+        (detached), which gives the same log-probabilities as during collection because the
+        policy has not changed since. ``online`` marks a window of the online mode (its own
+        moving-average baseline, also in place of leave-one-out).
+        """
+        cfg = self.config
+        returns = discounted_returns(batch.rewards, batch.mask, cfg.gamma)
+        mask = torch.as_tensor(batch.mask, dtype=torch.float32, device=self.device)
+        returns_t = torch.as_tensor(returns, dtype=torch.float32, device=self.device)
+        n_steps = mask.sum().clamp(min=1.0)
+        h0, c0 = (s.detach() for s in initial_state)
+        log_prob, entropy, values = self.policy.evaluate_actions(
+            batch.inputs, (h0, c0), batch.actions
+        )
+        advantages = self._advantages(returns, batch.mask, values, online)
+
+        ent_coef = cfg.ent_coef_at(self.num_updates)
+        policy_loss = -(log_prob * advantages * mask).sum() / n_steps
+        mean_entropy = (entropy * mask).sum() / n_steps
+        loss = policy_loss - ent_coef * mean_entropy
+        metrics: dict[str, float] = {}
+        if values is not None:
+            value_loss = (((values - returns_t) * mask) ** 2).sum() / n_steps
+            loss = loss + cfg.vf_coef * value_loss
+            metrics["train/value_loss"] = float(value_loss.item())
+
+        self.optimizer.zero_grad()
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        self.num_updates += 1
+
+        metrics.update(
+            {
+                "train/policy_loss": float(policy_loss.item()),
+                "train/entropy": float(mean_entropy.item()),
+                "train/loss": float(loss.item()),
+                "train/grad_norm": float(grad_norm.item()),
+                "train/ent_coef": float(ent_coef),
+            }
+        )
+        return metrics
+
+    def _advantages(
+        self,
+        returns: np.ndarray,
+        real: np.ndarray,
+        values: torch.Tensor | None,
+        online: bool,
+    ) -> torch.Tensor:
+        """Advantages of a batch, ``(batch, T)``, 0 on padding, normalised if configured.
+
+        ``returns`` are the returns-to-go and ``real`` marks the real steps (both ``(batch, T)``);
+        ``values`` are the value head's estimates, if it has one. The online mode's windows use
+        the online moving average in place of leave-one-out (one episode has no group).
+        """
+        cfg = self.config
+        mask = torch.as_tensor(real, dtype=torch.float32, device=self.device)
+        returns_t = torch.as_tensor(returns, dtype=torch.float32, device=self.device)
+        n_steps = mask.sum().clamp(min=1.0)
+        leave_one_out = cfg.baseline == "leave_one_out" and not online
+        if cfg.baseline == "value":
+            assert values is not None
+            advantages = returns_t - values.detach()
+        elif leave_one_out:
+            loo = leave_one_out_advantages(returns, real, cfg.group_size)
+            advantages = torch.as_tensor(loo, dtype=torch.float32, device=self.device)
+        else:
+            moving_average = self.online_baseline if online else self.episode_baseline
+            per_step = moving_average.compute_and_update(returns, real)  # shape (T,)
+            advantages = returns_t - torch.as_tensor(
+                per_step, dtype=torch.float32, device=self.device
+            )
+        advantages = advantages * mask
+        if not cfg.normalize_advantages or n_steps <= 1:
+            return advantages
+        if leave_one_out:
+            # already centred within each group: subtracting the batch mean would only couple
+            # the groups again, so only the scale is normalised
+            return advantages / (torch.sqrt((advantages**2).sum() / n_steps) + 1e-8)
+        mean = advantages.sum() / n_steps
+        std = torch.sqrt((((advantages - mean) * mask) ** 2).sum() / (n_steps - 1))
+        return (advantages - mean) / (std + 1e-8) * mask
 
     # ---------------------------------------------------------------------------- persistence
 

@@ -39,7 +39,7 @@ import torch
 import hpenv
 from agents import RecurrentReinforce
 from agents.distributed import RayRunners, init_ray
-from agents.reinforce import EpisodeChunk
+from agents.rollout import EpisodeChunk
 
 
 def make_agent(env_kwargs: dict, num_envs: int, episodes_per_update: int) -> RecurrentReinforce:

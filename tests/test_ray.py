@@ -96,6 +96,19 @@ def test_a_runner_plays_a_chunk_exactly_as_the_learner_would_in_process(runners1
     assert local.mask.all() and local.mask.shape == (K, FAST["horizon"])
 
 
+def test_grouped_leave_one_out_is_the_same_for_one_and_two_runners(runners1, runners2) -> None:
+    def make_grouped() -> RecurrentReinforce:
+        env = gym.make_vec("HPTune-v1", num_envs=K, **FAST)
+        return RecurrentReinforce(env, **AGENT, group_size=K, baseline="leave_one_out")
+
+    planner = make_grouped()
+    (chunk,) = runners1.play(planner.snapshot(), planner.plan_update(K)[:1])
+    assert np.array_equal(chunk.observations[0, 0], chunk.observations[1, 0])  # one start per group
+    grouped = make_grouped().learn(EPISODES, runners=runners1)
+    assert grouped.num_episodes == EPISODES and grouped.episode_baseline.values == []
+    assert_same_agent(grouped, make_grouped().learn(EPISODES, runners=runners2))
+
+
 def test_killed_runner_is_replaced_and_its_chunks_rerun_with_the_same_result(
     one_runner, runners2
 ) -> None:
