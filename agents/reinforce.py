@@ -885,7 +885,7 @@ class RecurrentReinforce:
         return self
 
     def learn_online(
-        self, env: gym.Env, total_steps: int, update_every: int = 5
+        self, env: gym.Env, total_steps: int, update_every: int = 5, seed: int | None = None
     ) -> float | None:
         """Learn while acting in one long episode (the paper's online mode).
 
@@ -907,6 +907,9 @@ class RecurrentReinforce:
             Maximum number of environment steps.
         update_every
             Window length, in steps, between updates.
+        seed
+            Reset seed of the episode (default: drawn from the agent's generator), e.g. to train
+            the same child as another method does.
 
         Returns
         -------
@@ -929,7 +932,8 @@ class RecurrentReinforce:
         window: list[Step] = []
         window_start = self._zero_state(1)
         info: dict[str, Any] = {}
-        steps = self._steps(EnvAdapter(env, self.action_start), self._draw_seeds(1), self._np_rng)
+        seeds = self._draw_seeds(1) if seed is None else [int(seed)]
+        steps = self._steps(EnvAdapter(env, self.action_start), seeds, self._np_rng)
         for count, step in enumerate(steps, start=1):
             self.num_online_steps += 1
             window.append(step)

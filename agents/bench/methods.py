@@ -408,19 +408,19 @@ class RRRelative(RRMeta):
     spaces = ("relative_lr",)
 
 
-@register_method("RR ablation: old defaults (512 episodes, batches of 8, moving average)")
+@register_method("RR ablation: old defaults (512 episodes in batches of 8; moving average)")
 class RROldDefaults(RRMeta):
     spaces = ("absolute",)
     overrides = {"episodes": 512, "num_envs": 8, "group_size": 1, "baseline": "moving_average"}
 
 
-@register_method("RR ablation: no groups, moving-average baseline")
+@register_method("RR ablation: no groups + moving-average baseline")
 class RRMovingAverage(RRMeta):
     spaces = ("absolute",)
     overrides = {"group_size": 1, "baseline": "moving_average"}
 
 
-@register_method("RR ablation: no groups, learned value baseline")
+@register_method("RR ablation: no groups + learned value baseline")
 class RRValue(RRMeta):
     spaces = ("absolute",)
     overrides = {"group_size": 1, "baseline": "value"}
@@ -436,7 +436,7 @@ class RRConstantEntropy(RRMeta):
 REFERENCES = ("best static tuple", "best fixed schedule", "fixed default", "random search")
 #: What ``hptune bench`` runs by default, in table order.
 DEFAULT_METHODS = ("fixed default", "best static tuple", "best fixed schedule", "random search", "TPE",
-                   "successive halving", "PBT", "RR meta (train members)")
+                   "successive halving", "PBT", "RR meta (train members)", "RR meta + online")
 
 
 def resolve_method(spec: str | Method, name: str | None = None) -> Method:
