@@ -180,12 +180,14 @@ def test_cli_agent_errors_are_clear(tmp_path, monkeypatch):
                  "--no-progress"]) == 2
 
 
-def test_train_refuses_to_report_on_a_test_member():
-    from agents.cli import compare
+@pytest.mark.parametrize("task", [bench_methods.hpenv.instance_set(SUITE, "test")[0], f"{SUITE}/test"])
+def test_train_refuses_a_test_member_or_the_test_split(task):
+    from agents.cli import TrainConfig
 
-    test_member = bench_methods.hpenv.instance_set(SUITE, "test")[0]
-    with pytest.raises(ValueError, match="test member"):
-        compare({}, {"task": test_member, "horizon": 1, "steps_per_action": 1}, 1)
+    with pytest.raises(ValueError, match="test members"):
+        TrainConfig(task=task)
+    TrainConfig(task=bench_methods.hpenv.instance_set(SUITE, "selection")[0])  # selection members are fine
+    TrainConfig(task=f"{SUITE}/train")
 
 
 def test_schedule_episodes_follow_the_schedule():

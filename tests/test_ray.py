@@ -152,7 +152,7 @@ def test_runners_reject_bad_arguments() -> None:
 
 def test_cli_same_metrics_and_checkpoint_for_one_and_two_runners_and_across_a_resume(tmp_path: Path) -> None:
     common = ["train", "--task", "wine", "--horizon", "3", "--steps-per-action", "4",
-              "--num-envs", "2", "--eval-episodes", "1", "--no-progress",
+              "--num-envs", "2", "--group-size", "2", "--eval-episodes", "1", "--no-progress",
               "--cpus-per-runner", "0.25"]  # beside the module's runners in the 2 CPUs
     one, two = tmp_path / "n1", tmp_path / "n2"
     for n, path in ((1, one), (2, two)):
