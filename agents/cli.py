@@ -659,7 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="the v1 benchmark: instance sets, headroom gate, paired statistics")
     b.add_argument("--out", required=True, help="run folder (results.csv, paired.csv, headroom.csv, results.md, "
                                                 "plot); the same folder again resumes a killed run")
-    b.add_argument("--quick", action="store_true", help="reduced protocol (one suite, 20 pairs), under 10 minutes")
+    b.add_argument("--quick", action="store_true", help="reduced protocol (one suite, 20 pairs): a smoke test, not a result")
     b.add_argument("--suite", help="comma-separated instance sets (hpenv.instance_sets()); default: the preset's")
     b.add_argument("--agent", action="append", default=[], metavar="MODULE:NAME",
                    help="also benchmark your policy (a class taking env, or an object/callable) or Method")

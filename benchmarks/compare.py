@@ -1,7 +1,7 @@
 """The v1 benchmark, as a script: the same as ``hptune bench`` (same arguments).
 
-    python benchmarks/compare.py --quick --out /tmp/bench-quick      # < 10 min on 2 CPU cores
-    python benchmarks/compare.py --out benchmarks/results            # the three MLP suites
+    python benchmarks/compare.py --quick --out /tmp/bench-quick      # a smoke test
+    python benchmarks/compare.py --suite v1/digits-scaled --out runs/v1-digits   # one suite, 36 pairs
     python benchmarks/compare.py --suite v1/mnist5k-scaled --out cnn # the CNN suite, on its own
     python benchmarks/compare.py --quick --out b --agent mypkg.mod:MyPolicy
 

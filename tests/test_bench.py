@@ -290,3 +290,42 @@ def test_pbt_exploit_really_copies_weights(monkeypatch):
     search.pbt(2**31, population=4, interval=1, fraction=0.25, **{**TINY_ENV, "horizon": 4})
     assert calls, "PBT never exploited"
     assert all(ok and src != dst for src, dst, ok in calls)
+
+
+def test_rr_meta_chooses_its_action_space_on_selection_members_and_references_get_at_least_its_compute(tmp_path):
+    p = dataclasses.replace(TINY, selection_seeds=None, rr_selection_seeds=1)
+    ctx = SuiteContext(SUITE, p, tmp_path)
+    ctx.run_selection()
+    rr = bench_methods.RRMeta()
+    rr.prepare(ctx)
+    assert rr.space in p.rr_spaces and "chosen on the selection members" in rr.note
+    trained = sorted(tmp_path.glob("rr_meta_*.json"))
+    assert len(trained) == len(p.rr_spaces)  # one agent per space, each counted
+    meta = [json.loads(f.read_text()) for f in trained]
+    assert {m["space"] for m in meta} == set(p.rr_spaces)
+    selection_steps = len(p.rr_spaces) * len(ctx.selection_members()) * E  # one seed per member and space
+    assert rr.one_off_sgd_steps == sum(m["sgd_steps"] for m in meta) + selection_steps
+    for ref in (bench_methods.BestStatic(), bench_methods.BestSchedule()):
+        ref.prepare(ctx)
+        assert ref.one_off_sgd_steps >= rr.one_off_sgd_steps
+    only = bench_methods.RRRelative()
+    only.prepare(ctx)  # the cached agent: no second meta-training
+    assert only.space == "relative_lr" and len(list(tmp_path.glob("rr_meta_*.json"))) == len(p.rr_spaces)
+    online = bench_methods.RRMetaOnline()
+    online.prepare(ctx)
+    before = online.path.read_bytes()
+    member, seeds = ctx.test_members()[0], ctx.eval_seeds()
+    results = online.run(ctx, member, seeds)
+    assert [r.seed for r in results] == seeds and all(r.sgd_steps == E for r in results)
+    assert online.path.read_bytes() == before  # every child starts from the meta-trained agent
+    assert all(len(r.schedule) == TINY.horizon for r in results)
+
+
+def test_oracle_share_is_the_fraction_of_the_oracles_gain_over_the_best_static_tuple():
+    from agents.bench.report import add_oracle_share
+
+    paired = [{"suite": "s", "reference": "best static tuple", "mean_diff": 0.045},
+              {"suite": "s", "reference": "best fixed schedule", "mean_diff": 0.02}]
+    add_oracle_share(paired, [{"suite": "s", "reference": "best static tuple", "gain": 0.05},
+                              {"suite": "s", "reference": "best fixed schedule", "gain": 0.04}])
+    assert paired[0]["oracle_share"] == pytest.approx(0.9) and paired[1]["oracle_share"] == ""

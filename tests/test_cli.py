@@ -335,3 +335,33 @@ def test_eval_of_a_truncated_checkpoint_is_one_error_line(copied_run):
     ckpt.write_bytes(ckpt.read_bytes()[:1000])
     line = _error_line(hptune("eval", "--checkpoint", str(ckpt)))
     assert str(ckpt) in line and "truncated" in line
+
+
+def test_train_on_a_suite_meta_trains_on_train_members_and_compares_on_selection_members(tmp_path):
+    out = tmp_path / "suite"
+    res = hptune("train", "--task", "v1/wine-scaled", "--horizon", "2", "--steps-per-action", "3", "--num-envs", "4",
+                 "--group-size", "2", "--episodes", "8", "--eval-episodes", "1", "--no-progress", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    names = list(summary["results"])
+    assert names[0] == "RecurrentReinforce (greedy)" and "random" not in names
+    static = [n for n in names if n.startswith("best static tuple")]
+    schedule = [n for n in names if n.startswith("best fixed schedule")]
+    assert len(static) == len(schedule) == 1
+    selection = hpenv.instance_set("v1/wine-scaled", "selection")
+    for results in summary["results"].values():  # one child per selection member and seed, the same children
+        assert [r["seed"] for r in results] == [1_000_000] * len(selection)
+    table = (out / "summary.md").read_text()
+    assert "wins/ties/losses" in table and "| RecurrentReinforce (greedy) | best static tuple |" in table
+    assert "selection members of v1/wine-scaled" in res.stdout
+    assert json.loads((out / "config.json").read_text())["horizon"] == 2
+
+
+def test_train_defaults_follow_the_task():
+    from agents.cli import TrainConfig
+
+    suite, task = TrainConfig(), TrainConfig(task="digits")
+    assert suite.task == "v1/digits-scaled" and suite.env_kwargs()["task"] == "v1/digits-scaled/train"
+    assert (suite.horizon, suite.steps_per_action, suite.eval_episodes) == (10, 20, 2)  # the suite's episode
+    assert (task.horizon, task.steps_per_action, task.eval_episodes) == (10, 50, 5)
+    assert TrainConfig(task="digits", horizon=3).horizon == 3

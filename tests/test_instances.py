@@ -95,3 +95,21 @@ def test_bad_member_ids_are_refused():
         hpenv.make_task("v1/nothing/0")
     with pytest.raises(ValueError, match="takes no task_kwargs"):
         hpenv.make_task(SUITE + "/0", split_seed=3)
+
+
+def test_a_split_is_a_task_family_whose_members_follow_the_reset_seed():
+    import pickle
+
+    family = hpenv.make_task(SUITE + "/selection")
+    assert isinstance(family, hpenv.TaskFamily) and family.name == SUITE + "/selection"
+    members = {family.get(i).name for i in family.ids}
+    assert members == set(hpenv.instance_set(SUITE, "selection"))
+    with pytest.raises(ValueError, match="a split, as a task family"):
+        hpenv.make_task(SUITE + "/validation")
+    venv = gym.make_vec(hpenv.ENV_ID, num_envs=4, task=SUITE + "/train", horizon=1, steps_per_action=1)
+    obs, _ = venv.reset(seed=[7, 7, 8, 9])
+    np.testing.assert_array_equal(obs[0], obs[1])  # the same seed: the same member and child
+    assert len({tuple(o) for o in obs}) == 3
+    again, _ = pickle.loads(pickle.dumps(venv)).reset(seed=[7, 7, 8, 9])  # envs ship to Ray and subprocesses
+    np.testing.assert_array_equal(again, obs)
+    venv.close()

@@ -442,6 +442,21 @@ def test_learn_online_updates_every_window_and_returns_test_accuracy() -> None:
     assert any(not torch.equal(a, b) for a, b in zip(before, parameters(agent)))
 
 
+def test_learn_online_resets_with_the_seed_it_is_given() -> None:
+    """A benchmark trains the online agent's child from the same seed as every other method's."""
+    seeds = []
+
+    class SeedSpy(gym.Wrapper):
+        def reset(self, **kwargs):
+            seeds.append(kwargs.get("seed"))
+            return self.env.reset(**kwargs)
+
+    agent = RecurrentReinforce(TargetSequenceEnv(horizon=3), seed=0)
+    agent.learn_online(SeedSpy(TargetSequenceEnv(horizon=3)), total_steps=3, seed=1234)
+    agent.learn_online(SeedSpy(TargetSequenceEnv(horizon=3)), total_steps=3)
+    assert seeds[0] == 1234 and seeds[1] != 1234
+
+
 def test_learn_online_stops_at_episode_end_and_returns_none_without_accuracy() -> None:
     env = TargetSequenceEnv(horizon=12)
     agent = RecurrentReinforce(env, seed=0)

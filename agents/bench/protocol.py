@@ -120,7 +120,7 @@ class Protocol:
 
 
 PRESETS: dict[str, Protocol] = {
-    # < 10 minutes on 2 shared cores: one suite, 10 test members x 2 seeds = 20 pairs.
+    # a smoke test: one suite, 10 test members x 2 seeds = 20 pairs, RR meta-trained for 1,024 episodes.
     "quick": Protocol(suites=("v1/digits-scaled",), test_members=10, rr_meta_episodes=1024),
     # the three MLP suites, 12 test members x 3 seeds = 36 pairs each.
     "full": Protocol(seeds=3),
