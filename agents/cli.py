@@ -94,7 +94,7 @@ class TrainConfig:
     """GPU share of each Ray runner; its children then train on its cuda device."""
 
     def __post_init__(self) -> None:
-        from hpenv.instances import SPLITS, is_member_id, member_factors
+        from hpenv.instances import split_of_task
 
         for f in fields(self):
             value, kind = getattr(self, f.name), type(f.default)
@@ -105,8 +105,7 @@ class TrainConfig:
                 raise ValueError(f"{_option(f.name)} must be {_KIND[kind]}, got {value!r}")
         if self.agent not in AGENTS:
             raise ValueError(f"--agent must be one of {', '.join(AGENTS)}, got {self.agent!r}")
-        if (is_member_id(self.task) and member_factors(self.task)["split"] == "test") or (
-                self.task.rpartition("/")[0] in hpenv.instance_sets() and self.task.rpartition("/")[2] == "test"):
+        if split_of_task(self.task) == "test":
             raise ValueError(f"--task {self.task!r} holds test members of a benchmark suite, reported only by "
                              f"`hptune bench`; train on the suite (--task "
                              f"{self.task.rpartition('/')[0]}) or on its train or selection members")

@@ -42,7 +42,7 @@ import numpy as np
 from hpenv.tasks import Task, TaskFamily
 
 __all__ = ["Suite", "SUITES", "instance_sets", "instance_set", "suite", "member_task", "member_factors",
-           "is_member_id", "split_family"]
+           "is_member_id", "split_family", "split_of_task"]
 
 SPLITS = ("train", "selection", "test")
 
@@ -146,6 +146,19 @@ def is_member_id(task: str) -> bool:
     """Whether ``task`` looks like a suite member id (``"v1/<base>-scaled/<index>"``)."""
     return (isinstance(task, str) and task.count("/") == 2 and task.split("/", 1)[0].startswith("v")
             and task.rpartition("/")[2] not in SPLITS)
+
+
+def split_of_task(task) -> str | None:
+    """The split (``"train"``, ``"selection"``, ``"test"``) a task id belongs to: a member's, or the
+    split a split id names (``"v1/digits-scaled/test"``); None for anything that is not of a suite."""
+    if not isinstance(task, str) or task.count("/") != 2:
+        return None
+    name, _, last = task.rpartition("/")
+    if name not in SUITES:
+        return None
+    if last in SPLITS:
+        return last
+    return member_factors(task)["split"] if last.isdigit() else None
 
 
 class _Members:

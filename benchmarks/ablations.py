@@ -1,0 +1,62 @@
+"""The ablation table of RR meta: every RR variant of a benchmark run, paired with the full method.
+
+    hptune bench --suite v1/digits-scaled --out runs/v1-digits --methods "best static tuple,best fixed schedule,\
+random search,RR meta (train members),RR ablation: absolute actions only,..."   # the variants, same folder
+    python benchmarks/ablations.py runs/v1-digits runs/v1-wine
+
+Each ``RR ablation: ...`` method of ``agents.bench.methods`` changes one setting of "RR ablation:
+absolute actions only" (the grouped leave-one-out agent with absolute actions, 4,096 episodes);
+this prints each variant's mean test accuracy, its share of the oracle's gain over the best static
+tuple, and its paired difference from that base (95% bootstrap interval, wins/ties/losses,
+Wilcoxon p with Holm over the suite's table), on the same 36 (member, seed) pairs.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+from agents.bench.protocol import read_rows
+from agents.bench.stats import holm, paired_comparison
+
+BASE = "RR ablation: absolute actions only"
+
+
+def table(folder: Path) -> list[str]:
+    rows = read_rows(folder / "results.csv")
+    acc: dict[str, dict] = {}
+    for r in rows:
+        acc.setdefault(r["method"], {})[(r["member"], int(r["seed"]))] = float(r["test_accuracy"])
+    with open(folder / "headroom.csv") as f:
+        headroom = {r["reference"]: r for r in csv.DictReader(f)}
+    suite = rows[0]["suite"]
+    static, oracle = float(headroom["best static tuple"]["reference_mean"]), float(headroom["best static tuple"]["oracle_mean"])
+    variants = [m for m in acc if m.startswith("RR")]
+    keys = sorted(acc[BASE])
+    out = []
+    for m in variants:
+        mean = sum(acc[m][k] for k in keys) / len(keys)
+        c = paired_comparison([acc[m][k] for k in keys], [acc[BASE][k] for k in keys]) if m != BASE else None
+        out.append((m, mean, (mean - static) / (oracle - static), c))
+    p_holm = iter(holm([c["p"] for _, _, _, c in out if c is not None]))
+    lines = []
+    for m, mean, share, c in out:
+        diff = ("(the base)" if c is None else
+                f"{100 * c['mean_diff']:+.2f} [{100 * c['ci_low']:+.2f}, {100 * c['ci_high']:+.2f}], "
+                f"{c['wins']}/{c['ties']}/{c['losses']}, p {next(p_holm):.2g}")
+        lines.append(f"| {suite} | {m} | {mean:.4f} | {100 * share:.0f}% | {diff} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    folders = [Path(a) for a in (argv if argv is not None else sys.argv[1:])]
+    print("| suite | variant | mean test acc | share of the oracle's gain | vs absolute actions only |")
+    print("|---|---|---:|---:|---|")
+    for folder in folders:
+        print("\n".join(table(folder)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
