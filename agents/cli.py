@@ -33,12 +33,12 @@ import hpenv
 from agents.baselines import FixedPolicy, RandomPolicy
 from agents.checkpoint import atomic_write, hp_space_of, load_checkpoint, remove_stale_temporaries
 from agents.evaluation import HELD_OUT_SEED, REPORT_SEED, EpisodeResult, format_summary, run_episodes, summarize
+from agents.reinforce import BASELINES
 from agents.sb3 import (POLICY_NAMES, SB3_CHECKPOINT, SB3Policy, load_sb3, restore_sb3, save_sb3, sb3_class,
                         sb3_policy)
 
 SB3_AGENTS = tuple(POLICY_NAMES)
 AGENTS = ("reinforce", *SB3_AGENTS, "random", "fixed")
-BASELINES = ("leave_one_out", "moving_average", "value")
 
 
 @dataclass
