@@ -325,9 +325,10 @@ class RRMeta(Method):
         trained = {space: self.meta_train(ctx, space) for space in spaces}
         self.one_off_sgd_steps = sum(t["sgd_steps"] for t in trained.values())
         self.one_off_wall_time_s = sum(t["wall_time_s"] for t in trained.values())
+        choice = ""
         if len(spaces) == 1:
             self.space = spaces[0]
-        else:  # chosen on selection members, by validation accuracy
+        else:  # chosen on selection members, by validation accuracy; that evaluation is one-off cost too
             seeds = [SELECTION_SEED + i for i in range(p.rr_selection_seeds)]
             scores = {}
             for space, t in trained.items():
@@ -340,13 +341,12 @@ class RRMeta(Method):
                 self.one_off_sgd_steps += sum(r.sgd_steps for r in results)
                 self.one_off_wall_time_s += time.perf_counter() - t0
             self.space = max(spaces, key=lambda space: scores[space])
-            self.note = ("action space chosen on the selection members by validation accuracy: "
-                         + ", ".join(f"{space} {score:.4f}" for space, score in scores.items()) + "; ")
+            choice = ("action space chosen on the selection members by validation accuracy: "
+                      + ", ".join(f"{space} {score:.4f}" for space, score in scores.items()) + "; ")
         chosen = trained[self.space]
         self.agent, self.path = chosen["agent"], chosen["path"]
-        self.note = (getattr(self, "note", "") if len(spaces) > 1 else "") + (
-            f"deployed: {self.space} actions, meta-trained on {chosen['members']} train members for "
-            f"{chosen['episodes']} episodes")
+        self.note = (f"{choice}deployed: {self.space} actions, meta-trained on {chosen['members']} train members "
+                     f"for {chosen['episodes']} episodes")
 
     def meta_train(self, ctx, space: str) -> dict:
         """Meta-train one agent with ``space`` on the train members (or load it from the cache)."""
