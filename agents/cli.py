@@ -119,12 +119,12 @@ class TrainConfig:
         for name in ("episodes", "num_envs", "group_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{_option(name)} must be an integer >= 1, got {getattr(self, name)}")
-        if self.num_envs % self.group_size:
+        if self.agent == "reinforce" and self.num_envs % self.group_size:
             raise ValueError(f"--group-size must divide --num-envs {self.num_envs} (a group shares one batch), "
                              f"got {self.group_size}")
         if self.baseline not in BASELINES:
             raise ValueError(f"--baseline must be one of {', '.join(BASELINES)}, got {self.baseline!r}")
-        if self.baseline == "leave_one_out" and self.group_size < 2:
+        if self.agent == "reinforce" and self.baseline == "leave_one_out" and self.group_size < 2:
             raise ValueError(f"--baseline leave_one_out needs --group-size >= 2, got {self.group_size}")
         if self.seed < 0:
             raise ValueError(f"--seed must be an integer >= 0, got {self.seed}")
@@ -154,6 +154,9 @@ class TrainConfig:
         unknown = sorted(set(data) - set(names))
         if unknown:
             raise ValueError(f"{path} has unknown keys {unknown}; a run's config.json holds only {names}")
+        # runs from before grouped episodes trained without them: resume them as they were
+        data.setdefault("group_size", 1)
+        data.setdefault("baseline", "moving_average")
         try:
             return cls(**data)
         except ValueError as err:
@@ -252,7 +255,7 @@ class _ReinforceTrainer:
             self.agent = RecurrentReinforce.load(ckpt, env=venv)
             print(f"resumed from {ckpt} at episode {self.agent.num_episodes}")
         else:
-            per_update = max(cfg.num_envs, 8)
+            per_update = cfg.num_envs * math.ceil(8 / cfg.num_envs)  # at least 8, whole batches (and groups)
             self.agent = RecurrentReinforce(venv, seed=cfg.seed, learning_rate=cfg.learning_rate, device=cfg.device,
                                             ent_coef=cfg.ent_coef, ent_coef_final=cfg.ent_coef_final,
                                             ent_decay_updates=max(cfg.episodes // per_update, 1),
@@ -403,7 +406,8 @@ def compare_on_selection(policies: dict[str, Any], cfg: TrainConfig, cache: Path
 
     protocol = Protocol(suites=(cfg.task,), selection_seeds=cfg.eval_episodes, horizon=cfg.horizon,
                         steps_per_action=cfg.steps_per_action, seed=cfg.seed)
-    ctx = SuiteContext(cfg.task, protocol, cache)
+    # one cache per seed count: a resumed run with another --eval-episodes chooses its references anew
+    ctx = SuiteContext(cfg.task, protocol, cache / f"{cfg.eval_episodes}-seeds")
     print(f"choosing the references on {len(ctx.selection_members())} selection members x {cfg.eval_episodes} "
           f"seeds ({len(ctx.candidates)} static tuples, {len(ctx.schedules)} fixed schedules)")
     selection = ctx.run_selection()
@@ -490,7 +494,7 @@ def plot_run(run: RunFolder, history: list[dict], result: EpisodeResult | None, 
             if n == "learning_rate":
                 ax.set_yscale("log")
         axes[-1].set_xlabel("env step")
-        axes[0].set_title("hyper-parameters chosen by the greedy policy (held-out seed)")
+        axes[0].set_title("hyper-parameters chosen by the greedy policy (first compared child)")
         fig.tight_layout()
         fig.savefig(run.path / "schedule.png", dpi=100)
         plt.close(fig)
@@ -515,7 +519,7 @@ def _train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
                              f"of 1 or more when it was 1 or more, not to or from 0 (got {given['runners']})")
         return dataclasses.replace(saved, **given), path
     cfg = TrainConfig(**given)
-    cfg.out = cfg.out or f"runs/{cfg.task}-{cfg.agent}-{time.strftime('%Y%m%d-%H%M%S')}"
+    cfg.out = cfg.out or f"runs/{cfg.task.replace('/', '_')}-{cfg.agent}-{time.strftime('%Y%m%d-%H%M%S')}"
     path = Path(cfg.out)
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out {path} is a file; give a folder for the run")
@@ -557,7 +561,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if cfg.is_suite:
         results, references = compare_on_selection(policies, cfg, run.path / "selection")
         table = summary_table(results) + "\n\n" + paired_text(results, references)
-        where = (f"{len(results[first_name(results)]) // cfg.eval_episodes} selection members of {cfg.task} x "
+        where = (f"{len(hpenv.instance_set(cfg.task, 'selection'))} selection members of {cfg.task} x "
                  f"{cfg.eval_episodes} seeds (the references were chosen on these very children)")
     else:
         results = compare(policies, cfg.env_kwargs(), cfg.eval_episodes)
@@ -596,6 +600,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                  if getattr(args, name) is not None}
     cfg = dataclasses.replace(cfg, **overrides)
     env_kwargs = cfg.env_kwargs()
+    if cfg.is_suite:  # a suite's run trained on its train members: evaluate on its selection members
+        env_kwargs["task"] = f"{cfg.task}/selection"
     env = gym.make(hpenv.ENV_ID, **env_kwargs)
     if load_checkpoint(ckpt).get("agent") == SB3_CHECKPOINT:
         policy = SB3Policy(sb3_policy(load_sb3(ckpt, env), env, ckpt, cfg.device))
@@ -616,6 +622,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_tasks(args: argparse.Namespace) -> int:
     for name, desc in hpenv.list_tasks().items():
         print(f"{name:<15} {desc}")
+    print("\nbenchmark suites (--task NAME meta-trains on NAME/train; members NAME/i, splits NAME/train, NAME/selection):")
+    for name in hpenv.instance_sets():
+        print(f"  {name:<25} {hpenv.suite(name).description}")
     return 0
 
 
@@ -632,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "OpenMP threads slow them down badly on a busy machine; raise it for CNN tasks)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="meta-train an agent and compare it with baselines on held-out seeds")
+    t = sub.add_parser("train", help="meta-train an agent and compare it with baselines (a suite's selection members, or held-out seeds)")
     for f in fields(TrainConfig):  # default None: --resume must tell the options given from the defaults
         t.add_argument(_option(f.name), type=type(f.default), default=None,
                        help=_field_doc(f.name) + f" (default: {f.default!r})")

@@ -1,8 +1,9 @@
-"""The ablation table of RR meta: every RR variant of a benchmark run, paired with the full method.
+"""The ablation table of RR meta: every RR variant of a benchmark run, paired with one base variant.
 
-    hptune bench --suite v1/digits-scaled --out runs/v1-digits --methods "best static tuple,best fixed schedule,\
-random search,RR meta (train members),RR ablation: absolute actions only,..."   # the variants, same folder
-    python benchmarks/ablations.py runs/v1-digits runs/v1-wine
+    cp -r runs/v1-digits runs/v1-digits-ablations    # a run's report covers its last invocation's methods
+    hptune bench --suite v1/digits-scaled --out runs/v1-digits-ablations --methods "best static tuple,\
+best fixed schedule,RR meta (train members),RR ablation: absolute actions only,..."   # the variants
+    python benchmarks/ablations.py runs/v1-digits-ablations runs/v1-wine-ablations > ablations.md
 
 Each ``RR ablation: ...`` method of ``agents.bench.methods`` changes one setting of "RR ablation:
 absolute actions only" (the grouped leave-one-out agent with absolute actions, 4,096 episodes);
@@ -13,6 +14,7 @@ Wilcoxon p with Holm over the suite's table), on the same 36 (member, seed) pair
 
 from __future__ import annotations
 
+import argparse
 import csv
 import sys
 from pathlib import Path
@@ -50,7 +52,9 @@ def table(folder: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    folders = [Path(a) for a in (argv if argv is not None else sys.argv[1:])]
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="folders of single-suite `hptune bench` runs")
+    folders = parser.parse_args(argv).runs
     print("| suite | variant | mean test acc | share of the oracle's gain | vs absolute actions only |")
     print("|---|---|---:|---:|---|")
     for folder in folders:

@@ -43,6 +43,9 @@ def load_run(folder: Path) -> tuple[SuiteContext, list[dict]]:
 def transfer(source: Path, target: Path) -> list[dict]:
     src, _ = load_run(source)
     dst, dst_rows = load_run(target)
+    if not list(src.cache_dir.glob("rr_meta_*.pt")):
+        raise ValueError(f"{source} holds no meta-trained RR agent ({src.cache_dir}/rr_meta_*.pt); run "
+                         f"`hptune bench --suite {src.suite.name} --out {source}` with RR meta first")
     method = RRMeta()
     method.name = "RR meta (train members)"
     method.prepare(src)  # loads the source's cached agents and repeats its choice on its selection members

@@ -365,3 +365,13 @@ def test_train_defaults_follow_the_task():
     assert (suite.horizon, suite.steps_per_action, suite.eval_episodes) == (10, 20, 2)  # the suite's episode
     assert (task.horizon, task.steps_per_action, task.eval_episodes) == (10, 50, 5)
     assert TrainConfig(task="digits", horizon=3).horizon == 3
+    assert TrainConfig(agent="ppo", num_envs=4).num_envs == 4  # groups are RecurrentReinforce's alone
+
+
+def test_a_run_from_before_grouped_episodes_resumes_with_its_own_settings(tmp_path):
+    from agents.cli import TrainConfig
+
+    old = {"task": "digits", "agent": "reinforce", "episodes": 16, "num_envs": 4, "horizon": 3, "steps_per_action": 4}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    cfg = TrainConfig.from_json(tmp_path / "config.json")
+    assert (cfg.group_size, cfg.baseline, cfg.num_envs) == (1, "moving_average", 4)

@@ -77,8 +77,8 @@ class Protocol:
     selection_seeds: int | None = None
     """Seeds per selection member for choosing the references (``1_000_000 + i``). None: as many
     as make each reference's one-off compute (candidates x selection members x seeds episodes) at
-    least RecurrentReinforce's meta-training (``rr_meta_episodes`` episodes), so the constants are
-    chosen with no less compute than the controller is trained with."""
+    least RR meta's (``len(rr_spaces) x (rr_meta_episodes + rr_selection_seeds x selection
+    members)`` episodes), so the constants are chosen with no less compute than the controller."""
     lrs: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
     """Candidate tuples: learning-rate indices x momentum indices x depth indices (dropout 0)."""
     momenta: tuple[int, ...] = (0, 2)

@@ -122,7 +122,8 @@ def markdown(rows: Sequence[dict], headroom: Sequence[dict], paired: Sequence[di
                      f"the meta-training's episodes); "
                      f"search methods spend {protocol.search_budget_episodes} episodes of candidates per child "
                      f"({protocol.search_candidates} candidates; TPE {protocol.tpe_startup_trials} start-up trials) "
-                     f"then retrain the winner; RR meta-trained for {protocol.rr_meta_episodes} episodes.")
+                     f"then retrain the winner; RR meta-trained for {protocol.rr_meta_episodes} episodes per action "
+                     f"space ({', '.join(protocol.rr_spaces)}).")
     lines += ["", "## Headroom gate", "",
               "Oracle = the best candidate static tuple per test member (chosen on its validation split), paired "
               "over (test member, seed) with the references chosen on selection members. Saturated unless the "
