@@ -434,6 +434,7 @@ def _tuple_text(values: dict) -> str:
 
 def paired_text(results: dict[str, list[EpisodeResult]], references: list[str]) -> str:
     """Every other method against each reference, paired child by child (test accuracy)."""
+    from agents.bench.report import difference_text
     from agents.bench.stats import paired_comparison
 
     lines = ["| method | reference | difference, points [paired 95% CI] | wins/ties/losses | Wilcoxon p |",
@@ -443,8 +444,8 @@ def paired_text(results: dict[str, list[EpisodeResult]], references: list[str]) 
             continue
         for ref in references:
             c = paired_comparison([r.test_accuracy for r in res], [r.test_accuracy for r in results[ref]])
-            lines.append(f"| {name} | {ref.split(' (')[0]} | {100 * c['mean_diff']:+.2f} [{100 * c['ci_low']:+.2f}, "
-                         f"{100 * c['ci_high']:+.2f}] | {c['wins']}/{c['ties']}/{c['losses']} | {c['p']:.2g} |")
+            lines.append(f"| {name} | {ref.split(' (')[0]} | {difference_text(c)} | "
+                         f"{c['wins']}/{c['ties']}/{c['losses']} | {c['p']:.2g} |")
     return "\n".join(lines)
 
 

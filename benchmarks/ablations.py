@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from agents.bench.protocol import read_rows
+from agents.bench.report import difference_text
 from agents.bench.stats import holm, paired_comparison
 
 BASE = "RR ablation: absolute actions only"
@@ -45,7 +46,7 @@ def table(folder: Path) -> list[str]:
     lines = []
     for m, mean, share, c in out:
         diff = ("(the base)" if c is None else
-                f"{100 * c['mean_diff']:+.2f} [{100 * c['ci_low']:+.2f}, {100 * c['ci_high']:+.2f}], "
+                f"{difference_text(c)}, "
                 f"{c['wins']}/{c['ties']}/{c['losses']}, p {next(p_holm):.2g}")
         lines.append(f"| {suite} | {m} | {mean:.4f} | {100 * share:.0f}% | {diff} |")
     return lines

@@ -60,10 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     references = {"best_static": float(static_val.mean(0).max()), "best_schedule": float(schedule_val.mean(0).max()),
                   "oracle_static": float(static_val.max(1).mean())}
 
-    method = RRMeta()
-    method.space = args.space
-    settings = method.settings(protocol)
-    env_kwargs = method.env_kwargs(ctx)
+    settings = RRMeta().settings(protocol)
+    env_kwargs = {**ctx.env_kwargs, **RR_SPACES[args.space]}
     venv = gym.make_vec(hpenv.ENV_ID, num_envs=settings["num_envs"], task=f"{args.suite}/train", **env_kwargs)
     agent = RecurrentReinforce(venv, **settings["agent"])
     seeds = [SELECTION_SEED + i for i in range(args.seeds)]

@@ -22,6 +22,7 @@ import torch
 
 from agents.bench.methods import RRMeta
 from agents.bench.protocol import DEPLOY_CHUNK, Protocol, SuiteContext, read_rows, write_atomic, write_csv
+from agents.bench.report import difference_text
 from agents.bench.stats import holm, paired_comparison
 from agents.engine import evaluate_policy
 
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for t in transfer(source, target):
                 lines.append(f"| {t['source']} | {t['target']} | {t['mean']:.4f} | {t['reference']} | "
-                             f"{100 * t['mean_diff']:+.2f} [{100 * t['ci_low']:+.2f}, {100 * t['ci_high']:+.2f}] | "
+                             f"{difference_text(t)} | "
                              f"{t['wins']}/{t['ties']}/{t['losses']} | {t['p_holm']:.2g} |")
     text = "\n".join(lines) + "\n"
     for target in args.runs:

@@ -13,7 +13,7 @@ import torch
 
 from agents.bench.stats import holm, iqm, paired_comparison, verdict
 
-__all__ = ["paired_table", "summary_table", "markdown", "write_reports", "machine_description", "PAIRED_COLUMNS"]
+__all__ = ["difference_text", "paired_table", "summary_table", "markdown", "write_reports", "machine_description", "PAIRED_COLUMNS"]
 
 PAIRED_COLUMNS = ["suite", "method", "reference", "mean_diff", "ci_low", "ci_high", "p_holm", "wins", "ties",
                   "losses", "n_pairs", "p_wilcoxon", "prob_improvement", "iqm", "ref_iqm", "verdict", "oracle_share"]
@@ -104,6 +104,11 @@ def _pts(x: float) -> str:
     return f"{100 * x:+.2f}"
 
 
+def difference_text(c: dict) -> str:
+    """A paired comparison's mean difference and 95% interval in points: ``+8.50 [+4.34, +13.31]``."""
+    return f"{_pts(c['mean_diff'])} [{_pts(c['ci_low'])}, {_pts(c['ci_high'])}]"
+
+
 def markdown(rows: Sequence[dict], headroom: Sequence[dict], paired: Sequence[dict], *, notes=None,
              protocol=None, wall_s: float | None = None, cpu_s: float | None = None,
              command: str | None = None) -> str:
@@ -166,8 +171,8 @@ def markdown(rows: Sequence[dict], headroom: Sequence[dict], paired: Sequence[di
                       "|---|---|---|---|---:|---:|---|---:|"]
             for p in ptab:
                 share = p.get("oracle_share", "")
-                lines.append(f"| {p['method']} | {p['reference']} | {_pts(p['mean_diff'])} [{_pts(p['ci_low'])}, "
-                             f"{_pts(p['ci_high'])}] | {p['wins']}/{p['ties']}/{p['losses']} | "
+                lines.append(f"| {p['method']} | {p['reference']} | {difference_text(p)} | "
+                             f"{p['wins']}/{p['ties']}/{p['losses']} | "
                              f"{p['prob_improvement']:.2f} | {p['p_holm']:.2g} | {p['verdict']} | "
                              f"{'' if share == '' else f'{100 * float(share):.0f}%'} |")
             better = [p for p in ptab if p["verdict"] == "better"]
