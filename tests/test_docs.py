@@ -87,6 +87,16 @@ def test_every_skip_names_an_allowed_reason():
         f"{len(skipped)} of {len(BLOCKS)} blocks skipped: {[b.id for b in skipped]}"
 
 
+def test_the_readme_stays_a_quick_start():
+    """The manual lives in docs/; the README keeps the set-up line, the two commands and links."""
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.encode()) <= 10_240, f"README.md is {len(readme.encode())} bytes; move detail to docs/"
+    head = readme.splitlines()[:8]
+    assert any(line.startswith("python3 -m venv .venv") for line in head)
+    assert any(line.startswith("hptune train ") for line in head)
+    assert any(line.startswith("python -m pytest -q -p no:cacheprovider tests") for line in head)
+
+
 def test_the_extractor_reads_fences_and_markers(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("text\n```python\nx = 1\n```\n<!-- skip: gpu -->\n\n```python\ny = 2\n```\n"
