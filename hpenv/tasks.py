@@ -88,7 +88,8 @@ class Task:
         Args:
             x: inputs, ``(n, features)`` for vectors or ``(n, channels, height, width)`` for images.
             y: non-negative integer class labels, ``(n,)``; re-encoded as in :meth:`from_splits`.
-            val_fraction, test_fraction: shares of the examples held out for validation and test.
+            val_fraction: share of the examples held out for validation.
+            test_fraction: share of the examples held out for test.
             split_seed: fixes the split; the same seed gives the same split everywhere.
             standardize: scale inputs with the training split's mean and std.
             child: ``"mlp"`` or ``"cnn"``; by default a CNN for 3-D inputs, an MLP otherwise.

@@ -71,7 +71,9 @@ class NesterovSGD:
     Args:
         groups: per group, its weight, momentum and gradient views ``(j, m, size)``.
         out: each trained parameter's gradient rows (a view into the gradient buffer).
-        learning_rate, momentum, weight_decay: per-child values for the first n rows.
+        learning_rate: per-child values for the first n rows.
+        momentum: per-child values for the first n rows.
+        weight_decay: per-child values for the first n rows.
         flat: weights, momentum and gradient as flat views covering every group, when all of
             their rows train.
     """

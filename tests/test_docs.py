@@ -1,0 +1,142 @@
+"""Every ```python block of README.md and docs/**/*.md runs, so no snippet can rot.
+
+The blocks of one page run in order in one namespace (a page builds on its earlier blocks), in a
+temporary working directory of that page. A block opts out only with a marker naming a reason
+from ``SKIP_REASONS``: on its fence line (```python {skip: long-run}) or on an HTML comment just
+above it (<!-- skip: cluster -->).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+
+#: The only reasons a block may be shown without being run here.
+SKIP_REASONS = {
+    "cluster": "needs a Ray cluster (RayRunners and PBT on Tune are tested in tests/test_ray.py)",
+    "gpu": "needs a CUDA device",
+    "long-run": "trains for minutes (shown with its command)",
+    "rllib": "needs RLlib, which pins gymnasium 1.2.2 and so is not in the test extra",
+}
+
+FENCE = re.compile(r"^(?P<indent>\s*)```\s*(?P<lang>[\w-]*)\s*(?P<attrs>\{.*\})?\s*$")
+SKIP_ATTR = re.compile(r"^\{\s*skip\s*:\s*(?P<reason>[\w-]+)\s*\}$")
+SKIP_COMMENT = re.compile(r"^\s*<!--\s*skip\s*:\s*(?P<reason>[\w-]+)\s*-->\s*$")
+
+
+@dataclass(frozen=True)
+class Block:
+    page: Path
+    line: int  # 1-based line of the opening fence
+    code: str
+    skip: str | None  # the reason, or None to run
+
+    @property
+    def id(self) -> str:
+        return f"{self.page.relative_to(REPO)}:{self.line}"
+
+
+def python_blocks(page: Path) -> list[Block]:
+    """The page's fenced Python blocks, with their skip markers."""
+    lines = page.read_text().splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        fence = FENCE.match(lines[i])
+        if not fence:
+            i += 1
+            continue
+        start, indent = i, fence["indent"]
+        i += 1
+        while i < len(lines) and not re.match(rf"^{re.escape(indent)}```\s*$", lines[i]):
+            i += 1
+        if i == len(lines):
+            raise ValueError(f"{page}:{start + 1}: code block never closed")
+        if fence["lang"] == "python":
+            skip = None
+            if fence["attrs"]:
+                attr = SKIP_ATTR.match(fence["attrs"])
+                if not attr:
+                    raise ValueError(f"{page}:{start + 1}: unknown fence attributes {fence['attrs']!r}; "
+                                     "the only one allowed is {skip: REASON}")
+                skip = attr["reason"]
+            above = next((line for line in reversed(lines[:start]) if line.strip()), "")
+            if SKIP_COMMENT.match(above):
+                skip = SKIP_COMMENT.match(above)["reason"]
+            body = [line[len(indent):] for line in lines[start + 1:i]]
+            # leading newlines make a traceback's line number the page's own
+            blocks.append(Block(page, start + 1, "\n" * (start + 1) + "\n".join(body) + "\n", skip))
+        i += 1
+    return blocks
+
+
+BLOCKS = [block for page in PAGES for block in python_blocks(page)]
+
+
+def test_every_skip_names_an_allowed_reason():
+    skipped = [b for b in BLOCKS if b.skip is not None]
+    unknown = [f"{b.id}: {b.skip!r}" for b in skipped if b.skip not in SKIP_REASONS]
+    assert not unknown, f"skip reasons must be one of {sorted(SKIP_REASONS)}: {unknown}"
+    # most snippets run: a skip is the exception that needs a cluster, a GPU or minutes
+    assert len(BLOCKS) >= 15 and len(skipped) <= len(BLOCKS) // 4, \
+        f"{len(skipped)} of {len(BLOCKS)} blocks skipped: {[b.id for b in skipped]}"
+
+
+def test_the_readme_stays_a_quick_start():
+    """The manual lives in docs/; the README keeps the set-up line, the two commands and links."""
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.encode()) <= 10_240, f"README.md is {len(readme.encode())} bytes; move detail to docs/"
+    head = readme.splitlines()[:8]
+    assert any(line.startswith("python3 -m venv .venv") for line in head)
+    assert any(line.startswith("hptune train ") for line in head)
+    assert any(line.startswith("python -m pytest -q -p no:cacheprovider tests") for line in head)
+
+
+def test_the_extractor_reads_fences_and_markers(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("text\n```python\nx = 1\n```\n<!-- skip: gpu -->\n\n```python\ny = 2\n```\n"
+                    "```python {skip: long-run}\nz = 3\n```\n```bash\nls\n```\n")
+    blocks = python_blocks(page)
+    assert [(b.line, b.skip, b.code.strip()) for b in blocks] == \
+        [(2, None, "x = 1"), (7, "gpu", "y = 2"), (10, "long-run", "z = 3")]
+    page.write_text("```python {skip}\nx\n```\n")
+    with pytest.raises(ValueError, match="unknown fence attributes"):
+        python_blocks(page)
+
+
+class _Page:
+    """One page's namespace and working directory, and how many of its blocks have run."""
+
+    def __init__(self, workdir: Path):
+        self.namespace: dict = {"__name__": "__docs__"}
+        self.workdir = workdir
+        self.done = 0
+
+
+_pages: dict[Path, _Page] = {}
+
+
+def _run(block: Block, state: _Page) -> None:
+    exec(compile(block.code, str(block.page), "exec"), state.namespace)  # noqa: S102
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
+def test_snippet_runs(block: Block, tmp_path_factory, monkeypatch):
+    if block.skip is not None:
+        pytest.skip(f"{block.skip}: {SKIP_REASONS.get(block.skip, 'unknown reason')}")
+    page_blocks = [b for b in BLOCKS if b.page == block.page]
+    state = _pages.get(block.page)
+    if state is None:
+        state = _pages[block.page] = _Page(tmp_path_factory.mktemp(block.page.stem))
+    monkeypatch.chdir(state.workdir)
+    # a block builds on the earlier blocks of its page: run those first (also under -k)
+    index = page_blocks.index(block)
+    for earlier in page_blocks[state.done:index + 1]:
+        if earlier.skip is None:
+            _run(earlier, state)
+        state.done += 1
