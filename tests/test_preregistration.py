@@ -168,6 +168,15 @@ def test_another_protocol_hash_is_one_clear_line(protocol, results, tmp_path):
     assert problems == (f"protocol hash abc123 differs from the registered {protocol.hash} (1 rows)",)
 
 
+def test_results_under_a_draft_protocol_do_not_pass(protocol, results, tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text(PROTOCOL.replace('status = "frozen"', 'status = "draft"'))
+    draft = load_protocol(path)
+    assert verify(results, draft, replays=0).problems == (
+        "protocol test-1 is a draft: results under it are not test results",
+        f"protocol hash {protocol.hash} differs from the registered {draft.hash} (48 rows)")
+
+
 def test_a_missing_family_method_and_a_wrong_budget_are_reported(protocol, results, tmp_path):
     def drop_b(rows):
         rows = [r for r in rows if r["method"] != "B"]
@@ -244,7 +253,7 @@ def test_the_ledger_only_appends_and_lists_every_version(tmp_path):
     versions = scored_versions(path)
     assert [(v["method_version"], v["method_fingerprint"], v["runs"]) for v in versions] == [("1", "f1", 2), ("2", "f2", 1)]
     with pytest.raises(ValueError, match="version '1' was scored.*needs a new version label"):
-        append_entry(_entry(method_fingerprint="f3"), path)
+        append_entry(_entry(method_fingerprint="f3", suite="v2/another"), path)
     assert len(read_ledger(path)) == 3
 
 

@@ -128,15 +128,15 @@ def append_entry(entry: LedgerEntry, path: str | Path = LEDGER) -> Path:
     """Append one row to the ledger at ``path`` (created with its header if missing), atomically.
 
     Old rows are copied byte for byte; the new file replaces the old in one rename, so a kill
-    leaves the old ledger or the new one. Raises if ``entry``'s (suite, method, method_version)
-    was scored before with another fingerprint: a changed method needs a new version label.
+    leaves the old ledger or the new one. Raises if ``entry``'s (method, method_version) was scored
+    before, on any suite, with another fingerprint: a changed method needs a new version label.
     """
     path = Path(path)
     old = path.read_bytes() if path.exists() else b""
     for row in _rows(old, path):
-        if ((row["suite"], row["method"], row["method_version"]) == (entry.suite, entry.method, entry.method_version)
+        if ((row["method"], row["method_version"]) == (entry.method, entry.method_version)
                 and row["method_fingerprint"] != entry.method_fingerprint):
-            raise ValueError(f"method {entry.method!r} version {entry.method_version!r} was scored on {entry.suite} "
+            raise ValueError(f"method {entry.method!r} version {entry.method_version!r} was scored on {row['suite']} "
                              f"with fingerprint {row['method_fingerprint']} on {row['date']}; this run's fingerprint is "
                              f"{entry.method_fingerprint}: a changed method needs a new version label")
     buffer = io.StringIO()

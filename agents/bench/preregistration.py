@@ -190,7 +190,7 @@ def load_protocol(path: str | Path = REGISTERED_PROTOCOL) -> RegisteredProtocol:
     return RegisteredProtocol(
         path=path, hash=hashlib.sha256(raw).hexdigest(),
         version=read(doc, "version", str, check=bool, allowed="a non-empty string"),
-        status=status, frozen=frozen, description=doc.get("description", ""),
+        status=status, frozen=frozen, description=read(doc, "description", str, default=""),
         evaluation_seeds=evaluation_seeds, selection_seeds=selection_seeds,
         candidates=Candidates(
             static=_static_candidates(read, cand),

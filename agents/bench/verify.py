@@ -2,7 +2,7 @@
 
 :func:`verify` reads ``DIR/results.csv`` (one row per suite, member, seed, method and method
 version) and reports one line per problem: another protocol hash, a seed that is not one of the
-protocol's evaluation seeds, a missing test member or seed, a member that is not a test member,
+protocol's evaluation seeds, a draft protocol, a missing test member or seed, a member that is not a test member,
 a deployed budget other than the suite's, a comparison-family method without results. Then, as
 CompilerGym's ``validate`` does, it re-trains a seeded sample of rows from their member, seed and
 recorded ``schedule`` (the JSON list of the hyper-parameter dicts applied at each env step) and
@@ -72,7 +72,9 @@ def verify(folder: str | Path, protocol: RegisteredProtocol | None = None, *, re
         missing_columns = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
     if missing_columns:
         return Verification((f"{path} lacks the columns {missing_columns}",), len(rows), 0)
-    problems = registry_problems(protocol) if check_registry else []
+    problems = [] if protocol.is_frozen else [
+        f"protocol {protocol.version} is a {protocol.status}: results under it are not test results"]
+    problems += registry_problems(protocol) if check_registry else []
     problems += _coverage_problems(rows, protocol)
     sample = _sample(rows, replays, seed)
     for row in sample:
