@@ -95,8 +95,7 @@ class SuiteLayout:
     def _start(self, split: str) -> int:
         if split not in self.split_sizes:
             raise ValueError(f"split must be one of {self.splits}, got {split!r}")
-        sizes = list(self.split_sizes.items())
-        return sum(n for name, n in sizes[:self.splits.index(split)])
+        return sum(list(self.split_sizes.values())[:self.splits.index(split)])
 
     def members(self, split: str) -> list[str]:
         """Task ids of the members of one split (one of :attr:`splits`)."""
