@@ -17,15 +17,16 @@ from hpenv.env import HPTuneEnv
 from hpenv.episodes import hyperparameters_from_info, info_keys, reward_from_observations
 from hpenv.observe import feature_index, feature_table
 from hpenv.spaces import HPSpace, HyperParameter
-from hpenv.instances import Suite, instance_set, instance_sets, suite
-from hpenv.tasks import Task, TaskFamily, list_tasks, make_task, register_task
+from hpenv.instances import Suite, instance_set, instance_sets, member_factors, members_table, suite
+from hpenv.suites_v2 import SuiteV2  # registers the v2 suites
+from hpenv.tasks import Task, TaskFamily, list_tasks, make_task, register_namespace, register_task
 
 __version__ = "0.1.0"
 __all__ = [
     "ENV_ID", "HPTuneEnv", "EnvConfig", "HPSpace", "HyperParameter", "Task", "TaskFamily", "REWARD_MODES",
     "feature_index", "feature_table", "info_keys", "hyperparameters_from_info", "reward_from_observations",
-    "list_tasks", "make_task", "register_task",
-    "Suite", "instance_set", "instance_sets", "suite",
+    "list_tasks", "make_task", "register_task", "register_namespace",
+    "Suite", "SuiteV2", "instance_set", "instance_sets", "suite", "member_factors", "members_table",
 ]
 
 #: The id to pass to ``gym.make`` / ``gym.make_vec``.

@@ -29,27 +29,92 @@ the member or the episode seed. Members are split into disjoint ranges of indice
 * ``selection``: for choosing any method's settings (an agent's hyper-parameters, a baseline's
   constants, a schedule, the best static tuple);
 * ``test``: reported only. Nothing is chosen on these.
+
+This module is also the catalogue of every suite: :func:`register_suite` adds one (the v1 suites
+below, the v2 suites of :mod:`hpenv.suites_v2`) and registers its namespace (``"v1"``) with
+:func:`hpenv.tasks.register_namespace`, so ``make_task("v1/...")`` resolves here while
+:mod:`hpenv.tasks` imports nothing of the suites.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from hpenv.tasks import Task, TaskFamily
+from hpenv.tasks import Task, TaskFamily, make_task, register_namespace
 
-__all__ = ["Suite", "SUITES", "instance_sets", "instance_set", "suite", "member_task", "member_factors",
-           "is_member_id", "split_family", "split_of_task"]
+__all__ = ["Suite", "SuiteLayout", "SUITES", "instance_sets", "instance_set", "suite", "register_suite",
+           "member_task", "member_factors", "members_table", "write_members_csv", "is_member_id",
+           "split_family", "split_of_task"]
 
+#: The splits of a v1 suite, in member-index order.
 SPLITS = ("train", "selection", "test")
+#: Every split name a suite may have (v2 suites add ``"transfer"``).
+SPLIT_NAMES = SPLITS + ("transfer",)
+
+
+class SuiteLayout:
+    """Member ids and splits of a suite whose splits are consecutive ranges of member indices.
+
+    A subclass names its splits and their sizes in :attr:`split_sizes` (in index order), its
+    episode in ``horizon``, ``steps_per_action`` and ``extra_env_kwargs``, and draws and builds a
+    member in :meth:`factors` and :meth:`build`.
+    """
+
+    name: str
+    horizon: int
+    steps_per_action: int
+    extra_env_kwargs: dict
+
+    @property
+    def split_sizes(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def factors(self, index: int) -> dict:
+        """Every factor of member ``index``, and its ``split``."""
+        raise NotImplementedError
+
+    def build(self, index: int) -> Task:
+        """Member ``index`` as a :class:`~hpenv.tasks.Task`."""
+        raise NotImplementedError
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return tuple(self.split_sizes)
+
+    @property
+    def env_kwargs(self) -> dict:
+        """Episode settings of the suite: ``gym.make(hpenv.ENV_ID, task=member, **suite.env_kwargs)``."""
+        return {"horizon": self.horizon, "steps_per_action": self.steps_per_action, **self.extra_env_kwargs}
+
+    def _start(self, split: str) -> int:
+        if split not in self.split_sizes:
+            raise ValueError(f"split must be one of {self.splits}, got {split!r}")
+        return sum(list(self.split_sizes.values())[:self.splits.index(split)])
+
+    def members(self, split: str) -> list[str]:
+        """Task ids of the members of one split (one of :attr:`splits`)."""
+        start = self._start(split)
+        return [f"{self.name}/{i}" for i in range(start, start + self.split_sizes[split])]
+
+    def split_of(self, index: int) -> str:
+        """The split member ``index`` belongs to; a ValueError outside the suite."""
+        end = 0
+        for split, n in self.split_sizes.items():
+            end += n
+            if 0 <= index < end:
+                return split
+        raise ValueError(f"member {index} is outside suite {self.name!r} ({end} members)")
 
 
 @dataclass(frozen=True)
-class Suite:
-    """A versioned instance set.
+class Suite(SuiteLayout):
+    """A v1 instance set: one base data set, members that differ in input scale and label noise.
 
     Attributes:
         name: ``"v1/<base>-scaled"``; member ``i`` has the task id ``f"{name}/{i}"``.
@@ -80,30 +145,60 @@ class Suite:
     extra_env_kwargs: dict = field(default_factory=dict)
 
     @property
-    def env_kwargs(self) -> dict:
-        """Episode settings of the suite: ``gym.make(hpenv.ENV_ID, task=member, **suite.env_kwargs)``."""
-        return {"horizon": self.horizon, "steps_per_action": self.steps_per_action, **self.extra_env_kwargs}
+    def split_sizes(self) -> dict[str, int]:
+        return {"train": self.n_train, "selection": self.n_selection, "test": self.n_test}
 
-    def members(self, split: str) -> list[str]:
-        """Task ids of the members of one split (``"train"``, ``"selection"`` or ``"test"``)."""
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        start = {"train": 0, "selection": self.n_train, "test": self.n_train + self.n_selection}[split]
-        count = {"train": self.n_train, "selection": self.n_selection, "test": self.n_test}[split]
-        return [f"{self.name}/{i}" for i in range(start, start + count)]
+    def factors(self, index: int) -> dict:
+        """The hidden factors of member ``index``: ``input_scale``, ``label_noise``, its ``split``."""
+        rng = member_rng(self.name, index)
+        log_scale = float(rng.uniform(self.log10_scale_low, self.log10_scale_high))
+        noise = float(rng.uniform(0.0, self.label_noise_high))
+        return {"input_scale": 10.0 ** log_scale, "label_noise": noise, "split": self.split_of(index),
+                "noise_seed": int(rng.integers(2**31))}
 
-    def split_of(self, index: int) -> str:
-        if 0 <= index < self.n_train:
-            return "train"
-        if index < self.n_train + self.n_selection:
-            return "selection"
-        if index < self.n_train + self.n_selection + self.n_test:
-            return "test"
-        raise ValueError(f"member {index} is outside suite {self.name!r} "
-                         f"({self.n_train + self.n_selection + self.n_test} members)")
+    def build(self, index: int) -> Task:
+        """Member ``index`` as a :class:`~hpenv.tasks.Task`."""
+        import torch
+
+        f = self.factors(index)
+        base = _base(self.base, self.split_seed)
+        scale = float(f["input_scale"])
+        y_train = base.y_train.clone()
+        n = len(y_train)
+        rng = np.random.default_rng(f["noise_seed"])
+        n_noisy = int(round(f["label_noise"] * n))
+        if n_noisy:
+            idx = rng.choice(n, size=n_noisy, replace=False)
+            shift = rng.integers(1, base.num_classes, size=n_noisy)  # a different class, uniformly
+            y_train[idx] = (y_train[idx] + torch.as_tensor(shift)) % base.num_classes
+        return Task(
+            name=f"{self.name}/{index}",
+            x_train=base.x_train * scale, y_train=y_train,
+            x_val=base.x_val * scale, y_val=base.y_val.clone(),
+            x_test=base.x_test * scale, y_test=base.y_test.clone(),
+            num_classes=base.num_classes, child=self.child,
+            meta={"suite": self.name, "member": index, "split": f["split"], "input_scale": scale,
+                  "label_noise": n_noisy / n if n else 0.0},
+        )
 
 
-_SUITE_LIST = [
+#: The suites by name (v1 here; other modules add theirs with :func:`register_suite`).
+SUITES: dict[str, SuiteLayout] = {}
+
+
+def register_suite(s: SuiteLayout) -> None:
+    """Add suite ``s`` to the catalogue and make its member and split ids resolve in ``make_task``.
+
+    ``s`` needs ``factors(index) -> dict`` and ``build(index) -> Task`` besides
+    :class:`SuiteLayout`'s members; its name is ``"<namespace>/<suite>"``.
+    """
+    if not isinstance(s.name, str) or s.name.count("/") != 1:
+        raise ValueError(f"a suite's name must be '<namespace>/<suite>', got {s.name!r}")
+    SUITES[s.name] = s
+    register_namespace(s.name.split("/", 1)[0], resolve_task_id)
+
+
+_V1_SUITES = [
     Suite("v1/digits-scaled", "digits",
           description="8x8 digits (10 classes), input scale 10^U(-2,1), train-label noise U(0,0.4); MLP, 10 x 20 steps"),
     Suite("v1/breast_cancer-scaled", "breast_cancer",
@@ -116,10 +211,8 @@ _SUITE_LIST = [
           description="5,000 MNIST digits, residual CNN, input scale 10^U(-2,1), train-label noise U(0,0.4); "
                       "the paper's 20 x 50 steps (slow on CPU: run on its own)"),
 ]
-#: The suites by name.
-SUITES: dict[str, Suite] = {s.name: s for s in _SUITE_LIST}
-#: Suites with an MLP child (the ones ``hptune bench`` runs by default).
-MLP_SUITES = tuple(s.name for s in _SUITE_LIST if s.child == "mlp")
+#: v1 suites with an MLP child (the ones ``hptune bench`` runs by default).
+MLP_SUITES = tuple(s.name for s in _V1_SUITES if s.child == "mlp")
 
 
 def instance_sets() -> list[str]:
@@ -127,15 +220,16 @@ def instance_sets() -> list[str]:
     return sorted(SUITES)
 
 
-def suite(name: str) -> Suite:
-    """The :class:`Suite` called ``name``."""
+def suite(name: str) -> SuiteLayout:
+    """The suite called ``name`` (a :class:`Suite` for v1, a :class:`hpenv.suites_v2.SuiteV2` for v2)."""
     if name not in SUITES:
         raise ValueError(f"unknown instance set {name!r}; known: {instance_sets()}")
     return SUITES[name]
 
 
 def instance_set(name: str, split: str) -> list[str]:
-    """Task ids of the members of suite ``name`` in ``split`` (``"train"``, ``"selection"``, ``"test"``).
+    """Task ids of the members of suite ``name`` in ``split`` (``"train"``, ``"selection"``, ``"test"``;
+    v2 suites also ``"transfer"``).
 
     Each id works as ``gym.make(hpenv.ENV_ID, task=task_id)`` and ``hpenv.make_task(task_id)``.
     """
@@ -145,18 +239,19 @@ def instance_set(name: str, split: str) -> list[str]:
 def is_member_id(task: str) -> bool:
     """Whether ``task`` looks like a suite member id (``"v1/<base>-scaled/<index>"``)."""
     return (isinstance(task, str) and task.count("/") == 2 and task.split("/", 1)[0].startswith("v")
-            and task.rpartition("/")[2] not in SPLITS)
+            and task.rpartition("/")[2] not in SPLIT_NAMES)
 
 
 def split_of_task(task) -> str | None:
-    """The split (``"train"``, ``"selection"``, ``"test"``) a task id belongs to: a member's, or the
-    split a split id names (``"v1/digits-scaled/test"``); None for anything that is not of a suite."""
+    """The split (``"train"``, ``"selection"``, ``"test"``, ``"transfer"``) a task id belongs to: a
+    member's, or the split a split id names (``"v1/digits-scaled/test"``); None for anything that is
+    not of a suite."""
     if not isinstance(task, str) or task.count("/") != 2:
         return None
     name, _, last = task.rpartition("/")
     if name not in SUITES:
         return None
-    if last in SPLITS:
+    if last in SUITES[name].splits:
         return last
     return member_factors(task)["split"] if last.isdigit() else None
 
@@ -171,74 +266,87 @@ class _Members:
         return member_task(self.members[i])
 
 
+#: Members a split family keeps built: enough for the children of a large vector env, far fewer
+#: than a split's members (a rebuilt member is identical, and costs milliseconds).
+SPLIT_FAMILY_CACHE = 64
+
+
 def split_family(task_id: str) -> TaskFamily:
     """The members of one split of a suite as a :class:`~hpenv.tasks.TaskFamily`, for the task id
     ``"<suite>/<split>"`` (``"v1/digits-scaled/train"``): every episode draws one member with its
     reset seed, so episodes reset with the same seed get the same member and the same child."""
     name, _, split = task_id.rpartition("/")
     members = suite(name).members(split)
-    return TaskFamily(task_id, _Members(members), range(len(members)))
+    return TaskFamily(task_id, _Members(members), range(len(members)), max_cached=SPLIT_FAMILY_CACHE)
 
 
-def _parse(task_id: str) -> tuple[Suite, int]:
+def resolve_task_id(task_id: str) -> Task | TaskFamily:
+    """A member id as its Task, a split id (``"<suite>/<split>"``) as its family: what
+    ``make_task`` returns for a suite's namespace."""
+    name, _, last = task_id.rpartition("/")
+    if name in SUITES and last in SUITES[name].splits:
+        return split_family(task_id)
+    return member_task(task_id)
+
+
+def _parse(task_id: str) -> tuple[SuiteLayout, int]:
     name, _, index = task_id.rpartition("/")
     if name not in SUITES:
         raise ValueError(f"task {task_id!r}: unknown instance set {name!r}; known: {instance_sets()}")
+    s = SUITES[name]
     if not index.isdigit():
         raise ValueError(f"task {task_id!r}: the member after {name + '/'!r} must be a non-negative integer "
-                         f"(a member) or one of {SPLITS} (a split, as a task family)")
-    s = SUITES[name]
+                         f"(a member) or one of {s.splits} (a split, as a task family)")
     s.split_of(int(index))  # range check
     return s, int(index)
 
 
-def _rng(s: Suite, index: int) -> np.random.Generator:
-    digest = hashlib.sha256(s.name.encode()).digest()
+def member_rng(suite_name: str, index: int) -> np.random.Generator:
+    """The generator that draws member ``index``'s factors: seeded by the suite's name and the index
+    only, so a member is the same everywhere, forever."""
+    digest = hashlib.sha256(suite_name.encode()).digest()
     return np.random.default_rng([int.from_bytes(digest[:8], "little"), int(index)])
 
 
 def member_factors(task_id: str) -> dict:
-    """The hidden factors of a member: ``input_scale``, ``label_noise`` and its ``split``.
+    """The hidden factors of a member and its ``split`` (v1: ``input_scale``, ``label_noise``; v2:
+    see :mod:`hpenv.suites_v2`).
 
     For analysis only: methods under test must not read them (they see the observation).
     """
     s, index = _parse(task_id)
-    rng = _rng(s, index)
-    log_scale = float(rng.uniform(s.log10_scale_low, s.log10_scale_high))
-    noise = float(rng.uniform(0.0, s.label_noise_high))
-    return {"input_scale": 10.0 ** log_scale, "label_noise": noise, "split": s.split_of(index),
-            "noise_seed": int(rng.integers(2**31))}
-
-
-@lru_cache(maxsize=4)
-def _base(base: str, split_seed: int) -> Task:
-    from hpenv.tasks import make_task
-
-    return make_task(base, split_seed=split_seed)
+    return s.factors(index)
 
 
 def member_task(task_id: str) -> Task:
     """Build member ``task_id`` (e.g. ``"v1/digits-scaled/17"``) as a :class:`~hpenv.tasks.Task`."""
-    import torch
-
     s, index = _parse(task_id)
-    f = member_factors(task_id)
-    base = _base(s.base, s.split_seed)
-    scale = float(f["input_scale"])
-    y_train = base.y_train.clone()
-    n = len(y_train)
-    rng = np.random.default_rng(f["noise_seed"])
-    n_noisy = int(round(f["label_noise"] * n))
-    if n_noisy:
-        idx = rng.choice(n, size=n_noisy, replace=False)
-        shift = rng.integers(1, base.num_classes, size=n_noisy)  # a different class, uniformly
-        y_train[idx] = (y_train[idx] + torch.as_tensor(shift)) % base.num_classes
-    return Task(
-        name=task_id,
-        x_train=base.x_train * scale, y_train=y_train,
-        x_val=base.x_val * scale, y_val=base.y_val.clone(),
-        x_test=base.x_test * scale, y_test=base.y_test.clone(),
-        num_classes=base.num_classes, child=s.child,
-        meta={"suite": s.name, "member": index, "split": f["split"], "input_scale": scale,
-              "label_noise": n_noisy / n if n else 0.0},
-    )
+    return s.build(index)
+
+
+def members_table(name: str, split: str) -> list[dict]:
+    """One row per member of ``split`` of suite ``name``: ``task_id`` then every factor of
+    :func:`member_factors` (the columns of ``members.csv``)."""
+    return [{"task_id": task_id, **member_factors(task_id)} for task_id in instance_set(name, split)]
+
+
+def write_members_csv(path, name: str, splits=None) -> Path:
+    """Write ``members.csv`` for suite ``name``: the rows of :func:`members_table` for each of
+    ``splits`` (default: all of the suite's); a factor a member does not have is left empty."""
+    rows = [row for split in (splits or suite(name).splits) for row in members_table(name, split)]
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    path = Path(path)
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    return path
+
+
+@lru_cache(maxsize=4)
+def _base(base: str, split_seed: int) -> Task:
+    return make_task(base, split_seed=split_seed)
+
+
+for _s in _V1_SUITES:
+    register_suite(_s)

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-__all__ = ["Task", "TaskFamily", "make_task", "list_tasks", "register_task"]
+__all__ = ["Task", "TaskFamily", "make_task", "list_tasks", "register_task", "register_namespace"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -268,21 +268,32 @@ class TaskFamily:
         name: identifier.
         member: builds member ``i``.
         ids: the member ids episodes draw from.
+        max_cached: keep at most this many built members (the least recently drawn go first);
+            None keeps every member drawn. ``member`` must then build the same task every time.
     """
 
-    def __init__(self, name: str, member: Callable[[int], Task], ids: Sequence[int]):
+    def __init__(self, name: str, member: Callable[[int], Task], ids: Sequence[int], *,
+                 max_cached: int | None = None):
         self.name = name
         self._member = member
         self.ids = list(ids)
         if not self.ids:
             raise ValueError(f"task family {name!r} needs at least one member id")
-        self._cache: dict[int, Task] = {}
+        if max_cached is not None and (isinstance(max_cached, bool) or not isinstance(max_cached, int)
+                                       or max_cached < 1):
+            raise ValueError(f"max_cached must be None or an integer >= 1, got {max_cached!r}")
+        self.max_cached = max_cached
+        self._cache: dict[int, Task] = {}  # in order of last use
         self.prototype = self.get(self.ids[0])
 
     def get(self, member_id: int) -> Task:
-        if member_id not in self._cache:
-            self._cache[member_id] = self._member(member_id)
-        return self._cache[member_id]
+        task = self._cache.pop(member_id, None)
+        if task is None:
+            task = self._member(member_id)
+        self._cache[member_id] = task
+        if self.max_cached is not None and len(self._cache) > self.max_cached:
+            del self._cache[next(iter(self._cache))]
+        return task
 
     def sample(self, rng: np.random.Generator) -> Task:
         return self.get(self.ids[int(rng.integers(len(self.ids)))])
@@ -398,6 +409,24 @@ def register_task(name: str, factory: Callable[..., Task | TaskFamily], descript
     _DESCRIPTIONS[name] = description or (doc_lines[0] if doc_lines else "")
 
 
+# Namespaced ids ("v1/...", "v2/...") belong to the modules that define them (hpenv.instances and
+# the suites built on it): they register a resolver here, so this module never imports them.
+_NAMESPACES: dict[str, Callable[[str], Task | TaskFamily]] = {}
+
+
+def register_namespace(namespace: str, resolver: Callable[[str], Task | TaskFamily]) -> None:
+    """Make ``make_task(f"{namespace}/...")`` return ``resolver(task_id)`` (a Task or a TaskFamily).
+
+    ``namespace`` is the id's part before its first ``"/"`` (``"v1"``); registering it again
+    replaces the resolver.
+    """
+    if not isinstance(namespace, str) or not namespace or "/" in namespace or ":" in namespace:
+        raise ValueError(f"namespace must be a non-empty name without '/' or ':', got {namespace!r}")
+    if not callable(resolver):
+        raise ValueError(f"resolver for namespace {namespace!r} must be callable, got {type(resolver).__name__}")
+    _NAMESPACES[namespace] = resolver
+
+
 def list_tasks() -> dict[str, str]:
     """Names of the tasks ``make_task`` knows, with a one-line description of each."""
     return {name: _DESCRIPTIONS.get(name, "") for name in _REGISTRY}
@@ -411,12 +440,14 @@ def make_task(task: "str | Task | TaskFamily", **kwargs) -> "Task | TaskFamily":
         return task
     if not isinstance(task, str):
         raise ValueError(f"task must be a name, a Task or a TaskFamily, got {type(task).__name__}")
-    if "/" in task:  # a member of an instance set, "v1/digits-scaled/17", or a split, "v1/digits-scaled/train"
-        from hpenv.instances import SPLITS, member_task, split_family
-
+    if "/" in task:  # a namespaced id: a suite member "v1/digits-scaled/17", or a split "v1/digits-scaled/train"
+        namespace = task.split("/", 1)[0]
+        if namespace not in _NAMESPACES:
+            raise ValueError(f"task {task!r}: unknown namespace {namespace!r}; known: {sorted(_NAMESPACES)} "
+                             f"(see hpenv.instance_sets())")
         if kwargs:
             raise ValueError(f"task {task!r} is a suite member and takes no task_kwargs, got {sorted(kwargs)}")
-        return split_family(task) if task.rpartition("/")[2] in SPLITS else member_task(task)
+        return _NAMESPACES[namespace](task)
     if task.startswith("synthetic:"):
         member = task.split(":", 1)[1]
         if not member.isdigit():

@@ -232,6 +232,10 @@ class ChildKernel:
         def stack(attr):
             xs = [getattr(t, attr) for t in distinct]
             xs = [x.reshape(len(x), -1) if flatten and x.dim() > 2 else x for x in xs]
+            if len({x.shape for x in xs}) > 1:  # children train in one batch: their data must stack
+                raise ValueError(f"the children's tasks must have one size to train in one batch, but {attr} has "
+                                 f"shapes {sorted({tuple(x.shape) for x in xs})} (tasks "
+                                 f"{[t.name for t in distinct]}); use one env per task, or K=1")
             return torch.stack(xs).to(self.device)
 
         self.x_train, self.y_train = stack("x_train"), stack("y_train")
