@@ -163,7 +163,7 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         self.device = torch.device(config.device)
         self.env: gym.Env | VectorEnv | None = None
         self._adapter: EnvAdapter | None = None
-        #: the HPTune reward mode of the env (None for other envs): lets predict recompute rewards
+        #: where predict recovers the previous reward from (see agents.rollout.reward_mode_of)
         self.reward_mode: str | None = None
 
         # All randomness comes from these two generators; the global RNGs are never touched.

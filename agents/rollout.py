@@ -11,6 +11,10 @@ The rest is what travels between a learner and the runners that play its episode
 protocol, e.g. :class:`agents.distributed.RayRunners`), the padded batch an update stacks the
 chunks into (:class:`PaddedBatch`), discounted returns-to-go, the observation normaliser
 (:class:`RunningMeanStd`) and the checks of what environments an agent supports.
+
+:class:`RecurrentRollouts` is how a recurrent agent plays: its episodes in process, and both
+sides of the runner protocol (``plan_update`` and ``snapshot`` for the learner, ``play_chunk``
+for a runner).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
+
+from agents.policy import PREVIOUS_REWARD_IN_OBSERVATION
 
 __all__ = [
     "RunningMeanStd", "EnvAdapter", "Step", "Act", "run_steps",
@@ -98,14 +104,14 @@ def spaces_of(
 def reward_mode_of(env: Any) -> str | None:
     """Where a policy can recover the previous reward from ``env``'s observations, or None.
 
-    ``"previous_reward_in_observation"`` for an env wrapped in
+    :data:`agents.policy.PREVIOUS_REWARD_IN_OBSERVATION` for an env wrapped in
     :class:`agents.wrappers.PreviousReward` (its observation ends with the reward), else the
     HPTune ``reward`` argument (through wrappers), else None.
     """
     layer = env
     while layer is not None:
         if getattr(type(layer), "carries_previous_reward", False):
-            return "previous_reward_in_observation"
+            return PREVIOUS_REWARD_IN_OBSERVATION
         layer = getattr(layer, "env", None)
     mode = getattr(getattr(env, "unwrapped", env), "reward_mode", None)
     return mode if isinstance(mode, str) else None

@@ -24,27 +24,12 @@ import torch
 
 import hpenv  # noqa: F401  (registers HPTune-v1)
 from agents.reinforce import RecurrentReinforce
+from tests.test_reinforce_groups import LocalRunners  # the Runners protocol, in process
 
 GOLDEN = Path(__file__).with_name("rr_golden.json")
 TINY = {"task": "wine", "horizon": 3, "steps_per_action": 2}
 K = 4
 SMALL = {"hidden_size": 8, "episodes_per_update": 4}
-
-
-class LocalRunners:
-    """The Runners protocol driven in this process, through play_chunk as a Ray runner does."""
-
-    def __init__(self, env: gym.vector.VectorEnv) -> None:
-        self.env = env
-        self.num_envs = env.num_envs
-        self.single_observation_space = env.single_observation_space
-        self.single_action_space = env.single_action_space
-        self.vessel = None
-
-    def play(self, snapshot, plans):
-        if self.vessel is None:
-            self.vessel = RecurrentReinforce(self.env, **snapshot.config)
-        return [self.vessel.play_chunk(snapshot, plan) for plan in plans]
 
 
 def single(**kwargs) -> gym.Env:
