@@ -11,10 +11,16 @@ The rest is what travels between a learner and the runners that play its episode
 protocol, e.g. :class:`agents.distributed.RayRunners`), the padded batch an update stacks the
 chunks into (:class:`PaddedBatch`), discounted returns-to-go, the observation normaliser
 (:class:`RunningMeanStd`) and the checks of what environments an agent supports.
+
+:class:`RecurrentRollouts` is how a recurrent agent plays: its episodes in process, and both
+sides of the runner protocol (``plan_update`` and ``snapshot`` for the learner, ``play_chunk``
+for a runner).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,10 +30,12 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from agents.policy import PREVIOUS_REWARD_IN_OBSERVATION
+
 __all__ = [
     "RunningMeanStd", "EnvAdapter", "Step", "Act", "run_steps",
     "EpisodeChunk", "ChunkPlan", "PolicySnapshot", "Runners", "PaddedBatch",
-    "discounted_returns", "spaces_of", "reward_mode_of",
+    "discounted_returns", "spaces_of", "reward_mode_of", "RecurrentRollouts",
 ]
 
 
@@ -94,7 +102,17 @@ def spaces_of(
 
 
 def reward_mode_of(env: Any) -> str | None:
-    """The HPTune ``reward`` argument of ``env`` (through wrappers), or None for another env."""
+    """Where a policy can recover the previous reward from ``env``'s observations, or None.
+
+    :data:`agents.policy.PREVIOUS_REWARD_IN_OBSERVATION` for an env wrapped in
+    :class:`agents.wrappers.PreviousReward` (its observation ends with the reward), else the
+    HPTune ``reward`` argument (through wrappers), else None.
+    """
+    layer = env
+    while layer is not None:
+        if getattr(type(layer), "carries_previous_reward", False):
+            return PREVIOUS_REWARD_IN_OBSERVATION
+        layer = getattr(layer, "env", None)
     mode = getattr(getattr(env, "unwrapped", env), "reward_mode", None)
     return mode if isinstance(mode, str) else None
 
@@ -453,3 +471,123 @@ def discounted_returns(rewards: np.ndarray, mask: np.ndarray, gamma: float) -> n
         running = rewards[:, t] + gamma * running
         returns[:, t] = running
     return np.where(mask, returns, 0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# A recurrent agent's rollouts and the runner protocol
+# --------------------------------------------------------------------------------------------
+
+
+class RecurrentRollouts:
+    """How a recurrent agent plays episodes: in process, and as a learner's runner.
+
+    A base class of :class:`agents.reinforce.RecurrentReinforce`. The learner side of the runner
+    protocol is :meth:`plan_update` (everything random about an update, drawn by the learner) and
+    :meth:`snapshot` (what a runner acts with); the runner side is :meth:`play_chunk`. The agent
+    provides ``config``, ``policy``, ``obs_rms``, ``_np_rng``, ``_adapter``, ``_check_groups_fit``
+    and the actor's ``_policy_step``, ``_select_actions`` and ``_zero_state``
+    (:class:`agents.policy.RecurrentActor`).
+
+    CONTRACT (results independent of the number of runners): a chunk's episodes depend only on
+    the snapshot and the chunk's plan, never on the runner's own state or on earlier chunks.
+    """
+
+    def _steps(
+        self,
+        adapter: EnvAdapter,
+        seeds: list[int],
+        rng: np.random.Generator,
+        fold_observations: bool = True,
+    ) -> Iterator[Step]:
+        """The agent in the one rollout loop (:func:`agents.rollout.run_steps`).
+
+        Every row starts from a zero LSTM state; ``rng`` samples the actions. With
+        ``fold_observations`` the observation statistics take in each step as it is played
+        (learning in process); without, they stay frozen (a runner, whose learner folds the
+        returned raw observations in afterwards).
+        """
+
+        def act(obs: np.ndarray, prev_action: np.ndarray, prev_reward: np.ndarray, state: Any):
+            inputs, logits, state = self._policy_step(obs, prev_action, prev_reward, state)
+            return inputs, self._select_actions(logits, deterministic=False, rng=rng), state
+
+        fold = fold_observations and self.config.normalize_observations
+        state = self._zero_state(adapter.num_envs)
+        return run_steps(adapter, seeds, act, state, self.obs_rms if fold else None)
+
+    def _draw_seeds(self, n: int, group_size: int = 1) -> list[int]:
+        """``n`` reset seeds: ``n // group_size`` drawn ones, each repeated ``group_size`` times
+        in a row (so ``n`` must be a multiple of ``group_size``)."""
+        drawn = self._np_rng.integers(0, 2**31 - 1, size=n // group_size)
+        return [int(s) for s in np.repeat(drawn, group_size)]
+
+    def _round_seeds(self, num_envs: int) -> Iterator[list[int]]:
+        """The reset seeds of each round of ``num_envs`` episodes of an in-process update.
+
+        Drawn lazily, as each round starts: the rounds' actions are sampled from the same
+        generator in between. A plain Env (one episode per round) takes a group's seeds over
+        ``group_size`` rounds.
+        """
+        group_size = self.config.group_size
+        pending: list[int] = []
+        for _ in range(math.ceil(self.config.episodes_per_update / num_envs)):
+            if not pending:
+                pending = self._draw_seeds(max(num_envs, group_size), group_size)
+            seeds, pending = pending[:num_envs], pending[num_envs:]
+            yield seeds
+
+    def plan_update(self, num_envs: int) -> list[ChunkPlan]:
+        """Draw the chunks of the next update: ``ceil(episodes_per_update / num_envs)`` chunks of
+        ``num_envs`` episodes, each with its reset seeds (grouped by ``group_size``) and
+        action-sampling seed.
+
+        Everything random about an update's episodes is drawn here, by the learner, so the
+        update does not depend on how many runners play it or which runner plays which chunk.
+
+        Raises
+        ------
+        ValueError
+            If ``num_envs`` is not a multiple of ``group_size``.
+        """
+        self._check_groups_fit(num_envs, "the runners'")
+        chunks = math.ceil(self.config.episodes_per_update / num_envs)
+        return [
+            ChunkPlan(
+                self._draw_seeds(num_envs, self.config.group_size),
+                int(self._np_rng.integers(0, 2**63 - 1)),
+            )
+            for _ in range(chunks)
+        ]
+
+    def snapshot(self) -> PolicySnapshot:
+        """The configuration, policy weights and observation statistics, for runners to act with."""
+        return PolicySnapshot(
+            config=dataclasses.asdict(self.config),
+            weights={k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()},
+            obs_rms=self.obs_rms.state_dict(),
+        )
+
+    def play_chunk(self, snapshot: PolicySnapshot, plan: ChunkPlan) -> EpisodeChunk:
+        """Play one chunk of episodes in this agent's vector env as ``snapshot``'s learner would.
+
+        This agent takes the snapshot's weights and observation statistics (it is a runner's
+        vessel: its own are overwritten) and keeps the statistics frozen while it plays.
+
+        Raises
+        ------
+        ValueError
+            If ``plan`` does not hold one seed per sub-environment, or the agent has no env.
+        """
+        if self._adapter is None:
+            raise ValueError("play_chunk needs an agent with an environment")
+        if len(plan.seeds) != self._adapter.num_envs:
+            raise ValueError(
+                f"plan.seeds must hold one seed per sub-environment ({self._adapter.num_envs}), "
+                f"got {len(plan.seeds)}"
+            )
+        self.policy.load_state_dict(snapshot.weights)
+        self.obs_rms.load_state_dict(snapshot.obs_rms)
+        rng = np.random.default_rng(plan.action_seed)
+        return EpisodeChunk.from_steps(
+            self._steps(self._adapter, plan.seeds, rng, fold_observations=False)
+        )

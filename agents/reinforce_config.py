@@ -1,0 +1,119 @@
+"""The settings of :class:`agents.reinforce.RecurrentReinforce`: one dataclass, checked once.
+
+The command line and the benchmark build their options from it; checkpoints store it as a dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral
+
+__all__ = ["RecurrentReinforceConfig", "BASELINES"]
+
+BASELINES = ("moving_average", "value", "leave_one_out")
+"""The values :attr:`RecurrentReinforceConfig.baseline` takes."""
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RecurrentReinforceConfig:
+    """Hyper-parameters of :class:`RecurrentReinforce` (pass them as keyword arguments).
+
+    Raises
+    ------
+    ValueError
+        On a value out of range or a combination that cannot work (see each field).
+    """
+
+    hidden_size: int = 64
+    """Number of units of the single-layer LSTM."""
+    learning_rate: float = 1e-2
+    """Adam step size (tuned on HPTune digits: 3e-3 left the policy far from converged after
+    512 episodes)."""
+    gamma: float = 1.0
+    """Discount factor of the returns-to-go within an episode (1.0: undiscounted)."""
+    ent_coef: float = 0.05
+    """Weight of the entropy bonus (entropy summed over action dimensions)."""
+    ent_coef_final: float | None = None
+    """If set, ``ent_coef`` decays linearly to this value over ``ent_decay_updates`` updates."""
+    ent_decay_updates: int | None = None
+    """Length of that decay in updates, counted over the agent's life (resuming continues it)."""
+    baseline: str = "moving_average"
+    """What the returns are compared with: ``"moving_average"`` (a per-time-step moving average
+    of returns), ``"value"`` (a value head on the LSTM) or ``"leave_one_out"`` (the mean return
+    of the other episodes of the same group at the same time-step; needs ``group_size >= 2``,
+    see :func:`leave_one_out_advantages`). :meth:`RecurrentReinforce.learn_online` plays one
+    long episode, which has no group: there ``"leave_one_out"`` falls back to the online
+    moving average."""
+    baseline_decay: float = 0.9
+    """Weight the moving-average baseline keeps on its old value at each update."""
+    vf_coef: float = 0.5
+    """Weight of the value head's squared-error loss (``baseline="value"`` only)."""
+    max_grad_norm: float = 1.0
+    """Gradients are clipped to this global L2 norm before each Adam step."""
+    episodes_per_update: int = 8
+    """Whole episodes per update (rounded up to a multiple of ``num_envs`` for a VectorEnv);
+    a multiple of ``group_size``."""
+    group_size: int = 1
+    """The episodes of an update come in groups of this many consecutive episodes that share one
+    reset seed (on HPTune: the same task member and the same initial child) while their actions
+    are sampled independently, so that comparing them (``baseline="leave_one_out"``) isolates
+    the effect of the actions. A VectorEnv's ``num_envs`` (and the runners') must be a multiple
+    of it, so a group never spans two chunks; a plain Env plays a group's episodes one after
+    another."""
+    normalize_observations: bool = True
+    """Normalise observations by a running mean/std, updated while learning, frozen in predict."""
+    obs_clip: float = 10.0
+    """Normalised observations are clipped to ``[-obs_clip, obs_clip]``."""
+    normalize_advantages: bool = True
+    """Standardise the advantages of each batch to zero mean and unit variance (leave-one-out
+    advantages, already centred, are only divided by their root mean square)."""
+    reward_input: bool = True
+    """Feed the previous reward to the LSTM (the paper's design). Without it the policy needs no
+    reward to act, so :meth:`RecurrentReinforce.predict` works on any env with exactly
+    Stable-Baselines3's arguments (another way: :class:`agents.wrappers.PreviousReward`)."""
+    seed: int | None = None
+    """Seed of the agent's own random generators (None: fresh entropy from the OS)."""
+    device: str = "cpu"
+    """Torch device of the network."""
+
+    def __post_init__(self) -> None:
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
+        if self.hidden_size < 1 or self.episodes_per_update < 1:
+            raise ValueError("hidden_size and episodes_per_update must be positive")
+        if isinstance(self.group_size, bool) or not isinstance(self.group_size, Integral) \
+                or self.group_size < 1:
+            raise ValueError(f"group_size must be an integer >= 1, got {self.group_size!r}")
+        if self.episodes_per_update % self.group_size:
+            raise ValueError(
+                f"episodes_per_update={self.episodes_per_update} must be a multiple of "
+                f"group_size={self.group_size}: every update plays whole groups"
+            )
+        if self.baseline == "leave_one_out" and self.group_size < 2:
+            raise ValueError(
+                f"baseline='leave_one_out' needs group_size >= 2 (each episode is compared with "
+                f"the others of its group), got group_size={self.group_size}"
+            )
+        if not isinstance(self.reward_input, bool):
+            raise ValueError(f"reward_input must be True or False, got {self.reward_input!r}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must lie in [0, 1], got {self.gamma}")
+        if not 0.0 <= self.baseline_decay < 1.0:
+            raise ValueError(f"baseline_decay must lie in [0, 1), got {self.baseline_decay}")
+        if (self.ent_coef_final is None) != (self.ent_decay_updates is None):
+            raise ValueError("set both ent_coef_final and ent_decay_updates, or neither")
+        if self.ent_decay_updates is not None and self.ent_decay_updates < 1:
+            raise ValueError("ent_decay_updates must be positive")
+
+    def ent_coef_at(self, num_updates: int) -> float:
+        """Entropy weight to use for the update that follows ``num_updates`` earlier updates."""
+        if self.ent_coef_final is None or self.ent_decay_updates is None:
+            return self.ent_coef
+        progress = min(1.0, num_updates / self.ent_decay_updates)
+        return self.ent_coef + progress * (self.ent_coef_final - self.ent_coef)
+
