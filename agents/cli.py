@@ -209,6 +209,7 @@ def _shared_fields() -> list[dataclasses.Field]:
 RESUME_OPTIONS = ("episodes", "eval_episodes", "runners", "ray_address", "cpus_per_runner", "gpus_per_runner")
 _option = option_name
 
+
 def _positive_int(text: str) -> int:
     """argparse type of the options that count something."""
     try:
