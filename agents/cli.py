@@ -21,7 +21,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,76 +33,67 @@ import hpenv
 from agents.baselines import FixedPolicy, RandomPolicy
 from agents.checkpoint import atomic_write, hp_space_of, load_checkpoint, remove_stale_temporaries
 from agents.evaluation import HELD_OUT_SEED, REPORT_SEED, EpisodeResult, format_summary, run_episodes, summarize
-from agents.reinforce import BASELINES
+from agents.options import (REINFORCE_OPTIONS, TRAINERS, SB3Settings, agent_options, check_reinforce, checked_kind,
+                            derive_reinforce, option_name, register_agent, reinforce_settings)
+from agents.reinforce import RecurrentReinforceConfig
 from agents.sb3 import (POLICY_NAMES, SB3_CHECKPOINT, SB3Policy, load_sb3, restore_sb3, save_sb3, sb3_class,
                         sb3_policy)
 
 SB3_AGENTS = tuple(POLICY_NAMES)
-AGENTS = ("reinforce", *SB3_AGENTS, "random", "fixed")
+#: The names ``--agent`` takes (a live view of :data:`agents.options.TRAINERS`: a registered agent joins it).
+AGENTS = TRAINERS.keys()
+
+
+def _doc(text: str) -> dict:
+    return {"help": text}
 
 
 @dataclass
 class TrainConfig:
     """Everything that defines a ``hptune train`` run (written to ``config.json``).
 
-    Every value is checked on construction (from the command line or a run's ``config.json``);
-    a bad one raises a ValueError naming its option, the value and what is allowed.
+    The options shared by every agent are fields here; the chosen agent's own settings are one
+    dataclass in ``settings`` (:class:`~agents.reinforce.RecurrentReinforceConfig` for reinforce),
+    given as that dataclass, a dict of its fields, or None (the agent's defaults).
+    :meth:`from_options` takes the command line's flat option names. Every value is checked on
+    construction; a bad one raises a ValueError naming its option, the value and what is allowed.
     """
 
-    task: str = "v1/digits-scaled"
-    """A benchmark suite (``hpenv.instance_sets()``): meta-train on its train members, then compare
-    on its selection members with the best static tuple and the best fixed schedule chosen there.
-    Or a task name (``hptune tasks``; ``synthetic`` meta-trains across the synthetic family): train
-    on it, then compare on held-out seeds with a random policy and the fixed default tuple."""
-    agent: str = "reinforce"
-    """reinforce | ppo | a2c | recurrent-ppo | random | fixed."""
-    episodes: int = 2048
-    """Training episodes (meta-training budget)."""
-    num_envs: int = 64
-    """Children trained in one batch by the native vector env (RecurrentReinforce: one update)."""
-    group_size: int = 8
-    """RecurrentReinforce: episodes of an update that share a reset seed (member and initial child)."""
-    baseline: str = "leave_one_out"
-    """RecurrentReinforce: leave_one_out (the other episodes of the group), moving_average or value."""
-    horizon: int = 0
-    """Env steps per episode (0: the suite's own, or 10 for a task)."""
-    steps_per_action: int = 0
-    """Child SGD steps per env step (0: the suite's own, or 50 for a task)."""
-    seed: int = 0
-    """Seed of the agent (and through it, of every training episode)."""
-    eval_episodes: int = 0
-    """Seeds of the final comparison (0: 2 per selection member of a suite, 5 held-out seeds of a task)."""
-    device: str = "cpu"
-    """Where children and agent run."""
-    learning_rate: float = 1e-2
-    """Adam learning rate of RecurrentReinforce (SB3 agents keep their library defaults)."""
-    ent_coef: float = 0.05
-    """Entropy bonus weight at the start (RecurrentReinforce decays it linearly to ent_coef_final)."""
-    ent_coef_final: float = 0.005
-    """Entropy bonus weight at the end of training (RecurrentReinforce)."""
-    data_root: str = ""
-    """Folder holding the data of the tasks read from disk (mnist, fashion_mnist, cifar10)."""
-    out: str = ""
-    """Run folder (default runs/<task>-<agent>-<time>); must not exist yet or be empty."""
-    runners: int = 0
-    """Ray runners playing the episodes (reinforce only; 0: in this process). Any number gives the same run."""
-    ray_address: str = ""
-    """Ray cluster to join with --runners (default: start a local one)."""
-    cpus_per_runner: float = 1.0
-    """CPU share of each Ray runner (its torch threads: the whole part, at least 1)."""
-    gpus_per_runner: float = 0.0
-    """GPU share of each Ray runner; its children then train on its cuda device."""
+    task: str = field(default="v1/digits-scaled", metadata=_doc(
+        "A benchmark suite (``hpenv.instance_sets()``): meta-train on its train members, then compare "
+        "on its selection members with the best static tuple and the best fixed schedule chosen there. "
+        "Or a task name (``hptune tasks``; ``synthetic`` meta-trains across the synthetic family): train "
+        "on it, then compare on held-out seeds with a random policy and the fixed default tuple."))
+    agent: str = field(default="reinforce", metadata=_doc("The agent: a name of AGENTS."))
+    episodes: int = field(default=2048, metadata=_doc("Training episodes (meta-training budget)."))
+    num_envs: int = field(default=64, metadata=_doc(
+        "Children trained in one batch by the native vector env (RecurrentReinforce: one update)."))
+    horizon: int = field(default=0, metadata=_doc("Env steps per episode (0: the suite's own, or 10 for a task)."))
+    steps_per_action: int = field(default=0, metadata=_doc(
+        "Child SGD steps per env step (0: the suite's own, or 50 for a task)."))
+    seed: int = field(default=0, metadata=_doc("Seed of the agent (and through it, of every training episode)."))
+    eval_episodes: int = field(default=0, metadata=_doc(
+        "Seeds of the final comparison (0: 2 per selection member of a suite, 5 held-out seeds of a task)."))
+    device: str = field(default="cpu", metadata=_doc("Where children and agent run."))
+    data_root: str = field(default="", metadata=_doc(
+        "Folder holding the data of the tasks read from disk (mnist, fashion_mnist, cifar10)."))
+    out: str = field(default="", metadata=_doc(
+        "Run folder (default runs/<task>-<agent>-<time>); must not exist yet or be empty."))
+    runners: int = field(default=0, metadata=_doc(
+        "Ray runners playing the episodes (reinforce only; 0: in this process). Any number gives the same run."))
+    ray_address: str = field(default="", metadata=_doc("Ray cluster to join with --runners (default: start a local one)."))
+    cpus_per_runner: float = field(default=1.0, metadata=_doc(
+        "CPU share of each Ray runner (its torch threads: the whole part, at least 1)."))
+    gpus_per_runner: float = field(default=0.0, metadata=_doc(
+        "GPU share of each Ray runner; its children then train on its cuda device."))
+    settings: Any = None
+    """The chosen agent's settings (its registered dataclass; None for an agent without settings)."""
 
     def __post_init__(self) -> None:
         from hpenv.instances import split_of_task
 
-        for f in fields(self):
-            value, kind = getattr(self, f.name), type(f.default)
-            if kind is float and type(value) is int:  # JSON writes 1.0 as 1
-                value = float(value)
-                setattr(self, f.name, value)
-            if type(value) is not kind:
-                raise ValueError(f"{_option(f.name)} must be {_KIND[kind]}, got {value!r}")
+        for f in _shared_fields():
+            setattr(self, f.name, checked_kind(f.name, getattr(self, f.name), f.default))
         if self.agent not in AGENTS:
             raise ValueError(f"--agent must be one of {', '.join(AGENTS)}, got {self.agent!r}")
         if split_of_task(self.task) == "test":
@@ -116,23 +107,11 @@ class TrainConfig:
         self.horizon = self.horizon or (suite.horizon if suite else 10)
         self.steps_per_action = self.steps_per_action or (suite.steps_per_action if suite else 50)
         self.eval_episodes = self.eval_episodes or (2 if suite else 5)
-        for name in ("episodes", "num_envs", "group_size"):
+        for name in ("episodes", "num_envs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{_option(name)} must be an integer >= 1, got {getattr(self, name)}")
-        if self.agent == "reinforce" and self.num_envs % self.group_size:
-            raise ValueError(f"--group-size must divide --num-envs {self.num_envs} (a group shares one batch), "
-                             f"got {self.group_size}")
-        if self.baseline not in BASELINES:
-            raise ValueError(f"--baseline must be one of {', '.join(BASELINES)}, got {self.baseline!r}")
-        if self.agent == "reinforce" and self.baseline == "leave_one_out" and self.group_size < 2:
-            raise ValueError(f"--baseline leave_one_out needs --group-size >= 2, got {self.group_size}")
         if self.seed < 0:
             raise ValueError(f"--seed must be an integer >= 0, got {self.seed}")
-        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"--learning-rate must be a number > 0, got {self.learning_rate}")
-        for name in ("ent_coef", "ent_coef_final"):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
-                raise ValueError(f"{_option(name)} must be a number >= 0, got {getattr(self, name)}")
         if self.runners < 0 or (self.runners and self.agent != "reinforce"):
             raise ValueError(f"--runners must be 0, or an integer >= 1 with --agent reinforce, got {self.runners} "
                              f"with --agent {self.agent}")
@@ -140,25 +119,67 @@ class TrainConfig:
             raise ValueError(f"--cpus-per-runner must be a number > 0, got {self.cpus_per_runner}")
         if not (math.isfinite(self.gpus_per_runner) and self.gpus_per_runner >= 0):
             raise ValueError(f"--gpus-per-runner must be a number >= 0, got {self.gpus_per_runner}")
+        self.settings = self._agent_settings()
+
+    def _agent_settings(self) -> Any:
+        spec = TRAINERS[self.agent]
+        if spec.settings is None:
+            if self.settings:
+                raise ValueError(f"--agent {self.agent} takes no settings, got {self.settings!r}")
+            return None
+        given = self.settings
+        if dataclasses.is_dataclass(given) and not isinstance(given, type):
+            given = asdict(given)
+        if not isinstance(given, (dict, type(None))):
+            raise ValueError(f"settings of --agent {self.agent} must be a {spec.settings.__name__} or a dict, "
+                             f"got {type(given).__name__}")
+        return spec.build(self, given or {})
+
+    @classmethod
+    def from_options(cls, **options: Any) -> "TrainConfig":
+        """A config from flat option names (``group_size=2``, as on the command line); the options of
+        agents other than the chosen one are ignored, as the command line ignores them."""
+        shared = {f.name for f in _shared_fields()}
+        unknown = sorted(set(options) - shared - set(agent_options()))
+        if unknown:
+            raise ValueError(f"unknown hptune train options {unknown}")
+        agent = options.get("agent", cls.agent)
+        own = TRAINERS[agent].option_help() if agent in TRAINERS else {}
+        return cls(**{k: v for k, v in options.items() if k in shared},
+                   settings={k: v for k, v in options.items() if k in own})
+
+    def options(self) -> dict[str, Any]:
+        """The flat option names and values of this config (the inverse of :meth:`from_options`)."""
+        values = {f.name: getattr(self, f.name) for f in _shared_fields()}
+        own = TRAINERS[self.agent].option_help()
+        values.update({name: getattr(self.settings, name) for name in own})
+        return values
 
     @classmethod
     def from_json(cls, path: Path) -> "TrainConfig":
-        """The config a run folder's ``config.json`` holds; a ValueError naming the file if it is not one."""
+        """The config a run folder's ``config.json`` holds; a ValueError naming the file if it is not one.
+
+        Reads both layouts: the agent's settings nested under ``settings`` (this version), or
+        flat option names beside the shared ones (runs written before settings were nested).
+        """
         try:
             data = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ValueError(f"{path} is not a readable config.json ({err})") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path} must hold a JSON object of hptune train options, got {type(data).__name__}")
-        names = [f.name for f in fields(cls)]
-        unknown = sorted(set(data) - set(names))
-        if unknown:
-            raise ValueError(f"{path} has unknown keys {unknown}; a run's config.json holds only {names}")
-        # runs from before grouped episodes trained without them: resume them as they were
-        data.setdefault("group_size", 1)
-        data.setdefault("baseline", "moving_average")
         try:
-            return cls(**data)
+            if "settings" in data:
+                names = [f.name for f in fields(cls)]
+                unknown = sorted(set(data) - set(names))
+                if unknown:
+                    raise ValueError(f"unknown keys {unknown}; a run's config.json holds only {names}")
+                return cls(**data)
+            # runs from before grouped episodes trained without them: resume them as they were
+            if data.get("agent", cls.agent) == "reinforce":
+                data.setdefault("group_size", 1)
+                data.setdefault("baseline", "moving_average")
+            return cls.from_options(**data)
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from None
 
@@ -177,15 +198,16 @@ class TrainConfig:
         return kwargs
 
 
-_KIND = {int: "an integer", float: "a number", str: "a string"}
+def _shared_fields() -> list[dataclasses.Field]:
+    """The TrainConfig fields every agent shares (its options; the agent's own are in ``settings``)."""
+    return [f for f in fields(TrainConfig) if "help" in f.metadata]
+
+
 #: What ``--resume`` lets the command line change; everything else comes from the run's config.json.
 #: Where the Ray runners run may change too: any number of runners gives the same run (not 0, though:
 #: in process is another run).
 RESUME_OPTIONS = ("episodes", "eval_episodes", "runners", "ray_address", "cpus_per_runner", "gpus_per_runner")
-
-
-def _option(name: str) -> str:
-    return "--" + name.replace("_", "-")
+_option = option_name
 
 
 def _positive_int(text: str) -> int:
@@ -255,12 +277,7 @@ class _ReinforceTrainer:
             self.agent = RecurrentReinforce.load(ckpt, env=venv)
             print(f"resumed from {ckpt} at episode {self.agent.num_episodes}")
         else:
-            per_update = cfg.num_envs * math.ceil(8 / cfg.num_envs)  # at least 8, whole batches (and groups)
-            self.agent = RecurrentReinforce(venv, seed=cfg.seed, learning_rate=cfg.learning_rate, device=cfg.device,
-                                            ent_coef=cfg.ent_coef, ent_coef_final=cfg.ent_coef_final,
-                                            ent_decay_updates=max(cfg.episodes // per_update, 1),
-                                            episodes_per_update=per_update, group_size=cfg.group_size,
-                                            baseline=cfg.baseline)
+            self.agent = RecurrentReinforce(venv, config=cfg.settings)
 
     @property
     def episodes_done(self) -> int:
@@ -303,10 +320,10 @@ class _SB3Trainer:
         if resume and not ckpt.exists() and (ckpt.parent / "last.zip").exists():
             raise ValueError(_ZIP_REFUSED.format(ckpt.parent / "last.zip"))
         venv = VecMonitor(SB3VecEnv(num_envs=cfg.num_envs, **cfg.env_kwargs()))
-        # the library's own learning rate and entropy defaults: ours are tuned for RecurrentReinforce
-        kwargs = dict(n_steps=cfg.horizon, seed=cfg.seed, device=cfg.device, verbose=0)
+        settings: SB3Settings = cfg.settings
+        kwargs = dict(n_steps=settings.n_steps or cfg.horizon, seed=cfg.seed, device=cfg.device, verbose=0)
         if cfg.agent != "a2c":
-            kwargs["batch_size"] = cfg.horizon * cfg.num_envs
+            kwargs["batch_size"] = settings.batch_size or kwargs["n_steps"] * cfg.num_envs
         self.model = sb3_class(cfg.agent)(POLICY_NAMES[cfg.agent], venv, **kwargs)
         self.history: list[dict] = []
         if resume and ckpt.exists():
@@ -363,6 +380,15 @@ _ZIP_REFUSED = ("{}: a Stable-Baselines3 .zip unpickles Python objects, so loadi
                 "carries, and hptune does not load it. Retrain with this version (it writes checkpoints/last.pt), "
                 "or convert it in a session you trust: load it with stable_baselines3 and write it with "
                 "agents.sb3.save_sb3")
+
+
+# Adding an agent to hptune train is one registration: its trainer and its settings dataclass.
+register_agent("reinforce", _ReinforceTrainer, RecurrentReinforceConfig, options=REINFORCE_OPTIONS,
+               defaults=reinforce_settings, check=check_reinforce, derive=derive_reinforce)
+for _name in SB3_AGENTS:
+    register_agent(_name, _SB3Trainer, SB3Settings)
+register_agent("random", None)  # the baselines: nothing to train
+register_agent("fixed", None)
 
 
 def _has_rich() -> bool:
@@ -504,7 +530,7 @@ def plot_run(run: RunFolder, history: list[dict], result: EpisodeResult | None, 
 # ---------------------------------------------------------------------- commands
 def _train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     """The run's validated config and folder; nothing is written."""
-    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+    given = {name: getattr(args, name) for name in train_options() if getattr(args, name) is not None}
     if args.resume:
         path = Path(args.resume)
         if not (path / "config.json").is_file():
@@ -519,7 +545,7 @@ def _train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
             raise ValueError(f"--resume: the run used --runners {saved.runners}; it may change to any count "
                              f"of 1 or more when it was 1 or more, not to or from 0 (got {given['runners']})")
         return dataclasses.replace(saved, **given), path
-    cfg = TrainConfig(**given)
+    cfg = TrainConfig.from_options(**given)
     cfg.out = cfg.out or f"runs/{cfg.task.replace('/', '_')}-{cfg.agent}-{time.strftime('%Y%m%d-%H%M%S')}"
     path = Path(cfg.out)
     if path.exists() and not path.is_dir():
@@ -536,11 +562,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     # run folder is created or touched.
     env = gym.make(hpenv.ENV_ID, **cfg.env_kwargs())
     names = env.unwrapped.hp_space.names
-    trainer = None
-    if cfg.agent == "reinforce":
-        trainer = _ReinforceTrainer(cfg, path / "checkpoints" / "last.pt", bool(args.resume), env)
-    elif cfg.agent in SB3_AGENTS:
-        trainer = _SB3Trainer(cfg, path / "checkpoints" / "last.pt", bool(args.resume), env)
+    make_trainer = TRAINERS[cfg.agent].trainer
+    trainer = make_trainer(cfg, path / "checkpoints" / "last.pt", bool(args.resume), env) if make_trainer else None
     if trainer is not None and trainer.episodes_done > cfg.episodes:
         raise ValueError(f"--episodes {cfg.episodes} is below the {trainer.episodes_done} episodes the run has "
                          f"trained already; give a total of at least {trainer.episodes_done}")
@@ -572,7 +595,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     plot_run(run, history, results[first][0], names)
     summary = {
         "config": asdict(cfg), "train_wall_time_s": train_time,
-        "train_sgd_steps": cfg.episodes * cfg.horizon * cfg.steps_per_action if cfg.agent in ("reinforce", *SB3_AGENTS) else 0,
+        "train_sgd_steps": cfg.episodes * cfg.horizon * cfg.steps_per_action if trainer is not None else 0,
         "compared_on": where,
         "results": {k: [asdict(r) for r in v] for k, v in results.items()},
     }
@@ -643,9 +666,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="meta-train an agent and compare it with baselines (a suite's selection members, or held-out seeds)")
-    for f in fields(TrainConfig):  # default None: --resume must tell the options given from the defaults
-        t.add_argument(_option(f.name), type=type(f.default), default=None,
-                       help=_field_doc(f.name) + f" (default: {f.default!r})")
+    for name, (doc, default) in train_options().items():  # default None: --resume tells the given ones
+        kind = {"action": argparse.BooleanOptionalAction} if type(default) is bool else {"type": type(default)}
+        t.add_argument(_option(name), **kind, default=None, help=f"{doc} (default: {default!r})")
     t.add_argument("--resume", metavar="RUN_DIR",
                    help="continue a run folder from its last checkpoint, with the options in its config.json; "
                         "--episodes N trains on up to N episodes in all, --eval-episodes N changes the evaluation")
@@ -680,20 +703,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_FIELD_DOCS: dict[str, str] = {}
-
-
-def _field_doc(name: str) -> str:
-    """The docstring under a TrainConfig field (read once from the source)."""
-    if not _FIELD_DOCS:
-        import ast
-        import inspect
-
-        body = ast.parse(inspect.getsource(TrainConfig)).body[0].body
-        for node, nxt in zip(body, body[1:]):
-            if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-                _FIELD_DOCS[node.target.id] = str(nxt.value.value)
-    return _FIELD_DOCS.get(name, "")
+def train_options() -> dict[str, tuple[str, Any]]:
+    """``hptune train``'s options: name -> (help, default), the shared ones then every agent's own."""
+    shared = {f.name: (f.metadata["help"], f.default) for f in _shared_fields()}
+    shared["agent"] = (" | ".join(AGENTS) + ".", TrainConfig.agent)  # the registered ones, as they are now
+    return {**shared, **agent_options()}
 
 
 def main(argv: list[str] | None = None) -> int:

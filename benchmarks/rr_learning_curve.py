@@ -4,7 +4,7 @@
     python benchmarks/rr_learning_curve.py --suite v1/wine-scaled --space relative_lr --out runs/curve-wine
     python benchmarks/rr_learning_curve.py --group-size 1 --baseline moving_average --out runs/curve-ma
 
-Meta-trains with the benchmark's settings (``agents.bench.Protocol``'s ``rr_*`` fields: batches of
+Meta-trains with the benchmark's settings (``agents.bench.Protocol.rr``: batches of
 64 children from the train members, in groups of 8 that share a member and an initial child, a
 leave-one-out baseline, the entropy bonus decayed from 0.05 to 0.005 over ``--episodes``) and
 every ``--eval-every`` episodes deploys the greedy policy on every selection member x
@@ -50,10 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
     protocol = dataclasses.replace(PRESETS["full"], suites=(args.suite,), rr_meta_episodes=args.episodes,
                                    selection_seeds=args.seeds, seed=args.seed)
-    if args.group_size is not None:
-        protocol.rr_group_size = args.group_size
-    if args.baseline is not None:
-        protocol.rr_baseline = args.baseline
+    given = {"group_size": args.group_size, "baseline": args.baseline}
+    protocol.rr = dataclasses.replace(protocol.rr, **{k: v for k, v in given.items() if v is not None})
     ctx = SuiteContext(args.suite, protocol, args.out / "cache")
     selection = ctx.run_selection()  # the references on the same selection children
     static_val, schedule_val = np.array(selection["static_val"]), np.array(selection["schedule_val"])

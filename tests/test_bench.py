@@ -17,6 +17,7 @@ from agents import search
 from agents.bench import methods as bench_methods
 from agents.bench.protocol import SuiteContext, headroom
 from agents.engine import evaluate_policy, schedule_episodes, static_episodes
+from agents.options import reinforce_settings
 from hpenv.training import ChildKernel
 from hpenv.vector import HPTuneVectorEnv
 
@@ -25,7 +26,7 @@ SUITE = "v1/wine-scaled"
 TINY = bench.Protocol(
     suites=(SUITE,), test_members=3, seeds=2, selection_members=2, selection_seeds=1, horizon=2, steps_per_action=4,
     lrs=(1, 3, 5), momenta=(2,), depths=(0, 3), search_budget_episodes=2, search_candidates=4, tpe_startup_trials=2,
-    pbt_interval=1, rr_meta_episodes=8, num_envs=4, rr_group_size=2,
+    pbt_interval=1, rr_meta_episodes=8, num_envs=4, rr=dataclasses.replace(reinforce_settings(), group_size=2),
 )
 E = TINY.horizon * TINY.steps_per_action
 TINY_ENV = {"task": "wine", "horizon": 2, "steps_per_action": 3}

@@ -374,4 +374,4 @@ def test_a_run_from_before_grouped_episodes_resumes_with_its_own_settings(tmp_pa
     old = {"task": "digits", "agent": "reinforce", "episodes": 16, "num_envs": 4, "horizon": 3, "steps_per_action": 4}
     (tmp_path / "config.json").write_text(json.dumps(old))
     cfg = TrainConfig.from_json(tmp_path / "config.json")
-    assert (cfg.group_size, cfg.baseline, cfg.num_envs) == (1, "moving_average", 4)
+    assert (cfg.settings.group_size, cfg.settings.baseline, cfg.num_envs) == (1, "moving_average", 4)

@@ -19,6 +19,7 @@ with ``predict``, or a callable ``obs -> action``), so a user's policy is run ex
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import importlib.util
@@ -36,6 +37,7 @@ import hpenv
 from agents import search
 from agents.baselines import DEFAULT_TUPLE, FixedPolicy
 from agents.engine import evaluate_policy, schedule_episodes
+from agents.options import with_entropy_decay
 from agents.bench.protocol import DEPLOY_CHUNK, SELECTION_SEED, write_atomic
 from agents.search import SearchResult
 
@@ -293,7 +295,7 @@ class RRMeta(Method):
     """RecurrentReinforce meta-trained on the suite's train members, deployed greedily.
 
     One agent is meta-trained per action space of ``Protocol.rr_spaces`` (absolute tuples; the
-    learning rate as relative moves) with the protocol's settings (``Protocol.rr_*``: batches of
+    learning rate as relative moves) with the protocol's settings (``Protocol.rr``: batches of
     64 children in groups of 8 that share a member and an initial child, a leave-one-out
     baseline); the one whose greedy children reach the best mean validation accuracy on the
     selection members x ``rr_selection_seeds`` seeds is deployed. Every meta-training and that
@@ -308,13 +310,14 @@ class RRMeta(Method):
     """The action spaces (keys of :data:`RR_SPACES`) to choose among; None: ``Protocol.rr_spaces``."""
 
     def settings(self, p) -> dict:
+        """``{"episodes", "num_envs", "agent"}``: the agent's :class:`RecurrentReinforceConfig` fields
+        (``Protocol.rr`` with the protocol's seed and batch, then ``overrides``)."""
         episodes = self.overrides.get("episodes", p.rr_meta_episodes)
         num_envs = self.overrides.get("num_envs", p.num_envs)
-        agent = dict(seed=p.seed, learning_rate=p.rr_learning_rate, ent_coef=p.rr_ent_coef,
-                     ent_coef_final=p.rr_ent_coef / 10, ent_decay_updates=max(episodes // num_envs, 1),
-                     episodes_per_update=num_envs, group_size=p.rr_group_size, baseline=p.rr_baseline)
-        agent.update({k: v for k, v in self.overrides.items() if k not in ("episodes", "num_envs")})
-        return {"episodes": episodes, "num_envs": num_envs, "agent": agent}
+        own = {k: v for k, v in self.overrides.items() if k not in ("episodes", "num_envs")}
+        agent = with_entropy_decay(dataclasses.replace(p.rr, seed=p.seed, episodes_per_update=num_envs, **own),
+                                   episodes)
+        return {"episodes": episodes, "num_envs": num_envs, "agent": dataclasses.asdict(agent)}
 
     def env_kwargs(self, ctx) -> dict:
         return {**ctx.env_kwargs, **RR_SPACES[self.space]}

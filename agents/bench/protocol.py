@@ -30,6 +30,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -41,6 +42,8 @@ import hpenv
 from agents.checkpoint import atomic_write, remove_stale_temporaries
 from agents.engine import schedule_episodes, static_episodes
 from agents.evaluation import HELD_OUT_SEED
+from agents.options import reinforce_settings
+from agents.reinforce import RecurrentReinforceConfig
 from agents.search import SearchResult
 from hpenv.instances import MLP_SUITES, member_factors, suite as get_suite
 
@@ -95,13 +98,11 @@ class Protocol:
     """RecurrentReinforce's meta-training episodes on the train members (its one-off cost)."""
     num_envs: int = 64
     """Children per batch of meta-training (one native vector env; also the episodes per update)."""
-    rr_group_size: int = 8
-    """Episodes of an update that share a reset seed (member and initial child): the leave-one-out
-    baseline compares each with the others of its group."""
-    rr_baseline: str = "leave_one_out"
-    rr_learning_rate: float = 1e-2
-    rr_ent_coef: float = 0.05
-    """Entropy bonus at the start of meta-training, decayed linearly to a tenth of it at the end."""
+    rr: RecurrentReinforceConfig = dataclasses.field(default_factory=reinforce_settings)
+    """RecurrentReinforce's settings (:func:`agents.options.reinforce_settings`: groups of 8 episodes
+    that share a member and an initial child, a leave-one-out baseline, the entropy bonus decayed
+    linearly to a tenth of it over meta-training); RR meta sets ``seed``, ``episodes_per_update``
+    (``num_envs``) and the decay's length (``rr_meta_episodes``) from the protocol."""
     rr_spaces: tuple[str, ...] = ("absolute", "relative_lr")
     """Action spaces RR meta is meta-trained with, one agent each; the best on the selection members
     (``agents.bench.methods.RR_SPACES``) is deployed."""
@@ -117,6 +118,25 @@ class Protocol:
     """Episode settings; None: the suite's own (``hpenv.suite(name).env_kwargs``)."""
     seed: int = 0
     """Seed of every learner and random draw (not of the evaluation children)."""
+    rr_group_size: dataclasses.InitVar[int | None] = None
+    rr_baseline: dataclasses.InitVar[str | None] = None
+    rr_learning_rate: dataclasses.InitVar[float | None] = None
+    rr_ent_coef: dataclasses.InitVar[float | None] = None
+    """Deprecated: RecurrentReinforce's settings are ``rr`` (``rr_ent_coef`` sets ``ent_coef`` and
+    ``ent_coef_final``, a tenth of it)."""
+
+    def __post_init__(self, rr_group_size, rr_baseline, rr_learning_rate, rr_ent_coef) -> None:
+        if isinstance(self.rr, dict):  # as a run's config.json holds it
+            self.rr = RecurrentReinforceConfig(**self.rr)
+        old = {"group_size": rr_group_size, "baseline": rr_baseline, "learning_rate": rr_learning_rate}
+        if rr_ent_coef is not None:
+            old.update(ent_coef=rr_ent_coef, ent_coef_final=rr_ent_coef / 10)
+        old = {name: value for name, value in old.items() if value is not None}
+        if old:
+            warnings.warn("Protocol(rr_group_size=, rr_baseline=, rr_learning_rate=, rr_ent_coef=) is deprecated; "
+                          "pass rr=dataclasses.replace(agents.options.reinforce_settings(), ...)",
+                          DeprecationWarning, stacklevel=3)
+            self.rr = dataclasses.replace(self.rr, **old)
 
 
 PRESETS: dict[str, Protocol] = {
