@@ -40,8 +40,8 @@ import torch
 import hpenv
 from agents.checkpoint import atomic_write, remove_stale_temporaries
 from agents.engine import schedule_episodes, static_episodes
-from agents.evaluation import HELD_OUT_SEED
-from agents.search import SearchResult
+from agents.engine import EpisodeRecord
+from agents.seeds import HELD_OUT, SELECTION
 from hpenv.instances import MLP_SUITES, member_factors, suite as get_suite
 
 __all__ = ["Protocol", "PRESETS", "DEPLOY_CHUNK", "SuiteContext", "candidate_tuples", "candidate_schedules", "run_protocol",
@@ -53,8 +53,8 @@ __all__ = ["Protocol", "PRESETS", "DEPLOY_CHUNK", "SuiteContext", "candidate_tup
 #: bit for bit whichever method deploys it, so paired differences are exactly zero where methods agree.
 DEPLOY_CHUNK = 1
 
-#: Seeds of children trained on selection members (disjoint from the evaluation seeds 2**31 + i).
-SELECTION_SEED = 1_000_000
+#: The first seed of children trained on selection members (:data:`agents.seeds.SELECTION` owns the range).
+SELECTION_SEED = SELECTION.start
 
 CSV_COLUMNS = ["suite", "member", "seed", "method", "test_accuracy", "val_accuracy", "deployed_sgd_steps",
                "search_sgd_steps", "one_off_sgd_steps", "wall_time_s", "one_off_wall_time_s", "diverged",
@@ -189,10 +189,10 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def _result_json(r: SearchResult) -> dict:
+def _result_json(r: EpisodeRecord) -> dict:
     return {"seed": r.seed, "test_accuracy": r.test_accuracy, "val_accuracy": r.val_accuracy,
             "sgd_steps": r.sgd_steps, "wall_time_s": r.wall_time_s, "diverged": r.diverged,
-            "val_loss": r.schedule[-1].get("val_loss", float("nan")) if r.schedule else float("nan")}
+            "val_loss": r.val_loss}
 
 
 # ---------------------------------------------------------------------- one suite
@@ -236,10 +236,10 @@ class SuiteContext:
             members = len(self.selection_members())
             rr_episodes = len(p.rr_spaces) * (p.rr_meta_episodes + p.rr_selection_seeds * members)
             n = max(1, math.ceil(rr_episodes / (min(len(self.candidates), len(self.schedules)) * members)))
-        return [SELECTION_SEED + i for i in range(n)]
+        return SELECTION.seeds(n)
 
     def eval_seeds(self) -> list[int]:
-        return [HELD_OUT_SEED + i for i in range(self.protocol.seeds)]
+        return HELD_OUT.seeds(self.protocol.seeds)
 
     def run_selection(self) -> dict:
         """Every candidate tuple and schedule on the selection members x selection seeds (cached)."""
@@ -277,7 +277,7 @@ class SuiteContext:
         write_atomic(path, json.dumps(self.selection))
         return self.selection
 
-    def test_grid(self, member: str, seeds: Sequence[int]) -> dict[tuple[int, int], SearchResult]:
+    def test_grid(self, member: str, seeds: Sequence[int]) -> dict[tuple[int, int], EpisodeRecord]:
         """Every candidate tuple on one test member at ``seeds`` (cached): ``{(tuple index, seed): result}``."""
         if member not in self._grids:
             path = self.cache_dir / f"grid_{member.rsplit('/', 1)[-1]}.json"
@@ -299,7 +299,7 @@ class SuiteContext:
         out = {}
         for s in seeds:
             for i, d in enumerate(data[str(s)]):
-                out[(i, int(s))] = SearchResult(
+                out[(i, int(s))] = EpisodeRecord(
                     seed=int(s), test_accuracy=d["test_accuracy"], val_accuracy=d["val_accuracy"],
                     sgd_steps=d["sgd_steps"], wall_time_s=d["wall_time_s"], diverged=d["diverged"],
                     chosen=self.space.decode(self.candidates[i]))
@@ -337,7 +337,7 @@ def headroom(ctx: SuiteContext, rows: Sequence[dict]) -> list[dict]:
     return out
 
 
-def _rows_of(ctx: SuiteContext, method, member: str, results: list[SearchResult]) -> list[dict]:
+def _rows_of(ctx: SuiteContext, method, member: str, results: list[EpisodeRecord]) -> list[dict]:
     f = member_factors(member)
     return [{
         "suite": ctx.suite.name, "member": member, "seed": r.seed, "method": method.name,
