@@ -131,9 +131,8 @@ def play_episodes(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor]
         env: a single env (one child at a time, the actor sees batches of one), a vector env
             (``num_envs`` children at a time; a last, short batch fills its spare rows with
             copies of its last row, given to ``make_actor`` too, trained and counted but not
-            recorded), or None: a native
-            vector env of ``chunk`` children built per batch from ``env_kwargs`` with
-            ``gym.make_vec(hpenv.ENV_ID, ..., vectorization_mode="vector_entry_point")``.
+            recorded), or None: a native vector env of ``chunk`` children built per batch from
+            ``env_kwargs`` with ``gym.make_vec(hpenv.ENV_ID, ..., vectorization_mode="vector_entry_point")``.
         chunk: children per batch when ``env`` is None.
 
     Child ``i`` is reset with its own seed, so it is the same child as
@@ -158,10 +157,10 @@ def play_episodes(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor]
     trained = 0
     for start in range(0, len(seeds), size):
         rows = list(range(start, min(start + size, len(seeds))))
+        t0 = time.perf_counter()  # a batch's cost includes building its env
         venv = env if env is not None else gym.make_vec(
             hpenv.ENV_ID, num_envs=len(rows), vectorization_mode="vector_entry_point", **env_kwargs)
-        played = rows + rows[-1:] * (venv.num_envs - len(rows)) if not single else rows  # a given env's spare rows
-        t0 = time.perf_counter()
+        played = rows if single else rows + rows[-1:] * (venv.num_envs - len(rows))  # a given env's spare rows
         logs, spent = _play_batch(venv, single, [seeds[r] for r in played], make_actor(played))
         if env is None:
             venv.close()

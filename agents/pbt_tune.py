@@ -78,7 +78,7 @@ def _member(config: dict[str, Any], *, env_kwargs: dict[str, Any], seed: int) ->
             info = {key: float(step_info[key]) for key in
                     ("val_accuracy", "val_loss", "test_accuracy", "diverged")}
             ran = env.steps_per_action
-        lineage.append({**space.decode(action), "val_accuracy": info["val_accuracy"]})
+        lineage.append({**space.decode(action), "val_accuracy": info["val_accuracy"], "val_loss": info["val_loss"]})
         with tempfile.TemporaryDirectory() as folder:
             torch.save({} if ended else env.child_state(), Path(folder) / "child.pt")
             (Path(folder) / "member.json").write_text(
@@ -118,7 +118,7 @@ def pbt_tune(seed: int, population: int = 8, *, interval: int = 2, fraction: flo
             task, not a task family.
 
     Returns:
-        The :class:`~agents.search.EpisodeRecord` of the member with the best final validation
+        The :class:`~agents.engine.EpisodeRecord` of the member with the best final validation
         accuracy (ties: lowest validation loss); ``sgd_steps`` counts every trial's steps.
     """
     if not 0 < fraction <= 0.5:

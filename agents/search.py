@@ -337,7 +337,8 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
         _, _, ended, _, info = venv.step(actions)
         val = info["val_accuracy"]
         for k in range(population):
-            lineage[k].append({**space.decode(actions[k]), "val_accuracy": float(val[k])})
+            lineage[k].append({**space.decode(actions[k]), "val_accuracy": float(val[k]),
+                               "val_loss": float(info["val_loss"][k])})
         if t == horizon - 1:
             break
         order = np.argsort(val, kind="stable")

@@ -136,20 +136,35 @@ class FixedDefault(PolicyMethod):
         self._built = FixedPolicy(ctx.space, DEFAULT_TUPLE)
 
 
+class _ChosenOnSelection(Method):
+    """A candidate of one family (``kind``: "static" or "schedule") chosen by the selection run;
+    that run is its one-off cost."""
+
+    kind = ""
+
+    def prepare(self, ctx):
+        sel = ctx.selection
+        self.index = int(sel[f"{self.kind}_best"])
+        self.one_off_sgd_steps = int(sel[f"{self.kind}_sgd_steps"])
+        self.one_off_wall_time_s = float(sel[f"{self.kind}_wall_time_s"])
+        self.note = f"chose {self.describe(ctx)} on the selection members"
+
+    def describe(self, ctx) -> str:
+        raise NotImplementedError
+
+
 @register_method("best static tuple")
-class BestStatic(Method):
+class BestStatic(_ChosenOnSelection):
     """The candidate tuple with the best mean validation accuracy over the selection members.
 
     Its test-member results are the candidate grid's children for that tuple (the headroom
     gate trains them anyway), so this reference and the per-member oracle pair exactly.
     """
 
-    def prepare(self, ctx):
-        sel = ctx.selection
-        self.index = int(sel["static_best"])
-        self.one_off_sgd_steps = int(sel["static_sgd_steps"])
-        self.one_off_wall_time_s = float(sel["static_wall_time_s"])
-        self.note = f"chose {ctx.space.decode(ctx.candidates[self.index])} on the selection members"
+    kind = "static"
+
+    def describe(self, ctx) -> str:
+        return str(ctx.space.decode(ctx.candidates[self.index]))
 
     def run(self, ctx, member, seeds):
         grid = ctx.test_grid(member, seeds)
@@ -157,16 +172,14 @@ class BestStatic(Method):
 
 
 @register_method("best fixed schedule")
-class BestSchedule(Method):
+class BestSchedule(_ChosenOnSelection):
     """The candidate learning-rate schedule (cosine or step decay from a start tuple) with the best
     mean validation accuracy over the selection members."""
 
-    def prepare(self, ctx):
-        sel = ctx.selection
-        self.index = int(sel["schedule_best"])
-        self.one_off_sgd_steps = int(sel["schedule_sgd_steps"])
-        self.one_off_wall_time_s = float(sel["schedule_wall_time_s"])
-        self.note = f"chose {ctx.schedule_names[self.index]} on the selection members"
+    kind = "schedule"
+
+    def describe(self, ctx) -> str:
+        return ctx.schedule_names[self.index]
 
     def run(self, ctx, member, seeds):
         sched = ctx.schedules[self.index]

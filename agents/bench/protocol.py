@@ -249,31 +249,22 @@ class SuiteContext:
             return self.selection
         seeds = self.selection_seeds()
         members = self.selection_members()
-        nt, ns = len(self.candidates), len(self.schedules)
-        static_val = np.zeros((len(members), nt))
-        sched_val = np.zeros((len(members), ns))
-        static_steps = sched_steps = 0
-        static_wall = sched_wall = 0.0
+        # a static tuple is the constant schedule: both families train through the same engine
+        families = {"static": (static_episodes, self.candidates), "schedule": (schedule_episodes, self.schedules)}
+        val = {kind: np.zeros((len(members), len(c))) for kind, (_, c) in families.items()}
+        steps, wall = dict.fromkeys(families, 0), dict.fromkeys(families, 0.0)
         for i, member in enumerate(members):
-            t0 = time.perf_counter()
-            res, spent = static_episodes(np.repeat(self.candidates, len(seeds), 0), seeds * nt, chunk=64,
-                                         task=member, **self.env_kwargs)
-            static_wall += time.perf_counter() - t0
-            static_steps += spent
-            static_val[i] = np.array([r.val_accuracy for r in res]).reshape(nt, len(seeds)).mean(1)
-            t0 = time.perf_counter()
-            res, spent = schedule_episodes(np.repeat(self.schedules, len(seeds), 0), seeds * ns, chunk=64,
-                                           task=member, **self.env_kwargs)
-            sched_wall += time.perf_counter() - t0
-            sched_steps += spent
-            sched_val[i] = np.array([r.val_accuracy for r in res]).reshape(ns, len(seeds)).mean(1)
-        self.selection = {
-            "members": members, "seeds": seeds,
-            "static_val": static_val.tolist(), "schedule_val": sched_val.tolist(),
-            "static_best": int(np.argmax(static_val.mean(0))), "schedule_best": int(np.argmax(sched_val.mean(0))),
-            "static_sgd_steps": static_steps, "schedule_sgd_steps": sched_steps,
-            "static_wall_time_s": static_wall, "schedule_wall_time_s": sched_wall,
-        }
+            for kind, (play, choices) in families.items():
+                t0 = time.perf_counter()
+                res, spent = play(np.repeat(choices, len(seeds), 0), seeds * len(choices), chunk=64,
+                                  task=member, **self.env_kwargs)
+                wall[kind] += time.perf_counter() - t0
+                steps[kind] += spent
+                val[kind][i] = np.array([r.val_accuracy for r in res]).reshape(len(choices), len(seeds)).mean(1)
+        self.selection = {"members": members, "seeds": seeds}
+        for kind in families:  # "static_val", "static_best", ..., "schedule_wall_time_s"
+            self.selection.update({f"{kind}_val": val[kind].tolist(), f"{kind}_best": int(np.argmax(val[kind].mean(0))),
+                                   f"{kind}_sgd_steps": steps[kind], f"{kind}_wall_time_s": wall[kind]})
         write_atomic(path, json.dumps(self.selection))
         return self.selection
 
