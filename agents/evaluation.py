@@ -2,26 +2,31 @@
 
 A *policy* is anything with Stable-Baselines3's ``predict(obs, state=None, episode_start=True,
 deterministic=True) -> (action, state)`` or a plain callable ``f(obs) -> action``;
-:func:`as_policy` accepts both. :func:`run_episodes` plays whole episodes and records what a
-paper needs: return, final validation and test accuracy, child SGD steps, wall time and the
-schedule of hyper-parameters chosen.
+:func:`as_policy` accepts both. :func:`run_episodes` plays whole episodes through the one
+engine (:func:`agents.engine.play_episodes`) and gets what a paper needs as one
+:class:`agents.engine.EpisodeRecord` per episode: return, final validation and test accuracy,
+child SGD steps, wall time and the schedule of hyper-parameters applied.
 """
 
 from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
 
 from agents.seeds import HELD_OUT, REPORT
 
+if TYPE_CHECKING:
+    from agents.engine import EpisodeRecord
+
 #: The first held-out evaluation seed (:data:`agents.seeds.HELD_OUT`, which owns the range).
 HELD_OUT_SEED = HELD_OUT.start
 #: The first seed ``hptune train`` reports on (:data:`agents.seeds.REPORT`).
 REPORT_SEED = REPORT.start
+
 
 class Policy(Protocol):
     def predict(self, observation, state=None, episode_start=True, deterministic=True) -> tuple[Any, Any]: ...
@@ -56,13 +61,13 @@ def _takes_reward(policy: Policy) -> bool:
         return False
 
 
-def run_episode(env: gym.Env, policy: Any, seed: int, deterministic: bool = True):
+def run_episode(env: gym.Env, policy: Any, seed: int, deterministic: bool = True) -> EpisodeRecord:
     """Play one episode of ``env`` from ``reset(seed=seed)`` with ``policy``; an
     :class:`agents.engine.EpisodeRecord`."""
     return run_episodes(env, policy, [seed], deterministic)[0]
 
 
-def run_episodes(env: gym.Env, policy: Any, seeds: Sequence[int], deterministic: bool = True) -> list:
+def run_episodes(env: gym.Env, policy: Any, seeds: Sequence[int], deterministic: bool = True) -> list[EpisodeRecord]:
     """One episode of ``env`` per seed with ``policy``, through :func:`agents.engine.evaluate_policy`
     (``env`` may be a single env or a vector env)."""
     from agents.engine import evaluate_policy  # the engine builds on this module's policy adapters
