@@ -32,10 +32,12 @@ import torch
 import hpenv
 from agents.baselines import FixedPolicy, RandomPolicy
 from agents.checkpoint import atomic_write, hp_space_of, load_checkpoint, remove_stale_temporaries
-from agents.evaluation import HELD_OUT_SEED, REPORT_SEED, EpisodeResult, format_summary, run_episodes, summarize
+from agents.engine import EpisodeRecord
+from agents.evaluation import HELD_OUT_SEED, format_summary, run_episodes, summarize
 from agents.options import (REINFORCE_OPTIONS, TRAINERS, SB3Settings, agent_options, check_reinforce, checked_kind,
                             derive_reinforce, option_name, register_agent, reinforce_settings)
 from agents.reinforce import RecurrentReinforceConfig
+from agents.seeds import REPORT
 from agents.sb3 import (POLICY_NAMES, SB3_CHECKPOINT, SB3Policy, load_sb3, restore_sb3, save_sb3, sb3_class,
                         sb3_policy)
 
@@ -401,14 +403,14 @@ def _has_rich() -> bool:
 
 
 # ---------------------------------------------------------------------- evaluation and plots
-def compare(policies: dict[str, Any], env_kwargs: dict, episodes: int) -> dict[str, list[EpisodeResult]]:
+def compare(policies: dict[str, Any], env_kwargs: dict, episodes: int) -> dict[str, list[EpisodeRecord]]:
     """Each policy on the same held-out seeds (same children, same batches).
 
-    The seeds are ``REPORT_SEED + i``, never the benchmark's evaluation seeds (and
+    The seeds are :data:`agents.seeds.REPORT`'s, never the benchmark's evaluation seeds (and
     :class:`TrainConfig` refuses a suite's test members).
     """
     env = gym.make(hpenv.ENV_ID, **env_kwargs)
-    seeds = [REPORT_SEED + i for i in range(episodes)]
+    seeds = REPORT.seeds(episodes)
     return {name: run_episodes(env, policy, seeds) for name, policy in policies.items()}
 
 
@@ -417,7 +419,7 @@ def first_name(results: dict[str, list]) -> str:
 
 
 def compare_on_selection(policies: dict[str, Any], cfg: TrainConfig, cache: Path
-                         ) -> tuple[dict[str, list[EpisodeResult]], list[str]]:
+                         ) -> tuple[dict[str, list[EpisodeRecord]], list[str]]:
     """Each policy, the best static tuple and the best fixed schedule on a suite's selection members.
 
     The references are chosen as ``hptune bench`` chooses them (best mean validation accuracy over
@@ -443,7 +445,7 @@ def compare_on_selection(policies: dict[str, Any], cfg: TrainConfig, cache: Path
     references = [f"best static tuple ({_tuple_text(ctx.space.decode(static))})",
                   f"best fixed schedule ({ctx.schedule_names[selection['schedule_best']]})"]
     kw = {"device": cfg.device, **ctx.env_kwargs}
-    results: dict[str, list[EpisodeResult]] = {name: [] for name in [*policies, *references]}
+    results: dict[str, list[EpisodeRecord]] = {name: [] for name in [*policies, *references]}
     for member in ctx.selection_members():
         for name, policy in policies.items():
             results[name] += evaluate_policy(policy, seeds, chunk=1, task=member, **kw)
@@ -458,7 +460,7 @@ def _tuple_text(values: dict) -> str:
     return ", ".join(f"{name} {value:g}" for name, value in values.items())
 
 
-def paired_text(results: dict[str, list[EpisodeResult]], references: list[str]) -> str:
+def paired_text(results: dict[str, list[EpisodeRecord]], references: list[str]) -> str:
     """Every other method against each reference, paired child by child (test accuracy)."""
     from agents.bench.report import difference_text
     from agents.bench.stats import paired_comparison
@@ -475,7 +477,7 @@ def paired_text(results: dict[str, list[EpisodeResult]], references: list[str]) 
     return "\n".join(lines)
 
 
-def summary_table(results: dict[str, list[EpisodeResult]]) -> str:
+def summary_table(results: dict[str, list[EpisodeRecord]]) -> str:
     lines = ["| policy | test accuracy, mean [95% CI] | return, mean [95% CI] | diverged | SGD steps |",
              "|---|---|---|---|---|"]
     for name, res in results.items():
@@ -486,14 +488,14 @@ def summary_table(results: dict[str, list[EpisodeResult]]) -> str:
     return "\n".join(lines)
 
 
-def schedule_text(result: EpisodeResult, names) -> str:
+def schedule_text(result: EpisodeRecord, names) -> str:
     return "\n".join(
         f"  t={t + 1:2d} " + " ".join(f"{n}={s[n]:g}" for n in names) + f"  val_acc={s['val_accuracy']:.4f}"
         for t, s in enumerate(result.schedule)
     )
 
 
-def plot_run(run: RunFolder, history: list[dict], result: EpisodeResult | None, names) -> None:
+def plot_run(run: RunFolder, history: list[dict], result: EpisodeRecord | None, names) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

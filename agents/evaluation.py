@@ -2,29 +2,30 @@
 
 A *policy* is anything with Stable-Baselines3's ``predict(obs, state=None, episode_start=True,
 deterministic=True) -> (action, state)`` or a plain callable ``f(obs) -> action``;
-:func:`as_policy` accepts both. :func:`run_episodes` plays whole episodes and records what a
-paper needs: return, final validation and test accuracy, child SGD steps, wall time and the
-schedule of hyper-parameters chosen.
+:func:`as_policy` accepts both. :func:`run_episodes` plays whole episodes through the one
+engine (:func:`agents.engine.play_episodes`) and gets what a paper needs as one
+:class:`agents.engine.EpisodeRecord` per episode: return, final validation and test accuracy,
+child SGD steps, wall time and the schedule of hyper-parameters applied.
 """
 
 from __future__ import annotations
 
 import inspect
-import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
 
-from hpenv.episodes import hyperparameters_from_info
+from agents.seeds import HELD_OUT, REPORT
 
+if TYPE_CHECKING:
+    from agents.engine import EpisodeRecord
 
-#: Evaluation seeds start here; training episodes draw seeds below 2**31 - 1, so these are held out.
-HELD_OUT_SEED = 2**31
-#: Seeds that ``hptune train`` reports on: held out from training too, but disjoint from the
-#: benchmark's evaluation seeds ``HELD_OUT_SEED + i`` (i < 10**6), which only the benchmark reports.
-REPORT_SEED = HELD_OUT_SEED + 1_000_000
+#: The first held-out evaluation seed (:data:`agents.seeds.HELD_OUT`, which owns the range).
+HELD_OUT_SEED = HELD_OUT.start
+#: The first seed ``hptune train`` reports on (:data:`agents.seeds.REPORT`).
+REPORT_SEED = REPORT.start
 
 
 class Policy(Protocol):
@@ -60,47 +61,28 @@ def _takes_reward(policy: Policy) -> bool:
         return False
 
 
-@dataclass
-class EpisodeResult:
-    """What one evaluation episode produced."""
-
-    seed: int
-    episode_return: float
-    test_accuracy: float
-    val_accuracy: float
-    sgd_steps: int
-    wall_time_s: float
-    diverged: bool
-    schedule: list[dict] = field(default_factory=list)
+def run_episode(env: gym.Env, policy: Any, seed: int, deterministic: bool = True) -> EpisodeRecord:
+    """Play one episode of ``env`` from ``reset(seed=seed)`` with ``policy``; an
+    :class:`agents.engine.EpisodeRecord`."""
+    return run_episodes(env, policy, [seed], deterministic)[0]
 
 
-def run_episode(env: gym.Env, policy: Any, seed: int, deterministic: bool = True) -> EpisodeResult:
-    """Play one episode of ``env`` from ``reset(seed=seed)`` with ``policy``."""
-    policy = as_policy(policy)
-    with_reward = _takes_reward(policy)
-    t0 = time.perf_counter()
-    obs, info = env.reset(seed=seed)
-    state, start, reward, total = None, True, 0.0, 0.0
-    schedule = []
-    while True:
-        kwargs = {"reward": reward} if with_reward else {}
-        action, state = policy.predict(obs, state=state, episode_start=start, deterministic=deterministic, **kwargs)
-        obs, reward, terminated, truncated, info = env.step(np.asarray(action))
-        total += float(reward)
-        start = False
-        schedule.append(dict(hyperparameters_from_info(info), val_accuracy=info["val_accuracy"]))
-        if terminated or truncated:
-            break
-    return EpisodeResult(
-        seed=seed, episode_return=total, test_accuracy=float(info.get("test_accuracy", np.nan)),
-        val_accuracy=float(info["val_accuracy"]), sgd_steps=int(info["sgd_steps"]),
-        wall_time_s=time.perf_counter() - t0, diverged=bool(info["diverged"]), schedule=schedule,
-    )
+def run_episodes(env: gym.Env, policy: Any, seeds: Sequence[int], deterministic: bool = True) -> list[EpisodeRecord]:
+    """One episode of ``env`` per seed with ``policy``, through :func:`agents.engine.evaluate_policy`
+    (``env`` may be a single env or a vector env)."""
+    from agents.engine import evaluate_policy  # the engine builds on this module's policy adapters
+
+    return evaluate_policy(policy, [int(s) for s in seeds], deterministic=deterministic, env=env)
 
 
-def run_episodes(env: gym.Env, policy: Any, seeds: Sequence[int], deterministic: bool = True) -> list[EpisodeResult]:
-    """:func:`run_episode` once per seed."""
-    return [run_episode(env, policy, int(s), deterministic) for s in seeds]
+def __getattr__(name: str):
+    if name == "EpisodeResult":
+        warnings.warn("agents.evaluation.EpisodeResult is now agents.engine.EpisodeRecord (one record "
+                      "for every episode; its fields are keyword arguments)", DeprecationWarning, stacklevel=2)
+        from agents.engine import EpisodeRecord
+
+        return EpisodeRecord
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------------- statistics

@@ -42,7 +42,8 @@ except ImportError as err:  # pragma: no cover - depends on the installed extras
     raise ImportError('agents.pbt_tune needs Ray Tune: pip install "hpenv[ray]"') from err
 
 from agents.distributed import init_ray
-from agents.search import SearchResult, perturb_tuple
+from agents.engine import EpisodeRecord
+from agents.search import perturb_tuple
 from hpenv.config import EnvConfig
 from hpenv.env import HPTuneEnv
 
@@ -77,7 +78,7 @@ def _member(config: dict[str, Any], *, env_kwargs: dict[str, Any], seed: int) ->
             info = {key: float(step_info[key]) for key in
                     ("val_accuracy", "val_loss", "test_accuracy", "diverged")}
             ran = env.steps_per_action
-        lineage.append({**space.decode(action), "val_accuracy": info["val_accuracy"]})
+        lineage.append({**space.decode(action), "val_accuracy": info["val_accuracy"], "val_loss": info["val_loss"]})
         with tempfile.TemporaryDirectory() as folder:
             torch.save({} if ended else env.child_state(), Path(folder) / "child.pt")
             (Path(folder) / "member.json").write_text(
@@ -98,7 +99,7 @@ class _CountSteps(tune.Callback):
 
 def pbt_tune(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 0.25,
              perturb_prob: float = 0.5, rng_seed: int = 0, address: str | None = None,
-             cpus_per_member: float | None = None, **env_kwargs: Any) -> SearchResult:
+             cpus_per_member: float | None = None, **env_kwargs: Any) -> EpisodeRecord:
     """Population-based training with Ray Tune; the arguments of :func:`agents.search.pbt`.
 
     Args:
@@ -117,7 +118,7 @@ def pbt_tune(seed: int, population: int = 8, *, interval: int = 2, fraction: flo
             task, not a task family.
 
     Returns:
-        The :class:`~agents.search.SearchResult` of the member with the best final validation
+        The :class:`~agents.engine.EpisodeRecord` of the member with the best final validation
         accuracy (ties: lowest validation loss); ``sgd_steps`` counts every trial's steps.
     """
     if not 0 < fraction <= 0.5:
@@ -170,7 +171,7 @@ def pbt_tune(seed: int, population: int = 8, *, interval: int = 2, fraction: flo
     first = HPTuneEnv(**env_kwargs)
     _, reset_info = first.reset(seed=int(seed))
     metrics = best.metrics
-    return SearchResult(
+    return EpisodeRecord(
         seed=int(seed), test_accuracy=float(metrics["test_accuracy"]),
         val_accuracy=float(metrics["val_accuracy"]), sgd_steps=counter.sgd_steps, wall_time_s=wall,
         episode_return=float(metrics["val_accuracy"] - reset_info["val_accuracy"]),

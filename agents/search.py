@@ -1,6 +1,6 @@
 """Budgeted hyper-parameter search methods, measured the way the benchmark measures policies.
 
-Every method here trains real children in HPTune episodes and returns a :class:`SearchResult`
+Every method here trains real children in HPTune episodes and returns an :class:`~agents.engine.EpisodeRecord`
 per evaluation seed: the **test accuracy of the one child it finally chose** (chosen by
 validation accuracy only; the test split is read for nothing else), the child SGD steps it
 actually spent, its wall time, and, separately, any one-off cost paid before deployment
@@ -42,13 +42,13 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from agents.engine import Actor, evaluate_policy, run_batch, static_episodes  # noqa: F401  (re-exported)
-from agents.evaluation import EpisodeResult
+from agents.engine import Actor, EpisodeRecord, evaluate_policy, run_batch, static_episodes  # noqa: F401  (re-exported)
+from agents.seeds import SELECTION, TRAINING_DRAW
 from hpenv.config import EnvConfig
 from hpenv.spaces import HPSpace
 from hpenv.vector import HPTuneVectorEnv
@@ -72,52 +72,8 @@ def _space(env_kwargs: dict, what: str | None = None) -> HPSpace:
     return space
 
 
-@dataclass
-class SearchResult:
-    """One method's outcome at one evaluation seed.
-
-    Attributes:
-        seed: the evaluation seed (child seed) of the chosen child.
-        test_accuracy: test accuracy of the chosen child (test split read only for this).
-        val_accuracy: its final validation accuracy (what the choice was based on).
-        sgd_steps: child SGD steps the method spent for this result (all candidates / the whole
-            population), not counting ``meta_train_sgd_steps``.
-        wall_time_s: wall time spent for this result.
-        meta_train_sgd_steps, meta_train_wall_time_s: one-off cost paid before deployment.
-        episode_return: sum of the rewards of the chosen child's episode (final - initial
-            validation accuracy with the default reward).
-        diverged: whether the chosen child diverged.
-        schedule: the hyper-parameters applied at each env step of the chosen child.
-        chosen: the static tuple chosen (values), where the method chooses one.
-        search_sgd_steps: the part of ``sgd_steps`` spent on candidates other than the deployed
-            child (0 for a plain policy).
-    """
-
-    seed: int
-    test_accuracy: float
-    val_accuracy: float
-    sgd_steps: int
-    wall_time_s: float
-    meta_train_sgd_steps: int = 0
-    meta_train_wall_time_s: float = 0.0
-    episode_return: float = float("nan")
-    diverged: bool = False
-    schedule: list[dict] = field(default_factory=list)
-    chosen: dict | None = None
-    search_sgd_steps: int = 0
-
-    @property
-    def deployed_sgd_steps(self) -> int:
-        """SGD steps of the deployed child itself (``sgd_steps`` less the search's extra compute)."""
-        return self.sgd_steps - self.search_sgd_steps
-
-    @classmethod
-    def from_episode(cls, r: EpisodeResult, **overrides) -> "SearchResult":
-        kw = dict(seed=r.seed, test_accuracy=r.test_accuracy, val_accuracy=r.val_accuracy,
-                  sgd_steps=r.sgd_steps, wall_time_s=r.wall_time_s, episode_return=r.episode_return,
-                  diverged=r.diverged, schedule=r.schedule)
-        kw.update(overrides)
-        return cls(**kw)
+#: The name the searches' record had; it is :class:`agents.engine.EpisodeRecord`, the one record.
+SearchResult = EpisodeRecord
 
 
 # ---------------------------------------------------------------------- search methods
@@ -131,9 +87,9 @@ def _split_kwargs(env_kwargs: dict, k: int, budget: int | None = None) -> tuple[
     return {**env_kwargs, "horizon": 1, "steps_per_action": per}, per
 
 
-def _best(results: Sequence[EpisodeResult]) -> int:
+def _best(results: Sequence[EpisodeRecord]) -> int:
     """Index of the best result by final validation accuracy, ties broken by lower validation loss."""
-    keys = [(r.val_accuracy, -(r.schedule[-1].get("val_loss", 0.0) if r.schedule else 0.0)) for r in results]
+    keys = [(r.val_accuracy, -r.val_loss) for r in results]
     return max(range(len(keys)), key=lambda i: keys[i])
 
 
@@ -141,7 +97,7 @@ def _values(space: HPSpace, action) -> dict:
     return space.decode(np.asarray(action, dtype=np.int64))
 
 
-def _deploy(space: HPSpace, seed: int, action, search: SearchResult, env_kwargs: dict) -> SearchResult:
+def _deploy(space: HPSpace, seed: int, action, search: EpisodeRecord, env_kwargs: dict) -> EpisodeRecord:
     """Retrain the chosen tuple from ``reset(seed=seed)`` for the full episode: the deployed child.
 
     The search's own children count as ``search_sgd_steps``; the deployed child trains exactly
@@ -149,13 +105,13 @@ def _deploy(space: HPSpace, seed: int, action, search: SearchResult, env_kwargs:
     """
     t0 = time.perf_counter()
     (r,), spent = static_episodes(np.asarray(action)[None], [seed], chunk=1, **env_kwargs)
-    return SearchResult.from_episode(r, sgd_steps=search.sgd_steps + spent, search_sgd_steps=search.sgd_steps,
+    return EpisodeRecord.from_episode(r, sgd_steps=search.sgd_steps + spent, search_sgd_steps=search.sgd_steps,
                                      wall_time_s=search.wall_time_s + time.perf_counter() - t0,
                                      chosen=search.chosen)
 
 
 def random_search(seed: int, k: int = 4, *, rng_seed: int = 0, budget: int | None = None, deploy: bool = False,
-                  **env_kwargs) -> SearchResult:
+                  **env_kwargs) -> EpisodeRecord:
     """Best of ``k`` random static tuples at the budget of one episode.
 
     Each candidate is a child started from ``reset(seed=seed)`` and trained for ``E // k`` SGD
@@ -181,13 +137,13 @@ def random_search(seed: int, k: int = 4, *, rng_seed: int = 0, budget: int | Non
     wall = time.perf_counter() - t0
     best = _best(results)
     spent = sum(r.sgd_steps for r in results)
-    found = SearchResult.from_episode(results[best], sgd_steps=spent, wall_time_s=wall,
+    found = EpisodeRecord.from_episode(results[best], sgd_steps=spent, wall_time_s=wall,
                                       chosen=_values(space, tuples[best]))
     return _deploy(space, seed, tuples[best], found, env_kwargs) if deploy else found
 
 
 def tpe_search(seed: int, k: int = 4, *, n_startup_trials: int | None = None, sampler_seed: int = 0,
-               budget: int | None = None, deploy: bool = False, **env_kwargs) -> SearchResult:
+               budget: int | None = None, deploy: bool = False, **env_kwargs) -> EpisodeRecord:
     """Optuna's TPE over static tuples at the budget of one episode (``k`` trials of ``E // k`` steps).
 
     Every trial trains a child from ``reset(seed=seed)`` with the suggested tuple for ``E // k``
@@ -213,7 +169,7 @@ def tpe_search(seed: int, k: int = 4, *, n_startup_trials: int | None = None, sa
                                          n_startup_trials=startup)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     t0 = time.perf_counter()
-    episodes: list[EpisodeResult] = []
+    episodes: list[EpisodeRecord] = []
     tuples = []
     for _ in range(k):
         trial = study.ask()
@@ -224,13 +180,13 @@ def tpe_search(seed: int, k: int = 4, *, n_startup_trials: int | None = None, sa
         study.tell(trial, results[0].val_accuracy)
     wall = time.perf_counter() - t0
     best = _best(episodes)
-    found = SearchResult.from_episode(episodes[best], sgd_steps=sum(r.sgd_steps for r in episodes),
+    found = EpisodeRecord.from_episode(episodes[best], sgd_steps=sum(r.sgd_steps for r in episodes),
                                       wall_time_s=wall, chosen=_values(space, tuples[best]))
     return _deploy(space, seed, tuples[best], found, env_kwargs) if deploy else found
 
 
 def successive_halving(seed: int, n: int = 16, *, eta: int = 2, budget: int | None = None, rng_seed: int = 0,
-                       deploy: bool = True, **env_kwargs) -> SearchResult:
+                       deploy: bool = True, **env_kwargs) -> EpisodeRecord:
     """Successive halving (Jamieson & Talwalkar, 2016) over ``n`` random static tuples.
 
     Rung ``r`` trains its candidates from ``reset(seed=seed)`` for ``b * eta**r`` SGD steps and
@@ -248,7 +204,7 @@ def successive_halving(seed: int, n: int = 16, *, eta: int = 2, budget: int | No
     alive = np.arange(n)
     t0 = time.perf_counter()
     spent = 0
-    results: list[EpisodeResult] = []
+    results: list[EpisodeRecord] = []
     while True:
         split, _ = _split_kwargs(env_kwargs, len(alive), per_rung)
         results, trained = static_episodes(tuples[alive], [seed] * len(alive), chunk=len(alive), **split)
@@ -258,10 +214,9 @@ def successive_halving(seed: int, n: int = 16, *, eta: int = 2, budget: int | No
             results = [results[_best(results)]]
             break
         keep = max(1, len(alive) // eta)
-        order = sorted(range(len(alive)), key=lambda i: (-results[i].val_accuracy,
-                                                          results[i].schedule[-1].get("val_loss", 0.0)))
+        order = sorted(range(len(alive)), key=lambda i: (-results[i].val_accuracy, results[i].val_loss))
         alive = alive[sorted(order[:keep])]
-    found = SearchResult.from_episode(results[0], sgd_steps=spent, wall_time_s=time.perf_counter() - t0,
+    found = EpisodeRecord.from_episode(results[0], sgd_steps=spent, wall_time_s=time.perf_counter() - t0,
                                       chosen=_values(space, tuples[alive[0]]))
     return _deploy(space, seed, tuples[alive[0]], found, env_kwargs) if deploy else found
 
@@ -287,8 +242,8 @@ class GridResult:
     wall_time_s: float
 
 
-def grid_search(selection_seeds: Sequence[int] = (1_000_000,), *, confirm_top: int = 16,
-                confirm_seeds: Sequence[int] = (1_000_101, 1_000_102, 1_000_103, 1_000_104), chunk: int = 16,
+def grid_search(selection_seeds: Sequence[int] = tuple(SELECTION.seeds(1)), *, confirm_top: int = 16,
+                confirm_seeds: Sequence[int] = tuple(SELECTION.seeds(4, offset=101)), chunk: int = 16,
                 **env_kwargs) -> GridResult:
     """Train every static tuple of the space for a whole episode and pick the best by validation.
 
@@ -311,7 +266,7 @@ def grid_search(selection_seeds: Sequence[int] = (1_000_000,), *, confirm_top: i
         nonlocal spent
         results, trained = static_episodes(tuples[idx], [int(seed)] * len(idx), chunk=chunk, **env_kwargs)
         val_sum[idx] += [r.val_accuracy for r in results]
-        loss_sum[idx] += [r.schedule[-1]["val_loss"] for r in results]
+        loss_sum[idx] += [r.val_loss for r in results]
         runs[idx] += 1
         spent += trained  # every SGD step run, including children restarted after an early divergence
 
@@ -351,7 +306,7 @@ def perturb_tuple(action: np.ndarray, nvec: np.ndarray, rng: np.random.Generator
 
 
 def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 0.25,
-        perturb_prob: float = 0.5, rng_seed: int = 0, **env_kwargs) -> SearchResult:
+        perturb_prob: float = 0.5, rng_seed: int = 0, **env_kwargs) -> EpisodeRecord:
     """Population-based training (Jaderberg et al., 2017) on the native vector env.
 
     ``population`` children start from ``reset(seed=seed)`` (the same initial weights) with
@@ -382,7 +337,8 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
         _, _, ended, _, info = venv.step(actions)
         val = info["val_accuracy"]
         for k in range(population):
-            lineage[k].append({**space.decode(actions[k]), "val_accuracy": float(val[k])})
+            lineage[k].append({**space.decode(actions[k]), "val_accuracy": float(val[k]),
+                               "val_loss": float(info["val_loss"][k])})
         if t == horizon - 1:
             break
         order = np.argsort(val, kind="stable")
@@ -405,7 +361,7 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
     val = info["val_accuracy"]
     best = max(range(population), key=lambda k: (val[k], -info["val_loss"][k]))
     venv.close()
-    return SearchResult(
+    return EpisodeRecord(
         seed=int(seed), test_accuracy=float(info["test_accuracy"][best]), val_accuracy=float(val[best]),
         sgd_steps=spent, wall_time_s=wall, episode_return=float(val[best] - init_val[best]),
         diverged=bool(info["diverged"][best]), schedule=lineage[best],
@@ -420,8 +376,8 @@ class NASController:
     Each training episode samples a tuple, trains a child with it for a whole episode and
     receives the final *validation* accuracy as reward; the update is REINFORCE with a
     moving-average baseline and batch-normalised advantages (plain gradient ascent,
-    ``learning_rate``). Episodes run ``batch`` at a time in one vector env, on seeds drawn below
-    ``2**31 - 1`` (disjoint from the benchmark's evaluation seeds).
+    ``learning_rate``). Episodes run ``batch`` at a time in one vector env, on seeds drawn from
+    :data:`agents.seeds.TRAINING_DRAW` (disjoint from the benchmark's evaluation seeds).
 
     Deployed greedily it is a static tuple, so it has the policy interface: ``predict`` returns
     the most likely tuple.
@@ -464,7 +420,7 @@ class NASController:
         while played < episodes:
             probs = self.probs()
             tuples = np.stack([[self.rng.choice(len(p), p=p) for p in probs] for _ in range(self.batch)])
-            seeds = self.rng.integers(0, 2**31 - 1, size=self.batch).tolist()
+            seeds = self.rng.integers(TRAINING_DRAW.start, TRAINING_DRAW.stop, size=self.batch).tolist()
             results, spent = static_episodes(tuples, seeds, chunk=self.batch, **env_kwargs)
             rewards = np.array([r.val_accuracy for r in results])
             self.sgd_steps += spent

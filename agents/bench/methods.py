@@ -7,7 +7,7 @@ A method has two phases:
   ``ctx.selection`` (results on selection members) and the suite's train members; the SGD
   steps it runs are its ``one_off_sgd_steps``.
 * ``run(ctx, member, seeds)``: deploy on one test member, one child per seed; returns one
-  :class:`agents.search.SearchResult` per seed. The deployed child trains exactly one episode
+  :class:`agents.engine.EpisodeRecord` per seed. The deployed child trains exactly one episode
   (``E = horizon * steps_per_action`` SGD steps); candidates a search tries besides it are its
   ``search_sgd_steps``.
 
@@ -36,10 +36,10 @@ import numpy as np
 import hpenv
 from agents import search
 from agents.baselines import DEFAULT_TUPLE, FixedPolicy
-from agents.engine import evaluate_policy, schedule_episodes
+from agents.engine import EpisodeLog, EpisodeRecord, evaluate_policy, schedule_episodes
 from agents.options import with_entropy_decay
-from agents.bench.protocol import DEPLOY_CHUNK, SELECTION_SEED, write_atomic
-from agents.search import SearchResult
+from agents.bench.protocol import DEPLOY_CHUNK, write_atomic
+from agents.seeds import SELECTION
 
 __all__ = ["Method", "PolicyMethod", "METHODS", "REFERENCES", "register_method", "resolve_method",
            "load_agent", "DEFAULT_METHODS"]
@@ -59,7 +59,7 @@ class Method:
     def prepare(self, ctx) -> None:  # noqa: B027  (optional hook)
         """Choose or learn anything needed before deployment (train / selection members only)."""
 
-    def run(self, ctx, member: str, seeds: list[int]) -> list[SearchResult]:
+    def run(self, ctx, member: str, seeds: list[int]) -> list[EpisodeRecord]:
         raise NotImplementedError
 
 
@@ -124,7 +124,7 @@ class PolicyMethod(Method):
 
     def run(self, ctx, member, seeds):
         results = evaluate_policy(self._built, seeds, chunk=DEPLOY_CHUNK, task=member, **ctx.env_kwargs)
-        return [SearchResult.from_episode(r) for r in results]
+        return results
 
 
 @register_method("fixed default")
@@ -138,20 +138,35 @@ class FixedDefault(PolicyMethod):
         self._built = FixedPolicy(ctx.space, DEFAULT_TUPLE)
 
 
+class _ChosenOnSelection(Method):
+    """A candidate of one family (``kind``: "static" or "schedule") chosen by the selection run;
+    that run is its one-off cost."""
+
+    kind = ""
+
+    def prepare(self, ctx):
+        sel = ctx.selection
+        self.index = int(sel[f"{self.kind}_best"])
+        self.one_off_sgd_steps = int(sel[f"{self.kind}_sgd_steps"])
+        self.one_off_wall_time_s = float(sel[f"{self.kind}_wall_time_s"])
+        self.note = f"chose {self.describe(ctx)} on the selection members"
+
+    def describe(self, ctx) -> str:
+        raise NotImplementedError
+
+
 @register_method("best static tuple")
-class BestStatic(Method):
+class BestStatic(_ChosenOnSelection):
     """The candidate tuple with the best mean validation accuracy over the selection members.
 
     Its test-member results are the candidate grid's children for that tuple (the headroom
     gate trains them anyway), so this reference and the per-member oracle pair exactly.
     """
 
-    def prepare(self, ctx):
-        sel = ctx.selection
-        self.index = int(sel["static_best"])
-        self.one_off_sgd_steps = int(sel["static_sgd_steps"])
-        self.one_off_wall_time_s = float(sel["static_wall_time_s"])
-        self.note = f"chose {ctx.space.decode(ctx.candidates[self.index])} on the selection members"
+    kind = "static"
+
+    def describe(self, ctx) -> str:
+        return str(ctx.space.decode(ctx.candidates[self.index]))
 
     def run(self, ctx, member, seeds):
         grid = ctx.test_grid(member, seeds)
@@ -159,22 +174,20 @@ class BestStatic(Method):
 
 
 @register_method("best fixed schedule")
-class BestSchedule(Method):
+class BestSchedule(_ChosenOnSelection):
     """The candidate learning-rate schedule (cosine or step decay from a start tuple) with the best
     mean validation accuracy over the selection members."""
 
-    def prepare(self, ctx):
-        sel = ctx.selection
-        self.index = int(sel["schedule_best"])
-        self.one_off_sgd_steps = int(sel["schedule_sgd_steps"])
-        self.one_off_wall_time_s = float(sel["schedule_wall_time_s"])
-        self.note = f"chose {ctx.schedule_names[self.index]} on the selection members"
+    kind = "schedule"
+
+    def describe(self, ctx) -> str:
+        return ctx.schedule_names[self.index]
 
     def run(self, ctx, member, seeds):
         sched = ctx.schedules[self.index]
         results, _ = schedule_episodes(np.repeat(sched[None], len(seeds), 0), seeds, chunk=DEPLOY_CHUNK,
                                        task=member, **ctx.env_kwargs)
-        return [SearchResult.from_episode(r) for r in results]
+        return results
 
 
 class _PerMemberSearch(Method):
@@ -237,28 +250,20 @@ if importlib.util.find_spec("ray") is not None:
 
 
 class EpisodeRecorder(gym.Wrapper):
-    """Records the last episode of an HPTune env as a :class:`~agents.search.SearchResult`."""
+    """Records the last episode of an HPTune env that someone else drives (the online learner) as
+    an :class:`~agents.engine.EpisodeRecord`, the way :func:`agents.engine.play_episodes` records."""
 
     def reset(self, **kwargs):
-        self.schedule: list[dict] = []
-        self.info: dict = {}
-        self.total = 0.0
+        self.log = EpisodeLog()
         return self.env.reset(**kwargs)
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self.total += float(reward)
-        self.info = info
-        self.schedule.append({**hpenv.hyperparameters_from_info(info), "val_accuracy": float(info["val_accuracy"]),
-                              "val_loss": float(info["val_loss"])})
+        self.log.add(reward, info)
         return obs, reward, terminated, truncated, info
 
-    def result(self, seed: int, wall_time_s: float) -> SearchResult:
-        info = self.info
-        return SearchResult(seed=seed, test_accuracy=float(info["test_accuracy"]),
-                            val_accuracy=float(info["val_accuracy"]), sgd_steps=int(info["sgd_steps"]),
-                            wall_time_s=wall_time_s, episode_return=self.total, diverged=bool(info["diverged"]),
-                            schedule=self.schedule)
+    def result(self, seed: int, wall_time_s: float) -> EpisodeRecord:
+        return self.log.record(seed, wall_time_s)
 
 
 class CountingVectorEnv(gym.vector.VectorWrapper):
@@ -332,7 +337,7 @@ class RRMeta(Method):
         if len(spaces) == 1:
             self.space = spaces[0]
         else:  # chosen on selection members, by validation accuracy; that evaluation is one-off cost too
-            seeds = [SELECTION_SEED + i for i in range(p.rr_selection_seeds)]
+            seeds = SELECTION.seeds(p.rr_selection_seeds)
             scores = {}
             for space, t in trained.items():
                 self.space = space
@@ -375,7 +380,7 @@ class RRMeta(Method):
 
     def run(self, ctx, member, seeds):
         results = evaluate_policy(self.agent, seeds, chunk=DEPLOY_CHUNK, task=member, **self.env_kwargs(ctx))
-        return [SearchResult.from_episode(r) for r in results]
+        return results
 
 
 @register_method("RR meta + online")

@@ -41,10 +41,10 @@ import torch
 import hpenv
 from agents.checkpoint import atomic_write, remove_stale_temporaries
 from agents.engine import schedule_episodes, static_episodes
-from agents.evaluation import HELD_OUT_SEED
+from agents.engine import EpisodeRecord
 from agents.options import reinforce_settings
 from agents.reinforce import RecurrentReinforceConfig
-from agents.search import SearchResult
+from agents.seeds import HELD_OUT, SELECTION
 from hpenv.instances import MLP_SUITES, member_factors, suite as get_suite
 
 __all__ = ["Protocol", "PRESETS", "DEPLOY_CHUNK", "SuiteContext", "candidate_tuples", "candidate_schedules", "run_protocol",
@@ -56,8 +56,8 @@ __all__ = ["Protocol", "PRESETS", "DEPLOY_CHUNK", "SuiteContext", "candidate_tup
 #: bit for bit whichever method deploys it, so paired differences are exactly zero where methods agree.
 DEPLOY_CHUNK = 1
 
-#: Seeds of children trained on selection members (disjoint from the evaluation seeds 2**31 + i).
-SELECTION_SEED = 1_000_000
+#: The first seed of children trained on selection members (:data:`agents.seeds.SELECTION` owns the range).
+SELECTION_SEED = SELECTION.start
 
 CSV_COLUMNS = ["suite", "member", "seed", "method", "test_accuracy", "val_accuracy", "deployed_sgd_steps",
                "search_sgd_steps", "one_off_sgd_steps", "wall_time_s", "one_off_wall_time_s", "diverged",
@@ -209,10 +209,10 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def _result_json(r: SearchResult) -> dict:
+def _result_json(r: EpisodeRecord) -> dict:
     return {"seed": r.seed, "test_accuracy": r.test_accuracy, "val_accuracy": r.val_accuracy,
             "sgd_steps": r.sgd_steps, "wall_time_s": r.wall_time_s, "diverged": r.diverged,
-            "val_loss": r.schedule[-1].get("val_loss", float("nan")) if r.schedule else float("nan")}
+            "val_loss": r.val_loss}
 
 
 # ---------------------------------------------------------------------- one suite
@@ -256,10 +256,10 @@ class SuiteContext:
             members = len(self.selection_members())
             rr_episodes = len(p.rr_spaces) * (p.rr_meta_episodes + p.rr_selection_seeds * members)
             n = max(1, math.ceil(rr_episodes / (min(len(self.candidates), len(self.schedules)) * members)))
-        return [SELECTION_SEED + i for i in range(n)]
+        return SELECTION.seeds(n)
 
     def eval_seeds(self) -> list[int]:
-        return [HELD_OUT_SEED + i for i in range(self.protocol.seeds)]
+        return HELD_OUT.seeds(self.protocol.seeds)
 
     def run_selection(self) -> dict:
         """Every candidate tuple and schedule on the selection members x selection seeds (cached)."""
@@ -269,35 +269,26 @@ class SuiteContext:
             return self.selection
         seeds = self.selection_seeds()
         members = self.selection_members()
-        nt, ns = len(self.candidates), len(self.schedules)
-        static_val = np.zeros((len(members), nt))
-        sched_val = np.zeros((len(members), ns))
-        static_steps = sched_steps = 0
-        static_wall = sched_wall = 0.0
+        # a static tuple is the constant schedule: both families train through the same engine
+        families = {"static": (static_episodes, self.candidates), "schedule": (schedule_episodes, self.schedules)}
+        val = {kind: np.zeros((len(members), len(c))) for kind, (_, c) in families.items()}
+        steps, wall = dict.fromkeys(families, 0), dict.fromkeys(families, 0.0)
         for i, member in enumerate(members):
-            t0 = time.perf_counter()
-            res, spent = static_episodes(np.repeat(self.candidates, len(seeds), 0), seeds * nt, chunk=64,
-                                         task=member, **self.env_kwargs)
-            static_wall += time.perf_counter() - t0
-            static_steps += spent
-            static_val[i] = np.array([r.val_accuracy for r in res]).reshape(nt, len(seeds)).mean(1)
-            t0 = time.perf_counter()
-            res, spent = schedule_episodes(np.repeat(self.schedules, len(seeds), 0), seeds * ns, chunk=64,
-                                           task=member, **self.env_kwargs)
-            sched_wall += time.perf_counter() - t0
-            sched_steps += spent
-            sched_val[i] = np.array([r.val_accuracy for r in res]).reshape(ns, len(seeds)).mean(1)
-        self.selection = {
-            "members": members, "seeds": seeds,
-            "static_val": static_val.tolist(), "schedule_val": sched_val.tolist(),
-            "static_best": int(np.argmax(static_val.mean(0))), "schedule_best": int(np.argmax(sched_val.mean(0))),
-            "static_sgd_steps": static_steps, "schedule_sgd_steps": sched_steps,
-            "static_wall_time_s": static_wall, "schedule_wall_time_s": sched_wall,
-        }
+            for kind, (play, choices) in families.items():
+                t0 = time.perf_counter()
+                res, spent = play(np.repeat(choices, len(seeds), 0), seeds * len(choices), chunk=64,
+                                  task=member, **self.env_kwargs)
+                wall[kind] += time.perf_counter() - t0
+                steps[kind] += spent
+                val[kind][i] = np.array([r.val_accuracy for r in res]).reshape(len(choices), len(seeds)).mean(1)
+        self.selection = {"members": members, "seeds": seeds}
+        for kind in families:  # "static_val", "static_best", ..., "schedule_wall_time_s"
+            self.selection.update({f"{kind}_val": val[kind].tolist(), f"{kind}_best": int(np.argmax(val[kind].mean(0))),
+                                   f"{kind}_sgd_steps": steps[kind], f"{kind}_wall_time_s": wall[kind]})
         write_atomic(path, json.dumps(self.selection))
         return self.selection
 
-    def test_grid(self, member: str, seeds: Sequence[int]) -> dict[tuple[int, int], SearchResult]:
+    def test_grid(self, member: str, seeds: Sequence[int]) -> dict[tuple[int, int], EpisodeRecord]:
         """Every candidate tuple on one test member at ``seeds`` (cached): ``{(tuple index, seed): result}``."""
         if member not in self._grids:
             path = self.cache_dir / f"grid_{member.rsplit('/', 1)[-1]}.json"
@@ -319,7 +310,7 @@ class SuiteContext:
         out = {}
         for s in seeds:
             for i, d in enumerate(data[str(s)]):
-                out[(i, int(s))] = SearchResult(
+                out[(i, int(s))] = EpisodeRecord(
                     seed=int(s), test_accuracy=d["test_accuracy"], val_accuracy=d["val_accuracy"],
                     sgd_steps=d["sgd_steps"], wall_time_s=d["wall_time_s"], diverged=d["diverged"],
                     chosen=self.space.decode(self.candidates[i]))
@@ -357,7 +348,7 @@ def headroom(ctx: SuiteContext, rows: Sequence[dict]) -> list[dict]:
     return out
 
 
-def _rows_of(ctx: SuiteContext, method, member: str, results: list[SearchResult]) -> list[dict]:
+def _rows_of(ctx: SuiteContext, method, member: str, results: list[EpisodeRecord]) -> list[dict]:
     f = member_factors(member)
     return [{
         "suite": ctx.suite.name, "member": member, "seed": r.seed, "method": method.name,
