@@ -11,21 +11,56 @@ child: the hyper-parameters applied at each step with validation accuracy and lo
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
 
 import hpenv
-from agents.evaluation import _takes_reward, as_policy
 from hpenv.config import EnvConfig
 from hpenv.episodes import hyperparameters_from_info
 
-__all__ = ["Actor", "EpisodeRecord", "EpisodeLog", "step_record", "play_episodes", "run_batch",
+__all__ = ["Policy", "as_policy", "takes_reward", "Actor", "EpisodeRecord", "EpisodeLog", "step_record", "play_episodes", "run_batch",
            "evaluate_policy", "static_episodes", "schedule_episodes"]
+
+
+# ---------------------------------------------------------------------- policies
+class Policy(Protocol):
+    def predict(self, observation, state=None, episode_start=True, deterministic=True) -> tuple[Any, Any]: ...
+
+
+class _CallablePolicy:
+    """A plain function ``f(obs) -> action`` seen as a policy."""
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+
+    def predict(self, observation, state=None, episode_start=True, deterministic=True):
+        return self.fn(observation), state
+
+
+def as_policy(obj: Any) -> Policy:
+    """``obj`` if it has ``predict``, a wrapper if it is a callable, else a clear error."""
+    if hasattr(obj, "predict") and callable(obj.predict):
+        return obj
+    if callable(obj):
+        return _CallablePolicy(obj)
+    raise TypeError(
+        f"a policy must have predict(obs, state, episode_start, deterministic) -> (action, state) "
+        f"or be a callable obs -> action; got {type(obj).__name__}"
+    )
+
+
+def takes_reward(policy: Policy) -> bool:
+    """Whether ``policy.predict`` accepts ``reward=`` (then the loop passes the previous reward)."""
+    try:
+        return "reward" in inspect.signature(policy.predict).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 # ---------------------------------------------------------------------- the record
@@ -214,7 +249,7 @@ def _policy_actor(policy: Any, n_rows: int, deterministic: bool = True) -> Actor
     ``predict(obs, state, episode_start, deterministic)``), so any user policy works unchanged.
     """
     policy = as_policy(policy)
-    with_reward = _takes_reward(policy)
+    with_reward = takes_reward(policy)
     states: list[Any] = [None] * n_rows
 
     def act(obs, reward, starts, live):
@@ -236,7 +271,7 @@ def evaluate_policy(policy: Any, seeds: Sequence[int], *, deterministic: bool = 
                     env: gym.Env | gym.vector.VectorEnv | None = None, **env_kwargs) -> list[EpisodeRecord]:
     """Play one episode per seed with ``policy``; the children train together in a vector env.
 
-    ``policy``: anything :func:`agents.evaluation.as_policy` accepts (an object with
+    ``policy``: anything :func:`as_policy` accepts (an object with
     ``predict(obs, state=None, episode_start=True, deterministic=True) -> (action, state)``, or a
     callable ``obs -> action``). It is called with one observation at a time; a ``predict`` that
     takes ``reward=`` gets the previous reward, as in :func:`agents.evaluation.run_episode`.

@@ -10,55 +10,22 @@ child SGD steps, wall time and the schedule of hyper-parameters applied.
 
 from __future__ import annotations
 
-import inspect
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
+from typing import Any, Sequence
 
 import gymnasium as gym
 import numpy as np
 
+from agents.engine import EpisodeRecord, Policy, as_policy, evaluate_policy
 from agents.seeds import HELD_OUT, REPORT
 
-if TYPE_CHECKING:
-    from agents.engine import EpisodeRecord
+__all__ = ["Policy", "as_policy", "run_episode", "run_episodes", "bootstrap_ci", "iqm", "summarize",
+           "format_summary", "HELD_OUT_SEED", "REPORT_SEED"]
 
 #: The first held-out evaluation seed (:data:`agents.seeds.HELD_OUT`, which owns the range).
 HELD_OUT_SEED = HELD_OUT.start
 #: The first seed ``hptune train`` reports on (:data:`agents.seeds.REPORT`).
 REPORT_SEED = REPORT.start
-
-
-class Policy(Protocol):
-    def predict(self, observation, state=None, episode_start=True, deterministic=True) -> tuple[Any, Any]: ...
-
-
-class _CallablePolicy:
-    """A plain function ``f(obs) -> action`` seen as a policy."""
-
-    def __init__(self, fn: Callable):
-        self.fn = fn
-
-    def predict(self, observation, state=None, episode_start=True, deterministic=True):
-        return self.fn(observation), state
-
-
-def as_policy(obj: Any) -> Policy:
-    """``obj`` if it has ``predict``, a wrapper if it is a callable, else a clear error."""
-    if hasattr(obj, "predict") and callable(obj.predict):
-        return obj
-    if callable(obj):
-        return _CallablePolicy(obj)
-    raise TypeError(
-        f"a policy must have predict(obs, state, episode_start, deterministic) -> (action, state) "
-        f"or be a callable obs -> action; got {type(obj).__name__}"
-    )
-
-
-def _takes_reward(policy: Policy) -> bool:
-    try:
-        return "reward" in inspect.signature(policy.predict).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def run_episode(env: gym.Env, policy: Any, seed: int, deterministic: bool = True) -> EpisodeRecord:
@@ -70,8 +37,6 @@ def run_episode(env: gym.Env, policy: Any, seed: int, deterministic: bool = True
 def run_episodes(env: gym.Env, policy: Any, seeds: Sequence[int], deterministic: bool = True) -> list[EpisodeRecord]:
     """One episode of ``env`` per seed with ``policy``, through :func:`agents.engine.evaluate_policy`
     (``env`` may be a single env or a vector env)."""
-    from agents.engine import evaluate_policy  # the engine builds on this module's policy adapters
-
     return evaluate_policy(policy, [int(s) for s in seeds], deterministic=deterministic, env=env)
 
 
@@ -79,8 +44,6 @@ def __getattr__(name: str):
     if name == "EpisodeResult":
         warnings.warn("agents.evaluation.EpisodeResult is now agents.engine.EpisodeRecord (one record "
                       "for every episode; its fields are keyword arguments)", DeprecationWarning, stacklevel=2)
-        from agents.engine import EpisodeRecord
-
         return EpisodeRecord
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

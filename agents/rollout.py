@@ -31,6 +31,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from agents.policy import PREVIOUS_REWARD_IN_OBSERVATION
+from agents.seeds import TRAINING_DRAW
 
 __all__ = [
     "RunningMeanStd", "EnvAdapter", "Step", "Act", "run_steps",
@@ -518,7 +519,7 @@ class RecurrentRollouts:
     def _draw_seeds(self, n: int, group_size: int = 1) -> list[int]:
         """``n`` reset seeds: ``n // group_size`` drawn ones, each repeated ``group_size`` times
         in a row (so ``n`` must be a multiple of ``group_size``)."""
-        drawn = self._np_rng.integers(0, 2**31 - 1, size=n // group_size)
+        drawn = self._np_rng.integers(TRAINING_DRAW.start, TRAINING_DRAW.stop, size=n // group_size)
         return [int(s) for s in np.repeat(drawn, group_size)]
 
     def _round_seeds(self, num_envs: int) -> Iterator[list[int]]:

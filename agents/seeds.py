@@ -47,8 +47,8 @@ REPORT = SeedRange("hptune train report", 2**31 + 1_000_000, 2**31 + 2_000_000)
 #: Children trained on selection members to choose anything (the benchmark's references, RR's
 #: action space, ``hptune train --task SUITE``'s references) and grid search's default stages.
 SELECTION = SeedRange("selection", 1_000_000, 1_001_000)
-#: What learners draw their training episodes' seeds from: ``RecurrentReinforce._draw_seeds``
-#: (agents/reinforce.py will import it; the value is the one it uses today) and
+#: What learners draw their training episodes' seeds from: the rollouts of :class:`agents.reinforce.RecurrentReinforce`
+#: (:mod:`agents.rollout`) and
 #: :class:`agents.search.NASController`. It contains :data:`SELECTION`: those draws run on
 #: train members (or, for NAS, on its own training task), never on the members selection
 #: scores, so a shared number is a different child; the values stay so results stay as they were.

@@ -39,11 +39,11 @@ from typing import Any, Mapping, Sequence
 from agents.bench.methods import (DEFAULT_METHODS, METHODS, REFERENCES, Method, PolicyMethod, load_agent,
                                   register_method, resolve_method)
 from agents.bench.protocol import CSV_COLUMNS, HEADROOM_COLUMNS, PRESETS, Protocol, run_protocol
-from agents.bench.report import PAIRED_COLUMNS
+from agents.bench.report import PAIRED_COLUMNS, write_reports
 
 __all__ = ["benchmark", "Protocol", "PRESETS", "METHODS", "DEFAULT_METHODS", "REFERENCES", "Method",
            "PolicyMethod", "register_method", "resolve_method", "load_agent", "CSV_COLUMNS", "PAIRED_COLUMNS",
-           "HEADROOM_COLUMNS", "main"]
+           "HEADROOM_COLUMNS", "run_and_report", "main"]
 
 
 def benchmark(policies: Mapping[str, Any] | None = None, out: str | os.PathLike = "bench", *,
@@ -76,7 +76,17 @@ def benchmark(policies: Mapping[str, Any] | None = None, out: str | os.PathLike 
         specs.append(PolicyMethod(name, pol))
     t0 = time.perf_counter()
     log = (lambda msg: print(f"[{time.perf_counter() - t0:6.0f}s] {msg}", flush=True)) if verbose else (lambda m: None)
-    return run_protocol(p, out, methods=specs, progress=progress, log=log)
+    return run_and_report(p, out, specs, progress=progress, log=log)
+
+
+def run_and_report(protocol: Protocol, out: str | os.PathLike, methods: Sequence[Any], *, progress: bool,
+                   log, command: str | None = None) -> dict:
+    """:func:`run_protocol`, then the reports, written once from its rows (``results.md``, ``paired.csv``,
+    the plot); what :func:`benchmark` and ``hptune bench`` both run."""
+    result = run_protocol(protocol, out, methods=methods, progress=progress, log=log)
+    write_reports(Path(out), result["rows"], result["headroom"], notes=result["notes"], protocol=protocol,
+                  wall_s=result["wall_s"], cpu_s=result["cpu_s"], command=command)
+    return result
 
 
 def main(args: argparse.Namespace) -> int:
@@ -89,14 +99,10 @@ def main(args: argparse.Namespace) -> int:
     specs = list(getattr(args, "methods", None) or p.methods or DEFAULT_METHODS)
     specs += list(getattr(args, "agent", None) or [])
     t0 = time.perf_counter()
-    result = run_protocol(p, args.out, methods=specs, progress=not getattr(args, "no_progress", False),
-                          log=lambda msg: print(f"[{time.perf_counter() - t0:6.0f}s] {msg}", file=sys.stderr,
-                                                flush=True))
-    from agents.bench.report import write_reports
-
     command = "hptune " + " ".join(sys.argv[1:]) if sys.argv and "bench" in sys.argv else None
-    write_reports(Path(args.out), result["rows"], result["headroom"], notes=result["notes"], protocol=p,
-                  wall_s=result["wall_s"], cpu_s=result["cpu_s"], command=command)
+    result = run_and_report(p, args.out, specs, progress=not getattr(args, "no_progress", False),
+                            log=lambda msg: print(f"[{time.perf_counter() - t0:6.0f}s] {msg}", file=sys.stderr,
+                                                  flush=True), command=command)
     print((Path(args.out) / "results.md").read_text())
     print(f"wrote {len(result['rows'])} rows to {Path(args.out) / 'results.csv'} in {result['wall_s']:.0f} s "
           f"({result['cpu_s']:.0f} s CPU time)")

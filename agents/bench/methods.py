@@ -38,7 +38,7 @@ from agents import search
 from agents.baselines import DEFAULT_TUPLE, FixedPolicy
 from agents.engine import EpisodeLog, EpisodeRecord, evaluate_policy, schedule_episodes
 from agents.options import with_entropy_decay
-from agents.bench.protocol import DEPLOY_CHUNK, write_atomic
+from agents.bench.common import DEPLOY_CHUNK, write_atomic
 from agents.seeds import SELECTION
 
 __all__ = ["Method", "PolicyMethod", "METHODS", "REFERENCES", "register_method", "resolve_method",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-
+from agents.bench.stats import summary_table
 
 __all__ = ["plot_accuracy_vs_compute"]
 
@@ -22,8 +22,6 @@ def plot_accuracy_vs_compute(rows: Sequence[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from agents.bench.report import summary_table
 
     stats = summary_table(rows)
     if not stats:

@@ -24,7 +24,6 @@ where it stopped when started again with the same ``--out``.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
@@ -39,7 +38,10 @@ import numpy as np
 import torch
 
 import hpenv
-from agents.checkpoint import atomic_write, remove_stale_temporaries
+from agents.bench.common import (CSV_COLUMNS, DEPLOY_CHUNK, HEADROOM_COLUMNS, read_rows, write_atomic,
+                                 write_csv)
+from agents.bench.methods import DEFAULT_METHODS, resolve_method
+from agents.checkpoint import remove_stale_temporaries
 from agents.engine import schedule_episodes, static_episodes
 from agents.engine import EpisodeRecord
 from agents.options import reinforce_settings
@@ -50,21 +52,8 @@ from hpenv.instances import MLP_SUITES, member_factors, suite as get_suite
 __all__ = ["Protocol", "PRESETS", "DEPLOY_CHUNK", "SuiteContext", "candidate_tuples", "candidate_schedules", "run_protocol",
            "CSV_COLUMNS", "HEADROOM_COLUMNS", "SELECTION_SEED", "write_atomic", "read_rows"]
 
-#: Children a method deploys on a test member train alone, one per vector env (``chunk=1``): batched
-#: matrix products round differently for other batch sizes, and over an episode that can move a
-#: child's accuracy by a test example. Alone, the same (member, seed, schedule) is the same child
-#: bit for bit whichever method deploys it, so paired differences are exactly zero where methods agree.
-DEPLOY_CHUNK = 1
-
 #: The first seed of children trained on selection members (:data:`agents.seeds.SELECTION` owns the range).
 SELECTION_SEED = SELECTION.start
-
-CSV_COLUMNS = ["suite", "member", "seed", "method", "test_accuracy", "val_accuracy", "deployed_sgd_steps",
-               "search_sgd_steps", "one_off_sgd_steps", "wall_time_s", "one_off_wall_time_s", "diverged",
-               "input_scale", "label_noise", "source", "chosen"]
-HEADROOM_COLUMNS = ["suite", "reference", "gain", "ci_low", "ci_high", "saturated", "n_pairs", "p_wilcoxon",
-                    "oracle_mean", "reference_mean", "reference_choice"]
-
 
 @dataclass
 class Protocol:
@@ -170,43 +159,6 @@ def candidate_schedules(space: hpenv.HPSpace, p: Protocol, horizon: int) -> tupl
                 out.append(actions)
                 names.append(f"{kind} from lr {start['learning_rate']:g}, depth {start['depth']}, momentum 0.9")
     return np.array(out, dtype=np.int64), names
-
-
-# ---------------------------------------------------------------------- files
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically (:func:`agents.checkpoint.atomic_write`, the one writer)."""
-    atomic_write(path, text)
-
-
-def _csv_text(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    import io
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    return buf.getvalue()
-
-
-def write_csv(rows: Sequence[dict], path: Path, columns: Sequence[str] = CSV_COLUMNS) -> None:
-    write_atomic(path, _csv_text(rows, columns))
-
-
-def read_rows(path: Path) -> list[dict]:
-    """Rows of a results.csv with numbers as Python numbers."""
-    if not Path(path).exists():
-        return []
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        for k in ("seed", "deployed_sgd_steps", "search_sgd_steps", "one_off_sgd_steps"):
-            r[k] = int(float(r[k]))
-        for k in ("test_accuracy", "val_accuracy", "wall_time_s", "one_off_wall_time_s", "input_scale",
-                  "label_noise"):
-            r[k] = float(r[k])
-        r["diverged"] = str(r["diverged"]) == "True"
-    return rows
 
 
 def _result_json(r: EpisodeRecord) -> dict:
@@ -369,8 +321,6 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
     (default: the protocol's, else :data:`~agents.bench.methods.DEFAULT_METHODS`). The references
     ``best static tuple`` and ``best fixed schedule`` always run (the headroom gate needs them).
     """
-    from agents.bench.methods import DEFAULT_METHODS, resolve_method
-    from agents.bench.report import write_reports
 
     torch.set_num_threads(1)
     out = Path(out)
@@ -458,6 +408,5 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
     wall, cpu = sum(x["wall_s"] for x in sessions), sum(x["cpu_s"] for x in sessions)
     keep = {(c.suite.name, mem) for c in contexts for mem in c.test_members()}
     report_rows = [r for r in rows if (r["suite"], r["member"]) in keep and r["method"] in names]
-    write_reports(out, report_rows, headroom_rows, notes=notes, protocol=protocol, wall_s=wall, cpu_s=cpu)
     return {"rows": report_rows, "headroom": headroom_rows, "notes": notes, "wall_s": wall, "cpu_s": cpu,
             "sessions": len(sessions)}

@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 
-from agents.bench.stats import holm, iqm, paired_comparison, verdict
+from agents.bench.common import write_atomic, write_csv
+from agents.bench.methods import REFERENCES
+from agents.bench.plots import plot_accuracy_vs_compute
+from agents.bench.stats import holm, methods_of, paired_comparison, summary_table, verdict
 
 __all__ = ["difference_text", "paired_table", "summary_table", "markdown", "write_reports", "machine_description", "PAIRED_COLUMNS"]
 
@@ -41,14 +43,8 @@ def machine_description() -> str:
             f"({torch.get_num_threads()} thread), {platform.system()} {platform.release()}")
 
 
-def _methods(rows) -> list[str]:
-    return list(dict.fromkeys(r["method"] for r in rows))
-
-
 def paired_table(rows: Sequence[dict], references: Sequence[str] | None = None, seed: int = 0) -> list[dict]:
     """Every method against every reference, paired over (member, seed), per suite; Holm over each suite's table."""
-    from agents.bench.methods import REFERENCES
-
     references = list(references or REFERENCES)
     out: list[dict] = []
     for suite in dict.fromkeys(r["suite"] for r in rows):
@@ -57,7 +53,7 @@ def paired_table(rows: Sequence[dict], references: Sequence[str] | None = None, 
         for r in srows:
             acc.setdefault(r["method"], {})[(r["member"], int(r["seed"]))] = float(r["test_accuracy"])
         table = []
-        for m in _methods(srows):
+        for m in methods_of(srows):
             for ref in references:
                 if ref == m or ref not in acc:
                     continue
@@ -75,28 +71,6 @@ def paired_table(rows: Sequence[dict], references: Sequence[str] | None = None, 
             t["p_holm"] = p
             t["verdict"] = verdict(t)
         out += table
-    return out
-
-
-def summary_table(rows: Sequence[dict]) -> dict[str, dict[str, dict]]:
-    """``{suite: {method: {mean, iqm, std, n, deployed, search, one_off, wall}}}``."""
-    out: dict[str, dict[str, dict]] = {}
-    for suite in dict.fromkeys(r["suite"] for r in rows):
-        for m in _methods([r for r in rows if r["suite"] == suite]):
-            rs = [r for r in rows if r["suite"] == suite and r["method"] == m]
-            a = np.array([float(r["test_accuracy"]) for r in rs])
-            by_seed: dict[int, list[float]] = {}
-            for r in rs:
-                by_seed.setdefault(int(r["seed"]), []).append(float(r["test_accuracy"]))
-            seed_means = [float(np.mean(v)) for v in by_seed.values()]
-            out.setdefault(suite, {})[m] = {
-                "mean": float(a.mean()), "iqm": iqm(a), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-                "n": len(a), "seed_min": min(seed_means), "seed_max": max(seed_means), "deployed": float(np.mean([int(r["deployed_sgd_steps"]) for r in rs])),
-                "search": float(np.mean([int(r["search_sgd_steps"]) for r in rs])),
-                "one_off": float(rs[0]["one_off_sgd_steps"]), "one_off_wall": float(rs[0]["one_off_wall_time_s"]),
-                "wall": float(np.mean([float(r["wall_time_s"]) for r in rs])),
-                "diverged": int(sum(bool(r["diverged"]) for r in rs)), "source": rs[0].get("source", "built-in"),
-            }
     return out
 
 
@@ -189,8 +163,6 @@ def markdown(rows: Sequence[dict], headroom: Sequence[dict], paired: Sequence[di
 def write_reports(out: Path, rows: Sequence[dict], headroom: Sequence[dict], *, notes=None, protocol=None,
                   wall_s: float | None = None, cpu_s: float | None = None, command: str | None = None) -> list[dict]:
     """Write paired.csv, results.md, the plot; returns the paired table."""
-    from agents.bench.plots import plot_accuracy_vs_compute
-    from agents.bench.protocol import write_atomic, write_csv
 
     out = Path(out)
     paired = paired_table(rows, seed=getattr(protocol, "seed", 0))

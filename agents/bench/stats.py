@@ -21,7 +21,7 @@ import numpy as np
 
 from agents.evaluation import iqm  # the one implementation (rliable's interquartile mean)
 
-__all__ = ["paired_comparison", "holm", "iqm", "probability_of_improvement", "verdict"]
+__all__ = ["paired_comparison", "holm", "iqm", "probability_of_improvement", "verdict", "methods_of", "summary_table"]
 
 #: Differences smaller than this are ties (accuracies are multiples of 1 / n_test anyway).
 TIE_TOLERANCE = 1e-9
@@ -103,3 +103,31 @@ def verdict(c: dict, alpha: float = 0.05) -> str:
     if c["ci_high"] < 0:
         return "worse"
     return "no difference shown"
+
+
+# ---------------------------------------------------------------------- tables of rows
+def methods_of(rows) -> list[str]:
+    """The methods of ``rows`` in the order they first appear."""
+    return list(dict.fromkeys(r["method"] for r in rows))
+
+
+def summary_table(rows: Sequence[dict]) -> dict[str, dict[str, dict]]:
+    """``{suite: {method: {mean, iqm, std, n, deployed, search, one_off, wall}}}``."""
+    out: dict[str, dict[str, dict]] = {}
+    for suite in dict.fromkeys(r["suite"] for r in rows):
+        for m in methods_of([r for r in rows if r["suite"] == suite]):
+            rs = [r for r in rows if r["suite"] == suite and r["method"] == m]
+            a = np.array([float(r["test_accuracy"]) for r in rs])
+            by_seed: dict[int, list[float]] = {}
+            for r in rs:
+                by_seed.setdefault(int(r["seed"]), []).append(float(r["test_accuracy"]))
+            seed_means = [float(np.mean(v)) for v in by_seed.values()]
+            out.setdefault(suite, {})[m] = {
+                "mean": float(a.mean()), "iqm": iqm(a), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+                "n": len(a), "seed_min": min(seed_means), "seed_max": max(seed_means), "deployed": float(np.mean([int(r["deployed_sgd_steps"]) for r in rs])),
+                "search": float(np.mean([int(r["search_sgd_steps"]) for r in rs])),
+                "one_off": float(rs[0]["one_off_sgd_steps"]), "one_off_wall": float(rs[0]["one_off_wall_time_s"]),
+                "wall": float(np.mean([float(r["wall_time_s"]) for r in rs])),
+                "diverged": int(sum(bool(r["diverged"]) for r in rs)), "source": rs[0].get("source", "built-in"),
+            }
+    return out
