@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-__all__ = ["SeedRange", "HELD_OUT", "REPORT", "SELECTION", "TRAINING_DRAW", "RANGES", "overlaps"]
+__all__ = ["SeedRange", "HELD_OUT", "REPORT", "SELECTION", "V2_SELECTION", "TRAINING_DRAW", "RANGES", "overlaps"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,9 @@ REPORT = SeedRange("hptune train report", 2**31 + 1_000_000, 2**31 + 2_000_000)
 #: Children trained on selection members to choose anything (the benchmark's references, RR's
 #: action space, ``hptune train --task SUITE``'s references) and grid search's default stages.
 SELECTION = SeedRange("selection", 1_000_000, 1_001_000)
+#: Benchmark v2's selection children (its protocol file names them): unlike v1's :data:`SELECTION`,
+#: outside every other range, the training draws included.
+V2_SELECTION = SeedRange("v2 selection", 2**31 + 2_000_000, 2**31 + 3_000_000)
 #: What learners draw their training episodes' seeds from: the rollouts of :class:`agents.reinforce.RecurrentReinforce`
 #: (:mod:`agents.rollout`) and
 #: :class:`agents.search.NASController`. It contains :data:`SELECTION`: those draws run on
@@ -55,7 +58,7 @@ SELECTION = SeedRange("selection", 1_000_000, 1_001_000)
 TRAINING_DRAW = SeedRange("training draws", 0, 2**31 - 1)
 
 #: Every range, for the disjointness check.
-RANGES: tuple[SeedRange, ...] = (HELD_OUT, REPORT, SELECTION, TRAINING_DRAW)
+RANGES: tuple[SeedRange, ...] = (HELD_OUT, REPORT, SELECTION, V2_SELECTION, TRAINING_DRAW)
 #: Overlaps that are known and harmless (see :data:`TRAINING_DRAW`); any other is a bug.
 ALLOWED_OVERLAPS = frozenset({frozenset({"selection", "training draws"})})
 

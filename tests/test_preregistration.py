@@ -11,7 +11,8 @@ import pytest
 import hpenv
 from agents.bench import ledger as ledger_mod
 from agents.bench.ledger import LedgerEntry, append_entry, method_fingerprint, new_entry, read_ledger, scored_versions
-from agents.bench.preregistration import REGISTERED_PROTOCOL, ProtocolError, load_protocol, registry_problems
+from agents.bench.preregistration import (REGISTERED_PROTOCOL, ProtocolError, load_protocol, registry_problems,
+                                          seed_range_problems)
 from agents.bench.verify import REQUIRED_COLUMNS, verify, verify_command
 
 SUITE = "v1/wine-scaled"
@@ -280,3 +281,17 @@ def test_git_state_names_this_checkout_and_unknown_elsewhere(tmp_path):
     commit, dirty = ledger_mod.git_state()
     assert len(commit) == 40 and isinstance(dirty, bool)
     assert ledger_mod.git_state(tmp_path) == ("unknown", False)
+
+
+def test_the_registered_draft_matches_the_v2_suites_and_the_reserved_seed_ranges():
+    registered = load_protocol(REGISTERED_PROTOCOL)
+    assert registry_problems(registered) == [] and seed_range_problems(registered) == []
+    assert {p.name for p in registered.suites} <= set(hpenv.instance_sets())
+
+
+def test_selection_seeds_outside_the_reserved_range_are_reported(tmp_path):
+    path = tmp_path / "p.toml"
+    text = REGISTERED_PROTOCOL.read_text()
+    path.write_text(text.replace("first = 2149483648", "first = 1000000"))
+    assert seed_range_problems(load_protocol(path)) == [
+        "selection seeds 1000000..1000001 leave the v2 selection range [2149483648, 2150483648)"]

@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 __all__ = ["REGISTERED_PROTOCOL", "ProtocolError", "SeedRule", "SuitePlan", "Statistics", "Candidates",
-           "RegisteredProtocol", "load_protocol", "registry_problems"]
+           "RegisteredProtocol", "load_protocol", "registry_problems", "seed_range_problems"]
 
 #: The v2 protocol committed with the repository.
 REGISTERED_PROTOCOL = Path(__file__).resolve().parents[2] / "benchmarks" / "v2" / "protocol.toml"
 
 STATUSES = ("draft", "frozen")
-SPLITS = ("train", "selection", "test")
+SPLITS = ("train", "selection", "test", "transfer")
 INTERVALS = ("member_cluster_bootstrap",)
 TESTS = ("wilcoxon_members",)
 CORRECTIONS = ("holm",)
@@ -63,8 +63,9 @@ class SeedRule:
 class SuitePlan:
     """One suite of the protocol and its comparison family.
 
-    Members follow :class:`hpenv.instances.Suite`'s layout: ``f"{name}/{i}"`` with indices
-    ``0 .. train-1`` train, the next ``selection`` selection, the next ``test`` test.
+    Members follow :class:`hpenv.instances.SuiteLayout`: ``f"{name}/{i}"`` with indices
+    ``0 .. train-1`` train, the next ``selection`` selection, the next ``test`` test, the next
+    ``transfer`` transfer (members of a base data set no train member uses; reported apart).
     """
 
     name: str
@@ -76,6 +77,7 @@ class SuitePlan:
     controller: str
     references: tuple[str, ...]
     extra_env_kwargs: dict = field(default_factory=dict)
+    transfer: int = 0
 
     @property
     def env_kwargs(self) -> dict:
@@ -93,10 +95,11 @@ class SuitePlan:
         return (self.controller, *self.references)
 
     def members(self, split: str) -> list[str]:
-        """Task ids of one split (``"train"``, ``"selection"`` or ``"test"``)."""
+        """Task ids of one split (``"train"``, ``"selection"``, ``"test"`` or ``"transfer"``)."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        start = {"train": 0, "selection": self.train, "test": self.train + self.selection}[split]
+        start = {"train": 0, "selection": self.train, "test": self.train + self.selection,
+                 "transfer": self.train + self.selection + self.test}[split]
         return [f"{self.name}/{i}" for i in range(start, start + getattr(self, split))]
 
 
@@ -228,10 +231,24 @@ def registry_problems(protocol: RegisteredProtocol) -> list[str]:
             problems.append(f"suite {plan.name} of the protocol is not registered in hpenv.instances")
             continue
         for split in SPLITS:
-            if registered.members(split) != plan.members(split):
+            if split not in registered.splits and not getattr(plan, split):
+                continue  # a v1 suite has no transfer split, and the protocol declares none
+            if split not in registered.splits or registered.members(split) != plan.members(split):
                 problems.append(f"suite {plan.name}: the protocol's {split} members ({getattr(plan, split)}) differ "
-                                f"from the registered suite's ({len(registered.members(split))})")
+                                f"from the registered suite's ({len(registered.members(split)) if split in registered.splits else 0})")
     return problems
+
+
+def seed_range_problems(protocol: RegisteredProtocol) -> list[str]:
+    """Where the protocol's seeds leave the ranges :mod:`agents.seeds` reserves for them: evaluation
+    seeds in :data:`~agents.seeds.HELD_OUT`, selection seeds in :data:`~agents.seeds.V2_SELECTION`
+    (disjoint from every other range, so no seed a result reports was trained or chosen on)."""
+    from agents.seeds import HELD_OUT, V2_SELECTION
+
+    return [f"{kind} seeds {seeds[0]}..{seeds[-1]} leave the {where.name} range [{where.start}, {where.stop})"
+            for kind, seeds, where in (("evaluation", protocol.evaluation_seeds, HELD_OUT),
+                                       ("selection", protocol.selection_seeds, V2_SELECTION))
+            if not all(s in where for s in seeds)]
 
 
 class _Reader:
@@ -292,4 +309,6 @@ def _suite_plan(read: _Reader, table: Any, where: str) -> SuitePlan:
         steps_per_action=read(table, "steps_per_action", int, where=where, **positive),
         controller=read(table, "controller", str, where=where, check=bool, allowed="a method name"),
         references=tuple(references),
-        extra_env_kwargs=read(table, "env_kwargs", dict, where=where, default={}))
+        extra_env_kwargs=read(table, "env_kwargs", dict, where=where, default={}),
+        transfer=read(table, "transfer", int, where=where, check=lambda v: v >= 0, allowed="an integer >= 0",
+                      default=0))
