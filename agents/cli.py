@@ -655,6 +655,15 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.verify:
+        from agents.bench.preregistration import REGISTERED_PROTOCOL
+        from agents.bench.verify import verify_command
+
+        if args.replays < 0 or not math.isfinite(args.tolerance) or args.tolerance < 0:
+            raise ValueError(f"--replays must be an integer >= 0 and --tolerance a number >= 0, got "
+                             f"{args.replays} and {args.tolerance}")
+        return verify_command(args.verify, args.protocol or REGISTERED_PROTOCOL, replays=args.replays,
+                              tolerance=args.tolerance)
     from agents.bench import main as bench_main
 
     return bench_main(args)
@@ -691,8 +700,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("tasks", help="list the built-in tasks").set_defaults(func=cmd_tasks)
 
     b = sub.add_parser("bench", help="the v1 benchmark: instance sets, headroom gate, paired statistics")
-    b.add_argument("--out", required=True, help="run folder (results.csv, paired.csv, headroom.csv, results.md, "
-                                                "plot); the same folder again resumes a killed run")
+    what = b.add_mutually_exclusive_group(required=True)
+    what.add_argument("--out", help="run folder (results.csv, paired.csv, headroom.csv, results.md, "
+                                    "plot); the same folder again resumes a killed run")
+    what.add_argument("--verify", metavar="DIR",
+                      help="check a v2 results folder against the registered protocol (its hash, every test member, "
+                           "the protocol's seeds) and re-train a sample of its rows from their recorded schedules; "
+                           "one line per problem, exit 1 on any")
+    b.add_argument("--protocol", help="with --verify: the protocol file (default: benchmarks/v2/protocol.toml)")
+    b.add_argument("--replays", type=int, default=8, help="with --verify: rows re-trained from their schedules")
+    b.add_argument("--tolerance", type=float, default=0.0,
+                   help="with --verify: accuracy tolerance of a replay (0: exact, the same machine; about one test "
+                        "example across CPUs)")
     b.add_argument("--quick", action="store_true", help="reduced protocol (one suite, 20 pairs): a smoke test, not a result")
     b.add_argument("--suite", help="comma-separated instance sets (hpenv.instance_sets()); default: the preset's")
     b.add_argument("--agent", action="append", default=[], metavar="MODULE:NAME",

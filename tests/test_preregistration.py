@@ -295,3 +295,20 @@ def test_selection_seeds_outside_the_reserved_range_are_reported(tmp_path):
     path.write_text(text.replace("first = 2149483648", "first = 1000000"))
     assert seed_range_problems(load_protocol(path)) == [
         "selection seeds 1000000..1000001 leave the v2 selection range [2149483648, 2150483648)"]
+
+
+def test_hptune_bench_verify_prints_one_line_per_problem_and_exits_nonzero(protocol, results, tmp_path, capsys):
+    from agents.cli import main
+
+    assert main(["bench", "--verify", str(results), "--protocol", str(protocol.path), "--replays", "1"]) == 0
+    assert "rows follow the protocol" in capsys.readouterr().out
+
+    def drop_member(rows):
+        gone = rows[0]["member"]
+        return [r for r in rows if r["member"] != gone]
+    folder = _variant(results, tmp_path, drop_member)
+    assert main(["bench", "--verify", str(folder), "--protocol", str(protocol.path), "--replays", "0"]) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines and all("missing test member" in line or "test members" in line for line in lines)
+    assert main(["bench", "--verify", str(folder), "--replays", "-1"]) == 2
+    assert "--replays must be an integer >= 0" in capsys.readouterr().err
