@@ -42,7 +42,9 @@ from agents.checkpoint import atomic_write, remove_stale_temporaries
 from agents.engine import schedule_episodes, static_episodes
 from agents.evaluation import HELD_OUT_SEED
 from agents.search import SearchResult
+from hpenv.extras import require_all
 from hpenv.instances import MLP_SUITES, member_factors, suite as get_suite
+from hpenv.tasks import TASK_EXTRAS
 
 __all__ = ["Protocol", "PRESETS", "DEPLOY_CHUNK", "SuiteContext", "candidate_tuples", "candidate_schedules", "run_protocol",
            "CSV_COLUMNS", "HEADROOM_COLUMNS", "SELECTION_SEED", "write_atomic", "read_rows"]
@@ -362,8 +364,6 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
     from agents.bench.report import write_reports
 
     torch.set_num_threads(1)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     specs = list(methods if methods is not None else (protocol.methods or DEFAULT_METHODS))
     for ref in ("best fixed schedule", "best static tuple"):
         if ref not in specs:
@@ -372,6 +372,13 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
     names = [m.name for m in resolved]
     if len(set(names)) != len(names):
         raise ValueError(f"method names must be distinct, got {names}")
+    # every optional module the run will import, checked before anything is written or trained:
+    # otherwise a missing one stops the run at the first row that needs it, long after the start
+    bases = {name: get_suite(name).base for name in protocol.suites}
+    require_all([*((f"method {m.name!r}", extra) for m in resolved for extra in m.extras),
+                 *((f"suite {name!r}", TASK_EXTRAS[base]) for name, base in bases.items() if base in TASK_EXTRAS)])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     config = {"protocol": dataclasses.asdict(protocol), "methods": names}
     cfg_path = out / "config.json"
     sessions: list[dict] = []
