@@ -40,6 +40,7 @@ from agents.reinforce import RecurrentReinforceConfig
 from agents.seeds import REPORT
 from agents.sb3 import (POLICY_NAMES, SB3_CHECKPOINT, SB3Policy, load_sb3, restore_sb3, save_sb3, sb3_class,
                         sb3_policy)
+from hpenv.extras import installed, require_all
 
 SB3_AGENTS = tuple(POLICY_NAMES)
 #: The names ``--agent`` takes (a live view of :data:`agents.options.TRAINERS`: a registered agent joins it).
@@ -186,6 +187,14 @@ class TrainConfig:
             raise ValueError(f"{path}: {err}") from None
 
     @property
+    def extras(self) -> list[tuple[str, str]]:
+        """``(option, optional extra)`` of every extra this run imports (checked before any work)."""
+        needs = [(f"--agent {self.agent}", "contrib")] if self.agent == "recurrent-ppo" else []
+        if self.runners:
+            needs.append((f"--runners {self.runners}", "ray"))
+        return needs
+
+    @property
     def is_suite(self) -> bool:
         """Whether ``task`` names a benchmark suite (then the agent trains on its train members)."""
         return self.task in hpenv.instance_sets()
@@ -234,12 +243,11 @@ class RunFolder:
         for folder in (self.path, self.ckpt_dir):  # what a run killed mid-write left behind
             remove_stale_temporaries(folder)
         self._tb = None
-        try:
+        # TensorBoard is optional by design, and silent: without the extra, metrics.csv holds everything
+        if installed("tensorboard"):
             from torch.utils.tensorboard import SummaryWriter
 
             self._tb = SummaryWriter(str(path / "tensorboard"))
-        except ImportError:  # tensorboard is an optional extra
-            pass
 
     def write_json(self, name: str, data: dict) -> None:
         atomic_write(self.path / name, json.dumps(data, indent=2, default=str))
@@ -495,36 +503,76 @@ def schedule_text(result: EpisodeRecord, names) -> str:
     )
 
 
-def plot_run(run: RunFolder, history: list[dict], result: EpisodeRecord | None, names) -> None:
+def _moving_mean_std(values, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centred moving mean and standard deviation of ``values`` (the window shrinks at the ends)."""
+    y = np.asarray(values, dtype=np.float64)
+    half = window // 2
+    parts = [y[max(0, i - half): i + half + 1] for i in range(len(y))]
+    return np.array([p.mean() for p in parts]), np.array([p.std() for p in parts])
+
+
+def plot_run(run: RunFolder, history: list[dict], result: EpisodeRecord | None, names,
+             results: dict[str, list[EpisodeRecord]] | None = None, space: hpenv.HPSpace | None = None) -> None:
+    """``learning_curve.png`` (training return per update, smoothed, and the final comparison's
+    returns) and ``schedule.png`` (``result``'s hyper-parameters and validation accuracy per step).
+
+    ``results``: the final comparison by policy, first the trained one (as ``cmd_train`` builds it).
+    ``space``: the hyper-parameter space; each schedule panel then spans its grid.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    if history:
-        x = [h.get("time/episodes", i) for i, h in enumerate(history)]
-        y = [h.get("rollout/ep_return_mean", np.nan) for h in history]
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot(x, y, marker=".")
+    points = [(h.get("time/episodes", i), h.get("rollout/ep_return_mean", np.nan)) for i, h in enumerate(history)]
+    points = [(x, y) for x, y in points if np.isfinite(y)]
+    if points:
+        x, y = (np.array(v, dtype=np.float64) for v in zip(*points))
+        # one update's mean return swings by tens of points from the next: the trend is the smoothed line
+        window = max(3, len(y) // 5) | 1
+        mean, std = _moving_mean_std(y, window)
+        fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+        ax.plot(x, y, ".", color="C0", alpha=0.3, markersize=4, label="training, each update (its episodes' mean)")
+        ax.plot(x, mean, "-", color="C0", linewidth=2, label=f"training, moving mean over {window} updates")
+        ax.fill_between(x, mean - std, mean + std, color="C0", alpha=0.2, linewidth=0, label="\u00b1 1 s.d.")
+        if results:  # the final comparison: the trained policy at the end of training, the others as levels
+            first, *others = results
+            s = summarize([r.episode_return for r in results[first]])
+            ax.errorbar([x[-1]], [s["mean"]], yerr=[[s["mean"] - s["ci_low"]], [s["ci_high"] - s["mean"]]],
+                        fmt="o", color="C3", capsize=4, label=f"{first} on the compared children (95% CI)")
+            for k, name in enumerate(others):
+                level = float(np.mean([r.episode_return for r in results[name]]))
+                ax.axhline(level, color=f"C{k + 4}", linestyle="--", linewidth=1, label=name.split(" (")[0])
         ax.set_xlabel("training episodes")
         ax.set_ylabel("mean episode return\n(final - initial val acc)")
         ax.set_title("learning curve")
-        fig.tight_layout()
+        fig.legend(fontsize=7, loc="outside lower center", ncols=2)
         fig.savefig(run.path / "learning_curve.png", dpi=100)
         plt.close(fig)
     if result is not None:
-        fig, axes = plt.subplots(len(names) + 1, 1, figsize=(6, 1.5 * (len(names) + 1)), sharex=True)
+        fig, axes = plt.subplots(len(names) + 1, 1, figsize=(7, 1.4 * (len(names) + 1) + 0.5), sharex=True,
+                                 layout="constrained")
         t = np.arange(1, len(result.schedule) + 1)
         axes[0].plot(t, [s["val_accuracy"] for s in result.schedule], marker="o")
-        axes[0].set_ylabel("val acc")
+        axes[0].set_ylabel("val acc", fontsize=8)
         for ax, n in zip(axes[1:], names):
-            ax.step(t, [s[n] for s in result.schedule], where="mid")
-            ax.set_ylabel(n, fontsize=8)
+            ax.step(t, [s[n] for s in result.schedule], where="mid", marker=".")
+            ax.set_ylabel(n.replace("_", " "), fontsize=8)
             if n == "learning_rate":
                 ax.set_yscale("log")
+            if space is not None and n in space:  # the whole grid, so that a constant shows where it sits
+                grid = np.asarray(space.params[space.names.index(n)].values, dtype=np.float64)
+                ax.set_yticks(grid, [f"{v:g}" for v in grid], fontsize=7)
+                ax.minorticks_off()
+                lo, hi = grid.min(), grid.max()
+                pad = (hi - lo) * 0.1 or 0.5
+                ax.set_ylim(*((lo / 1.6, hi * 1.6) if n == "learning_rate" else (lo - pad, hi + pad)))
         axes[-1].set_xlabel("env step")
-        axes[0].set_title("hyper-parameters chosen by the greedy policy (first compared child)")
-        fig.tight_layout()
+        axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+        who = first_name(results) if results else "the policy"
+        fig.suptitle(f"hyper-parameters chosen by {who}\non its first compared child (seed {result.seed})",
+                     fontsize=10)
         fig.savefig(run.path / "schedule.png", dpi=100)
         plt.close(fig)
 
@@ -560,8 +608,9 @@ def _train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     cfg, path = _train_config(args)
-    # Everything that can fail on bad input (the task, its data, the checkpoint) runs before the
-    # run folder is created or touched.
+    # Everything that can fail on bad input (a missing extra, the task, its data, the checkpoint)
+    # runs before the run folder is created or touched.
+    require_all(cfg.extras)
     env = gym.make(hpenv.ENV_ID, **cfg.env_kwargs())
     names = env.unwrapped.hp_space.names
     make_trainer = TRAINERS[cfg.agent].trainer
@@ -594,7 +643,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         table = summary_table(results)
         where = f"{cfg.eval_episodes} held-out seeds ({cfg.task})"
     first = first_name(results)
-    plot_run(run, history, results[first][0], names)
+    plot_run(run, history, results[first][0], names, results, env.unwrapped.hp_space)
     summary = {
         "config": asdict(cfg), "train_wall_time_s": train_time,
         "train_sgd_steps": cfg.episodes * cfg.horizon * cfg.steps_per_action if trainer is not None else 0,

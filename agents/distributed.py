@@ -36,17 +36,13 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-try:
-    import ray
-    from ray.exceptions import GetTimeoutError, RayError
-except ImportError as err:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        'agents.distributed needs Ray: pip install "hpenv[ray]" (ray[tune]==2.60.0)'
-    ) from err
-
 import hpenv
 from agents.reinforce import RecurrentReinforce
 from agents.rollout import ChunkPlan, EpisodeChunk, PolicySnapshot
+from hpenv.extras import import_extra
+
+ray = import_extra("ray", by="agents.distributed (Ray runners)")
+GetTimeoutError, RayError = ray.exceptions.GetTimeoutError, ray.exceptions.RayError
 
 __all__ = ["RayRunners", "init_ray", "keep_ray_on_loopback"]
 

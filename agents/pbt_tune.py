@@ -34,18 +34,15 @@ from typing import Any
 import numpy as np
 import torch
 
-try:
-    import ray
-    from ray import tune
-    from ray.tune.schedulers import PopulationBasedTraining
-except ImportError as err:  # pragma: no cover - depends on the installed extras
-    raise ImportError('agents.pbt_tune needs Ray Tune: pip install "hpenv[ray]"') from err
-
 from agents.distributed import init_ray
 from agents.engine import EpisodeRecord
 from agents.search import perturb_tuple
 from hpenv.config import EnvConfig
 from hpenv.env import HPTuneEnv
+from hpenv.extras import import_extra
+
+ray = import_extra("ray", by="agents.pbt_tune (PBT on Ray Tune)")
+tune = import_extra("ray", by="agents.pbt_tune (PBT on Ray Tune)", module="ray.tune")  # core Ray lacks Tune
 
 __all__ = ["pbt_tune", "CPUS_PER_MEMBER"]
 
@@ -138,7 +135,7 @@ def pbt_tune(seed: int, population: int = 8, *, interval: int = 2, fraction: flo
     param_space: dict[str, Any] = {"member": tune.grid_search(list(range(population)))}
     for j, name in enumerate(names):
         param_space[name] = tune.sample_from(lambda config, j=j: int(initial[config["member"], j]))
-    scheduler = PopulationBasedTraining(
+    scheduler = tune.schedulers.PopulationBasedTraining(
         time_attr="training_iteration", perturbation_interval=interval, quantile_fraction=fraction,
         custom_explore_fn=explore, synch=True,
     )

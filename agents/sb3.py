@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from agents.checkpoint import check_hp_space, hp_space_of, load_checkpoint, save_checkpoint
+from hpenv.extras import import_extra
 
 #: Names accepted by ``hptune train --agent`` and the benchmark, with each algorithm's policy.
 POLICY_NAMES = {"ppo": "MlpPolicy", "a2c": "MlpPolicy", "recurrent-ppo": "MlpLstmPolicy"}
@@ -15,11 +16,7 @@ POLICY_NAMES = {"ppo": "MlpPolicy", "a2c": "MlpPolicy", "recurrent-ppo": "MlpLst
 def sb3_class(name: str):
     """The algorithm class for ``name`` (a key of :data:`POLICY_NAMES`)."""
     if name == "recurrent-ppo":
-        try:
-            from sb3_contrib import RecurrentPPO
-        except ImportError as err:
-            raise ImportError("recurrent-ppo needs sb3-contrib: pip install 'hpenv[contrib]'") from err
-        return RecurrentPPO
+        return import_extra("contrib", by="recurrent-ppo").RecurrentPPO
     from stable_baselines3 import A2C, PPO
 
     if name not in ("ppo", "a2c"):

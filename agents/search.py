@@ -50,6 +50,7 @@ import numpy as np
 from agents.engine import Actor, EpisodeRecord, evaluate_policy, run_batch, static_episodes  # noqa: F401  (re-exported)
 from agents.seeds import SELECTION, TRAINING_DRAW
 from hpenv.config import EnvConfig
+from hpenv.extras import import_extra
 from hpenv.spaces import HPSpace
 from hpenv.vector import HPTuneVectorEnv
 
@@ -154,13 +155,9 @@ def tpe_search(seed: int, k: int = 4, *, n_startup_trials: int | None = None, sa
     it is random search.
 
     Raises:
-        ImportError: optuna is not installed (``pip install 'hpenv[optuna]'``).
+        hpenv.extras.MissingExtraError: optuna is not installed (``pip install "hpenv[optuna]"``).
     """
-    try:
-        import optuna
-    except ImportError as err:
-        raise ImportError("tpe_search needs optuna, an optional extra: pip install 'hpenv[optuna]' "
-                          "(or pip install optuna)") from err
+    optuna = import_extra("optuna", by="tpe_search")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = _space(env_kwargs, "tpe_search")
     split, _ = _split_kwargs(env_kwargs, k, budget)

@@ -33,13 +33,15 @@ from typing import Callable
 
 import gymnasium as gym
 import numpy as np
-import ray
 import torch
 
 import hpenv
 from agents import RecurrentReinforce
 from agents.distributed import RayRunners, init_ray
 from agents.rollout import EpisodeChunk
+from hpenv.extras import import_extra
+
+ray = import_extra("ray", by="benchmarks/ray_scaling.py")
 
 
 def make_agent(env_kwargs: dict, num_envs: int, episodes_per_update: int) -> RecurrentReinforce:

