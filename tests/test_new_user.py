@@ -14,7 +14,7 @@ import torch
 
 import hpenv
 from agents import cli
-from agents.evaluation import EpisodeResult
+from agents.engine import EpisodeRecord
 from hpenv.extras import EXTRAS, MissingExtraError, import_extra, require_all
 from hpenv.tasks import make_task
 from hpenv.training import ChildKernel
@@ -171,7 +171,7 @@ def _run_data(n_updates=40, horizon=10):
                  "val_accuracy": 0.5 + 0.04 * t} for t in range(horizon)]
 
     def result(seed, ret):
-        return EpisodeResult(seed=seed, episode_return=ret, test_accuracy=0.9, val_accuracy=0.9, sgd_steps=100,
+        return EpisodeRecord(seed=seed, episode_return=ret, test_accuracy=0.9, val_accuracy=0.9, sgd_steps=100,
                              wall_time_s=0.1, diverged=False, schedule=schedule)
 
     results = {"RecurrentReinforce (greedy)": [result(s, 0.7 + 0.01 * s) for s in range(4)],
