@@ -182,7 +182,7 @@ class ChildKernel:
     # the link between the update and the weights. Keep the owning buffers, the generators'
     # states and the task list; rebuild the views, the scratch space and the device data.
     _DERIVED = ("params", "_bufs", "_work", "_work_buf", "_grad", "_work_params", "_work_bufs", "_grads",
-                "generators", "x_train", "y_train", "_eval_data", "_shared", "num_train")
+                "generators", "x_train", "y_train", "_eval_data", "_eval_sizes", "_shared", "num_train")
 
     def __getstate__(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k not in self._DERIVED}
@@ -223,27 +223,48 @@ class ChildKernel:
 
     # ------------------------------------------------------------------ data
     def set_tasks(self, tasks: list[Task]) -> None:
-        """Put each child's task on the device. One shared task is stored once."""
+        """Put each child's task on the device. One shared task is stored once.
+
+        The tasks must share the input shape and the number of classes; their splits may differ
+        in size. Each split is then padded with zero rows to the batch's largest, and every child
+        keeps its own sizes: it draws training indices from its own examples only and its
+        evaluation reduces over its own rows only, so its numbers never depend on the others'.
+        """
         self.tasks = list(tasks)
         shared = all(t is tasks[0] for t in tasks)
         distinct = [tasks[0]] if shared else tasks
         flatten = isinstance(self.family, MLPFamily)
+        for what, values in (("input shape", [(math.prod(t.input_shape),) if flatten else t.input_shape
+                                              for t in distinct]),
+                             ("number of classes", [t.num_classes for t in distinct])):
+            if len(set(values)) > 1:  # children train in one batch of one architecture
+                raise ValueError(f"the children's tasks must have one {what} to train in one batch, but they have "
+                                 f"{sorted(set(values))} (tasks {[t.name for t in distinct]}); use one env per "
+                                 "task, or K=1")
 
-        def stack(attr):
+        def stack(attr) -> tuple[Tensor, list[int] | None]:
+            """The split's tensors stacked, and each child's size where the sizes differ (else None)."""
             xs = [getattr(t, attr) for t in distinct]
             xs = [x.reshape(len(x), -1) if flatten and x.dim() > 2 else x for x in xs]
-            if len({x.shape for x in xs}) > 1:  # children train in one batch: their data must stack
-                raise ValueError(f"the children's tasks must have one size to train in one batch, but {attr} has "
-                                 f"shapes {sorted({tuple(x.shape) for x in xs})} (tasks "
-                                 f"{[t.name for t in distinct]}); use one env per task, or K=1")
-            return torch.stack(xs).to(self.device)
+            sizes = [len(x) for x in xs]
+            if len(set(sizes)) == 1:
+                return torch.stack(xs).to(self.device), None
+            padded = xs[0].new_zeros((len(xs), max(sizes), *xs[0].shape[1:]))
+            for row, x in zip(padded, xs):
+                row[:len(x)] = x
+            return padded.to(self.device), sizes
 
-        self.x_train, self.y_train = stack("x_train"), stack("y_train")
-        self._eval_data = {
-            split: (stack(f"x_{split}"), stack(f"y_{split}")) for split in ("val", "test")
-        }
+        (self.x_train, train_sizes), (self.y_train, _) = stack("x_train"), stack("y_train")
+        self._eval_data, self._eval_sizes = {}, {}
+        for split in ("val", "test"):
+            (x, sizes), (y, _) = stack(f"x_{split}"), stack(f"y_{split}")
+            self._eval_data[split] = (x, y)
+            # a ragged split evaluates with a mask of each child's rows and its own count
+            self._eval_sizes[split] = None if sizes is None else (
+                torch.arange(x.shape[1], device=self.device) < torch.tensor(sizes, device=self.device).unsqueeze(1),
+                torch.tensor(sizes, dtype=torch.float32, device=self.device))
         self._shared = shared
-        self.num_train = self.x_train.shape[1]
+        self.num_train = [self.x_train.shape[1]] * self.K if train_sizes is None else train_sizes
 
     # ------------------------------------------------------------------ episodes
     def reset_children(self, children: list[int], seeds: list[int]) -> None:
@@ -306,14 +327,14 @@ class ChildKernel:
         self._epoch_pos[k] = int(state["epoch_pos"])
 
     def _next_indices(self, k: int, n: int) -> Tensor:
-        """``n`` training indices for child ``k``: shuffled epochs, reshuffled when used up."""
-        out, need = [], n
+        """``n`` training indices for child ``k``: shuffled epochs of its own examples, reshuffled when used up."""
+        out, need, num_train = [], n, self.num_train[k]
         while need > 0:
-            if self._epoch_order[k] is None or self._epoch_pos[k] >= self.num_train:
+            if self._epoch_order[k] is None or self._epoch_pos[k] >= num_train:
                 self._epoch_order[k] = torch.randperm(
-                    self.num_train, generator=self.generators[k], device=self.device)
+                    num_train, generator=self.generators[k], device=self.device)
                 self._epoch_pos[k] = 0
-            take = min(need, self.num_train - self._epoch_pos[k])
+            take = min(need, num_train - self._epoch_pos[k])
             out.append(self._epoch_order[k][self._epoch_pos[k]:self._epoch_pos[k] + take])
             self._epoch_pos[k] += take
             need -= take
@@ -446,8 +467,13 @@ class ChildKernel:
 
     @torch.no_grad()
     def evaluate(self, split: str) -> Evaluation:
-        """Final-layer statistics of every child on the whole ``split`` ("val" or "test")."""
+        """Final-layer statistics of every child on the whole ``split`` ("val" or "test").
+
+        Where the children's splits differ in size, each child's statistics reduce over its own
+        rows only: accuracy is its count of correct rows over its size, the rest are means.
+        """
         x_all, y_all = self._eval_data[split]
+        ragged = self._eval_sizes[split]
         blocks = self._active_blocks(int(self.depth.max()))
         parts = []
         for start in range(0, x_all.shape[1], EVAL_CHUNK):
@@ -457,13 +483,17 @@ class ChildKernel:
             y = y.expand(self.K, -1)
             logp = torch.log_softmax(logits, -1)
             probs = logp.exp()
-            parts.append(torch.stack([
-                (logits.argmax(-1) == y).float().sum(1),
-                -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).sum(1),
-                logits.mean(-1).sum(1),
-                logits.std(-1).sum(1) if logits.shape[-1] > 1 else torch.zeros_like(logits[..., 0]).sum(1),
-                probs.max(-1).values.sum(1),
-                -(probs * logp).nan_to_num().sum(-1).sum(1),
-            ]))
-        stats = torch.stack(parts).sum(0) / x_all.shape[1]
+            per_row = [
+                (logits.argmax(-1) == y).float(),
+                -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1),
+                logits.mean(-1),
+                logits.std(-1) if logits.shape[-1] > 1 else torch.zeros_like(logits[..., 0]),
+                probs.max(-1).values,
+                -(probs * logp).nan_to_num().sum(-1),
+            ]
+            if ragged is not None:  # where, not a product: a padded row's inf or NaN must not leak in
+                valid = ragged[0][:, start:start + EVAL_CHUNK]
+                per_row = [torch.where(valid, r, 0.0) for r in per_row]
+            parts.append(torch.stack([r.sum(1) for r in per_row]))
+        stats = torch.stack(parts).sum(0) / (x_all.shape[1] if ragged is None else ragged[1])
         return Evaluation(*stats)

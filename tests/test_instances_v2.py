@@ -149,14 +149,6 @@ def test_a_split_is_a_family_of_bounded_memory():
     assert again is not first and torch.equal(again.x_train, first.x_train)
 
 
-def test_a_vector_env_over_members_of_different_sizes_names_the_problem():
-    # v2 members differ in training-set size, which the batched kernel cannot stack (yet)
-    venv = gym.make_vec(hpenv.ENV_ID, num_envs=4, task=f"{SHORT}/train", horizon=2, steps_per_action=2)
-    with pytest.raises(ValueError, match="must have one size to train in one batch"):
-        venv.reset(seed=0)
-    venv.close()
-
-
 def test_members_csv_has_one_row_per_member_with_every_factor(tmp_path):
     path = write_members_csv(tmp_path / "members.csv", SHORT)
     with path.open() as fh:
