@@ -34,7 +34,7 @@ from agents.baselines import FixedPolicy, RandomPolicy
 from agents.checkpoint import atomic_write, hp_space_of, load_checkpoint, remove_stale_temporaries
 from agents.engine import EpisodeRecord
 from agents.evaluation import HELD_OUT_SEED, format_summary, run_episodes, summarize
-from agents.options import (REINFORCE_OPTIONS, TRAINERS, SB3Settings, agent_options, check_reinforce, checked_kind,
+from agents.options import (TRAINERS, SB3Settings, agent_options, check_reinforce, checked_kind,
                             derive_reinforce, option_name, register_agent, reinforce_settings)
 from agents.reinforce import RecurrentReinforceConfig
 from agents.seeds import REPORT
@@ -393,7 +393,7 @@ _ZIP_REFUSED = ("{}: a Stable-Baselines3 .zip unpickles Python objects, so loadi
 
 
 # Adding an agent to hptune train is one registration: its trainer and its settings dataclass.
-register_agent("reinforce", _ReinforceTrainer, RecurrentReinforceConfig, options=REINFORCE_OPTIONS,
+register_agent("reinforce", _ReinforceTrainer, RecurrentReinforceConfig,
                defaults=reinforce_settings, check=check_reinforce, derive=derive_reinforce)
 for _name in SB3_AGENTS:
     register_agent(_name, _SB3Trainer, SB3Settings)

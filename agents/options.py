@@ -2,10 +2,8 @@
 
 An agent is one :func:`register_agent` call: its name, the class that trains it and the
 dataclass of its settings. ``hptune train``'s config nests the chosen agent's settings, and its
-command line is generated from those dataclasses: every field that has a help text becomes an
-option ``--field-name`` (its help from ``field(metadata={"help": ...})``, or, for a settings class
-hptune does not own such as :class:`~agents.reinforce.RecurrentReinforceConfig`, from the
-registration's ``options``). Fields without help are set by hptune itself (``derive``).
+command line is generated from those dataclasses: every field with ``field(metadata={"help": ...})``
+becomes an option ``--field-name``. Fields without help are set by hptune itself (``derive``).
 
 The one rule of the entropy bonus, shared by ``hptune train`` and the benchmark, is
 :func:`with_entropy_decay`.
@@ -23,7 +21,7 @@ from typing import Any
 from agents.reinforce import RecurrentReinforceConfig
 
 __all__ = ["AgentSpec", "TRAINERS", "register_agent", "unregister_agent", "agent_options", "option_name",
-           "checked_kind", "entropy_decay_updates", "with_entropy_decay", "reinforce_settings", "REINFORCE_OPTIONS",
+           "checked_kind", "entropy_decay_updates", "with_entropy_decay", "reinforce_settings",
            "check_reinforce", "derive_reinforce", "SB3Settings"]
 
 
@@ -53,8 +51,6 @@ class AgentSpec:
     """Called as ``trainer(cfg, checkpoint, resume, env)``; None: nothing to train (a baseline)."""
     settings: type | None = None
     """The dataclass of the agent's settings (``TrainConfig.settings`` holds one)."""
-    options: Mapping[str, str] | None = None
-    """Help of the settings' fields that are command-line options (None: each field's metadata)."""
     defaults: Callable[[], Any] | None = None
     """The settings hptune starts from (None: ``settings()``)."""
     check: Callable[[Any, dict], None] | None = None
@@ -66,8 +62,6 @@ class AgentSpec:
         """Field name -> help, for the fields that are command-line options."""
         if self.settings is None:
             return {}
-        if self.options is not None:
-            return dict(self.options)
         return {f.name: f.metadata["help"] for f in dataclasses.fields(self.settings) if "help" in f.metadata}
 
     def default_settings(self) -> Any:
@@ -165,16 +159,6 @@ def reinforce_settings() -> RecurrentReinforceConfig:
     # ent_decay_updates=1 stands until the run's length is known (with_entropy_decay, derive_reinforce)
     return RecurrentReinforceConfig(group_size=8, baseline="leave_one_out", ent_coef=0.05, ent_coef_final=0.005,
                                     ent_decay_updates=1)
-
-
-#: The RecurrentReinforceConfig fields ``hptune train`` takes as options, with their help.
-REINFORCE_OPTIONS = {
-    "learning_rate": "Adam learning rate of RecurrentReinforce (SB3 agents keep their library defaults).",
-    "ent_coef": "Entropy bonus weight at the start (decayed linearly to ent_coef_final over the run's updates).",
-    "ent_coef_final": "Entropy bonus weight at the end of training.",
-    "group_size": "Episodes of an update that share a reset seed (member and initial child).",
-    "baseline": "leave_one_out (the other episodes of the group), moving_average or value.",
-}
 
 
 def check_reinforce(cfg: Any, values: dict) -> None:

@@ -5,7 +5,7 @@ The command line and the benchmark build their options from it; checkpoints stor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Integral
 
 __all__ = ["RecurrentReinforceConfig", "BASELINES"]
@@ -23,6 +23,9 @@ BASELINES = ("moving_average", "value", "leave_one_out")
 class RecurrentReinforceConfig:
     """Hyper-parameters of :class:`RecurrentReinforce` (pass them as keyword arguments).
 
+    The fields with a ``help`` in their metadata are ``hptune train``'s options for this agent
+    (:mod:`agents.options` generates them).
+
     Raises
     ------
     ValueError
@@ -31,18 +34,22 @@ class RecurrentReinforceConfig:
 
     hidden_size: int = 64
     """Number of units of the single-layer LSTM."""
-    learning_rate: float = 1e-2
+    learning_rate: float = field(default=1e-2, metadata={
+        "help": "Adam learning rate of RecurrentReinforce (SB3 agents keep their library defaults)."})
     """Adam step size (tuned on HPTune digits: 3e-3 left the policy far from converged after
     512 episodes)."""
     gamma: float = 1.0
     """Discount factor of the returns-to-go within an episode (1.0: undiscounted)."""
-    ent_coef: float = 0.05
+    ent_coef: float = field(default=0.05, metadata={
+        "help": "Entropy bonus weight at the start (decayed linearly to ent_coef_final over the run's updates)."})
     """Weight of the entropy bonus (entropy summed over action dimensions)."""
-    ent_coef_final: float | None = None
+    ent_coef_final: float | None = field(default=None, metadata={
+        "help": "Entropy bonus weight at the end of training."})
     """If set, ``ent_coef`` decays linearly to this value over ``ent_decay_updates`` updates."""
     ent_decay_updates: int | None = None
     """Length of that decay in updates, counted over the agent's life (resuming continues it)."""
-    baseline: str = "moving_average"
+    baseline: str = field(default="moving_average", metadata={
+        "help": "leave_one_out (the other episodes of the group), moving_average or value."})
     """What the returns are compared with: ``"moving_average"`` (a per-time-step moving average
     of returns), ``"value"`` (a value head on the LSTM) or ``"leave_one_out"`` (the mean return
     of the other episodes of the same group at the same time-step; needs ``group_size >= 2``,
@@ -58,7 +65,8 @@ class RecurrentReinforceConfig:
     episodes_per_update: int = 8
     """Whole episodes per update (rounded up to a multiple of ``num_envs`` for a VectorEnv);
     a multiple of ``group_size``."""
-    group_size: int = 1
+    group_size: int = field(default=1, metadata={
+        "help": "Episodes of an update that share a reset seed (member and initial child)."})
     """The episodes of an update come in groups of this many consecutive episodes that share one
     reset seed (on HPTune: the same task member and the same initial child) while their actions
     are sampled independently, so that comparing them (``baseline="leave_one_out"``) isolates
