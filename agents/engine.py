@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
@@ -64,10 +65,15 @@ def takes_reward(policy: Policy) -> bool:
 
 
 # ---------------------------------------------------------------------- the record
+def _info_reader(info: Mapping[str, Any], index: int | None) -> Callable[[str], Any]:
+    """``key -> value`` of a single env's ``info``, or of row ``index`` of a vector env's."""
+    return (lambda key: info[key]) if index is None else (lambda key: info[key][index])
+
+
 def step_record(info: Mapping[str, Any], index: int | None = None) -> dict:
     """One step of a schedule: the hyper-parameters applied (by name), ``val_accuracy`` and
     ``val_loss``, from a single env's ``info`` (or row ``index`` of a vector env's)."""
-    at = (lambda key: info[key]) if index is None else (lambda key: info[key][index])
+    at = _info_reader(info, index)
     return {**hyperparameters_from_info(info, index), "val_accuracy": float(at("val_accuracy")),
             "val_loss": float(at("val_loss"))}
 
@@ -119,9 +125,7 @@ class EpisodeRecord:
     @classmethod
     def from_episode(cls, r: "EpisodeRecord", **overrides) -> "EpisodeRecord":
         """A copy of ``r`` with ``overrides`` (a search's cost on top of its deployed child)."""
-        kw = {name: getattr(r, name) for name in cls.__dataclass_fields__}
-        kw.update(overrides)
-        return cls(**kw)
+        return dataclasses.replace(r, **overrides)
 
 
 class EpisodeLog:
@@ -137,7 +141,7 @@ class EpisodeLog:
         self.final: dict = {}
 
     def add(self, reward: float, info: Mapping[str, Any], index: int | None = None) -> None:
-        at = (lambda key: info[key]) if index is None else (lambda key: info[key][index])
+        at = _info_reader(info, index)
         self.total += float(reward)
         self.schedule.append(step_record(info, index))
         self.final = {"test_accuracy": float(at("test_accuracy")), "val_accuracy": float(at("val_accuracy")),
