@@ -89,27 +89,28 @@ def replay(member: str, seed: int, schedule: list[dict], env_kwargs: dict) -> tu
     The child trains on one torch thread, as the protocol runner's do: other thread counts may
     sum in another order and move an accuracy by a test example.
     """
-    import gymnasium as gym
+    import numpy as np
     import torch
 
-    import hpenv
+    from agents.bench.common import DEPLOY_CHUNK
+    from agents.engine import schedule_episodes
+    from hpenv.config import EnvConfig
 
     if not (isinstance(schedule, list) and schedule and all(isinstance(v, dict) for v in schedule)):
         raise ValueError("the schedule is not a non-empty JSON list of hyper-parameter dicts")
-    env = gym.make(hpenv.ENV_ID, task=member, **env_kwargs)
+    space = EnvConfig.from_kwargs({"task": member, **env_kwargs}).resolve_space()
+    actions = np.array([[space.encode(values) for values in schedule]], dtype=np.int64)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    try:
-        env.reset(seed=seed)
-        for t, values in enumerate(schedule):
-            _, _, terminated, truncated, info = env.step(env.unwrapped.hp_space.encode(values))
-            if (terminated or truncated) != (t == len(schedule) - 1):
-                raise ValueError(f"the schedule has {len(schedule)} steps but the episode "
-                                 + (f"ended after {t + 1}" if terminated or truncated else "goes on"))
-        return float(info["val_accuracy"]), float(info["test_accuracy"])
+    try:  # the one episode loop, as the benchmark deploys its children (alone, DEPLOY_CHUNK)
+        (record,), _ = schedule_episodes(actions, [seed], chunk=DEPLOY_CHUNK, task=member, **env_kwargs)
     finally:
-        env.close()
         torch.set_num_threads(threads)
+    played = len(record.schedule)  # a schedule shorter than the episode repeats its last step
+    if played != len(schedule):
+        raise ValueError(f"the schedule has {len(schedule)} steps but the episode "
+                         + (f"ended after {played}" if played < len(schedule) else "goes on"))
+    return record.val_accuracy, record.test_accuracy
 
 
 def verify_command(folder: str | Path, protocol_path: str | Path = REGISTERED_PROTOCOL, *, replays: int = 8,
