@@ -22,6 +22,7 @@ under it::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import tomllib
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 __all__ = ["REGISTERED_PROTOCOL", "ProtocolError", "SeedRule", "SuitePlan", "Statistics", "Candidates",
-           "RegisteredProtocol", "load_protocol", "registry_problems", "seed_range_problems"]
+           "Budgets", "RegisteredProtocol", "load_protocol", "registry_problems", "seed_range_problems"]
 
 #: The v2 protocol committed with the repository.
 REGISTERED_PROTOCOL = Path(__file__).resolve().parents[2] / "benchmarks" / "v2" / "protocol.toml"
@@ -128,6 +129,30 @@ class Candidates:
 
 
 @dataclass(frozen=True)
+class Budgets:
+    """What every method may spend, fixed before any test member runs."""
+
+    meta_training_seeds: int
+    """Seeds ``0 .. n-1`` of every meta-trained method: each is meta-trained and deployed once per seed."""
+    meta_episodes: int
+    """Meta-training episodes of every learned method (RecurrentReinforce, the SB3 learners, the NAS controller)."""
+    num_envs: int
+    """Children per meta-training batch (one native vector env)."""
+    search_budget_episodes: int
+    """Search compute per deployed child, in episodes: random search, TPE and successive halving spend
+    it on candidates before retraining the winner; PBT runs ``1 +`` this many children."""
+    search_candidates: int
+    tpe_startup_trials: int
+    pbt_interval: int
+    schedule_starts: int
+    """The fixed-schedule family is built around this many best static tuples (seed A, all selection members)."""
+    oracle_schedule_starts: int
+    """The per-member dynamic oracle adds a family around this many of the member's own best tuples."""
+    dynamic_headroom_min_gain: float
+    """The dynamic-headroom gate passes at this member-level gain with its interval above 0."""
+
+
+@dataclass(frozen=True)
 class RegisteredProtocol:
     """A loaded protocol file; build it with :func:`load_protocol`."""
 
@@ -143,6 +168,8 @@ class RegisteredProtocol:
     candidates: Candidates
     statistics: Statistics
     suites: tuple[SuitePlan, ...]
+    budgets: Budgets | None = None
+    """None only in a protocol file without a ``[budgets]`` table (one that names no methods' costs)."""
 
     @property
     def is_frozen(self) -> bool:
@@ -213,7 +240,18 @@ def load_protocol(path: str | Path = REGISTERED_PROTOCOL) -> RegisteredProtocol:
                                                check=lambda v: 0 < v < 1, allowed="an accuracy difference in (0, 1)"),
             power=read(stats, "power", float, where="statistics", check=lambda v: 0 < v < 1,
                        allowed="a number in (0, 1)")),
-        suites=plans)
+        suites=plans, budgets=_budgets(read, doc["budgets"]) if "budgets" in doc else None)
+
+
+def _budgets(read: _Reader, table: Any) -> Budgets:
+    if not isinstance(table, dict):
+        raise ProtocolError(f"{read.filename}: budgets must be a table, got {table!r}")
+    positive = {"where": "budgets", "check": lambda v: v >= 1, "allowed": "an integer >= 1"}
+    ints = {f.name: read(table, f.name, int, **positive) for f in dataclasses.fields(Budgets)
+            if f.type in ("int", int)}
+    gain = read(table, "dynamic_headroom_min_gain", float, where="budgets", check=lambda v: 0 <= v < 1,
+                allowed="an accuracy difference in [0, 1)")
+    return Budgets(**ints, dynamic_headroom_min_gain=gain)
 
 
 def registry_problems(protocol: RegisteredProtocol) -> list[str]:

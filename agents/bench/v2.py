@@ -1,0 +1,385 @@
+"""Benchmark v2: the registered protocol run on its suites (``hptune bench --v2``).
+
+Per suite of the protocol (:mod:`agents.bench.preregistration`), in this order:
+
+1. **Selection** (:func:`selection_stage`, selection members only, on the protocol's two
+   selection seeds A and B). On seed A every static tuple of the grid trains one child per
+   member; the best tuple by mean validation accuracy is the ``best static tuple`` reference, and
+   the family of fixed schedules (:func:`agents.bench.candidates.schedule_family`) is built around
+   the best ``schedule_starts`` tuples and trained on seed A too: its best is the ``best fixed
+   schedule``. Per member, the static oracle is the member's best tuple on seed A and the dynamic
+   oracle its best schedule on seed A (over the global family and a family around the member's own
+   best ``oracle_schedule_starts`` tuples). Seed B re-trains each member's chosen children, so
+   every gate is scored on children its choice never saw (test accuracy of seed B's children):
+   no winner's curse.
+2. **Gates** (``headroom.csv``): static headroom (per-member static oracle over the best static
+   tuple and over the best fixed schedule) and dynamic headroom (per-member best fixed schedule
+   over the per-member best static tuple), paired at member level.
+3. **Power** (``power.csv``): :func:`agents.bench.member_stats.power_analysis` on the selection
+   members' differences, for the protocol's minimum detectable difference at the Holm worst case.
+4. **Methods**: each method of the suite's comparison family is prepared with a
+   :class:`PrepareContext`, which holds the train and selection members and nothing else; a
+   meta-trained method (``learned = True``) once per meta-training seed. Then every method
+   deploys one child per (test or transfer member, evaluation seed), written to ``results.csv``
+   with the protocol's hash, the method's version and fingerprint and the applied schedule.
+
+Units that are independent (members, meta-training seeds) run on every core
+(:func:`agents.bench.parallel.run_units`); every stage is cached in the run folder, so a killed
+run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+import hpenv
+from agents.bench.candidates import schedule_family, static_grid
+from agents.bench.common import write_atomic, write_csv
+from agents.bench.parallel import run_units
+from agents.bench.preregistration import ProtocolError, RegisteredProtocol, SuitePlan
+from agents.engine import EpisodeRecord, schedule_episodes, static_episodes
+
+__all__ = ["HEADROOM_V2_COLUMNS", "SelectionView", "PrepareContext", "selection_stage", "gate_rows"]
+
+HEADROOM_V2_COLUMNS = ["suite", "gate", "method", "reference", "n_members", "gain", "ci_low", "ci_high",
+                       "p_wilcoxon", "method_mean", "reference_mean", "threshold", "passes"]
+
+#: Children trained side by side in one vector env during selection (their numbers do not enter any
+#: report row: only seed B's re-trained children, alone, do).
+SELECTION_CHUNK = 120
+
+
+# ---------------------------------------------------------------------- what prepare may see
+class SelectionView:
+    """A suite as a method's ``prepare`` sees it: its name and its train and selection members.
+
+    ``members("test")`` and ``members("transfer")`` raise: the rule that nothing is chosen on test
+    members is this class, not prose.
+    """
+
+    ALLOWED = ("train", "selection")
+
+    def __init__(self, plan: SuitePlan):
+        self.name = plan.name
+        self._members = {split: plan.members(split) for split in self.ALLOWED}
+
+    def members(self, split: str) -> list[str]:
+        if split not in self.ALLOWED:
+            raise ProtocolError(f"a method's prepare sees the {list(self.ALLOWED)} members of {self.name} only, "
+                                f"not {split!r}: nothing is chosen or learned on the members a benchmark reports")
+        return list(self._members[split])
+
+
+# ---------------------------------------------------------------------- stage 1: selection
+def _grid_unit(unit: tuple) -> dict:
+    """Every static tuple on one selection member at seed A: validation and test accuracy."""
+    member, grid, seed, env_kwargs = unit
+    t0 = time.perf_counter()
+    res, spent = static_episodes(grid, [seed] * len(grid), chunk=SELECTION_CHUNK, task=member, **env_kwargs)
+    return {"member": member, "val": [r.val_accuracy for r in res], "test": [r.test_accuracy for r in res],
+            "sgd_steps": spent, "wall_time_s": time.perf_counter() - t0}
+
+
+def _schedule_unit(unit: tuple) -> dict:
+    """The global schedule family and the member's own family on one selection member at seed A."""
+    member, schedules, seed, env_kwargs = unit
+    t0 = time.perf_counter()
+    res, spent = schedule_episodes(schedules, [seed] * len(schedules), chunk=SELECTION_CHUNK, task=member,
+                                   **env_kwargs)
+    return {"member": member, "val": [r.val_accuracy for r in res], "sgd_steps": spent,
+            "wall_time_s": time.perf_counter() - t0}
+
+
+def _cached_units(fn: Callable, units: list[tuple], folder: Path, log, what: str, workers: int | None) -> list[dict]:
+    """``fn`` over units (one per member), each result cached as ``folder/<member index>.json``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = {u[0]: folder / f"{u[0].rsplit('/', 1)[-1]}.json" for u in units}
+    out = {m: json.loads(p.read_text()) for m, p in path.items() if p.exists()}
+    todo = [u for u in units if u[0] not in out]
+    if todo:
+        log(f"  {what}: {len(todo)} of {len(units)} members to train")
+        t0 = time.perf_counter()
+        for k, (i, result) in enumerate(run_units(fn, todo, workers=workers), 1):
+            write_atomic(path[todo[i][0]], json.dumps(result))
+            out[todo[i][0]] = result
+            if k % max(1, len(todo) // 10) == 0 or k == len(todo):
+                log(f"  {what}: {k}/{len(todo)} members, {time.perf_counter() - t0:.0f} s")
+    return [out[u[0]] for u in units]
+
+
+def _top(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest values, best first (ties: the lower index, for repeatability)."""
+    return np.argsort(-values, kind="stable")[:k]
+
+
+def selection_stage(plan: SuitePlan, protocol: RegisteredProtocol, cache: Path, *, workers: int | None = None,
+                    log=print) -> dict:
+    """Stage 1 of one suite (cached under ``cache``): the references' choices, the oracles, seed B.
+
+    Returns a dict with the static grid and schedule family, the ``selection`` dict methods read
+    (``static_best``, ``schedule_best``, ``static_val`` ... as v1's), and per member the seed-B
+    test accuracies of the children the gates compare.
+    """
+    cache = Path(cache)
+    done = cache / "selection.json"
+    if done.exists():
+        return _loaded(json.loads(done.read_text()))
+    space = hpenv.HPSpace.default()
+    kw = plan.env_kwargs
+    b = protocol.budgets
+    members = plan.members("selection")
+    seed_a, seed_b = protocol.selection_seeds[:2]
+    grid = static_grid(space, protocol.candidates.static)
+    log(f"{plan.name}: selection on {len(members)} selection members: {len(grid)} static tuples at seed {seed_a}")
+    g = _cached_units(_grid_unit, [(m, grid, seed_a, kw) for m in members], cache / "grid", log, "static grid",
+                      workers)
+    static_val = np.array([r["val"] for r in g])
+    static_best = int(np.argmax(static_val.mean(0)))
+    starts = grid[_top(static_val.mean(0), b.schedule_starts)]
+    family, family_names = schedule_family(space, kw["horizon"], starts, protocol.candidates.schedule_families)
+    own = []  # each member's own schedule family, around its best tuples on seed A
+    for i in range(len(members)):
+        sched, names = schedule_family(space, kw["horizon"], grid[_top(static_val[i], b.oracle_schedule_starts)],
+                                       protocol.candidates.schedule_families)
+        own.append((sched, names))
+    log(f"{plan.name}: {len(family)} fixed schedules around the best {b.schedule_starts} tuples, and per member "
+        f"~{int(np.mean([len(o[0]) for o in own]))} around its best {b.oracle_schedule_starts}")
+    s = _cached_units(_schedule_unit, [(m, np.concatenate([family, own[i][0]]), seed_a, kw)
+                                       for i, m in enumerate(members)], cache / "schedules", log,
+                      "fixed schedules", workers)
+    schedule_val = np.array([r["val"][: len(family)] for r in s])
+    schedule_best = int(np.argmax(schedule_val.mean(0)))
+
+    # seed B: the children each gate compares, per member, trained again on a seed no choice saw
+    constant = lambda t: np.repeat(np.asarray(t)[None], kw["horizon"], 0)  # noqa: E731
+    rows, labels = [], ("best static tuple", "best fixed schedule", "static oracle", "dynamic oracle")
+    oracle_static, oracle_schedule = [], []
+    for i, m in enumerate(members):
+        own_sched, own_names = own[i]
+        all_sched, all_names = np.concatenate([family, own_sched]), family_names + own_names
+        j_static = int(np.argmax(static_val[i]))
+        j_sched = int(np.argmax(s[i]["val"]))
+        oracle_static.append(space.decode(grid[j_static]))
+        oracle_schedule.append(all_names[j_sched])
+        rows += [constant(grid[static_best]), family[schedule_best], constant(grid[j_static]), all_sched[j_sched]]
+    t0 = time.perf_counter()
+    res, spent_b = _per_member_b(members, rows, labels, seed_b, kw)
+    seed_b_test = {label: [res[i * len(labels) + k].test_accuracy for i in range(len(members))]
+                   for k, label in enumerate(labels)}
+    selection = {
+        "members": members, "seeds": [seed_a, seed_b],
+        "static_val": static_val.tolist(), "static_best": static_best,
+        "static_sgd_steps": int(sum(r["sgd_steps"] for r in g)),
+        "static_wall_time_s": float(sum(r["wall_time_s"] for r in g)),
+        "schedule_val": schedule_val.tolist(), "schedule_best": schedule_best,
+        "schedule_sgd_steps": int(sum(r["sgd_steps"] for r in s)),
+        "schedule_wall_time_s": float(sum(r["wall_time_s"] for r in s)),
+    }
+    data = {"grid": grid.tolist(), "family": family.tolist(), "family_names": family_names,
+            "selection": selection, "seed_b_test": seed_b_test, "oracle_static": oracle_static,
+            "oracle_schedule": oracle_schedule, "seed_b_sgd_steps": spent_b,
+            "seed_b_wall_time_s": time.perf_counter() - t0}
+    write_atomic(done, json.dumps(data))
+    return _loaded(data)
+
+
+def _per_member_b(members, rows, labels, seed, kw):
+    """Seed B's children, member by member (a member is a task; its children train in one batch)."""
+    out, spent = [], 0
+    n = len(labels)
+    for i, m in enumerate(members):
+        res, sp = schedule_episodes(np.array(rows[i * n:(i + 1) * n]), [seed] * n, chunk=n, task=m, **kw)
+        out += res
+        spent += sp
+    return out, spent
+
+
+def _loaded(data: dict) -> dict:
+    data = dict(data)
+    data["grid"] = np.asarray(data["grid"], dtype=np.int64)
+    data["family"] = np.asarray(data["family"], dtype=np.int64)
+    return data
+
+
+# ---------------------------------------------------------------------- stage 2: gates
+def gate_rows(plan: SuitePlan, protocol: RegisteredProtocol, sel: dict) -> list[dict]:
+    """``headroom.csv`` rows of one suite: both gates, member level, on seed B's children."""
+    from agents.bench.stats import paired_comparison
+
+    t = sel["seed_b_test"]
+    threshold = protocol.budgets.dynamic_headroom_min_gain
+    out = []
+    for gate, method, ref in (("static", "static oracle", "best static tuple"),
+                              ("static", "static oracle", "best fixed schedule"),
+                              ("dynamic", "dynamic oracle", "static oracle")):
+        c = paired_comparison(t[method], t[ref], n_resamples=protocol.statistics.bootstrap_resamples,
+                              confidence=protocol.statistics.confidence)
+        out.append({"suite": plan.name, "gate": gate, "method": method, "reference": ref, "n_members": c["n"],
+                    "gain": c["mean_diff"], "ci_low": c["ci_low"], "ci_high": c["ci_high"], "p_wilcoxon": c["p"],
+                    "method_mean": c["mean"], "reference_mean": c["ref_mean"], "threshold": threshold,
+                    "passes": bool(c["mean_diff"] >= threshold and c["ci_low"] > 0)})
+    return out
+
+
+# ---------------------------------------------------------------------- stage 3: methods
+class PrepareContext:
+    """What a method's ``prepare`` receives in v2: the attributes v1's
+    :class:`agents.bench.protocol.SuiteContext` offers methods, with the suite seen through
+    :class:`SelectionView` and no test grid, so no code path reaches a test member.
+
+    ``protocol`` is a v1 :class:`~agents.bench.protocol.Protocol` carrying the registered budgets,
+    its ``seed`` the meta-training seed of this preparation (0 for methods that learn nothing).
+    """
+
+    def __init__(self, plan: SuitePlan, protocol: RegisteredProtocol, sel: dict, cache_dir: Path, seed: int = 0):
+        from agents.bench.protocol import Protocol
+        from agents.options import reinforce_settings
+
+        b = protocol.budgets
+        self.suite = SelectionView(plan)
+        self.protocol = Protocol(suites=(plan.name,), seeds=len(protocol.evaluation_seeds), seed=int(seed),
+                                 rr_meta_episodes=b.meta_episodes, num_envs=b.num_envs, rr=reinforce_settings(),
+                                 rr_spaces=("absolute",), search_budget_episodes=b.search_budget_episodes,
+                                 search_candidates=b.search_candidates, tpe_startup_trials=b.tpe_startup_trials,
+                                 pbt_interval=b.pbt_interval)
+        self.env_kwargs = plan.env_kwargs
+        self.episode_steps = plan.deployed_sgd_steps
+        self.space = hpenv.HPSpace.default()
+        self.candidates = sel["grid"]
+        self.schedules, self.schedule_names = sel["family"], list(sel["family_names"])
+        self.selection = sel["selection"]
+        self._selection_seeds = list(protocol.selection_seeds)
+        self.cache_dir = Path(cache_dir)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+
+    def selection_members(self) -> list[str]:
+        return self.suite.members("selection")
+
+    def selection_seeds(self) -> list[int]:
+        return list(self._selection_seeds)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """One prepared method: the object that deploys, its meta-training seed (-1: learns nothing),
+    and its ledger identity."""
+
+    method: Any
+    training_seed: int
+    version: str
+    fingerprint: str
+
+
+def method_identity(method, plan: SuitePlan) -> tuple[str, str]:
+    """``(version, fingerprint)``: the class's ``version`` label and a digest of its settings and code."""
+    from agents.bench.ledger import method_fingerprint
+
+    version = str(getattr(method, "version", "1"))
+    settings = method.settings() if callable(getattr(method, "settings", None)) else {}
+    if not callable(getattr(method, "settings", None)) and hasattr(method, "settings"):
+        settings = method.settings
+    return version, method_fingerprint(method.name, version, {"suite": plan.name, **dict(settings)},
+                                       code=(type(method),))
+
+
+def _prepare_unit(unit: tuple) -> Prepared:
+    spec, seed, plan, protocol, sel, cache_dir = unit
+    from agents.bench.methods import resolve_method
+
+    method = resolve_method(spec)
+    method.prepare(PrepareContext(plan, protocol, sel, cache_dir, seed=max(seed, 0)))
+    version, fingerprint = method_identity(method, plan)
+    return Prepared(method, seed, version, fingerprint)
+
+
+def _schedule_json(r: EpisodeRecord, space: hpenv.HPSpace) -> str:
+    """The hyper-parameters applied at each env step, as ``hptune bench --verify`` replays them."""
+    return json.dumps([{name: step[name] for name in space.names} for step in r.schedule])
+
+
+class DeployContext:
+    """What a method's ``run`` receives in v2 (it names the member itself): settings, no selection data."""
+
+    def __init__(self, prep_ctx_fields: dict):
+        self.__dict__.update(prep_ctx_fields)
+
+
+def _deploy_unit(unit: tuple) -> list[dict]:
+    """Every prepared method on one member at the evaluation seeds: results rows."""
+    member, split, prepared, plan, protocol, sel, cache_dir, seeds, done = unit
+    space = hpenv.HPSpace.default()
+    rows = []
+    for p in prepared:
+        todo = [s for s in seeds if (member, p.method.name, p.version, p.training_seed, s) not in done]
+        if not todo:
+            continue
+        ctx = PrepareContext(plan, protocol, sel, cache_dir, seed=max(p.training_seed, 0))
+        for r in p.method.run(ctx, member, todo):
+            rows.append({
+                "suite": plan.name, "split": split, "member": member, "seed": r.seed, "method": p.method.name,
+                "method_version": p.version, "method_fingerprint": p.fingerprint, "training_seed": p.training_seed,
+                "test_accuracy": r.test_accuracy, "val_accuracy": r.val_accuracy,
+                "deployed_sgd_steps": r.deployed_sgd_steps, "search_sgd_steps": r.search_sgd_steps,
+                "one_off_sgd_steps": p.method.one_off_sgd_steps,
+                "one_off_wall_time_s": round(p.method.one_off_wall_time_s, 2),
+                "wall_time_s": round(r.wall_time_s, 3), "diverged": r.diverged, "protocol_hash": protocol.hash,
+                "schedule": _schedule_json(r, space), "replayable": bool(getattr(p.method, "replayable", True)),
+                "source": p.method.source, "chosen": json.dumps(r.chosen) if r.chosen else "",
+            })
+    return rows
+
+
+def family_methods(plan: SuitePlan) -> list[str]:
+    """The methods a suite's run deploys: its comparison family, then those reported beside it."""
+    return list(dict.fromkeys([*plan.methods, *plan.reported]))
+
+
+def prepare_stage(plan: SuitePlan, protocol: RegisteredProtocol, sel: dict, cache: Path, methods: Sequence[str], *,
+                  workers: int | None = None, log=print) -> list[Prepared]:
+    """Every method prepared (a learned one once per meta-training seed), in parallel units."""
+    from agents.bench.methods import resolve_method
+
+    units = []
+    for spec in methods:
+        learned = bool(getattr(resolve_method(spec), "learned", False))
+        for seed in (range(protocol.budgets.meta_training_seeds) if learned else (-1,)):
+            units.append((spec, seed, plan, protocol, sel, cache / "methods"))
+    log(f"{plan.name}: preparing {len(methods)} methods ({len(units)} preparations, meta-trained ones once per seed)")
+    out: list[Prepared | None] = [None] * len(units)
+    t0 = time.perf_counter()
+    for i, prepared in run_units(_prepare_unit, units, workers=workers):
+        out[i] = prepared
+        m = prepared.method
+        log(f"  prepared {m.name}" + (f" (seed {prepared.training_seed})" if prepared.training_seed >= 0 else "")
+            + f": {m.one_off_sgd_steps:,} one-off SGD steps, {m.one_off_wall_time_s:.0f} s"
+            + f" [{time.perf_counter() - t0:.0f} s]")
+    return out  # type: ignore[return-value]
+
+
+def deploy_stage(plan: SuitePlan, protocol: RegisteredProtocol, sel: dict, cache: Path, prepared: list[Prepared],
+                 results: Path, splits: Sequence[str], *, members: dict[str, list[str]] | None = None,
+                 workers: int | None = None, log=print) -> list[dict]:
+    """Every prepared method on every member of ``splits`` at the evaluation seeds, into ``results``
+    (rewritten atomically after each member, so a killed run keeps every finished member)."""
+    from agents.bench.common import V2_COLUMNS, read_rows
+
+    rows = read_rows(results, V2_COLUMNS) if results.exists() else []
+    done = {(r["member"], r["method"], r["method_version"], int(r["training_seed"]), int(r["seed"])) for r in rows}
+    seeds = list(protocol.evaluation_seeds)
+    targets = [(m, split) for split in splits for m in (members or {}).get(split, plan.members(split))]
+    units = [(m, split, prepared, plan, protocol, sel, cache / "methods", seeds, done) for m, split in targets]
+    log(f"{plan.name}: deploying {len(prepared)} prepared methods on {len(targets)} members x {len(seeds)} seeds")
+    t0 = time.perf_counter()
+    for k, (_, new) in enumerate(run_units(_deploy_unit, units, workers=workers), 1):
+        rows += new
+        write_csv(rows, results, V2_COLUMNS)
+        if k % max(1, len(units) // 10) == 0 or k == len(units):
+            log(f"  deployed {k}/{len(units)} members [{time.perf_counter() - t0:.0f} s]")
+    return rows
