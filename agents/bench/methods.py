@@ -34,7 +34,7 @@ import numpy as np
 
 import hpenv
 from agents import search
-from agents.baselines import DEFAULT_TUPLE, FixedPolicy
+from agents.baselines import DEFAULT_TUPLE, FixedPolicy, ReduceOnPlateauPolicy
 from agents.engine import EpisodeLog, EpisodeRecord, evaluate_policy, schedule_episodes
 from agents.options import with_entropy_decay
 from agents.bench.common import DEPLOY_CHUNK, write_atomic
@@ -190,6 +190,54 @@ class BestSchedule(_ChosenOnSelection):
         results, _ = schedule_episodes(np.repeat(sched[None], len(seeds), 0), seeds, chunk=DEPLOY_CHUNK,
                                        task=member, **ctx.env_kwargs)
         return results
+
+
+@register_method("reduce on plateau")
+class ReduceOnPlateau(Method):
+    """The classic state-dependent rule (:class:`agents.baselines.ReduceOnPlateauPolicy`): from the
+    best static tuple, lower the learning rate when validation accuracy stops improving; a
+    controller that reads the state must beat it.
+
+    ``patience`` and ``factor_steps`` are chosen among :attr:`PATIENCE` x :attr:`FACTOR_STEPS`
+    (the first in that order on ties) by mean validation accuracy on the selection members x
+    selection seeds. Its one-off cost is that choice plus the static-tuple selection it starts from.
+    """
+
+    version = "1"
+    PATIENCE = (1, 2, 3)
+    FACTOR_STEPS = (1, 2)
+    MIN_DELTA = 0.0
+
+    def settings(self) -> dict:
+        return {"start": "best static tuple", "patience": list(self.PATIENCE),
+                "factor_steps": list(self.FACTOR_STEPS), "min_delta": self.MIN_DELTA}
+
+    def prepare(self, ctx):
+        start = ctx.candidates[ctx.selection["static_best"]]
+        settings = [(p, f) for p in self.PATIENCE for f in self.FACTOR_STEPS]
+        policies = [ReduceOnPlateauPolicy(ctx.space, start, patience=p, factor_steps=f, min_delta=self.MIN_DELTA)
+                    for p, f in settings]
+        seeds = ctx.selection_seeds()
+        val = np.zeros((len(ctx.selection_members()), len(policies)))
+        self.one_off_sgd_steps = int(ctx.selection["static_sgd_steps"])
+        t0 = time.perf_counter()
+        for i, member in enumerate(ctx.selection_members()):
+            venv = gym.make_vec(hpenv.ENV_ID, num_envs=len(seeds), vectorization_mode="vector_entry_point",
+                                task=member, **ctx.env_kwargs)
+            for k, policy in enumerate(policies):
+                results = evaluate_policy(policy, seeds, env=venv)
+                val[i, k] = np.mean([r.val_accuracy for r in results])
+                self.one_off_sgd_steps += sum(r.sgd_steps for r in results)
+            venv.close()
+        self.one_off_wall_time_s = float(ctx.selection["static_wall_time_s"]) + time.perf_counter() - t0
+        best = int(np.argmax(val.mean(0)))
+        self.policy = policies[best]
+        self.note = (f"from {ctx.space.decode(start)}: patience {settings[best][0]}, factor_steps {settings[best][1]} "
+                     f"chosen on the selection members by validation accuracy (patience/factor_steps "
+                     + ", ".join(f"{p}/{f} {v:.4f}" for (p, f), v in zip(settings, val.mean(0))) + ")")
+
+    def run(self, ctx, member, seeds):
+        return evaluate_policy(self.policy, seeds, chunk=DEPLOY_CHUNK, task=member, **ctx.env_kwargs)
 
 
 class _PerMemberSearch(Method):
