@@ -713,6 +713,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                              f"{args.replays} and {args.tolerance}")
         return verify_command(args.verify, args.protocol or REGISTERED_PROTOCOL, replays=args.replays,
                               tolerance=args.tolerance)
+    if args.v2:
+        from agents.bench.v2 import main_v2
+
+        return main_v2(args)
     from agents.bench import main as bench_main
 
     return bench_main(args)
@@ -756,7 +760,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="check a v2 results folder against the registered protocol (its hash, every test member, "
                            "the protocol's seeds) and re-train a sample of its rows from their recorded schedules; "
                            "one line per problem, exit 1 on any")
-    b.add_argument("--protocol", help="with --verify: the protocol file (default: benchmarks/v2/protocol.toml)")
+    b.add_argument("--v2", action="store_true",
+                   help="benchmark v2: the registered protocol (--protocol) on its suites; with --quick a rehearsal "
+                        "on selection members in minutes")
+    b.add_argument("--workers", type=_positive_int,
+                   help="with --v2: parallel workers (Ray; default: one per core; 1: serial, no Ray)")
+    b.add_argument("--protocol", help="with --verify or --v2: the protocol file (default: benchmarks/v2/protocol.toml)")
     b.add_argument("--replays", type=int, default=8, help="with --verify: rows re-trained from their schedules")
     b.add_argument("--tolerance", type=float, default=0.0,
                    help="with --verify: accuracy tolerance of a replay (0: exact, the same machine; about one test "

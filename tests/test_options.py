@@ -107,7 +107,7 @@ def test_hptune_and_the_benchmark_share_the_entropy_decay_rule():
     assert cfg.settings == with_entropy_decay(cfg.settings, 1000)
     assert cfg.settings.ent_decay_updates == 1000 // 16
     p = Protocol(num_envs=16, rr_meta_episodes=1000)
-    agent = RecurrentReinforceConfig(**RRMeta().settings(p)["agent"])
+    agent = RecurrentReinforceConfig(**RRMeta().agent_settings(p)["agent"])
     assert agent == dataclasses.replace(cfg.settings, seed=p.seed)
     assert (agent.ent_coef, agent.ent_coef_final) == (reinforce_settings().ent_coef, reinforce_settings().ent_coef_final)
 
@@ -141,4 +141,4 @@ def test_a_protocol_round_trips_through_a_bench_config_json_and_the_committed_ru
     committed = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "digits" / "config.json"
     with pytest.warns(DeprecationWarning):  # written with the flat rr_* settings
         old = _protocol_of(json.loads(committed.read_text()))
-    assert old.rr == full.rr and RRMeta().settings(old) == RRMeta().settings(dataclasses.replace(full, suites=old.suites))
+    assert old.rr == full.rr and RRMeta().agent_settings(old) == RRMeta().agent_settings(dataclasses.replace(full, suites=old.suites))

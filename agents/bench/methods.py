@@ -35,7 +35,7 @@ import numpy as np
 import hpenv
 from agents import search
 from agents.baselines import DEFAULT_TUPLE, FixedPolicy, ReduceOnPlateauPolicy
-from agents.engine import EpisodeLog, EpisodeRecord, evaluate_policy, schedule_episodes
+from agents.engine import EpisodeLog, EpisodeRecord, evaluate_policy, schedule_episodes, static_episodes
 from agents.options import with_entropy_decay
 from agents.bench.common import DEPLOY_CHUNK, write_atomic
 from agents.seeds import SELECTION
@@ -52,11 +52,22 @@ class Method:
     extras: tuple[str, ...] = ()
     """Optional extras (:data:`hpenv.extras.EXTRAS`) the method imports; the benchmark checks them
     for every method before it trains any child."""
+    version: str = "1"
+    """The label the v2 ledger files the method under; a change after a test result is a new label."""
+    learned: bool = False
+    """Meta-trained: benchmark v2 prepares (and reports) it once per meta-training seed."""
+    replayable: bool = True
+    """Each deployed child is reproduced by its member, seed and applied schedule alone (``hptune
+    bench --verify`` replays it); False where the child's weights came from other children (PBT)."""
 
     def __init__(self) -> None:
         self.one_off_sgd_steps = 0
         self.one_off_wall_time_s = 0.0
         self.note = ""
+
+    def settings(self) -> dict:
+        """Everything that changes what the method does (JSON), for the ledger's fingerprint."""
+        return {}
 
     def prepare(self, ctx) -> None:  # noqa: B027  (optional hook)
         """Choose or learn anything needed before deployment (train / selection members only)."""
@@ -170,9 +181,18 @@ class BestStatic(_ChosenOnSelection):
     def describe(self, ctx) -> str:
         return str(ctx.space.decode(ctx.candidates[self.index]))
 
+    def settings(self) -> dict:
+        return {"tuple": self.tuple.tolist()}
+
+    def prepare(self, ctx):
+        super().prepare(ctx)
+        self.tuple = np.asarray(ctx.candidates[self.index], dtype=np.int64)
+
     def run(self, ctx, member, seeds):
-        grid = ctx.test_grid(member, seeds)
-        return [grid[(self.index, s)] for s in seeds]
+        # alone (DEPLOY_CHUNK), as the v1 test grid trains it: the same child as the oracle's bit for bit
+        results, _ = static_episodes(np.repeat(self.tuple[None], len(seeds), 0), seeds, chunk=DEPLOY_CHUNK,
+                                     task=member, **ctx.env_kwargs)
+        return [dataclasses.replace(r, chosen=ctx.space.decode(self.tuple)) for r in results]
 
 
 @register_method("best fixed schedule")
@@ -185,8 +205,15 @@ class BestSchedule(_ChosenOnSelection):
     def describe(self, ctx) -> str:
         return ctx.schedule_names[self.index]
 
+    def settings(self) -> dict:
+        return {"schedule": self.schedule.tolist()}
+
+    def prepare(self, ctx):
+        super().prepare(ctx)
+        self.schedule = np.asarray(ctx.schedules[self.index], dtype=np.int64)
+
     def run(self, ctx, member, seeds):
-        sched = ctx.schedules[self.index]
+        sched = self.schedule
         results, _ = schedule_episodes(np.repeat(sched[None], len(seeds), 0), seeds, chunk=DEPLOY_CHUNK,
                                        task=member, **ctx.env_kwargs)
         return results
@@ -240,7 +267,19 @@ class ReduceOnPlateau(Method):
         return evaluate_policy(self.policy, seeds, chunk=DEPLOY_CHUNK, task=member, **ctx.env_kwargs)
 
 
-class _PerMemberSearch(Method):
+class _BudgetedSearch(Method):
+    """A search whose compute per deployed child is the protocol's (``search_*`` budgets)."""
+
+    def prepare(self, ctx):
+        p = ctx.protocol
+        self.budget = {"search_budget_episodes": p.search_budget_episodes, "search_candidates": p.search_candidates,
+                       "tpe_startup_trials": p.tpe_startup_trials, "pbt_interval": p.pbt_interval, "seed": p.seed}
+
+    def settings(self) -> dict:
+        return dict(self.budget)
+
+
+class _PerMemberSearch(_BudgetedSearch):
     """A search at every test child: its candidates cost ``search_budget_episodes * E`` SGD steps,
     then the winner is retrained for one episode (the deployed child)."""
 
@@ -274,9 +313,12 @@ class SuccessiveHalving(_PerMemberSearch):
 
 
 @register_method("PBT")
-class PBT(Method):
+class PBT(_BudgetedSearch):
     """Population-based training: ``1 + search_budget_episodes`` children side by side (the same
-    total compute as the other searches); the best lineage is the deployed child."""
+    total compute as the other searches); the best lineage is the deployed child. Its weights were
+    copied from other children at exploit steps, so the schedule alone does not replay it."""
+
+    replayable = False
 
     def run(self, ctx, member, seeds):
         p = ctx.protocol
@@ -285,12 +327,13 @@ class PBT(Method):
 
 
 @register_method("PBT (Ray Tune)")
-class PBTRayTune(Method):
+class PBTRayTune(_BudgetedSearch):
     """:class:`PBT` with every member a Ray Tune trial (:func:`agents.pbt_tune.pbt_tune`): the
     same members, seeds and compute, each SGD step counted as it runs. Not a default method:
     on one machine Tune's trial scheduling and checkpoints cost far more than the training."""
 
     extras = ("ray",)
+    replayable = False
 
     def run(self, ctx, member, seeds):
         from agents.pbt_tune import pbt_tune  # imported here: Ray is slow to import
@@ -360,12 +403,13 @@ class RRMeta(Method):
     ``spaces``) for the README's ablations.
     """
 
+    learned = True
     overrides: dict = {}
     """RecurrentReinforce options that differ from the protocol's (``num_envs``, ``episodes`` too)."""
     spaces: tuple[str, ...] | None = None
     """The action spaces (keys of :data:`RR_SPACES`) to choose among; None: ``Protocol.rr_spaces``."""
 
-    def settings(self, p) -> dict:
+    def agent_settings(self, p) -> dict:
         """``{"episodes", "num_envs", "agent"}``: the agent's :class:`RecurrentReinforceConfig` fields
         (``Protocol.rr`` with the protocol's seed and batch, then ``overrides``)."""
         episodes = self.overrides.get("episodes", p.rr_meta_episodes)
@@ -404,6 +448,7 @@ class RRMeta(Method):
                       + ", ".join(f"{space} {score:.4f}" for space, score in scores.items()) + "; ")
         chosen = trained[self.space]
         self.agent, self.path = chosen["agent"], chosen["path"]
+        self._settings = {"space": self.space, **chosen["settings"]}
         self.note = (f"{choice}deployed: {self.space} actions, meta-trained on {chosen['members']} train members "
                      f"for {chosen['episodes']} episodes")
 
@@ -411,7 +456,7 @@ class RRMeta(Method):
         """Meta-train one agent with ``space`` on the train members (or load it from the cache)."""
         from agents.reinforce import RecurrentReinforce
 
-        settings = self.settings(ctx.protocol)
+        settings = self.agent_settings(ctx.protocol)
         key = hashlib.sha256(json.dumps([settings, RR_SPACES[space]], sort_keys=True).encode()).hexdigest()[:12]
         path, meta_file = ctx.cache_dir / f"rr_meta_{key}.pt", ctx.cache_dir / f"rr_meta_{key}.json"
         if path.exists() and meta_file.exists():
@@ -429,7 +474,17 @@ class RRMeta(Method):
         write_atomic(meta_file, json.dumps(info))
         return {**info, "agent": agent, "path": path}
 
+    def settings(self) -> dict:
+        return dict(self._settings)
+
+    def __getstate__(self) -> dict:  # the agent (with its envs) stays behind; run reloads it from path
+        return {**self.__dict__, "agent": None}
+
     def run(self, ctx, member, seeds):
+        from agents.reinforce import RecurrentReinforce
+
+        if self.agent is None:
+            self.agent = RecurrentReinforce.load(self.path)
         results = evaluate_policy(self.agent, seeds, chunk=DEPLOY_CHUNK, task=member, **self.env_kwargs(ctx))
         return results
 

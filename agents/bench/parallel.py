@@ -41,17 +41,16 @@ def run_units(fn: Callable[[Any], Any], units: Sequence[Any], *, workers: int | 
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    use_ray = workers > 1 and len(units) > 1
-    if use_ray:
+    ray = None
+    if workers > 1 and len(units) > 1:
         try:
-            import ray  # noqa: F401  (the optional extra: without it, the serial path)
+            import ray  # the optional extra: without it, the serial path
         except ImportError:
-            use_ray = False
-    if not use_ray:
+            ray = None
+    if ray is None:
         for i, unit in enumerate(units):
             yield i, _one_thread_call(fn, unit)
         return
-    import ray
 
     from agents.distributed import init_ray
 

@@ -79,6 +79,9 @@ class SuitePlan:
     references: tuple[str, ...]
     extra_env_kwargs: dict = field(default_factory=dict)
     transfer: int = 0
+    reported: tuple[str, ...] = ()
+    """Methods run and reported beside the comparison family, outside its correction (the fixed
+    default, the paper's online mode, ablations)."""
 
     @property
     def env_kwargs(self) -> dict:
@@ -349,4 +352,6 @@ def _suite_plan(read: _Reader, table: Any, where: str) -> SuitePlan:
         references=tuple(references),
         extra_env_kwargs=read(table, "env_kwargs", dict, where=where, default={}),
         transfer=read(table, "transfer", int, where=where, check=lambda v: v >= 0, allowed="an integer >= 0",
-                      default=0))
+                      default=0),
+        reported=tuple(read(table, "reported", list, where=where, default=[],
+                            check=lambda v: all(isinstance(r, str) for r in v), allowed="a list of method names")))

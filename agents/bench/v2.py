@@ -30,7 +30,6 @@ run continues where it stopped.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import time
@@ -277,16 +276,25 @@ class Prepared:
     fingerprint: str
 
 
-def method_identity(method, plan: SuitePlan) -> tuple[str, str]:
-    """``(version, fingerprint)``: the class's ``version`` label and a digest of its settings and code."""
+def _without_seed(value: Any, seed: int) -> Any:
+    """``value`` with every ``"seed": seed`` entry masked: the copies of one method differ only there."""
+    if isinstance(value, dict):
+        return {k: ("<meta-training seed>" if k == "seed" and v == seed else _without_seed(v, seed))
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_seed(v, seed) for v in value]
+    return value
+
+
+def method_identity(method, plan: SuitePlan, training_seed: int = -1) -> tuple[str, str]:
+    """``(version, fingerprint)``: the class's ``version`` label and a digest of its settings (the
+    meta-training seed masked, so every seed's copy of a method shares one) and its class's code."""
     from agents.bench.ledger import method_fingerprint
 
-    version = str(getattr(method, "version", "1"))
-    settings = method.settings() if callable(getattr(method, "settings", None)) else {}
-    if not callable(getattr(method, "settings", None)) and hasattr(method, "settings"):
-        settings = method.settings
-    return version, method_fingerprint(method.name, version, {"suite": plan.name, **dict(settings)},
-                                       code=(type(method),))
+    settings = {"suite": plan.name, **method.settings()}
+    if training_seed >= 0:
+        settings = _without_seed(settings, training_seed)
+    return method.version, method_fingerprint(method.name, method.version, settings, code=(type(method),))
 
 
 def _prepare_unit(unit: tuple) -> Prepared:
@@ -295,20 +303,13 @@ def _prepare_unit(unit: tuple) -> Prepared:
 
     method = resolve_method(spec)
     method.prepare(PrepareContext(plan, protocol, sel, cache_dir, seed=max(seed, 0)))
-    version, fingerprint = method_identity(method, plan)
+    version, fingerprint = method_identity(method, plan, seed)
     return Prepared(method, seed, version, fingerprint)
 
 
 def _schedule_json(r: EpisodeRecord, space: hpenv.HPSpace) -> str:
     """The hyper-parameters applied at each env step, as ``hptune bench --verify`` replays them."""
     return json.dumps([{name: step[name] for name in space.names} for step in r.schedule])
-
-
-class DeployContext:
-    """What a method's ``run`` receives in v2 (it names the member itself): settings, no selection data."""
-
-    def __init__(self, prep_ctx_fields: dict):
-        self.__dict__.update(prep_ctx_fields)
 
 
 def _deploy_unit(unit: tuple) -> list[dict]:
@@ -383,3 +384,188 @@ def deploy_stage(plan: SuitePlan, protocol: RegisteredProtocol, sel: dict, cache
         if k % max(1, len(units) // 10) == 0 or k == len(units):
             log(f"  deployed {k}/{len(units)} members [{time.perf_counter() - t0:.0f} s]")
     return rows
+
+
+# ---------------------------------------------------------------------- the run
+#: ``--quick``: the whole pipeline in minutes, deployed on selection members (a rehearsal that
+#: touches no test member and files nothing in the ledger; its hash says it is not the protocol).
+QUICK = {"selection": 8, "members": 8, "seeds": 1,
+         "budgets": {"meta_training_seeds": 2, "meta_episodes": 128, "num_envs": 16, "search_budget_episodes": 2,
+                     "search_candidates": 4, "schedule_starts": 2, "oracle_schedule_starts": 1},
+         "static": {"dropout": [0.0], "depth": [1, 4]}}
+
+
+def quick_protocol(protocol: RegisteredProtocol, overrides: dict | None = None) -> RegisteredProtocol:
+    """The protocol cut down to :data:`QUICK` updated with ``overrides`` (its ``budgets`` merged; hash
+    ``quick-<hash>``, which ``--verify`` refuses)."""
+    q = {**QUICK, **(overrides or {})}
+    q["budgets"] = {**QUICK["budgets"], **(overrides or {}).get("budgets", {})}
+    return dataclasses.replace(
+        protocol, hash=f"quick-{protocol.hash[:12]}", evaluation_seeds=protocol.evaluation_seeds[: q["seeds"]],
+        budgets=dataclasses.replace(protocol.budgets, **q["budgets"]),
+        candidates=dataclasses.replace(protocol.candidates, static=q["static"]),
+        suites=tuple(dataclasses.replace(plan, selection=min(plan.selection, q["selection"])) for plan in protocol.suites))
+
+
+def run_v2(protocol: RegisteredProtocol, out: str | Path, *, suites: Sequence[str] | None = None,
+           methods: Sequence[str] | None = None, quick: bool | dict = False, workers: int | None = None,
+           ledger: Path | None = None, log=print) -> dict:
+    """Run the registered protocol into ``out`` (resumable) and write its reports.
+
+    Args:
+        suites: names of the protocol's suites (default: all).
+        methods: override the suites' methods (default: each suite's family and ``reported``).
+        quick: :func:`quick_protocol` (a dict: with those overrides of :data:`QUICK`), deployed on
+            selection members: a rehearsal, not a result.
+        ledger: the ledger file (default :data:`agents.bench.ledger.LEDGER`, the committed one).
+
+    A full run scores test members, so the protocol must be frozen, and every (method, version)
+    it scores is appended to the ledger.
+    """
+    from agents.bench.common import V2_COLUMNS
+    from agents.bench.methods import resolve_method
+    from agents.bench.report_v2 import write_suite_report
+    from hpenv.extras import require_all
+    from hpenv.instances import write_members_csv
+
+    if protocol.budgets is None:
+        raise ProtocolError(f"protocol {protocol.path} has no [budgets] table: v2 runs need the methods' budgets")
+    if quick:
+        protocol = quick_protocol(protocol, quick if isinstance(quick, dict) else None)
+    else:
+        from agents.bench.preregistration import registry_problems
+
+        protocol.require_frozen()
+        problems = registry_problems(protocol)
+        if problems:
+            raise ProtocolError("; ".join(problems))
+    plans = [protocol.suite(name) for name in (suites or [p.name for p in protocol.suites])]
+    per_suite = {plan.name: list(methods or family_methods(plan)) for plan in plans}
+    resolved = {spec: resolve_method(spec) for specs in per_suite.values() for spec in specs}
+    require_all([(f"method {m.name!r}", extra) for m in resolved.values() for extra in m.extras])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    summary: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "protocol": str(protocol.path),
+                               "protocol_hash": protocol.hash,
+                               "version": protocol.version, "quick": bool(quick), "suites": {}}
+    all_rows: list[dict] = []
+    for plan in plans:
+        folder = out / plan.name.replace("/", "_")
+        cache = folder / "cache"
+        sel = selection_stage(plan, protocol, cache, workers=workers, log=log)
+        gates = gate_rows(plan, protocol, sel)
+        write_csv(gates, folder / "headroom.csv", HEADROOM_V2_COLUMNS)
+        for g in gates:
+            log(f"{plan.name}: {g['gate']} headroom, {g['method']} over {g['reference']}: {100 * g['gain']:+.2f} "
+                f"points [{100 * g['ci_low']:+.2f}, {100 * g['ci_high']:+.2f}] ({g['n_members']} members)")
+        power = power_rows(plan, protocol, sel)
+        write_csv(power, folder / "power.csv", POWER_COLUMNS)
+        write_members_csv(folder / "members.csv", plan.name)
+        specs = per_suite[plan.name]
+        order = sorted(specs, key=lambda spec: not resolved[spec].learned)  # the long ones first
+        prepared = prepare_stage(plan, protocol, sel, cache, order, workers=workers, log=log)
+        prepared.sort(key=lambda p: (specs.index(next(s for s in specs if resolved[s].name == p.method.name)),
+                                     p.training_seed))
+        if quick:
+            n = {**QUICK, **(quick if isinstance(quick, dict) else {})}["members"]
+            splits, members = ("selection",), {"selection": plan.members("selection")[:n]}
+        else:
+            splits, members = ("test", "transfer") if plan.transfer else ("test",), None
+        rows = deploy_stage(plan, protocol, sel, cache, prepared, folder / "results.csv", splits, members=members,
+                            workers=workers, log=log)
+        summary["suites"][plan.name] = {"rows": len(rows), "methods": [p.method.name for p in prepared]}
+        write_suite_report(folder, plan, protocol, sel, gates, power, prepared, rows, quick=bool(quick))
+        all_rows += rows
+        write_csv(all_rows, out / "results.csv", V2_COLUMNS)  # every suite's rows: what --verify reads
+        if not quick:
+            file_in_ledger(out / "results.csv", plan, protocol, prepared, rows, ledger)
+    summary["wall_s"], summary["cpu_s"] = time.perf_counter() - t0, time.process_time() - cpu0
+    write_atomic(out / "run.json", json.dumps(summary, indent=1))
+    write_atomic(out / "sessions.json", json.dumps([*run_sessions(out), summary], indent=1))
+    log(f"finished in {summary['wall_s'] / 60:.1f} min wall")
+    return summary
+
+
+def run_sessions(out: Path) -> list[dict]:
+    """The summaries of every :func:`run_v2` call that finished in ``out`` (a resumed run has several)."""
+    path = Path(out) / "sessions.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+# ---------------------------------------------------------------------- power and the ledger
+POWER_COLUMNS = ["suite", "proxy", "n_selection_members", "sd", "delta", "level", "family_size", "required_n",
+                 "normal_n", "registered_test_members", "power_at_registered"]
+
+#: Member-level differences on selection members (seed B) standing in for "a method minus a
+#: reference": how much members disagree about two reasonable choices.
+POWER_PROXIES = (("best fixed schedule", "best static tuple"), ("static oracle", "best static tuple"),
+                 ("dynamic oracle", "static oracle"))
+
+
+def power_rows(plan: SuitePlan, protocol: RegisteredProtocol, sel: dict) -> list[dict]:
+    """The power analysis of one suite (``power.csv``): for each proxy, the test members needed for
+    the protocol's power to detect its minimum difference at the Holm worst case over the family."""
+    from agents.bench.member_stats import power_analysis
+
+    st = protocol.statistics
+    family = len(plan.references)
+    grid = sorted({*range(20, 301, 10), plan.test})
+    out = []
+    for a, b in POWER_PROXIES:
+        d = np.subtract(sel["seed_b_test"][a], sel["seed_b_test"][b])
+        if np.ptp(d) == 0:
+            continue
+        pa = power_analysis(d, delta=st.minimum_detectable_difference, alpha=st.alpha, family_size=family,
+                            power=st.power, n_grid=grid, seed=0)
+        at = next(t["power"] for t in pa.table if t["n"] == plan.test)
+        out.append({"suite": plan.name, "proxy": f"{a} - {b}", "n_selection_members": pa.n_measured, "sd": pa.sd,
+                    "delta": pa.delta, "level": pa.level, "family_size": family,
+                    "required_n": pa.required_n if pa.required_n is not None else f">{grid[-1]}",
+                    "normal_n": round(pa.normal_n, 1), "registered_test_members": plan.test,
+                    "power_at_registered": at})
+    return out
+
+
+def file_in_ledger(results: Path, plan: SuitePlan, protocol: RegisteredProtocol, prepared: Sequence[Prepared],
+                   rows: Sequence[dict], ledger: Path | None = None) -> None:
+    """Append one ledger row per (method, version) this run scored on the suite's test members; a
+    resumed run files only the versions not yet filed under this protocol and suite."""
+    from agents.bench.ledger import LEDGER, append_entry, new_entry, read_ledger
+    from agents.bench.member_stats import member_comparison, member_matrix
+
+    ledger = Path(ledger or LEDGER)
+    test = [r for r in rows if r["split"] == "test"]
+    reference = plan.references[0]
+    ref = member_matrix(test, reference)
+    seen = {(e.method, e.method_version, e.method_fingerprint) for e in read_ledger(ledger)
+            if (e.protocol_hash, e.suite) == (protocol.hash, plan.name)}
+    for p in prepared:
+        key = (p.method.name, p.version, p.fingerprint)
+        if key in seen:
+            continue
+        seen.add(key)
+        mine = member_matrix(test, p.method.name)
+        c = member_comparison(mine, ref, resamples=1000) if p.method.name != reference else {"mean_diff": 0.0}
+        append_entry(new_entry(results=results, protocol_hash=protocol.hash, suite=plan.name, method=p.method.name,
+                               method_version=p.version, method_fingerprint=p.fingerprint, n_members=len(mine),
+                               n_seeds=len(protocol.evaluation_seeds),
+                               mean_test_accuracy=float(np.mean([v.mean() for v in mine.values()])),
+                               reference=reference, difference_vs_reference=c["mean_diff"]), ledger)
+
+
+def main_v2(args) -> int:
+    """``hptune bench --v2 --out DIR [--quick] [--suite NAMES] [--methods A,B] [--workers N] [--protocol FILE]``."""
+    import sys
+
+    from agents.bench.preregistration import REGISTERED_PROTOCOL, load_protocol
+
+    protocol = load_protocol(args.protocol or REGISTERED_PROTOCOL)
+    suites = [s.strip() for s in args.suite.split(",") if s.strip()] if args.suite else None
+    t0 = time.perf_counter()
+    summary = run_v2(protocol, args.out, suites=suites, methods=args.methods, quick=args.quick, workers=args.workers,
+                     log=lambda msg: print(f"[{time.perf_counter() - t0:6.0f}s] {msg}", file=sys.stderr, flush=True))
+    for name in summary["suites"]:
+        print((Path(args.out) / name.replace("/", "_") / "results.md").read_text())
+    print(f"{args.out}: {summary['wall_s'] / 60:.1f} min wall, {summary['cpu_s'] / 60:.1f} min CPU time in this process")
+    return 0

@@ -1,0 +1,79 @@
+"""Benchmark v2's cost targets on this machine: ``--quick`` in at most 5 minutes of wall time, the
+full protocol of one MLP suite (every method) in at most 90, on all cores.
+
+    python benchmarks/v2_cost.py                          # times --quick now
+    python benchmarks/v2_cost.py --full-run RUN_DIR       # and reads a full run's cost from its folder
+    python benchmarks/v2_cost.py --full --out RUN_DIR     # runs the full protocol too (frozen protocol)
+
+A full run's folder may have been resumed: its cost is the sum of its sessions (``run.json`` of
+each, kept in ``sessions.json``). Prints the CPU, the core count, each wall time and its ratio to
+the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agents.bench.preregistration import REGISTERED_PROTOCOL, load_protocol  # noqa: E402
+from agents.bench.v2 import run_v2, run_sessions  # noqa: E402
+
+TARGET_QUICK_S = 5 * 60
+TARGET_FULL_S = 90 * 60
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def line(what: str, wall_s: float, target_s: float, suites: int = 1) -> str:
+    per_suite = wall_s / max(suites, 1)
+    verdict = "meets" if per_suite <= target_s else "MISSES"
+    return (f"{what:<34} {per_suite / 60:6.1f} min per suite  target {target_s / 60:4.0f} min  "
+            f"ratio {per_suite / target_s:4.2f}  {verdict}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--protocol", default=str(REGISTERED_PROTOCOL))
+    ap.add_argument("--full-run", help="a finished full run's folder: report its cost")
+    ap.add_argument("--full", action="store_true", help="run the full protocol (into --out) and time it")
+    ap.add_argument("--out", help="with --full: the run folder")
+    ap.add_argument("--suite", help="one suite of the protocol (default: its first)")
+    args = ap.parse_args(argv)
+    protocol = load_protocol(args.protocol)
+    suite = args.suite or protocol.suites[0].name
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; protocol {protocol.version} ({protocol.hash[:12]}); {suite}")
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        run_v2(protocol, Path(tmp) / "quick", suites=[suite], quick=True, log=lambda m: None)
+        print(line("--quick (fresh folder)", time.perf_counter() - t0, TARGET_QUICK_S))
+    if args.full:
+        if not args.out:
+            ap.error("--full needs --out")
+        run_v2(protocol, args.out, suites=[suite], log=lambda m: print(m, file=sys.stderr, flush=True))
+        args.full_run = args.out
+    if args.full_run:
+        sessions = run_sessions(Path(args.full_run))
+        wall = sum(s["wall_s"] for s in sessions)
+        print(line(f"full protocol ({len(sessions)} session(s))", wall, TARGET_FULL_S, len(sessions[-1]["suites"])))
+        print(json.dumps([{k: s[k] for k in ("started", "wall_s", "cpu_s")} for s in sessions]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

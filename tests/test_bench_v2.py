@@ -1,0 +1,188 @@
+"""Benchmark v2's runner: prepare cannot reach test members, the run writes what the protocol asks
+for (hash, versions, schedules, both gates, power, members), files the ledger, and --verify accepts
+its folder and rejects a tampered one; --quick touches no test member."""
+
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from agents.bench.candidates import SCHEDULE_FAMILIES, schedule_family, static_grid
+from agents.bench.ledger import read_ledger
+from agents.bench.preregistration import ProtocolError, load_protocol
+from agents.bench.v2 import PrepareContext, SelectionView, run_v2, selection_stage
+from agents.bench.verify import verify
+import hpenv
+
+SUITE = "v2/mlp-short"
+METHODS = ["RR meta (train members)", "best static tuple", "best fixed schedule", "reduce on plateau",
+           "random search", "PBT"]
+
+TINY = f"""
+version = "v2-test"
+status = "frozen"
+frozen = 2026-12-01
+[evaluation_seeds]
+first = 2147483648
+count = 1
+[selection_seeds]
+first = 2149483648
+count = 2
+[candidates]
+static = {{ learning_rate = [0.01, 0.1], momentum = [0.0, 0.9], dropout = [0.0], depth = [1] }}
+schedule_families = ["step_decay", "late_dropout", "late_depth"]
+[budgets]
+meta_training_seeds = 2
+meta_episodes = 16
+num_envs = 8
+search_budget_episodes = 1
+search_candidates = 2
+tpe_startup_trials = 1
+pbt_interval = 1
+schedule_starts = 1
+oracle_schedule_starts = 1
+dynamic_headroom_min_gain = 0.02
+[statistics]
+interval = "member_cluster_bootstrap"
+bootstrap_resamples = 1000
+confidence = 0.95
+test = "wilcoxon_members"
+correction = "holm"
+alpha = 0.05
+minimum_detectable_difference = 0.02
+power = 0.8
+[[suites]]
+name = "{SUITE}"
+train = 200
+selection = 3
+test = 2
+transfer = 0
+horizon = 3
+steps_per_action = 4
+controller = "RR meta (train members)"
+references = ["best static tuple", "best fixed schedule", "reduce on plateau", "random search", "PBT"]
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("v2")
+    (root / "protocol.toml").write_text(TINY)
+    protocol = load_protocol(root / "protocol.toml")
+    ledger = root / "ledger.csv"
+    summary = run_v2(protocol, root / "run", workers=1, ledger=ledger, log=lambda m: None)
+    return protocol, root, ledger, summary
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_prepare_sees_train_and_selection_members_only():
+    protocol = load_protocol()
+    view = SelectionView(protocol.suite(SUITE))
+    assert view.members("train")[0] == f"{SUITE}/0" and len(view.members("selection")) == protocol.suite(SUITE).selection
+    for split in ("test", "transfer"):
+        with pytest.raises(ProtocolError, match="prepare sees"):
+            view.members(split)
+
+
+def test_the_schedule_family_changes_every_hyper_parameter_and_never_is_a_constant():
+    space = hpenv.HPSpace.default()
+    grid = static_grid(space)
+    assert len(grid) == int(np.prod(space.nvec)) and len({tuple(t) for t in grid}) == len(grid)
+    schedules, names = schedule_family(space, 10, grid[[37, 400]])
+    assert len(schedules) == len(names) == len({s.tobytes() for s in schedules})
+    changed = {space.names[j] for s in schedules for j in range(len(space.names)) if len(set(s[:, j])) > 1}
+    assert changed == set(space.names)
+    assert all(len({tuple(step) for step in s}) > 1 for s in schedules)
+    assert {hp for hp, _ in SCHEDULE_FAMILIES.values()} == set(space.names)
+    with pytest.raises(ValueError, match="not on the grid"):
+        static_grid(space, {"learning_rate": [0.5]})
+
+
+def test_a_full_run_writes_what_the_protocol_asks_for(tiny_run):
+    protocol, root, ledger, summary = tiny_run
+    folder = root / "run" / SUITE.replace("/", "_")
+    rows = _rows(root / "run" / "results.csv")
+    plan = protocol.suite(SUITE)
+    assert {r["member"] for r in rows} == set(plan.members("test"))
+    assert {r["protocol_hash"] for r in rows} == {protocol.hash}
+    rr = [r for r in rows if r["method"] == "RR meta (train members)"]
+    assert sorted({r["training_seed"] for r in rr}) == ["0", "1"]  # one copy per meta-training seed
+    assert {r["training_seed"] for r in rows if r["method"] == "best static tuple"} == {"-1"}
+    assert len({r["method_fingerprint"] for r in rr}) == 1  # the copies are one method version
+    assert all(int(r["deployed_sgd_steps"]) == plan.deployed_sgd_steps for r in rows)
+    assert {r["replayable"] for r in rows if r["method"] == "PBT"} == {"False"}
+    schedule = json.loads(rr[0]["schedule"])
+    assert len(schedule) == plan.horizon and set(schedule[0]) == set(hpenv.HPSpace.default().names)
+    gates = _rows(folder / "headroom.csv")
+    assert [(g["gate"], g["reference"]) for g in gates] == [
+        ("static", "best static tuple"), ("static", "best fixed schedule"), ("dynamic", "static oracle")]
+    assert _rows(folder / "power.csv") and (folder / "members.csv").exists()
+    paired = _rows(folder / "paired.csv")
+    family = [p for p in paired if p["in_family"] == "True"]
+    assert [p["reference"] for p in family] == list(plan.references) and all(p["p_holm"] for p in family)
+    assert "The comparison family on test members" in (folder / "results.md").read_text()
+    # the ledger: one row per method version scored, with the protocol's hash
+    entries = read_ledger(ledger)
+    assert sorted(e.method for e in entries) == sorted(plan.methods)
+    assert {e.protocol_hash for e in entries} == {protocol.hash}
+
+
+def test_verify_accepts_the_run_and_replays_its_rows_exactly(tiny_run):
+    protocol, root, _, _ = tiny_run
+    outcome = verify(root / "run", protocol, replays=4, check_registry=False)
+    assert outcome.problems == () and outcome.replayed == 4
+
+
+def test_a_resumed_run_trains_nothing_new(tiny_run, monkeypatch):
+    protocol, root, ledger, _ = tiny_run
+    import agents.engine
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a resumed run trained a child")
+
+    monkeypatch.setattr(agents.engine, "play_episodes", refuse)
+    before = _rows(root / "run" / "results.csv")
+    sel = selection_stage(protocol.suite(SUITE), protocol, root / "run" / SUITE.replace("/", "_") / "cache")
+    assert sel["selection"]["static_best"] >= 0
+    assert _rows(root / "run" / "results.csv") == before
+
+
+def test_prepared_methods_pickle_and_deploy_the_same_children(tiny_run):
+    protocol, root, _, _ = tiny_run
+    from agents.bench.methods import resolve_method
+
+    plan = protocol.suite(SUITE)
+    cache = root / "run" / SUITE.replace("/", "_") / "cache"
+    sel = selection_stage(plan, protocol, cache)
+    ctx = PrepareContext(plan, protocol, sel, cache / "methods", seed=0)
+    assert not hasattr(ctx, "test_grid")
+    method = resolve_method("RR meta (train members)")
+    method.prepare(ctx)  # from the run's cache: no training
+    copy = pickle.loads(pickle.dumps(method))
+    member = plan.members("test")[0]
+    a, b = method.run(ctx, member, [2147483648]), copy.run(ctx, member, [2147483648])
+    assert [r.test_accuracy for r in a] == [r.test_accuracy for r in b]
+
+
+def test_quick_rehearses_on_selection_members_and_files_nothing(tmp_path):
+    (tmp_path / "protocol.toml").write_text(TINY.replace('status = "frozen"', 'status = "draft"'))
+    draft = load_protocol(tmp_path / "protocol.toml")
+    with pytest.raises(ProtocolError, match="frozen"):
+        run_v2(draft, tmp_path / "full", workers=1, ledger=tmp_path / "ledger.csv", log=lambda m: None)
+    quick = {"members": 1, "budgets": {"meta_training_seeds": 1, "meta_episodes": 8, "num_envs": 8}}
+    run_v2(draft, tmp_path / "quick", methods=["best static tuple", "reduce on plateau"], quick=quick, workers=1,
+           ledger=tmp_path / "ledger.csv", log=lambda m: None)
+    rows = _rows(tmp_path / "quick" / "results.csv")
+    assert {r["split"] for r in rows} == {"selection"}
+    assert {r["member"] for r in rows} <= set(draft.suite(SUITE).members("selection"))
+    assert not (tmp_path / "ledger.csv").exists()
+    assert all(r["protocol_hash"].startswith("quick-") for r in rows)
+    assert verify(tmp_path / "quick", draft, replays=0, check_registry=False).problems  # not a result
