@@ -9,7 +9,8 @@ from typing import Sequence
 
 from agents.checkpoint import atomic_write
 
-__all__ = ["DEPLOY_CHUNK", "CSV_COLUMNS", "HEADROOM_COLUMNS", "write_atomic", "write_csv", "read_rows"]
+__all__ = ["DEPLOY_CHUNK", "CSV_COLUMNS", "V2_COLUMNS", "HEADROOM_COLUMNS", "write_atomic", "write_csv", "read_rows",
+           "read_v2_rows"]
 
 #: Children a method deploys on a test member train alone, one per vector env (``chunk=1``): batched
 #: matrix products round differently for other batch sizes, and over an episode that can move a
@@ -20,6 +21,13 @@ DEPLOY_CHUNK = 1
 CSV_COLUMNS = ["suite", "member", "seed", "method", "test_accuracy", "val_accuracy", "deployed_sgd_steps",
                "search_sgd_steps", "one_off_sgd_steps", "wall_time_s", "one_off_wall_time_s", "diverged",
                "input_scale", "label_noise", "source", "chosen"]
+#: Benchmark v2's results.csv: one row per (member, evaluation seed, method, training seed). ``training_seed``
+#: is the meta-training seed of a learned method's copy and -1 for a method that is not meta-trained;
+#: ``schedule`` is the deployed child's applied hyper-parameters as JSON.
+V2_COLUMNS = ["suite", "split", "member", "seed", "method", "method_version", "method_fingerprint", "training_seed",
+              "test_accuracy", "val_accuracy", "deployed_sgd_steps", "search_sgd_steps", "one_off_sgd_steps",
+              "one_off_wall_time_s", "wall_time_s", "diverged", "protocol_hash", "schedule", "replayable", "source",
+              "chosen"]
 HEADROOM_COLUMNS = ["suite", "reference", "gain", "ci_low", "ci_high", "saturated", "n_pairs", "p_wilcoxon",
                     "oracle_mean", "reference_mean", "reference_choice"]
 
@@ -44,17 +52,31 @@ def write_csv(rows: Sequence[dict], path: Path, columns: Sequence[str] = CSV_COL
     write_atomic(path, _csv_text(rows, columns))
 
 
-def read_rows(path: Path) -> list[dict]:
-    """Rows of a results.csv with numbers as Python numbers."""
+def _read_typed(path: Path, ints: Sequence[str], floats: Sequence[str], flags: Sequence[str]) -> list[dict]:
     if not Path(path).exists():
         return []
     with open(path) as f:
         rows = list(csv.DictReader(f))
     for r in rows:
-        for k in ("seed", "deployed_sgd_steps", "search_sgd_steps", "one_off_sgd_steps"):
+        for k in ints:
             r[k] = int(float(r[k]))
-        for k in ("test_accuracy", "val_accuracy", "wall_time_s", "one_off_wall_time_s", "input_scale",
-                  "label_noise"):
+        for k in floats:
             r[k] = float(r[k])
-        r["diverged"] = str(r["diverged"]) == "True"
+        for k in flags:
+            r[k] = str(r[k]) == "True"
     return rows
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows of a (v1) results.csv with numbers as Python numbers."""
+    return _read_typed(path, ("seed", "deployed_sgd_steps", "search_sgd_steps", "one_off_sgd_steps"),
+                       ("test_accuracy", "val_accuracy", "wall_time_s", "one_off_wall_time_s", "input_scale",
+                        "label_noise"), ("diverged",))
+
+
+def read_v2_rows(path: Path) -> list[dict]:
+    """Rows of a v2 results.csv (:data:`V2_COLUMNS`) with numbers and flags as Python values; ``schedule``
+    stays the JSON text it was written as."""
+    return _read_typed(path, ("seed", "training_seed", "deployed_sgd_steps", "search_sgd_steps", "one_off_sgd_steps"),
+                       ("test_accuracy", "val_accuracy", "wall_time_s", "one_off_wall_time_s"),
+                       ("diverged", "replayable"))

@@ -21,7 +21,8 @@ import numpy as np
 
 from agents.evaluation import iqm  # the one implementation (rliable's interquartile mean)
 
-__all__ = ["paired_comparison", "holm", "iqm", "probability_of_improvement", "verdict", "methods_of", "summary_table"]
+__all__ = ["paired_comparison", "holm", "iqm", "probability_of_improvement", "signed_rank_p", "win_tie_loss", "verdict",
+           "methods_of", "summary_table"]
 
 #: Differences smaller than this are ties (accuracies are multiples of 1 / n_test anyway).
 TIE_TOLERANCE = 1e-9
@@ -33,6 +34,26 @@ def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> float:
     if d.size == 0:
         return float("nan")
     return float((d > TIE_TOLERANCE).mean() + 0.5 * (np.abs(d) <= TIE_TOLERANCE).mean())
+
+
+def win_tie_loss(differences: Sequence[float]) -> tuple[int, int, int]:
+    """How many differences are above, within :data:`TIE_TOLERANCE` of, and below zero."""
+    d = np.asarray(differences, dtype=np.float64)
+    wins, losses = int((d > TIE_TOLERANCE).sum()), int((d < -TIE_TOLERANCE).sum())
+    return wins, d.size - wins - losses, losses
+
+
+def signed_rank_p(differences: Sequence[float]) -> float:
+    """Two-sided Wilcoxon signed-rank p of ``differences`` with ties at zero dropped; 1.0 when all are zero."""
+    from scipy import stats
+
+    d = np.asarray(differences, dtype=np.float64)
+    d = d[np.abs(d) > TIE_TOLERANCE]
+    if d.size == 0:
+        return 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.wilcoxon(d).pvalue)
 
 
 def paired_comparison(x: Sequence[float], y: Sequence[float], *, confidence: float = 0.95,
@@ -55,10 +76,9 @@ def paired_comparison(x: Sequence[float], y: Sequence[float], *, confidence: flo
     if n == 0:
         raise ValueError("no pairs to compare")
     d = x - y
-    wins = int((d > TIE_TOLERANCE).sum())
-    losses = int((d < -TIE_TOLERANCE).sum())
+    wins, ties, losses = win_tie_loss(d)
     out = {
-        "n": n, "mean_diff": float(d.mean()), "wins": wins, "ties": n - wins - losses, "losses": losses,
+        "n": n, "mean_diff": float(d.mean()), "wins": wins, "ties": ties, "losses": losses,
         "prob_improvement": probability_of_improvement(x, y),
         "mean": float(x.mean()), "ref_mean": float(y.mean()), "iqm": iqm(x), "ref_iqm": iqm(y),
     }
@@ -69,12 +89,7 @@ def paired_comparison(x: Sequence[float], y: Sequence[float], *, confidence: flo
                               vectorized=True, confidence_level=confidence, n_resamples=n_resamples,
                               method="percentile", random_state=np.random.default_rng(seed))
         out["ci_low"], out["ci_high"] = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    if wins + losses == 0:
-        out["p"] = 1.0
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            out["p"] = float(stats.wilcoxon(d[np.abs(d) > TIE_TOLERANCE]).pvalue)
+    out["p"] = signed_rank_p(d)
     return out
 
 
