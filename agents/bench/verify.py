@@ -142,10 +142,12 @@ def _coverage_problems(rows: list[dict], protocol: RegisteredProtocol) -> list[s
     for name in sorted({row["suite"] for row in rows} - names):
         problems.append(f"suite {name} is not in the protocol")
 
-    # (suite, method, version) -> member -> seeds recorded
+    # (suite, method, version, meta-training seed) -> member -> seeds recorded; a meta-trained
+    # method is deployed once per meta-training seed, each copy on every member and seed
     seen: dict[tuple, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        seen[row["suite"], row["method"], row["method_version"]][row["member"]].append(row["seed"])
+        key = (row["suite"], row["method"], row["method_version"], row.get("training_seed", "-1"))
+        seen[key][row["member"]].append(row["seed"])
     for plan in protocol.suites:
         test_members = plan.members("test") + plan.members("transfer")  # transfer is reported apart, as required
         test_set = set(test_members)
@@ -159,8 +161,9 @@ def _coverage_problems(rows: list[dict], protocol: RegisteredProtocol) -> list[s
             if not any(key[1] == method for key in versions):
                 problems.append(f"suite {plan.name}: method {method} of the comparison family has no results")
         for key in versions:
-            _, method, version = key
-            label = f"method {method} ({version})"
+            _, method, version, training_seed = key
+            label = f"method {method} ({version})" + (
+                f" meta-trained with seed {training_seed}" if training_seed not in ("", "-1") else "")
             members = seen[key]
             for m in sorted(set(members) - test_set):
                 problems.append(f"{m} is not a test or transfer member of {plan.name} ({label})")
