@@ -38,8 +38,8 @@ from agents.options import (TRAINERS, SB3Settings, agent_options, check_reinforc
                             derive_reinforce, option_name, register_agent, reinforce_settings)
 from agents.reinforce import RecurrentReinforceConfig
 from agents.seeds import REPORT
-from agents.sb3 import (POLICY_NAMES, SB3_CHECKPOINT, SB3Policy, load_sb3, restore_sb3, save_sb3, sb3_class,
-                        sb3_policy)
+from agents.sb3 import (POLICY_NAMES, SB3_CHECKPOINT, SB3Policy, load_sb3, restore_sb3, save_sb3, sb3_model,
+                        sb3_policy, train_sb3)
 from hpenv.extras import installed, require_all
 
 SB3_AGENTS = tuple(POLICY_NAMES)
@@ -330,11 +330,7 @@ class _SB3Trainer:
         if resume and not ckpt.exists() and (ckpt.parent / "last.zip").exists():
             raise ValueError(_ZIP_REFUSED.format(ckpt.parent / "last.zip"))
         venv = VecMonitor(SB3VecEnv(num_envs=cfg.num_envs, **cfg.env_kwargs()))
-        settings: SB3Settings = cfg.settings
-        kwargs = dict(n_steps=settings.n_steps or cfg.horizon, seed=cfg.seed, device=cfg.device, verbose=0)
-        if cfg.agent != "a2c":
-            kwargs["batch_size"] = settings.batch_size or kwargs["n_steps"] * cfg.num_envs
-        self.model = sb3_class(cfg.agent)(POLICY_NAMES[cfg.agent], venv, **kwargs)
+        self.model = sb3_model(cfg.agent, venv, cfg.settings, horizon=cfg.horizon, seed=cfg.seed, device=cfg.device)
         self.history: list[dict] = []
         if resume and ckpt.exists():
             payload = load_sb3(ckpt, env)
@@ -351,39 +347,14 @@ class _SB3Trainer:
         return self.model.num_timesteps // self.cfg.horizon
 
     def learn(self, run: RunFolder, progress: bool):
-        from stable_baselines3.common.callbacks import BaseCallback
-
-        cfg, model, history = self.cfg, self.model, self.history
-        saved_at = [model.num_timesteps]
-
-        def save() -> None:
-            save_sb3(self.ckpt, model, cfg.agent, self.hp_space, history)
+        def save(model, history) -> None:
+            save_sb3(self.ckpt, model, self.cfg.agent, self.hp_space, history)
             run.write_metrics(history)
-            saved_at[0] = model.num_timesteps
 
-        class Checkpoint(BaseCallback):
-            def _on_rollout_end(self) -> None:
-                buf = list(model.ep_info_buffer)
-                history.append({"time/episodes": model.num_timesteps // cfg.horizon,
-                                "time/timesteps": model.num_timesteps,
-                                "rollout/ep_return_mean": float(np.mean([e["r"] for e in buf])) if buf else float("nan")})
-
-            def _on_rollout_start(self) -> None:
-                # SB3 updates the policy after a rollout ends: the next rollout's start is the
-                # first moment at which the weights, the optimiser and the counters agree.
-                if model.num_timesteps > saved_at[0]:
-                    save()
-
-            def _on_step(self) -> bool:
-                return True
-
-        remaining = cfg.episodes * cfg.horizon - model.num_timesteps
-        if remaining > 0:
-            model.learn(remaining, callback=Checkpoint(), progress_bar=progress and _has_rich(),
-                        reset_num_timesteps=model.num_timesteps == 0)
-            save()
+        history = train_sb3(self.model, self.cfg.episodes, self.cfg.horizon, history=self.history, on_update=save,
+                            progress_bar=progress and _has_rich())
         run.write_metrics(history)
-        return SB3Policy(model), history
+        return SB3Policy(self.model), history
 
 
 _ZIP_REFUSED = ("{}: a Stable-Baselines3 .zip unpickles Python objects, so loading it can run any code it "

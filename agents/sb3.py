@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
+from stable_baselines3.common.vec_env import VecEnvWrapper
 
 from agents.checkpoint import check_hp_space, hp_space_of, load_checkpoint, save_checkpoint
+from agents.options import SB3Settings
 from hpenv.extras import import_extra
 
 #: Names accepted by ``hptune train --agent`` and the benchmark, with each algorithm's policy.
@@ -33,6 +35,95 @@ class SB3Policy:
     def predict(self, observation, state=None, episode_start=True, deterministic=True):
         return self.model.predict(observation, state=state, episode_start=np.array([episode_start]),
                                   deterministic=deterministic)
+
+
+# ---------------------------------------------------------------------- training
+# The one SB3 training loop: ``hptune train --agent ppo|a2c|recurrent-ppo`` and the benchmark's SB3
+# meta-learners both build their model with sb3_model and train it with train_sb3.
+def sb3_model(name: str, venv, settings=None, *, horizon: int, seed: int, device: str = "cpu", **algo_kwargs):
+    """A fresh ``name`` model (a key of :data:`POLICY_NAMES`) over SB3's vector env ``venv``.
+
+    ``settings`` (:class:`agents.options.SB3Settings`; None: its defaults) sizes the rollout:
+    ``n_steps`` steps of every child (0: ``horizon``, so each update sees one whole episode per
+    child) and, for PPO and RecurrentPPO, minibatches of ``batch_size`` (0: the whole rollout).
+    Everything else keeps the library's defaults unless ``algo_kwargs`` (``learning_rate=...``)
+    sets it.
+    """
+    settings = settings or SB3Settings()
+    kwargs = dict(n_steps=settings.n_steps or horizon, seed=seed, device=device, verbose=0)
+    if name != "a2c":
+        kwargs["batch_size"] = settings.batch_size or kwargs["n_steps"] * venv.num_envs
+    return sb3_class(name)(POLICY_NAMES[name], venv, **kwargs, **algo_kwargs)
+
+
+def train_sb3(model, episodes: int, horizon: int, *, history: list[dict] | None = None,
+              on_update: Callable[[Any, list[dict]], None] | None = None,
+              progress_bar: bool = False) -> list[dict]:
+    """Train ``model`` until it has played ``episodes`` episodes of ``horizon`` steps in all.
+
+    SB3 trains whole rollouts, so the last one may take it past ``episodes``; a model that has
+    played them already is left as it is. ``history`` (the rows of a resumed run) gets one row per
+    rollout: ``time/episodes``, ``time/timesteps`` and ``rollout/ep_return_mean`` (the episodes
+    ``VecMonitor`` saw end). ``on_update(model, history)`` runs after every update, at the first
+    moment at which weights, optimiser and counters agree (where ``hptune`` checkpoints), and
+    once when training ends. Returns the history.
+    """
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    history = [] if history is None else history
+    saved_at = [model.num_timesteps]
+
+    def updated() -> None:
+        if on_update is not None:
+            on_update(model, history)
+        saved_at[0] = model.num_timesteps
+
+    class Rollouts(BaseCallback):
+        def _on_rollout_end(self) -> None:
+            buf = list(model.ep_info_buffer)
+            history.append({"time/episodes": model.num_timesteps // horizon,
+                            "time/timesteps": model.num_timesteps,
+                            "rollout/ep_return_mean": float(np.mean([e["r"] for e in buf])) if buf else float("nan")})
+
+        def _on_rollout_start(self) -> None:
+            # SB3 updates the policy after a rollout ends: the next rollout's start is the
+            # first moment at which the weights, the optimiser and the counters agree.
+            if model.num_timesteps > saved_at[0]:
+                updated()
+
+        def _on_step(self) -> bool:
+            return True
+
+    remaining = episodes * horizon - model.num_timesteps
+    if remaining > 0:
+        model.learn(remaining, callback=Rollouts(), progress_bar=progress_bar,
+                    reset_num_timesteps=model.num_timesteps == 0)
+        updated()
+    return history
+
+
+class SGDStepCounter(VecEnvWrapper):
+    """Counts the child SGD steps that SB3's vector env over HPTune children runs, in ``sgd_steps``.
+
+    Reads ``info["sgd_steps"]`` (each child's count within its episode); an ended episode's info is
+    its last step's, as :class:`hpenv.wrappers.SB3VecEnv` gives it, and the next one starts from 0.
+    """
+
+    def __init__(self, venv):
+        super().__init__(venv)
+        self.sgd_steps = 0
+        self._last = np.zeros(venv.num_envs, dtype=np.int64)
+
+    def reset(self):
+        self._last[:] = 0
+        return self.venv.reset()
+
+    def step_wait(self):
+        obs, rewards, dones, infos = self.venv.step_wait()
+        now = np.array([info["sgd_steps"] for info in infos], dtype=np.int64)
+        self.sgd_steps += int(np.maximum(now - self._last, 0).sum())
+        self._last = np.where(dones, 0, now)
+        return obs, rewards, dones, infos
 
 
 # ---------------------------------------------------------------------- checkpoints

@@ -19,6 +19,7 @@ with ``predict``, or a callable ``obs -> action``), so a user's policy is run ex
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib
@@ -544,6 +545,193 @@ class RRValue(RRMeta):
 class RRConstantEntropy(RRMeta):
     spaces = ("absolute",)
     overrides = {"ent_coef_final": None, "ent_decay_updates": None}
+
+
+# ---------------------------------------------------------------------- the mission's meta-learning baselines
+@contextlib.contextmanager
+def _global_rng_kept():
+    """Python's, NumPy's and torch's global generators as they were, afterwards: SB3 seeds and draws
+    from them, and every method of a run shares the process."""
+    import random
+
+    import torch
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
+def _cache_key(*parts) -> str:
+    """A short name for everything that identifies one meta-trained agent."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+class _SB3Meta(Method):
+    """A Stable-Baselines3 algorithm meta-trained on the suite's train members, deployed greedily.
+
+    Like ``RR meta``: every episode draws a train member (``f"{suite}/train"``) with its reset
+    seed; ``Protocol.rr_meta_episodes`` episodes per agent, ``Protocol.num_envs`` children per
+    rollout, one whole episode per child per rollout (``n_steps = horizon``), so PPO and A2C
+    update once per batch of episodes as RecurrentReinforce does; PPO's minibatch is the whole
+    rollout (:func:`agents.sb3.sb3_model`'s defaults, those of ``hptune train``). The model's
+    seed is ``Protocol.seed``. One agent is meta-trained per learning rate of
+    ``learning_rates``; the one whose greedy children reach the best mean validation accuracy
+    on the selection members x selection seeds is deployed (deterministic actions). Every
+    meta-training and that selection are its one-off cost. Agents are plain-data checkpoints
+    (:func:`agents.sb3.save_sb3`) cached in ``ctx.cache_dir`` by their settings.
+    """
+
+    learned = True
+    version = "1"
+    algorithm = ""
+    """A key of :data:`agents.sb3.POLICY_NAMES`."""
+    learning_rates: tuple[float, ...] = ()
+    """The candidates, chosen among on selection members: the library's default and about 3x it."""
+
+    def settings(self) -> dict:
+        from agents.options import SB3Settings
+
+        return {"algorithm": self.algorithm, "learning_rates": list(self.learning_rates),
+                "sb3": dataclasses.asdict(SB3Settings()), "deployed": "greedy"}
+
+    def prepare(self, ctx):
+        trained = [self.meta_train(ctx, lr) for lr in self.learning_rates]
+        scores = [self.selection_score(ctx, t) for t in trained]
+        self.one_off_sgd_steps = sum(t["sgd_steps"] + sc["sgd_steps"] for t, sc in zip(trained, scores))
+        self.one_off_wall_time_s = sum(t["wall_time_s"] + sc["wall_time_s"] for t, sc in zip(trained, scores))
+        best = int(np.argmax([sc["val_accuracy"] for sc in scores]))
+        chosen = trained[best]
+        self.path, self._policy = chosen["path"], None
+        self.note = ("learning rate chosen on the selection members by validation accuracy: "
+                     + ", ".join(f"{t['learning_rate']:g} {sc['val_accuracy']:.4f}" for t, sc in zip(trained, scores))
+                     + f"; deployed: {chosen['learning_rate']:g}, meta-trained on {chosen['members']} train members "
+                       f"for {chosen['episodes']} episodes")
+
+    def meta_train(self, ctx, learning_rate: float) -> dict:
+        """Meta-train one model with ``learning_rate`` on the train members (or find it in the cache)."""
+        from agents.checkpoint import hp_space_of
+        from agents.sb3 import SGDStepCounter, save_sb3, sb3_model, train_sb3
+        from hpenv.wrappers import SB3VecEnv
+        from stable_baselines3.common.vec_env import VecMonitor
+
+        p = ctx.protocol
+        run = {"episodes": p.rr_meta_episodes, "num_envs": p.num_envs, "seed": p.seed,
+               "learning_rate": learning_rate, "env": ctx.env_kwargs}
+        key = _cache_key(self.settings(), run)
+        stem = ctx.cache_dir / f"{self.algorithm}_meta_{key}"
+        path, meta_file = stem.with_suffix(".pt"), stem.with_suffix(".json")
+        if path.exists() and meta_file.exists():
+            return {**json.loads(meta_file.read_text()), "path": path}
+        t0 = time.perf_counter()
+        children = SB3VecEnv(num_envs=p.num_envs, task=f"{ctx.suite.name}/train", **ctx.env_kwargs)
+        venv = SGDStepCounter(children)
+        horizon = ctx.env_kwargs["horizon"]
+        with _global_rng_kept():  # SB3 seeds and draws from the global generators
+            model = sb3_model(self.algorithm, VecMonitor(venv), horizon=horizon, seed=p.seed,
+                              learning_rate=learning_rate)
+            history = train_sb3(model, p.rr_meta_episodes, horizon)
+        info = {"sgd_steps": venv.sgd_steps, "wall_time_s": time.perf_counter() - t0,
+                "members": len(ctx.suite.members("train")), "episodes": model.num_timesteps // horizon,
+                "learning_rate": learning_rate, "run": run}
+        save_sb3(path, model, self.algorithm, hp_space_of(children.venv), history)
+        write_atomic(meta_file, json.dumps(info))
+        return {**info, "path": path}
+
+    def selection_score(self, ctx, trained: dict) -> dict:
+        """Mean validation accuracy of ``trained``'s greedy children on the selection members x seeds (cached)."""
+        members, seeds = ctx.selection_members(), ctx.selection_seeds()
+        score_file = trained["path"].with_suffix(".selection.json")
+        if score_file.exists():
+            score = json.loads(score_file.read_text())
+            if score["members"] == members and score["seeds"] == seeds:
+                return score
+        policy = self._load(trained["path"], ctx, members[0])
+        t0 = time.perf_counter()
+        results = [r for m in members
+                   for r in evaluate_policy(policy, seeds, chunk=len(seeds), task=m, **ctx.env_kwargs)]
+        score = {"members": members, "seeds": seeds, "val_accuracy": float(np.mean([r.val_accuracy for r in results])),
+                 "sgd_steps": sum(r.sgd_steps for r in results), "wall_time_s": time.perf_counter() - t0}
+        write_atomic(score_file, json.dumps(score))
+        return score
+
+    @staticmethod
+    def _load(path, ctx, member: str):
+        """The greedy policy of the checkpoint at ``path``, checked against an env of ``member``."""
+        from agents.sb3 import SB3Policy, load_sb3, sb3_policy
+
+        env = gym.make(hpenv.ENV_ID, task=member, **ctx.env_kwargs)
+        return SB3Policy(sb3_policy(load_sb3(path, env), env, path))
+
+    def run(self, ctx, member, seeds):
+        if self._policy is None:  # after unpickling: the weights come back from the checkpoint
+            self._policy = self._load(self.path, ctx, member)
+        return evaluate_policy(self._policy, seeds, chunk=DEPLOY_CHUNK, task=member, **ctx.env_kwargs)
+
+    def __getstate__(self):
+        return {**self.__dict__, "_policy": None}  # a live torch module stays out of the pickle
+
+
+@register_method("PPO meta (train members)")
+class PPOMeta(_SB3Meta):
+    algorithm = "ppo"
+    learning_rates = (3e-4, 1e-3)
+
+
+@register_method("A2C meta (train members)")
+class A2CMeta(_SB3Meta):
+    algorithm = "a2c"
+    learning_rates = (7e-4, 2e-3)
+
+
+@register_method("RecurrentPPO meta (train members)")
+class RecurrentPPOMeta(_SB3Meta):
+    algorithm = "recurrent-ppo"
+    learning_rates = (3e-4, 1e-3)
+    extras = ("contrib",)
+
+
+@register_method("NAS-style controller")
+class NASMeta(Method):
+    """:class:`agents.search.NASController` (REINFORCE over static tuples, reward = final validation
+    accuracy) trained on the suite's train members, deployed as its greedy static tuple.
+
+    Its search budget is RecurrentReinforce's: ``Protocol.rr_meta_episodes`` whole episodes of
+    the train members (``E`` SGD steps each), in the controller's own batches of 8 with its
+    default learning rate, seeded by ``Protocol.seed``; that search is its one-off cost. The
+    controller (its logits) is cached in ``ctx.cache_dir`` as JSON by its settings.
+    """
+
+    learned = True
+    version = "1"
+
+    def settings(self) -> dict:
+        defaults = inspect.signature(search.NASController).parameters
+        return {name: defaults[name].default for name in ("learning_rate", "batch", "baseline_decay")}
+
+    def prepare(self, ctx):
+        p = ctx.protocol
+        key = _cache_key(self.settings(), {"episodes": p.rr_meta_episodes, "seed": p.seed, "env": ctx.env_kwargs})
+        path = ctx.cache_dir / f"nas_meta_{key}.json"
+        if path.exists():
+            info = json.loads(path.read_text())
+        else:
+            nas = search.NASController(ctx.space, seed=p.seed, **self.settings())
+            nas.train(p.rr_meta_episodes, task=f"{ctx.suite.name}/train", **ctx.env_kwargs)
+            info = {"tuple": nas.best().tolist(), "sgd_steps": nas.sgd_steps, "wall_time_s": nas.wall_time_s,
+                    "episodes": nas.episodes, "logits": [lg.tolist() for lg in nas.logits]}
+            write_atomic(path, json.dumps(info))
+        self.tuple = np.asarray(info["tuple"], dtype=np.int64)
+        self.one_off_sgd_steps, self.one_off_wall_time_s = int(info["sgd_steps"]), float(info["wall_time_s"])
+        self.note = (f"searched {info['episodes']} episodes of the train members; deployed "
+                     f"{ctx.space.decode(self.tuple)}")
+
+    def run(self, ctx, member, seeds):
+        policy = FixedPolicy(ctx.space, ctx.space.decode(self.tuple))
+        return evaluate_policy(policy, seeds, chunk=DEPLOY_CHUNK, task=member, **ctx.env_kwargs)
 
 
 #: The references every method is compared with (paired), in table order.
