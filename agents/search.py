@@ -313,7 +313,9 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
     (:meth:`~hpenv.vector.HPTuneVectorEnv.copy_child`), then *explores*: its tuple becomes the
     source's tuple with each index moved to a neighbour with probability ``perturb_prob``. A
     child that diverges is replaced the same way at once. At the end the child with the best
-    validation accuracy is chosen (ties: lowest validation loss) and its test accuracy reported. ``sgd_steps`` counts the whole
+    validation accuracy is chosen (ties: lowest validation loss) and its test accuracy reported; a child
+    that diverged with no donor left is out of the population, its record as it diverged (the deployed
+    child when every child diverged). ``sgd_steps`` counts the whole
     population (``population * E``); ``schedule`` is the chosen child's lineage.
     """
     _space(env_kwargs, "pbt")  # its tuples are grid positions, perturbed one notch at a time
@@ -328,23 +330,28 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
     actions = rng.integers(0, space.nvec, size=(population, len(space)))
     lineage: list[list[dict]] = [[] for _ in range(population)]
     spent = 0
-    ended = np.zeros(population, dtype=bool)  # diverged and not replaced: the next step resets them
+    ended = np.zeros(population, dtype=bool)  # diverged this step: the next step resets them unless replaced
+    # diverged with no donor to copy: out of the population for good (the env restarts the slot's
+    # episode, which is no longer this child's); its final record is kept as it diverged
+    dead: dict[int, tuple[float, float, float]] = {}
     for t in range(horizon):
         spent += int((~ended).sum()) * spa
         _, _, ended, _, info = venv.step(actions)
         val = info["val_accuracy"]
         for k in range(population):
-            lineage[k].append({**space.decode(actions[k]), "val_accuracy": float(val[k]),
-                               "val_loss": float(info["val_loss"][k])})
+            if k not in dead:
+                lineage[k].append({**space.decode(actions[k]), "val_accuracy": float(val[k]),
+                                   "val_loss": float(info["val_loss"][k])})
         if t == horizon - 1:
             break
-        order = np.argsort(val, kind="stable")
+        alive = np.array([k for k in range(population) if k not in dead], dtype=np.int64)
+        order = alive[np.argsort(val[alive], kind="stable")]
         top = order[-n_swap:]
         if (t + 1) % interval == 0:
             losers = [k for k in order[:n_swap] if k not in top]
         else:
             losers = []
-        losers += [k for k in np.flatnonzero(info["diverged"]) if k not in losers]
+        losers += [k for k in alive if info["diverged"][k] and k not in losers]
         donors = [k for k in top if not info["diverged"][k]]
         for dst in losers:
             if not donors:
@@ -354,14 +361,22 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
             ended[dst] = False
             actions[dst] = perturb_tuple(actions[src], space.nvec, rng, perturb_prob)
             lineage[dst] = [dict(s) for s in lineage[src]]
+        for k in alive:
+            if info["diverged"][k] and ended[k]:
+                dead[int(k)] = (float(info["test_accuracy"][k]), float(val[k]), float(info["val_loss"][k]))
     wall = time.perf_counter() - t0
-    val = info["val_accuracy"]
-    best = max(range(population), key=lambda k: (val[k], -info["val_loss"][k]))
     venv.close()
+    final = {k: (float(info["test_accuracy"][k]), float(info["val_accuracy"][k]), float(info["val_loss"][k]))
+             for k in range(population) if k not in dead}
+    diverged = {k: bool(info["diverged"][k]) for k in final}
+    if not final:  # every child diverged: the deployed child is a diverged one
+        final, diverged = dead, dict.fromkeys(dead, True)
+    best = max(final, key=lambda k: (final[k][1], -final[k][2]))
+    test, val_best, _ = final[best]
     return EpisodeRecord(
-        seed=int(seed), test_accuracy=float(info["test_accuracy"][best]), val_accuracy=float(val[best]),
-        sgd_steps=spent, wall_time_s=wall, episode_return=float(val[best] - init_val[best]),
-        diverged=bool(info["diverged"][best]), schedule=lineage[best],
+        seed=int(seed), test_accuracy=test, val_accuracy=val_best,
+        sgd_steps=spent, wall_time_s=wall, episode_return=float(val_best - init_val[best]),
+        diverged=diverged[best], schedule=lineage[best],
         search_sgd_steps=spent - min(spent, horizon * spa),  # the chosen lineage is one episode's training
     )
 

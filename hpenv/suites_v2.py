@@ -230,7 +230,7 @@ def _synthetic_base(classes: int, informative: int, class_sep: float, data_seed:
 
 
 V2_SUITES = (
-    SuiteV2("v2/mlp-short", horizon=10, steps_per_action=20, n_selection=30,
+    SuiteV2("v2/mlp-short", horizon=10, steps_per_action=20, n_selection=30, n_test=400,
             description="digits / wine / iris / make_classification members varied in training size, class "
                         "imbalance, label and feature noise, input scale; transfer: breast cancer; MLP, 10 x 20 "
                         "steps (short of convergence)"),

@@ -37,14 +37,15 @@ def test_v2_suites_are_listed_with_their_episode_budgets():
     with pytest.raises(ValueError, match="split must be one of"):
         hpenv.instance_set(SHORT, "validation")
     with pytest.raises(ValueError, match="outside suite"):
-        hpenv.make_task(f"{SHORT}/410")
+        hpenv.make_task(f"{SHORT}/690")
 
 
 @pytest.mark.parametrize("name", V2)
 def test_splits_are_disjoint_of_the_declared_sizes_and_transfer_is_held_out(name):
     s = hpenv.suite(name)
     declared = {"train": s.n_train, "selection": s.n_selection, "test": s.n_test, "transfer": s.n_transfer}
-    assert declared == {"train": 200, "selection": 30 if name == SHORT else 60, "test": 120, "transfer": 60}
+    assert declared == ({"train": 200, "selection": 30, "test": 400, "transfer": 60} if name == SHORT else
+                        {"train": 200, "selection": 60, "test": 120, "transfer": 60})
     rows = {split: hpenv.members_table(name, split) for split in s.splits}
     assert {split: len(r) for split, r in rows.items()} == declared
     ids = [r["task_id"] for split_rows in rows.values() for r in split_rows]
@@ -153,7 +154,7 @@ def test_members_csv_has_one_row_per_member_with_every_factor(tmp_path):
     path = write_members_csv(tmp_path / "members.csv", SHORT)
     with path.open() as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 410
+    assert len(rows) == 690
     assert {"task_id", "split", "base", "classes", *NUMERIC} <= set(rows[0])
     real = next(r for r in rows if r["base"] != "make_classification")
     assert real["informative"] == ""

@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import hashlib
 import json
+import subprocess
 
 import gymnasium as gym
 import pytest
@@ -100,14 +101,25 @@ def _variant(results, tmp_path, edit):
     return tmp_path
 
 
-def test_the_registered_draft_loads_and_refuses_to_score_test_members():
+def test_the_registered_protocol_is_frozen_and_every_ledger_row_ran_under_a_committed_copy():
     p = load_protocol()
-    assert p.status == "draft" and not p.is_frozen
+    assert p.status == "frozen" and p.is_frozen and p.frozen is not None
+    p.require_frozen()
     assert p.hash == hashlib.sha256(REGISTERED_PROTOCOL.read_bytes()).hexdigest()
-    assert p.evaluation_seeds == (2**31, 2**31 + 1, 2**31 + 2)
-    assert all(plan.test >= 1 and plan.references for plan in p.suites)
-    with pytest.raises(ProtocolError, match="draft.*frozen protocol"):
-        p.require_frozen()
+    assert p.evaluation_seeds == (2**31,)
+    assert all(plan.test >= 100 and plan.references for plan in p.suites)
+    from agents.bench.ledger import LEDGER, read_ledger
+
+    repo = REGISTERED_PROTOCOL.parents[2]
+    for entry in read_ledger(LEDGER):
+        if entry.commit == "unknown" or not (repo / ".git").exists():
+            continue
+        # the protocol file as committed at the run's commit is the one whose hash the row records
+        shown = subprocess.run(["git", "show", f"{entry.commit}:benchmarks/v2/protocol.toml"], cwd=repo,
+                               capture_output=True, check=False)
+        if shown.returncode:  # a shallow clone without that commit
+            continue
+        assert hashlib.sha256(shown.stdout).hexdigest() == entry.protocol_hash, entry
 
 
 def test_the_hash_is_of_the_raw_bytes(protocol, tmp_path):
@@ -283,7 +295,7 @@ def test_git_state_names_this_checkout_and_unknown_elsewhere(tmp_path):
     assert ledger_mod.git_state(tmp_path) == ("unknown", False)
 
 
-def test_the_registered_draft_matches_the_v2_suites_and_the_reserved_seed_ranges():
+def test_the_registered_protocol_matches_the_v2_suites_and_the_reserved_seed_ranges():
     registered = load_protocol(REGISTERED_PROTOCOL)
     assert registry_problems(registered) == [] and seed_range_problems(registered) == []
     assert {p.name for p in registered.suites} <= set(hpenv.instance_sets())
