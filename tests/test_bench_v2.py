@@ -14,6 +14,7 @@ import pytest
 from agents.bench.candidates import SCHEDULE_FAMILIES, schedule_family, static_grid
 from agents.bench.ledger import read_ledger
 from agents.bench.preregistration import ProtocolError, load_protocol
+from agents.bench.report_v2 import ledger_table_md
 from agents.bench.v2 import PrepareContext, SelectionView, run_v2, selection_stage
 from agents.bench.verify import verify
 import hpenv
@@ -133,6 +134,8 @@ def test_a_full_run_writes_what_the_protocol_asks_for(tiny_run):
     entries = read_ledger(ledger)
     assert sorted(e.method for e in entries) == sorted(plan.methods)
     assert {e.protocol_hash for e in entries} == {protocol.hash}
+    table = ledger_table_md(ledger)
+    assert all(f"`{e.method_fingerprint}`" in table for e in entries)
 
 
 def test_verify_accepts_the_run_and_replays_its_rows_exactly(tiny_run):
@@ -186,3 +189,32 @@ def test_quick_rehearses_on_selection_members_and_files_nothing(tmp_path):
     assert not (tmp_path / "ledger.csv").exists()
     assert all(r["protocol_hash"].startswith("quick-") for r in rows)
     assert verify(tmp_path / "quick", draft, replays=0, check_registry=False).problems  # not a result
+
+
+def test_parallel_units_give_the_serial_results_on_ray():
+    pytest.importorskip("ray")
+    from agents.bench.parallel import run_units
+    from agents.bench.v2 import _grid_unit
+
+    grid = static_grid(hpenv.HPSpace.default(), {"learning_rate": [0.01, 0.1], "momentum": [0.9], "dropout": [0.0],
+                                                 "depth": [1]})
+    units = [(f"{SUITE}/{i}", grid, 2149483648, {"horizon": 2, "steps_per_action": 3}) for i in (200, 201, 202)]
+    serial = dict(run_units(_grid_unit, units, workers=1))
+    parallel = dict(run_units(_grid_unit, units, workers=2))
+    assert sorted(parallel) == [0, 1, 2]
+    for i in serial:
+        assert (serial[i]["member"], serial[i]["val"], serial[i]["test"]) == (
+            parallel[i]["member"], parallel[i]["val"], parallel[i]["test"])
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        list(run_units(_grid_unit, units, workers=0))
+
+
+def test_the_readme_lists_every_method_version_the_ledger_ever_scored():
+    from pathlib import Path
+
+    from agents.bench.ledger import LEDGER, scored_versions
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [(v["method"], v["method_version"]) for v in scored_versions(LEDGER)
+               if f"`{v['method_fingerprint']}`" not in readme]
+    assert not missing, f"README.md's v2 table lacks scored versions {missing}"

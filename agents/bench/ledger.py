@@ -90,13 +90,17 @@ def method_fingerprint(name: str, version: str, settings: Mapping[str, Any],
 
 
 def git_state(repo: str | Path | None = None) -> tuple[str, bool]:
-    """``(commit, dirty)`` of the checkout at ``repo`` (default: this package's); ``("unknown", False)`` without git."""
+    """``(commit, dirty)`` of the checkout at ``repo`` (default: this package's); ``("unknown", False)`` without git.
+
+    ``dirty``: a tracked file outside ``benchmarks/results`` has uncommitted changes."""
     cwd = Path(repo) if repo is not None else Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
                                 check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                                capture_output=True, text=True, check=True).stdout
+        # results and the ledger itself change as a run files them; the code is what must be clean
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+                                 ":(exclude,top)benchmarks/results"], cwd=cwd, capture_output=True, text=True,
+                                check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown", False
     return commit, bool(status.strip())

@@ -10,7 +10,7 @@ from agents.bench.common import write_atomic, write_csv
 from agents.bench.member_stats import PAIRED_COLUMNS, method_summary, paired_rows, read_members
 from agents.bench.plots import plot_accuracy_vs_compute, plot_member_differences
 
-__all__ = ["write_suite_report", "FACTORS_PLOTTED"]
+__all__ = ["write_suite_report", "ledger_table_md", "FACTORS_PLOTTED"]
 
 #: Factors of members.csv the per-member difference plots order members by.
 FACTORS_PLOTTED = ("label_noise", "train_fraction", "imbalance", "feature_noise")
@@ -118,3 +118,17 @@ def write_suite_report(folder: Path, plan, protocol, sel: dict, gates: Sequence[
         for factor in FACTORS_PLOTTED:
             plot_member_differences(test_rows, members, controller, references, factor,
                                     folder / f"differences_by_{factor}.png")
+
+
+def ledger_table_md(ledger: Path | None = None) -> str:
+    """Every version of every method ever scored on v2 test members, from the ledger (the README's table)."""
+    from agents.bench.ledger import LEDGER, scored_versions
+
+    out = ["| suite | method | version | fingerprint | first scored (UTC) | runs | members | test accuracy | "
+           "vs first reference (points) |", "|---|---|---|---|---|---:|---:|---:|---:|"]
+    for v in scored_versions(ledger or LEDGER):
+        e = v["last"]
+        out.append(f"| {v['suite']} | {v['method']} | {v['method_version']} | `{v['method_fingerprint']}` | "
+                   f"{v['first_date']} | {v['runs']} | {e.n_members} | {100 * e.mean_test_accuracy:.2f} | "
+                   f"{_pts(e.difference_vs_reference)} vs {e.reference} |")
+    return "\n".join(out)

@@ -157,7 +157,9 @@ def selection_stage(plan: SuitePlan, protocol: RegisteredProtocol, cache: Path, 
     schedule_best = int(np.argmax(schedule_val.mean(0)))
 
     # seed B: the children each gate compares, per member, trained again on a seed no choice saw
-    constant = lambda t: np.repeat(np.asarray(t)[None], kw["horizon"], 0)  # noqa: E731
+    def constant(t):  # a static tuple as the schedule that never changes
+        return np.repeat(np.asarray(t)[None], kw["horizon"], 0)
+
     rows, labels = [], ("best static tuple", "best fixed schedule", "static oracle", "dynamic oracle")
     oracle_static, oracle_schedule = [], []
     for i, m in enumerate(members):
