@@ -49,10 +49,11 @@ group later; v2 keeps the default width (64) and batch size (32).
 
 Splits: ``train`` (meta-training), ``selection`` (choosing any method's settings), ``test``
 (reported only) and ``transfer`` (members of a base data set no other split uses, reported apart).
-The counts (train 200, selection 60, test 120, transfer 60) are a starting point sized for
-member-level statistics; they are to be fixed by the power analysis on selection members (80%
-power for a 2-point difference after correction). Members exist for any index, so a count is
-only a field.
+``v2/mlp-short``'s counts are benchmark v2.0's (train 200, selection 30, test 400, transfer 60):
+its test split was sized by the power analysis on its selection members (80% power for a 2-point
+member-level difference after Holm; ``benchmarks/v2/protocol.toml``). ``v2/mlp-long`` keeps the
+starting counts (200, 60, 120, 60) until a protocol registers it. Members exist for any index,
+and a member's factors depend on its index only, so a count is only a field.
 
 Suites (differing in the episode budget only):
 
