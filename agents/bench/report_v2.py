@@ -124,11 +124,10 @@ def ledger_table_md(ledger: Path | None = None) -> str:
     """Every version of every method ever scored on v2 test members, from the ledger (the README's table)."""
     from agents.bench.ledger import LEDGER, scored_versions
 
-    out = ["| suite | method | version | fingerprint | first scored (UTC) | runs | members | test accuracy | "
-           "vs first reference (points) |", "|---|---|---|---|---|---:|---:|---:|---:|"]
+    out = ["| suite | method | version | fingerprint | first scored | runs | test accuracy (members) |",
+           "|---|---|---|---|---|---:|---:|"]
     for v in scored_versions(ledger or LEDGER):
         e = v["last"]
         out.append(f"| {v['suite']} | {v['method']} | {v['method_version']} | `{v['method_fingerprint']}` | "
-                   f"{v['first_date']} | {v['runs']} | {e.n_members} | {100 * e.mean_test_accuracy:.2f} | "
-                   f"{_pts(e.difference_vs_reference)} vs {e.reference} |")
+                   f"{v['first_date'][:10]} | {v['runs']} | {100 * e.mean_test_accuracy:.2f} ({e.n_members}) |")
     return "\n".join(out)
