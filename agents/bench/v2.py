@@ -319,12 +319,15 @@ def _deploy_unit(unit: tuple) -> list[dict]:
     member, split, prepared, plan, protocol, sel, cache_dir, seeds, done = unit
     space = hpenv.HPSpace.default()
     rows = []
+    contexts: dict[int, PrepareContext] = {}  # one per meta-training seed, shared by the methods
     for p in prepared:
         todo = [s for s in seeds if (member, p.method.name, p.version, p.training_seed, s) not in done]
         if not todo:
             continue
-        ctx = PrepareContext(plan, protocol, sel, cache_dir, seed=max(p.training_seed, 0))
-        for r in p.method.run(ctx, member, todo):
+        seed = max(p.training_seed, 0)
+        if seed not in contexts:
+            contexts[seed] = PrepareContext(plan, protocol, sel, cache_dir, seed=seed)
+        for r in p.method.run(contexts[seed], member, todo):
             rows.append({
                 "suite": plan.name, "split": split, "member": member, "seed": r.seed, "method": p.method.name,
                 "method_version": p.version, "method_fingerprint": p.fingerprint, "training_seed": p.training_seed,
@@ -346,19 +349,23 @@ def family_methods(plan: SuitePlan) -> list[str]:
 
 def prepare_stage(plan: SuitePlan, protocol: RegisteredProtocol, sel: dict, cache: Path, methods: Sequence[str], *,
                   workers: int | None = None, log=print) -> list[Prepared]:
-    """Every method prepared (a learned one once per meta-training seed), in parallel units."""
+    """Every method prepared (a learned one once per meta-training seed), in parallel units; returned
+    in the order of ``methods``, each method's copies by seed."""
     from agents.bench.methods import resolve_method
 
     units = []
     for spec in methods:
-        learned = bool(getattr(resolve_method(spec), "learned", False))
+        learned = resolve_method(spec).learned
         for seed in (range(protocol.budgets.meta_training_seeds) if learned else (-1,)):
             units.append((spec, seed, plan, protocol, sel, cache / "methods"))
+    # the long meta-trainings start first, so the short preparations fill the workers at the end
+    # (and "RR meta + online" then finds RR meta's agents in the cache)
+    schedule = sorted(range(len(units)), key=lambda i: units[i][1] < 0)
     log(f"{plan.name}: preparing {len(methods)} methods ({len(units)} preparations, meta-trained ones once per seed)")
     out: list[Prepared | None] = [None] * len(units)
     t0 = time.perf_counter()
-    for i, prepared in run_units(_prepare_unit, units, workers=workers):
-        out[i] = prepared
+    for j, prepared in run_units(_prepare_unit, [units[i] for i in schedule], workers=workers):
+        out[schedule[j]] = prepared
         m = prepared.method
         log(f"  prepared {m.name}" + (f" (seed {prepared.training_seed})" if prepared.training_seed >= 0 else "")
             + f": {m.one_off_sgd_steps:,} one-off SGD steps, {m.one_off_wall_time_s:.0f} s"
@@ -397,11 +404,15 @@ QUICK = {"selection": 8, "members": 8, "seeds": 1,
          "static": {"dropout": [0.0], "depth": [1, 4]}}
 
 
+def quick_settings(overrides: dict | None = None) -> dict:
+    """:data:`QUICK` updated with ``overrides`` (their ``budgets`` merged into QUICK's)."""
+    overrides = overrides or {}
+    return {**QUICK, **overrides, "budgets": {**QUICK["budgets"], **overrides.get("budgets", {})}}
+
+
 def quick_protocol(protocol: RegisteredProtocol, overrides: dict | None = None) -> RegisteredProtocol:
-    """The protocol cut down to :data:`QUICK` updated with ``overrides`` (its ``budgets`` merged; hash
-    ``quick-<hash>``, which ``--verify`` refuses)."""
-    q = {**QUICK, **(overrides or {})}
-    q["budgets"] = {**QUICK["budgets"], **(overrides or {}).get("budgets", {})}
+    """The protocol cut down to :func:`quick_settings` (hash ``quick-<hash>``, which ``--verify`` refuses)."""
+    q = quick_settings(overrides)
     return dataclasses.replace(
         protocol, hash=f"quick-{protocol.hash[:12]}", evaluation_seeds=protocol.evaluation_seeds[: q["seeds"]],
         budgets=dataclasses.replace(protocol.budgets, **q["budgets"]),
@@ -435,7 +446,8 @@ def run_v2(protocol: RegisteredProtocol, out: str | Path, *, suites: Sequence[st
     if protocol.budgets is None:
         raise ProtocolError(f"protocol {protocol.path} has no [budgets] table: v2 runs need the methods' budgets")
     if quick:
-        protocol = quick_protocol(protocol, quick if isinstance(quick, dict) else None)
+        rehearsal = quick_settings(quick if isinstance(quick, dict) else None)
+        protocol = quick_protocol(protocol, rehearsal)
     else:
         from agents.bench.preregistration import registry_problems
 
@@ -466,14 +478,9 @@ def run_v2(protocol: RegisteredProtocol, out: str | Path, *, suites: Sequence[st
         power = power_rows(plan, protocol, sel)
         write_csv(power, folder / "power.csv", POWER_COLUMNS)
         write_members_csv(folder / "members.csv", plan.name)
-        specs = per_suite[plan.name]
-        order = sorted(specs, key=lambda spec: not resolved[spec].learned)  # the long ones first
-        prepared = prepare_stage(plan, protocol, sel, cache, order, workers=workers, log=log)
-        prepared.sort(key=lambda p: (specs.index(next(s for s in specs if resolved[s].name == p.method.name)),
-                                     p.training_seed))
+        prepared = prepare_stage(plan, protocol, sel, cache, per_suite[plan.name], workers=workers, log=log)
         if quick:
-            n = {**QUICK, **(quick if isinstance(quick, dict) else {})}["members"]
-            splits, members = ("selection",), {"selection": plan.members("selection")[:n]}
+            splits, members = ("selection",), {"selection": plan.members("selection")[: rehearsal["members"]]}
         else:
             splits, members = ("test", "transfer") if plan.transfer else ("test",), None
         rows = deploy_stage(plan, protocol, sel, cache, prepared, folder / "results.csv", splits, members=members,
@@ -536,7 +543,7 @@ def file_in_ledger(results: Path, plan: SuitePlan, protocol: RegisteredProtocol,
     """Append one ledger row per (method, version) this run scored on the suite's test members; a
     resumed run files only the versions not yet filed under this protocol and suite."""
     from agents.bench.ledger import LEDGER, append_entry, new_entry, read_ledger
-    from agents.bench.member_stats import member_comparison, member_matrix
+    from agents.bench.member_stats import member_differences, member_matrix
 
     ledger = Path(ledger or LEDGER)
     test = [r for r in rows if r["split"] == "test"]
@@ -550,12 +557,12 @@ def file_in_ledger(results: Path, plan: SuitePlan, protocol: RegisteredProtocol,
             continue
         seen.add(key)
         mine = member_matrix(test, p.method.name)
-        c = member_comparison(mine, ref, resamples=1000) if p.method.name != reference else {"mean_diff": 0.0}
+        difference = float(np.mean(list(member_differences(mine, ref).values())))
         append_entry(new_entry(results=results, protocol_hash=protocol.hash, suite=plan.name, method=p.method.name,
                                method_version=p.version, method_fingerprint=p.fingerprint, n_members=len(mine),
                                n_seeds=len(protocol.evaluation_seeds),
                                mean_test_accuracy=float(np.mean([v.mean() for v in mine.values()])),
-                               reference=reference, difference_vs_reference=c["mean_diff"]), ledger)
+                               reference=reference, difference_vs_reference=difference), ledger)
 
 
 def main_v2(args) -> int:
