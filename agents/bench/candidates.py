@@ -66,20 +66,29 @@ def _steps(horizon: int) -> np.ndarray:
     return np.arange(horizon) / horizon
 
 
-def _lr_variants(space: HPSpace, start: np.ndarray, horizon: int, j: int) -> dict[str, np.ndarray]:
-    top, n = int(start[j]), space.sizes[j]
-    progress = _steps(horizon)
-    out = {}
-    for at in LATE:  # step decay: one or two grid notches (x1/3, x1/10 on the default grid)
-        for notches in (1, 2):
-            out[f"step decay -{notches} at {at:.0%}"] = np.where(progress >= at, max(top - notches, 0), top)
-    lowest = max(top - 3, 0)  # cosine on the log grid, from the start down three notches
-    out["cosine"] = np.rint(lowest + 0.5 * (top - lowest) * (1 + np.cos(np.pi * progress))).astype(np.int64)
-    warm = max(top - 2, 0)  # warm-up: two notches lower, rising linearly to the start by 30%
-    out["warm-up"] = np.rint(np.minimum(warm + (top - warm) * progress / 0.3, top)).astype(np.int64)
-    if top + 1 < n:
-        out["late increase +1 at 50%"] = np.where(progress >= 0.5, top + 1, top)
-    return out
+def _step_decay(space, start, horizon, j):  # one or two grid notches (x1/3, x1/10 on the default grid)
+    top, progress = int(start[j]), _steps(horizon)
+    return {f"step decay -{notches} at {at:.0%}": np.where(progress >= at, max(top - notches, 0), top)
+            for at in LATE for notches in (1, 2)}
+
+
+def _cosine(space, start, horizon, j):  # on the log grid, from the start down three notches
+    top, progress = int(start[j]), _steps(horizon)
+    lowest = max(top - 3, 0)
+    return {"cosine": np.rint(lowest + 0.5 * (top - lowest) * (1 + np.cos(np.pi * progress))).astype(np.int64)}
+
+
+def _warmup(space, start, horizon, j):  # two notches lower, rising linearly to the start by 30%
+    top, progress = int(start[j]), _steps(horizon)
+    warm = max(top - 2, 0)
+    return {"warm-up": np.rint(np.minimum(warm + (top - warm) * progress / 0.3, top)).astype(np.int64)}
+
+
+def _late_increase(space, start, horizon, j):  # one notch up from halfway, where the grid has one
+    top = int(start[j])
+    if top + 1 >= space.sizes[j]:
+        return {}
+    return {"late increase +1 at 50%": np.where(_steps(horizon) >= 0.5, top + 1, top)}
 
 
 def _switch_variants(values: Sequence[float], start: int, targets: Sequence[int], horizon: int) -> dict[str, np.ndarray]:
@@ -114,10 +123,10 @@ def _depth_variants(space, start, horizon, j):
 
 #: family name -> (hyper-parameter it changes, its variants). Names are the protocol's.
 SCHEDULE_FAMILIES: dict[str, tuple[str, Callable]] = {
-    "step_decay": ("learning_rate", lambda *a: {k: v for k, v in _lr_variants(*a).items() if k.startswith("step")}),
-    "cosine": ("learning_rate", lambda *a: {k: v for k, v in _lr_variants(*a).items() if k == "cosine"}),
-    "warmup": ("learning_rate", lambda *a: {k: v for k, v in _lr_variants(*a).items() if k == "warm-up"}),
-    "late_lr_increase": ("learning_rate", lambda *a: {k: v for k, v in _lr_variants(*a).items() if k.startswith("late")}),
+    "step_decay": ("learning_rate", _step_decay),
+    "cosine": ("learning_rate", _cosine),
+    "warmup": ("learning_rate", _warmup),
+    "late_lr_increase": ("learning_rate", _late_increase),
     "late_dropout": ("dropout", _dropout_variants),
     "late_momentum": ("momentum", _momentum_variants),
     "late_depth": ("depth", _depth_variants),
