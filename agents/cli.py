@@ -19,6 +19,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -62,9 +63,10 @@ class TrainConfig:
     construction; a bad one raises a ValueError naming its option, the value and what is allowed.
     """
 
-    task: str = field(default="v1/digits-scaled", metadata=_doc(
+    task: str = field(default="v2/mlp-short", metadata=_doc(
         "A benchmark suite (``hpenv.instance_sets()``): meta-train on its train members, then compare "
-        "on its selection members with the best static tuple and the best fixed schedule chosen there. "
+        "on its selection members with the best static tuple and the best fixed schedule chosen there (v2: "
+        "chosen by the registered benchmark run, compared at member level). "
         "Or a task name (``hptune tasks``; ``synthetic`` meta-trains across the synthetic family): train "
         "on it, then compare on held-out seeds with a random policy and the fixed default tuple."))
     agent: str = field(default="reinforce", metadata=_doc("The agent: a name of AGENTS."))
@@ -82,8 +84,14 @@ class TrainConfig:
         "Folder holding the data of the tasks read from disk (mnist, fashion_mnist, cifar10)."))
     out: str = field(default="", metadata=_doc(
         "Run folder (default runs/<task>-<agent>-<time>); must not exist yet or be empty."))
-    runners: int = field(default=0, metadata=_doc(
-        "Ray runners playing the episodes (reinforce only; 0: in this process). Any number gives the same run."))
+    runners: int = field(default=-1, metadata=_doc(
+        "Ray runners playing the episodes (reinforce only; 0: in this process; -1: one per CPU core when the ray "
+        "extra is installed and the run has at least 256 episodes, else 0). Any number >= 1 gives the same run for "
+        "the same --runner-envs."))
+    runner_envs: int = field(default=0, metadata=_doc(
+        "Children of each Ray runner's vector env, the size of each chunk of an update (0: --num-envs / --runners, "
+        "so that every runner plays a chunk of every update; fixed when the run starts, so a resumed run with "
+        "another --runners plays the same chunks)."))
     ray_address: str = field(default="", metadata=_doc("Ray cluster to join with --runners (default: start a local one)."))
     cpus_per_runner: float = field(default=1.0, metadata=_doc(
         "CPU share of each Ray runner (its torch threads: the whole part, at least 1)."))
@@ -109,20 +117,27 @@ class TrainConfig:
         suite = hpenv.suite(self.task) if self.is_suite else None
         self.horizon = self.horizon or (suite.horizon if suite else 10)
         self.steps_per_action = self.steps_per_action or (suite.steps_per_action if suite else 50)
-        self.eval_episodes = self.eval_episodes or (2 if suite else 5)
+        self.eval_episodes = self.eval_episodes or ((4 if self.is_v2 else 2) if suite else 5)
         for name in ("episodes", "num_envs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{_option(name)} must be an integer >= 1, got {getattr(self, name)}")
         if self.seed < 0:
             raise ValueError(f"--seed must be an integer >= 0, got {self.seed}")
+        if self.runners == AUTO_RUNNERS:
+            self.runners = auto_runners(self.agent, self.episodes)
         if self.runners < 0 or (self.runners and self.agent != "reinforce"):
-            raise ValueError(f"--runners must be 0, or an integer >= 1 with --agent reinforce, got {self.runners} "
-                             f"with --agent {self.agent}")
+            raise ValueError(f"--runners must be 0, -1 (automatic), or an integer >= 1 with --agent reinforce, got "
+                             f"{self.runners} with --agent {self.agent}")
+        if self.runner_envs < 0:
+            raise ValueError(f"--runner-envs must be an integer >= 1 (or 0: --num-envs / --runners), got {self.runner_envs}")
         if not (math.isfinite(self.cpus_per_runner) and self.cpus_per_runner > 0):
             raise ValueError(f"--cpus-per-runner must be a number > 0, got {self.cpus_per_runner}")
         if not (math.isfinite(self.gpus_per_runner) and self.gpus_per_runner >= 0):
             raise ValueError(f"--gpus-per-runner must be a number >= 0, got {self.gpus_per_runner}")
         self.settings = self._agent_settings()
+        if self.runners and not self.runner_envs:  # one chunk per runner, whole groups each
+            group = getattr(self.settings, "group_size", 1)
+            self.runner_envs = max(group, self.num_envs // self.runners // group * group)
 
     def _agent_settings(self) -> Any:
         spec = TRAINERS[self.agent]
@@ -171,6 +186,8 @@ class TrainConfig:
             raise ValueError(f"{path} is not a readable config.json ({err})") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path} must hold a JSON object of hptune train options, got {type(data).__name__}")
+        # runs from before --runner-envs played chunks of --num-envs children on every runner
+        data.setdefault("runner_envs", data.get("num_envs", cls.num_envs))
         try:
             if "settings" in data:
                 names = [f.name for f in fields(cls)]
@@ -199,6 +216,11 @@ class TrainConfig:
         """Whether ``task`` names a benchmark suite (then the agent trains on its train members)."""
         return self.task in hpenv.instance_sets()
 
+    @property
+    def is_v2(self) -> bool:
+        """Whether ``task`` names a benchmark v2 suite (compared with the references its registered run chose)."""
+        return self.is_suite and self.task.startswith("v2/")
+
     def env_kwargs(self) -> dict[str, Any]:
         """The training env's arguments (a suite's train members as one task family)."""
         task = f"{self.task}/train" if self.is_suite else self.task
@@ -207,6 +229,20 @@ class TrainConfig:
         if self.data_root:
             kwargs["task_kwargs"] = {"root": self.data_root}
         return kwargs
+
+
+#: ``--runners`` default: decided by :func:`auto_runners`.
+AUTO_RUNNERS = -1
+#: The fewest episodes for which :func:`auto_runners` starts Ray (a local cluster takes seconds to start).
+AUTO_RUNNERS_MIN_EPISODES = 256
+
+
+def auto_runners(agent: str, episodes: int) -> int:
+    """``--runners -1``: one runner per CPU core for RecurrentReinforce when the ray extra is installed and
+    the run is long enough to pay for starting Ray; else 0 (in this process)."""
+    if agent != "reinforce" or episodes < AUTO_RUNNERS_MIN_EPISODES or not installed("ray"):
+        return 0
+    return os.cpu_count() or 1
 
 
 def _shared_fields() -> list[dataclasses.Field]:
@@ -306,7 +342,7 @@ class _ReinforceTrainer:
 
             # the children of a runner with a GPU share train on it; the learner stays on cfg.device
             runner_kwargs = {**cfg.env_kwargs(), "device": "cuda" if cfg.gpus_per_runner else cfg.device}
-            with RayRunners(runner_kwargs, cfg.runners, cfg.num_envs, address=cfg.ray_address or None,
+            with RayRunners(runner_kwargs, cfg.runners, cfg.runner_envs, address=cfg.ray_address or None,
                             cpus_per_runner=cfg.cpus_per_runner, gpus_per_runner=cfg.gpus_per_runner) as runners:
                 agent.learn(remaining, progress_bar=progress, callback=on_update, runners=runners)
         elif remaining > 0:
@@ -435,6 +471,121 @@ def compare_on_selection(policies: dict[str, Any], cfg: TrainConfig, cache: Path
     return results, references
 
 
+@dataclass(frozen=True)
+class _Checkpoint:
+    """A trained RecurrentReinforce as a worker process rebuilds it (the agent itself holds its envs)."""
+
+    path: str
+
+
+def _v2_member_unit(unit: tuple) -> dict[str, list[EpisodeRecord]]:
+    """One selection member's children: every policy and both references, one child per seed each."""
+    from agents.engine import evaluate_policy, schedule_episodes
+    from agents.reinforce import RecurrentReinforce
+
+    member, seeds, kw, policies, schedules = unit
+    out = {}
+    for name, policy in policies.items():
+        if isinstance(policy, _Checkpoint):
+            policy = RecurrentReinforce.load(policy.path)
+        out[name] = evaluate_policy(policy, seeds, chunk=len(seeds), task=member, **kw)
+    for name, schedule in schedules.items():
+        out[name] = schedule_episodes(np.repeat(schedule[None], len(seeds), 0), seeds, chunk=len(seeds),
+                                      task=member, **kw)[0]
+    return out
+
+
+def compare_on_v2_selection(policies: dict[str, Any], cfg: TrainConfig, checkpoint: Path | None = None
+                            ) -> tuple[dict[str, list[EpisodeRecord]], list[str], list[str]]:
+    """Each policy and the benchmark's two references on a v2 suite's selection members, on every core.
+
+    The references are those the registered ``hptune bench --v2`` run chose on these members and
+    reports against (:func:`agents.bench.v2.registered_references`: the best static tuple over the
+    whole grid, the best fixed schedule of the protocol's family). Every method trains one child per
+    (selection member, seed) on the same seeds, ``cfg.eval_episodes`` seeds of the v2 selection range
+    after the protocol's own (so no child here chose anything; the members did choose the
+    references, which favours them). Members run in parallel (:func:`agents.bench.parallel.run_units`);
+    the first policy, if it is the trained RecurrentReinforce, travels as ``checkpoint``. Returns the
+    results by method (in (member, seed) order), the references' names and the members.
+    """
+    import pickle
+
+    from agents.bench.parallel import default_workers, run_units
+    from agents.bench.preregistration import load_protocol
+    from agents.bench.v2 import registered_references
+    from agents.reinforce import RecurrentReinforce
+    from agents.seeds import V2_SELECTION
+
+    space = gym.make(hpenv.ENV_ID, **cfg.env_kwargs()).unwrapped.hp_space
+    chosen = registered_references(cfg.task)
+    schedules = {f"{name} ({_schedule_title(steps)})": np.stack([space.encode(values) for values in steps])
+                 for name, steps in chosen.items()}
+    seeds = V2_SELECTION.seeds(cfg.eval_episodes, offset=len(load_protocol().selection_seeds))
+    portable = {name: _Checkpoint(str(checkpoint)) if isinstance(policy, RecurrentReinforce) and checkpoint
+                else policy for name, policy in policies.items()}
+    try:
+        pickle.dumps(portable)
+        workers = default_workers()
+    except Exception:  # a policy that cannot travel to another process: evaluate here, one member after another
+        workers = 1
+    members = hpenv.instance_set(cfg.task, "selection")
+    kw = {"horizon": cfg.horizon, "steps_per_action": cfg.steps_per_action, "device": cfg.device}
+    units = [(m, seeds, kw, portable, schedules) for m in members]
+    print(f"comparing on {len(members)} selection members x {len(seeds)} seeds with the benchmark's references "
+          f"({', '.join(schedules)}), {workers} worker(s)")
+    by_member = dict(run_units(_v2_member_unit, units, workers=workers))
+    names = [*policies, *schedules]
+    results = {name: [r for i in range(len(members)) for r in by_member[i][name]] for name in names}
+    return results, list(schedules), members
+
+
+def members_by_factor(records: list[EpisodeRecord], members: list[str]) -> dict[str, EpisodeRecord]:
+    """First-seed children of up to four members that differ most in their factors (the fewest and most
+    training examples, the least and most label noise), labelled by those factors, for ``schedule.png``."""
+    per = len(records) // len(members)
+    factors = {m: hpenv.member_factors(m) for m in members}
+    picks = []
+    for key in ("n_train", "label_noise"):
+        for m in (min(members, key=lambda m: factors[m][key]), max(members, key=lambda m: factors[m][key])):
+            if m not in picks:
+                picks.append(m)
+    return {f"{m.rsplit('/', 1)[1]}: {factors[m]['base']}, {factors[m]['n_train']} examples, "
+            f"label noise {factors[m]['label_noise']:.0%}": records[members.index(m) * per] for m in picks}
+
+
+def _schedule_title(steps: list[dict]) -> str:
+    """A schedule of applied values as text: the start tuple, then each change and the env step it happens at."""
+    parts = [_tuple_text(steps[0])]
+    for t in range(1, len(steps)):
+        changed = {k: v for k, v in steps[t].items() if v != steps[t - 1][k]}
+        if changed:
+            parts.append(f"{_tuple_text(changed)} from step {t + 1}")
+    return "; ".join(parts)
+
+
+def member_paired_text(results: dict[str, list[EpisodeRecord]], references: list[str], members: list[str]) -> str:
+    """Every other method against each reference at member level (seeds averaged within a member,
+    members resampled, Wilcoxon over members), as ``hptune bench --v2`` reports a suite."""
+    from agents.bench.member_stats import member_comparison
+    from agents.bench.report import difference_text
+
+    def matrix(records: list[EpisodeRecord]) -> dict[str, np.ndarray]:
+        per = len(records) // len(members)
+        return {m: np.array([[r.test_accuracy for r in records[i * per:(i + 1) * per]]])
+                for i, m in enumerate(members)}
+
+    lines = ["| method | reference | difference, points [member-level 95% CI] | members W/T/L | Wilcoxon p |",
+             "|---|---|---|---|---|"]
+    for name, res in results.items():
+        if name in references:
+            continue
+        for ref in references:
+            c = member_comparison(matrix(res), matrix(results[ref]))
+            lines.append(f"| {name} | {ref.split(' (')[0]} | {difference_text(c)} | "
+                         f"{c['wins']}/{c['ties']}/{c['losses']} | {c['p']:.2g} |")
+    return "\n".join(lines)
+
+
 def _tuple_text(values: dict) -> str:
     return ", ".join(f"{name} {value:g}" for name, value in values.items())
 
@@ -482,11 +633,12 @@ def _moving_mean_std(values, window: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array([p.mean() for p in parts]), np.array([p.std() for p in parts])
 
 
-def plot_run(run: RunFolder, history: list[dict], result: EpisodeRecord | None, names,
+def plot_run(run: RunFolder, history: list[dict], result: EpisodeRecord | dict[str, EpisodeRecord] | None, names,
              results: dict[str, list[EpisodeRecord]] | None = None, space: hpenv.HPSpace | None = None) -> None:
     """``learning_curve.png`` (training return per update, smoothed, and the final comparison's
     returns) and ``schedule.png`` (``result``'s hyper-parameters and validation accuracy per step).
 
+    ``result``: one child, or several by label (one line each: children of members that differ).
     ``results``: the final comparison by policy, first the trained one (as ``cmd_train`` builds it).
     ``space``: the hyper-parameter space; each schedule panel then spans its grid.
     """
@@ -522,13 +674,17 @@ def plot_run(run: RunFolder, history: list[dict], result: EpisodeRecord | None, 
         fig.savefig(run.path / "learning_curve.png", dpi=100)
         plt.close(fig)
     if result is not None:
-        fig, axes = plt.subplots(len(names) + 1, 1, figsize=(7, 1.4 * (len(names) + 1) + 0.5), sharex=True,
-                                 layout="constrained")
-        t = np.arange(1, len(result.schedule) + 1)
-        axes[0].plot(t, [s["val_accuracy"] for s in result.schedule], marker="o")
+        children = result if isinstance(result, dict) else {None: result}
+        fig, axes = plt.subplots(len(names) + 1, 1, figsize=(7, 1.4 * (len(names) + 1) + 0.5 + 0.2 * len(children)),
+                                 sharex=True, layout="constrained")
+        for k, (label, child) in enumerate(children.items()):
+            t = np.arange(1, len(child.schedule) + 1)
+            axes[0].plot(t, [s["val_accuracy"] for s in child.schedule], marker="o", color=f"C{k}", label=label)
+            for ax, n in zip(axes[1:], names):  # nudged apart a little, so that equal choices stay visible
+                offset = (k - (len(children) - 1) / 2) * 0.06
+                ax.step(t + offset, [s[n] for s in child.schedule], where="mid", marker=".", color=f"C{k}")
         axes[0].set_ylabel("val acc", fontsize=8)
         for ax, n in zip(axes[1:], names):
-            ax.step(t, [s[n] for s in result.schedule], where="mid", marker=".")
             ax.set_ylabel(n.replace("_", " "), fontsize=8)
             if n == "learning_rate":
                 ax.set_yscale("log")
@@ -542,8 +698,12 @@ def plot_run(run: RunFolder, history: list[dict], result: EpisodeRecord | None, 
         axes[-1].set_xlabel("env step")
         axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
         who = first_name(results) if results else "the policy"
-        fig.suptitle(f"hyper-parameters chosen by {who}\non its first compared child (seed {result.seed})",
-                     fontsize=10)
+        if isinstance(result, dict):
+            fig.suptitle(f"hyper-parameters chosen by {who}\non members that differ (first seed each)", fontsize=10)
+            fig.legend(fontsize=7, loc="outside lower center", ncols=2)
+        else:
+            fig.suptitle(f"hyper-parameters chosen by {who}\non its first compared child (seed {result.seed})",
+                         fontsize=10)
         fig.savefig(run.path / "schedule.png", dpi=100)
         plt.close(fig)
 
@@ -604,7 +764,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     policies["fixed default"] = FixedPolicy(env)
     if cfg.agent in ("random", "fixed"):  # nothing to train: these are the baselines themselves
         policies = {k: v for k, v in policies.items() if k.startswith(cfg.agent)}
-    if cfg.is_suite:
+    shown = None
+    if cfg.is_v2:
+        ckpt = path / "checkpoints" / "last.pt"
+        results, references, members = compare_on_v2_selection(policies, cfg, ckpt if ckpt.exists() else None)
+        table = summary_table(results) + "\n\n" + member_paired_text(results, references, members)
+        where = (f"{len(members)} selection members of {cfg.task} x {cfg.eval_episodes} seeds, member level (the "
+                 f"benchmark's references were chosen on these members, at other seeds)")
+        shown = members_by_factor(results[first_name(results)], members)
+    elif cfg.is_suite:
         results, references = compare_on_selection(policies, cfg, run.path / "selection")
         table = summary_table(results) + "\n\n" + paired_text(results, references)
         where = (f"{len(hpenv.instance_set(cfg.task, 'selection'))} selection members of {cfg.task} x "
@@ -614,7 +782,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         table = summary_table(results)
         where = f"{cfg.eval_episodes} held-out seeds ({cfg.task})"
     first = first_name(results)
-    plot_run(run, history, results[first][0], names, results, env.unwrapped.hp_space)
+    plot_run(run, history, shown or results[first][0], names, results, env.unwrapped.hp_space)
     summary = {
         "config": asdict(cfg), "train_wall_time_s": train_time,
         "train_sgd_steps": cfg.episodes * cfg.horizon * cfg.steps_per_action if trainer is not None else 0,
@@ -626,8 +794,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"\ntest accuracy on {where}, horizon {cfg.horizon} x {cfg.steps_per_action} SGD steps; "
           f"training took {train_time:.0f} s:")
     print(table)
-    print(f"\nschedule chosen by {first} on its first child (seed {results[first][0].seed}):")
-    print(schedule_text(results[first][0], names))
+    for label, child in (shown or {f"its first child (seed {results[first][0].seed})": results[first][0]}).items():
+        print(f"\nschedule chosen by {first} on {label}:")
+        print(schedule_text(child, names))
     return 0
 
 

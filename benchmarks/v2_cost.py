@@ -4,6 +4,7 @@ full protocol of one MLP suite (every method) in at most 90, on all cores.
     python benchmarks/v2_cost.py                          # times --quick now
     python benchmarks/v2_cost.py --full-run RUN_DIR       # and reads a full run's cost from its folder
     python benchmarks/v2_cost.py --full --out RUN_DIR     # runs the full protocol too (frozen protocol)
+    python benchmarks/v2_cost.py --episode-cost           # one episode of 64 children per v2 MLP suite
 
 A full run's folder may have been resumed: its cost is the sum of its sessions (``run.json`` of
 each, kept in ``sessions.json``). Prints the CPU, the core count, each wall time and its ratio to
@@ -47,6 +48,34 @@ def line(what: str, wall_s: float, target_s: float, suites: int = 1) -> str:
             f"ratio {per_suite / target_s:4.2f}  {verdict}")
 
 
+def episode_cost(repeats: int = 3, num_envs: int = 64) -> dict[str, float]:
+    """Median wall time of one episode of ``num_envs`` children with random static tuples, per v2 MLP
+    suite at its own horizon (one torch thread): what makes one suite's protocol dearer than another's."""
+    import gymnasium as gym
+    import numpy as np
+    import torch
+
+    import hpenv
+    from hpenv.suites_v2 import V2_SUITES
+
+    torch.set_num_threads(1)
+    out = {}
+    for suite in V2_SUITES:
+        if suite.child != "mlp":
+            continue
+        env = gym.make_vec(hpenv.ENV_ID, num_envs=num_envs, task=f"{suite.name}/train", **suite.env_kwargs)
+        rng, times = np.random.default_rng(0), []
+        for rep in range(repeats):
+            env.reset(seed=rep)
+            actions = rng.integers(0, env.single_action_space.nvec, size=(num_envs, len(env.single_action_space.nvec)))
+            t0 = time.perf_counter()
+            for _ in range(suite.horizon):
+                env.step(actions)
+            times.append(time.perf_counter() - t0)
+        out[suite.name] = float(np.median(times))
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--protocol", default=str(REGISTERED_PROTOCOL))
@@ -54,7 +83,17 @@ def main(argv=None) -> int:
     ap.add_argument("--full", action="store_true", help="run the full protocol (into --out) and time it")
     ap.add_argument("--out", help="with --full: the run folder")
     ap.add_argument("--suite", help="one suite of the protocol (default: its first)")
+    ap.add_argument("--episode-cost", action="store_true",
+                    help="only time one episode of 64 children per v2 MLP suite, and each one's ratio to the first")
     args = ap.parse_args(argv)
+    if args.episode_cost:
+        costs = episode_cost()
+        first = next(iter(costs.values()))
+        print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; one episode of 64 children, random static tuples, "
+              f"median of 3, one thread")
+        for name, wall in costs.items():
+            print(f"{name:<14} {wall:6.2f} s  ratio {wall / first:4.2f}")
+        return 0
     protocol = load_protocol(args.protocol)
     suite = args.suite or protocol.suites[0].name
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; protocol {protocol.version} ({protocol.hash[:12]}); {suite}")

@@ -218,3 +218,28 @@ def test_the_readme_lists_every_method_version_the_ledger_ever_scored():
     missing = [(v["method"], v["method_version"]) for v in scored_versions(LEDGER)
                if f"`{v['method_fingerprint']}`" not in readme]
     assert not missing, f"README.md's v2 table lacks scored versions {missing}"
+
+
+def test_the_registered_references_are_the_committed_runs_and_nothing_else(tmp_path):
+    from agents.bench.common import read_v2_rows
+    from agents.bench.v2 import REGISTERED_RESULTS, registered_references
+
+    chosen = registered_references("v2/mlp-short")
+    rows = {r["method"]: r for r in read_v2_rows(REGISTERED_RESULTS / "results.csv")
+            if r["method"] in chosen and r["split"] == "test"}
+    static = chosen["best static tuple"]
+    assert all(step == json.loads(rows["best static tuple"]["chosen"]) for step in static)  # a constant
+    assert chosen["best fixed schedule"] == json.loads(rows["best fixed schedule"]["schedule"])
+    assert len({json.dumps(step) for step in chosen["best fixed schedule"]}) > 1  # it does change
+    # rows of another protocol are not the registered run's references
+    with open(REGISTERED_RESULTS / "results.csv") as f:
+        header, *lines = [line for line in f if line.startswith("suite,") or ",best static tuple," in line
+                          or ",best fixed schedule," in line][:200]
+    (tmp_path / "results.csv").write_text(header + "".join(lines))
+    assert registered_references("v2/mlp-short", results=tmp_path) == chosen
+    (tmp_path / "results.csv").write_text(header + "".join(line.replace(load_protocol().hash, "0" * 64)
+                                                           for line in lines))
+    with pytest.raises(ValueError, match="no best static tuple or best fixed schedule of suite 'v2/mlp-short'"):
+        registered_references("v2/mlp-short", results=tmp_path)
+    with pytest.raises(ValueError, match="v2/mlp-long"):
+        registered_references("v2/mlp-long")

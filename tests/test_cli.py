@@ -17,7 +17,7 @@ import pytest
 import hpenv
 
 TINY = ["--task", "wine", "--horizon", "3", "--steps-per-action", "4", "--num-envs", "4", "--group-size", "2",
-        "--eval-episodes", "2", "--no-progress"]
+        "--eval-episodes", "2", "--runners", "0", "--no-progress"]
 
 
 def hptune(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -360,9 +360,10 @@ def test_train_on_a_suite_meta_trains_on_train_members_and_compares_on_selection
 def test_train_defaults_follow_the_task():
     from agents.cli import TrainConfig
 
-    suite, task = TrainConfig(), TrainConfig(task="digits")
-    assert suite.task == "v1/digits-scaled" and suite.env_kwargs()["task"] == "v1/digits-scaled/train"
-    assert (suite.horizon, suite.steps_per_action, suite.eval_episodes) == (10, 20, 2)  # the suite's episode
+    suite, v1, task = TrainConfig(), TrainConfig(task="v1/digits-scaled"), TrainConfig(task="digits")
+    assert suite.task == "v2/mlp-short" and suite.env_kwargs()["task"] == "v2/mlp-short/train"
+    assert (suite.horizon, suite.steps_per_action, suite.eval_episodes) == (10, 20, 4)  # the suite's episode
+    assert (v1.horizon, v1.steps_per_action, v1.eval_episodes) == (10, 20, 2)
     assert (task.horizon, task.steps_per_action, task.eval_episodes) == (10, 50, 5)
     assert TrainConfig(task="digits", horizon=3).horizon == 3
     assert TrainConfig(agent="ppo", num_envs=4).num_envs == 4  # groups are RecurrentReinforce's alone
@@ -375,3 +376,66 @@ def test_a_run_from_before_grouped_episodes_resumes_with_its_own_settings(tmp_pa
     (tmp_path / "config.json").write_text(json.dumps(old))
     cfg = TrainConfig.from_json(tmp_path / "config.json")
     assert (cfg.settings.group_size, cfg.settings.baseline, cfg.num_envs) == (1, "moving_average", 4)
+
+
+def test_runners_default_to_every_core_for_a_long_reinforce_run(monkeypatch):
+    from agents import cli
+    from agents.cli import TrainConfig
+
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 6)
+    monkeypatch.setattr(cli, "installed", lambda extra: extra == "ray")
+    assert TrainConfig().runners == 6  # the main job: 2,048 episodes
+    assert TrainConfig(episodes=cli.AUTO_RUNNERS_MIN_EPISODES - 1).runners == 0  # Ray would cost more than it saves
+    assert TrainConfig(agent="ppo").runners == 0 and TrainConfig(runners=0).runners == 0
+    assert TrainConfig(runners=3).runners == 3
+    monkeypatch.setattr(cli, "installed", lambda extra: False)
+    assert TrainConfig().runners == 0  # without the ray extra: in this process
+    with pytest.raises(ValueError, match="--runners must be 0, -1"):
+        TrainConfig(runners=-2)
+
+
+V2_TINY = ["--task", "v2/mlp-short", "--horizon", "2", "--steps-per-action", "2", "--num-envs", "4", "--group-size",
+           "2", "--episodes", "8", "--eval-episodes", "1", "--runners", "0", "--no-progress"]
+
+
+def test_train_on_a_v2_suite_compares_at_member_level_with_the_benchmarks_references(tmp_path):
+    from agents.bench.v2 import registered_references
+
+    out = tmp_path / "v2"
+    res = hptune("train", *V2_TINY, "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    names = list(summary["results"])
+    chosen = registered_references("v2/mlp-short")
+    static = next(n for n in names if n.startswith("best static tuple"))
+    schedule = next(n for n in names if n.startswith("best fixed schedule"))
+    assert names[0] == "RecurrentReinforce (greedy)" and "random" not in names
+    selection = hpenv.instance_set("v2/mlp-short", "selection")
+    for name, results in summary["results"].items():  # one child per selection member, the same seed for all
+        assert len(results) == len(selection) and len({r["seed"] for r in results}) == 1
+    # the references are the registered run's, applied as it recorded them (a horizon of 2: their first 2 steps)
+    assert [s["learning_rate"] for s in summary["results"][static][0]["schedule"]] == \
+        [s["learning_rate"] for s in chosen["best static tuple"][:2]]
+    assert "depth 1, dropout 0.2, learning_rate 0.01, momentum 0.9" in static and "from step" in schedule
+    table = (out / "summary.md").read_text()
+    assert "member-level 95% CI" in table and "| RecurrentReinforce (greedy) | best static tuple |" in table
+    assert "30 selection members of v2/mlp-short" in res.stdout and "label noise" in res.stdout
+    assert (out / "schedule.png").stat().st_size > 0
+
+
+def test_the_v2_comparison_is_the_same_on_one_worker_or_on_ray(tmp_path, monkeypatch):
+    """The main job's members run on every core; the children are those one process trains."""
+    from agents.cli import TrainConfig, compare_on_v2_selection
+    from agents.reinforce import RecurrentReinforce
+
+    cfg = TrainConfig.from_options(task="v2/mlp-short", horizon=2, steps_per_action=2, num_envs=4, group_size=2,
+                                   episodes=8, eval_episodes=1, runners=0)
+    agent = RecurrentReinforce(gym.make_vec(hpenv.ENV_ID, num_envs=4, **cfg.env_kwargs()), config=cfg.settings)
+    agent.learn(8)
+    agent.save(tmp_path / "last.pt")
+    runs = []
+    for workers in ("1", "2"):
+        monkeypatch.setenv("HPENV_BENCH_WORKERS", workers)
+        results, references, members = compare_on_v2_selection({"rr": agent}, cfg, tmp_path / "last.pt")
+        runs.append({name: [(r.seed, r.test_accuracy) for r in res] for name, res in results.items()})
+    assert runs[0] == runs[1] and len(runs[0]["rr"]) == len(members) == 30 and len(references) == 2

@@ -30,6 +30,7 @@ run continues where it stopped.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import time
@@ -42,10 +43,11 @@ import hpenv
 from agents.bench.candidates import schedule_family, static_grid
 from agents.bench.common import write_atomic, write_csv
 from agents.bench.parallel import run_units
-from agents.bench.preregistration import ProtocolError, RegisteredProtocol, SuitePlan
+from agents.bench.preregistration import REGISTERED_PROTOCOL, ProtocolError, RegisteredProtocol, SuitePlan, load_protocol
 from agents.engine import EpisodeRecord, schedule_episodes, static_episodes
 
-__all__ = ["HEADROOM_V2_COLUMNS", "SelectionView", "PrepareContext", "selection_stage", "gate_rows"]
+__all__ = ["HEADROOM_V2_COLUMNS", "REGISTERED_RESULTS", "SelectionView", "PrepareContext", "selection_stage",
+           "gate_rows", "registered_references"]
 
 HEADROOM_V2_COLUMNS = ["suite", "gate", "method", "reference", "n_members", "gain", "ci_low", "ci_high",
                        "p_wilcoxon", "method_mean", "reference_mean", "threshold", "passes"]
@@ -53,6 +55,41 @@ HEADROOM_V2_COLUMNS = ["suite", "gate", "method", "reference", "n_members", "gai
 #: Children trained side by side in one vector env during selection (their numbers do not enter any
 #: report row: only seed B's re-trained children, alone, do).
 SELECTION_CHUNK = 120
+
+
+#: The registered protocol's committed results (``results.csv``, the ledger, the reports).
+REGISTERED_RESULTS = REGISTERED_PROTOCOL.parents[1] / "results" / "v2"
+
+#: The references :func:`registered_references` returns, as ``results.csv`` names them.
+REFERENCES = ("best static tuple", "best fixed schedule")
+
+
+def registered_references(suite: str, results: Path = REGISTERED_RESULTS,
+                          protocol: Path = REGISTERED_PROTOCOL) -> dict[str, list[dict]]:
+    """The ``best static tuple`` and ``best fixed schedule`` that the registered run of ``suite`` chose.
+
+    Read from the run's ``results.csv`` (rows of ``protocol``'s hash): ``{reference: its schedule,
+    one dict of applied values per env step}``, so a caller (``hptune train``) compares with exactly
+    the references the benchmark reports, without re-running the selection stage. A ValueError
+    names what is missing.
+    """
+    expected = load_protocol(protocol).hash
+    found: dict[str, list[dict]] = {}
+    path = Path(results) / "results.csv"
+    if path.is_file():
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                if (row["suite"] == suite and row["method"] in REFERENCES and row["method"] not in found
+                        and row["protocol_hash"] == expected and row["diverged"] == "False"):
+                    found[row["method"]] = json.loads(row["schedule"])
+                    if len(found) == len(REFERENCES):
+                        break
+    missing = [name for name in REFERENCES if name not in found]
+    if missing:
+        raise ValueError(f"{path} holds no {' or '.join(missing)} of suite {suite!r} under protocol "
+                         f"{expected[:12]}: its references are chosen by that protocol's selection stage "
+                         f"(hptune bench --v2 --out DIR)")
+    return found
 
 
 # ---------------------------------------------------------------------- what prepare may see
