@@ -505,8 +505,9 @@ def compare_on_v2_selection(policies: dict[str, Any], cfg: TrainConfig, checkpoi
     (selection member, seed) on the same seeds, ``cfg.eval_episodes`` seeds of the v2 selection range
     after the protocol's own (so no child here chose anything; the members did choose the
     references, which favours them). Members run in parallel (:func:`agents.bench.parallel.run_units`);
-    the first policy, if it is the trained RecurrentReinforce, travels as ``checkpoint``. Returns the
-    results by method (in (member, seed) order), the references' names and the members.
+    a RecurrentReinforce policy travels to the workers as its ``checkpoint`` (a policy that cannot be
+    pickled keeps the evaluation in this process). Returns the results by method (in (member, seed)
+    order), the references' names and the members.
     """
     import pickle
 
@@ -526,7 +527,7 @@ def compare_on_v2_selection(policies: dict[str, Any], cfg: TrainConfig, checkpoi
     try:
         pickle.dumps(portable)
         workers = default_workers()
-    except Exception:  # a policy that cannot travel to another process: evaluate here, one member after another
+    except (pickle.PicklingError, TypeError, AttributeError):  # it cannot travel: evaluate here, member by member
         workers = 1
     members = hpenv.instance_set(cfg.task, "selection")
     kw = {"horizon": cfg.horizon, "steps_per_action": cfg.steps_per_action, "device": cfg.device}
