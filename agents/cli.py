@@ -564,45 +564,33 @@ def _schedule_title(steps: list[dict]) -> str:
     return "; ".join(parts)
 
 
-def member_paired_text(results: dict[str, list[EpisodeRecord]], references: list[str], members: list[str]) -> str:
-    """Every other method against each reference at member level (seeds averaged within a member,
-    members resampled, Wilcoxon over members), as ``hptune bench --v2`` reports a suite."""
-    from agents.bench.member_stats import member_comparison
-    from agents.bench.report import difference_text
-
-    def matrix(records: list[EpisodeRecord]) -> dict[str, np.ndarray]:
-        per = len(records) // len(members)
-        return {m: np.array([[r.test_accuracy for r in records[i * per:(i + 1) * per]]])
-                for i, m in enumerate(members)}
-
-    lines = ["| method | reference | difference, points [member-level 95% CI] | members W/T/L | Wilcoxon p |",
-             "|---|---|---|---|---|"]
-    for name, res in results.items():
-        if name in references:
-            continue
-        for ref in references:
-            c = member_comparison(matrix(res), matrix(results[ref]))
-            lines.append(f"| {name} | {ref.split(' (')[0]} | {difference_text(c)} | "
-                         f"{c['wins']}/{c['ties']}/{c['losses']} | {c['p']:.2g} |")
-    return "\n".join(lines)
-
-
 def _tuple_text(values: dict) -> str:
     return ", ".join(f"{name} {value:g}" for name, value in values.items())
 
 
-def paired_text(results: dict[str, list[EpisodeRecord]], references: list[str]) -> str:
-    """Every other method against each reference, paired child by child (test accuracy)."""
+def paired_text(results: dict[str, list[EpisodeRecord]], references: list[str],
+                members: list[str] | None = None) -> str:
+    """Every other method against each reference on test accuracy: paired child by child, or with
+    ``members`` (results in (member, seed) order) at member level, as ``hptune bench --v2`` reports a
+    suite (seeds averaged within a member, members resampled, Wilcoxon over members)."""
+    from agents.bench.member_stats import member_comparison
     from agents.bench.report import difference_text
     from agents.bench.stats import paired_comparison
 
-    lines = ["| method | reference | difference, points [paired 95% CI] | wins/ties/losses | Wilcoxon p |",
-             "|---|---|---|---|---|"]
+    def compare(x: list[EpisodeRecord], y: list[EpisodeRecord]) -> dict:
+        if members is None:
+            return paired_comparison([r.test_accuracy for r in x], [r.test_accuracy for r in y])
+        per = len(x) // len(members)
+        return member_comparison(*({m: np.array([[r.test_accuracy for r in res[i * per:(i + 1) * per]]])
+                                    for i, m in enumerate(members)} for res in (x, y)))
+
+    ci, counts = ("paired 95% CI", "wins/ties/losses") if members is None else ("member-level 95% CI", "members W/T/L")
+    lines = [f"| method | reference | difference, points [{ci}] | {counts} | Wilcoxon p |", "|---|---|---|---|---|"]
     for name, res in results.items():
         if name in references:
             continue
         for ref in references:
-            c = paired_comparison([r.test_accuracy for r in res], [r.test_accuracy for r in results[ref]])
+            c = compare(res, results[ref])
             lines.append(f"| {name} | {ref.split(' (')[0]} | {difference_text(c)} | "
                          f"{c['wins']}/{c['ties']}/{c['losses']} | {c['p']:.2g} |")
     return "\n".join(lines)
@@ -769,7 +757,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if cfg.is_v2:
         ckpt = path / "checkpoints" / "last.pt"
         results, references, members = compare_on_v2_selection(policies, cfg, ckpt if ckpt.exists() else None)
-        table = summary_table(results) + "\n\n" + member_paired_text(results, references, members)
+        table = summary_table(results) + "\n\n" + paired_text(results, references, members)
         where = (f"{len(members)} selection members of {cfg.task} x {cfg.eval_episodes} seeds, member level (the "
                  f"benchmark's references were chosen on these members, at other seeds)")
         shown = members_by_factor(results[first_name(results)], members)
