@@ -42,15 +42,19 @@ from agents.seeds import V2_SELECTION
 SUITE = "v2/mlp-short"
 ENV = {"horizon": 10, "steps_per_action": 20}
 NUM_ENVS = 64
-#: name -> (meta-training episodes, RecurrentReinforceConfig fields that differ from version 1)
+#: name -> (meta-training episodes, RecurrentReinforceConfig fields that differ from version 1; ``num_envs``:
+#: children per batch, one update each)
 VARIANTS: dict[str, tuple[int, dict]] = {
     "v1": (2048, {}),
     "hidden 128": (2048, {"hidden_size": 128}),
     "entropy 0.01 -> 0.001": (2048, {"ent_coef": 0.01, "ent_coef_final": 0.001}),
     "4096 episodes": (4096, {}),
+    "batches of 32 (64 updates)": (2048, {"num_envs": 32}),
+    "Adam 3e-2": (2048, {"learning_rate": 3e-2}),
 }
 #: Files of the agents: the variant's name without spaces and punctuation.
-FILE_NAMES = {"v1": "base", "hidden 128": "h128", "entropy 0.01 -> 0.001": "entlow", "4096 episodes": "e4096"}
+FILE_NAMES = {"v1": "base", "hidden 128": "h128", "entropy 0.01 -> 0.001": "entlow", "4096 episodes": "e4096",
+              "batches of 32 (64 updates)": "k32", "Adam 3e-2": "lr3e-2"}
 
 
 def meta_trained(out: Path, variant: str, seed: int) -> RecurrentReinforce:
@@ -58,9 +62,11 @@ def meta_trained(out: Path, variant: str, seed: int) -> RecurrentReinforce:
     if path.exists():
         return RecurrentReinforce.load(path)
     episodes, overrides = VARIANTS[variant]
-    config = with_entropy_decay(dataclasses.replace(reinforce_settings(), seed=seed, episodes_per_update=NUM_ENVS,
+    overrides = dict(overrides)
+    num_envs = overrides.pop("num_envs", NUM_ENVS)  # one update per batch of children
+    config = with_entropy_decay(dataclasses.replace(reinforce_settings(), seed=seed, episodes_per_update=num_envs,
                                                     **overrides), episodes)
-    venv = gym.make_vec(hpenv.ENV_ID, num_envs=NUM_ENVS, task=f"{SUITE}/train", **ENV)
+    venv = gym.make_vec(hpenv.ENV_ID, num_envs=num_envs, task=f"{SUITE}/train", **ENV)
     agent = RecurrentReinforce(venv, **dataclasses.asdict(config))
     t0 = time.perf_counter()
     agent.learn(episodes)
