@@ -105,11 +105,14 @@ def _digest(*arrays) -> str:
 
 
 # Recorded on main (544237a, before ragged batches) on CPU with one torch thread (conftest), the
-# same actions: equal sizes take exactly the code path they took there.
+# same actions: equal sizes take exactly the code path they took there. Bit-identical on one machine,
+# not across CPUs: each entry holds what 544237a gives on each CPU it was run on (the lone child of
+# v2/mlp-short/5 rounds differently on the AMD EPYC of 2026-12-02, where 544237a itself gives the
+# second digest).
 EQUAL_SIZE_BASELINE = {
-    ("v1/wine-scaled/train", 3): "292e28946b632a7f",
-    ("wine", 3): "22c4d25e09cdd9b8",
-    ("v2/mlp-short/5", 1): "4af07dba624751af",
+    ("v1/wine-scaled/train", 3): {"292e28946b632a7f"},
+    ("wine", 3): {"22c4d25e09cdd9b8"},
+    ("v2/mlp-short/5", 1): {"4af07dba624751af", "7898c3e8d7cb6e5b"},
 }
 
 
@@ -118,7 +121,7 @@ def test_equal_sizes_are_bit_identical_to_the_recorded_baseline(task, num_envs):
     venv = gym.make_vec(hpenv.ENV_ID, num_envs=num_envs, task=task, **KW)
     obs, rewards, _, info = _trace(venv, _actions(venv.single_action_space.nvec, num_envs, KW["horizon"]), SEED)
     venv.close()
-    assert _digest(obs, rewards, info["test_accuracy"]) == EQUAL_SIZE_BASELINE[(task, num_envs)]
+    assert _digest(obs, rewards, info["test_accuracy"]) in EQUAL_SIZE_BASELINE[(task, num_envs)]
 
 
 def test_a_different_input_shape_or_class_count_in_one_batch_is_refused():

@@ -7,7 +7,9 @@ unnormalised observations and advantages, the online mode, a save/load round tri
 learning, and the runner protocol (``plan_update``/``snapshot``/``play_chunk``/
 ``update_from_chunks``) driven in process. On the machine that recorded them the match is exact,
 weight hashes included (``python tests/data/make_rr_golden.py --check``); this test compares
-integers exactly and floats to rtol 1e-6, so it also holds on another CPU.
+integers exactly and floats to rtol 1e-6 or 1e-5 absolute, so it also holds on another CPU (on the
+AMD EPYC of 2026-12-02 float32 rounding moves the recorded floats by at most 9.5e-7 absolute, a
+policy loss near 0 by 3e-4 relative; a changed update moves them by orders of magnitude more).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ DATA = Path(__file__).parent / "data"
 
 
 def assert_close(got, expected, where: str = "") -> None:
-    """Equal structure; ints, bools and strings exact, floats to rtol 1e-6."""
+    """Equal structure; ints, bools and strings exact, floats to rtol 1e-6 or atol 1e-5."""
     if isinstance(expected, dict):
         assert isinstance(got, dict) and sorted(got) == sorted(expected), where
         for key in expected:
@@ -41,7 +43,7 @@ def assert_close(got, expected, where: str = "") -> None:
         for i, (g, e) in enumerate(zip(got, expected)):
             assert_close(g, e, f"{where}[{i}]")
     elif isinstance(expected, float):
-        assert got == pytest.approx(expected, rel=1e-6, abs=1e-9), where
+        assert got == pytest.approx(expected, rel=1e-6, abs=1e-5), where
     else:
         assert got == expected, where
 
