@@ -75,6 +75,11 @@ def meta_trained(out: Path, variant: str, seed: int) -> RecurrentReinforce:
     return agent
 
 
+def text(c: dict) -> str:
+    """A member-level comparison as one table cell."""
+    return f"{difference_text(c)}, {c['wins']}/{c['ties']}/{c['losses']}, p {c['p']:.2g}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="folder of the cached agents and results")
@@ -112,9 +117,6 @@ def main(argv: list[str] | None = None) -> int:
           f"member-level differences in points [95% interval], members W/T/L, Wilcoxon p\n")
     print("| variant | mean test accuracy | vs best static tuple | training seeds | vs v1 |")
     print("|---|---:|---|---|---|")
-    def text(c: dict) -> str:
-        return f"{difference_text(c)}, {c['wins']}/{c['ties']}/{c['losses']}, p {c['p']:.2g}"
-
     for variant, x in matrices.items():
         c = member_comparison(x, ref)
         seed_diffs = ", ".join(f"{100 * np.mean([x[m][i].mean() - ref[m].mean() for m in members]):+.2f}"
