@@ -516,8 +516,9 @@ def compare_on_v2_selection(policies: dict[str, Any], cfg: TrainConfig, checkpoi
     from agents.bench.v2 import registered_references
     from agents.reinforce import RecurrentReinforce
     from agents.seeds import V2_SELECTION
+    from hpenv.config import EnvConfig
 
-    space = gym.make(hpenv.ENV_ID, **cfg.env_kwargs()).unwrapped.hp_space
+    space = EnvConfig.from_kwargs(cfg.env_kwargs()).resolve_space()  # the env's space, without building one
     chosen = registered_references(cfg.task)
     schedules = {f"{name} ({_schedule_title(steps)})": np.stack([space.encode(values) for values in steps])
                  for name, steps in chosen.items()}
