@@ -376,6 +376,7 @@ def test_a_run_from_before_grouped_episodes_resumes_with_its_own_settings(tmp_pa
     (tmp_path / "config.json").write_text(json.dumps(old))
     cfg = TrainConfig.from_json(tmp_path / "config.json")
     assert (cfg.settings.group_size, cfg.settings.baseline, cfg.num_envs) == (1, "moving_average", 4)
+    assert cfg.runner_envs == 4  # runners then played chunks of --num-envs children
 
 
 def test_runners_default_to_every_core_for_a_long_reinforce_run(monkeypatch):
@@ -388,6 +389,9 @@ def test_runners_default_to_every_core_for_a_long_reinforce_run(monkeypatch):
     assert TrainConfig(episodes=cli.AUTO_RUNNERS_MIN_EPISODES - 1).runners == 0  # Ray would cost more than it saves
     assert TrainConfig(agent="ppo").runners == 0 and TrainConfig(runners=0).runners == 0
     assert TrainConfig(runners=3).runners == 3
+    # every runner plays a chunk of every update (whole groups of 8), unless --runner-envs says otherwise
+    assert TrainConfig().runner_envs == 8 and TrainConfig(runners=2).runner_envs == 32
+    assert TrainConfig(runners=2, runner_envs=16).runner_envs == 16
     monkeypatch.setattr(cli, "installed", lambda extra: False)
     assert TrainConfig().runners == 0  # without the ray extra: in this process
     with pytest.raises(ValueError, match="--runners must be 0, -1"):
