@@ -6,7 +6,8 @@ Stable-Baselines3 policies, so the same evaluation code runs them beside trained
 They choose grid positions (values), so they act in an env with ``relative_actions`` too: there
 a relative hyper-parameter is moved toward the chosen position, at most ``k`` positions per step,
 from the current position its observation feature shows (:meth:`hpenv.HPSpace.action_toward`).
-:class:`ReduceOnPlateauPolicy`, whose state is the learning rate's position, takes absolute actions only.
+:class:`ReduceOnPlateauPolicy` and :class:`LossJumpPolicy`, whose state is the learning rate's
+position, take absolute actions only.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hpenv.spaces import HPSpace
 
 _PROGRESS = feature_index("progress")
 _VAL_ACCURACY = feature_index("val_accuracy")
+_TRAIN_LOSS = feature_index("train_loss_mean")
 
 #: The tuple a practitioner would try first: full depth, no dropout, lr 0.03, Nesterov 0.9.
 DEFAULT_TUPLE = {"depth": 4, "dropout": 0.0, "learning_rate": 0.03, "momentum": 0.9}
@@ -222,3 +224,98 @@ class ReduceOnPlateauPolicy:
         action = np.broadcast_to(self.start, accuracy.shape + self.start.shape).copy()
         action[..., self.j] = lr
         return action, PlateauState(lr, best, bad)
+
+
+class JumpState(NamedTuple):
+    """What :class:`LossJumpPolicy` carries between steps, one entry per row of the batch."""
+
+    lr_position: np.ndarray
+    """the learning rate's grid position now applied"""
+    previous_loss: np.ndarray
+    """the previous step's mean training loss (NaN after a reset: the reset observation holds none)"""
+    fired: np.ndarray
+    """steps since the rule fired (0: not yet; 1: fired at the last observation; ...)"""
+
+
+class LossJumpPolicy:
+    """A closed-loop rule: keep the start tuple until the training loss jumps, then lower the rate.
+
+    The rule reads the observation's ``train_loss_mean`` (the mean training loss of the step just
+    trained). When it rises above the previous step's by more than ``threshold`` (relative: the
+    loss exceeds ``(1 + threshold)`` times the previous one), the training data have most likely
+    changed (wrong labels, unseen classes, rescaled inputs: see :mod:`hpenv.streams`), and the
+    rule moves the learning rate ``drop_steps`` grid positions below the start (by value; at least
+    the grid's smallest) for the rest of the episode. With ``raise_first`` it first trains one step
+    one position *above* the start (learn the new data fast), then drops. It fires once per
+    episode; the other hyper-parameters stay at ``start``. A controller that reads the state can
+    time its response to a change whose step no fixed schedule knows: this is the hand-written
+    reference of that idea.
+
+    Args:
+        env_or_space: an HPTune env or its :class:`hpenv.HPSpace` (absolute actions, with a
+            ``learning_rate``).
+        start: the start tuple, values by name (others: :class:`FixedPolicy`'s defaults) or one
+            action; or ``(n, n_hp)`` actions, one per row of the batches ``predict`` will see.
+        threshold: the relative rise that fires the rule (> 0); a number, or one per row.
+        drop_steps: grid positions below the start after firing (>= 1); a number, or one per row.
+        raise_first: train one step one position above the start before dropping; a bool, or one per row.
+
+    ``predict`` takes one observation or a batch ``(n, obs_dim)``; rows whose ``episode_start`` is
+    set (all of them when ``state`` is None) start again.
+    """
+
+    def __init__(self, env_or_space, start: Mapping[str, float] | np.ndarray | None = None, *,
+                 threshold: float | np.ndarray = 0.25, drop_steps: int | np.ndarray = 2,
+                 raise_first: bool | np.ndarray = False):
+        self.space = _space_of(env_or_space)
+        self.space.require_absolute("LossJumpPolicy")
+        if "learning_rate" not in self.space:
+            raise ValueError(f"LossJumpPolicy needs a space with a learning_rate hyper-parameter, got "
+                             f"{list(self.space.names)}")
+        if start is None or isinstance(start, Mapping):
+            given = start or {k: v for k, v in DEFAULT_TUPLE.items() if k in self.space}
+            unknown = sorted(set(given) - set(self.space.names))
+            if unknown:
+                raise ValueError(f"start names hyper-parameters {unknown} that the space does not have; "
+                                 f"allowed: {list(self.space.names)}")
+            start = FixedPolicy(self.space, given).target
+        start = np.asarray(start)
+        self.start = (self.space.check_action(start, argument="start") if start.ndim <= 1 else
+                      np.stack([self.space.check_action(row, argument="start") for row in start]))
+        threshold = np.asarray(threshold, dtype=np.float64)
+        if not np.all(np.isfinite(threshold)) or np.any(threshold <= 0):
+            raise ValueError(f"threshold must be > 0 (a relative rise of the training loss), got {threshold.tolist()}")
+        drop = np.asarray(drop_steps)
+        if drop.dtype == bool or not np.issubdtype(drop.dtype, np.integer) or np.any(drop < 1):
+            raise ValueError(f"drop_steps must be integers >= 1, got {drop.tolist()}")
+        self.threshold, self.drop_steps = threshold, drop.astype(np.int64)
+        self.raise_first = np.asarray(raise_first, dtype=bool)
+        self.j = self.space.names.index("learning_rate")
+        lrs = np.asarray(self.space.params[self.j].values)
+        self._by_value = np.argsort(lrs, kind="stable")
+        self._rank = np.argsort(self._by_value, kind="stable")
+
+    def _moved(self, position: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """The grid position ``steps`` learning rates above ``position`` (below when negative), clipped."""
+        return self._by_value[np.clip(self._rank[position] + steps, 0, len(self._by_value) - 1)]
+
+    def predict(self, observation, state: JumpState | None = None, episode_start=True, deterministic=True):
+        loss = np.asarray(observation, dtype=np.float64)[..., _TRAIN_LOSS]
+        restart = np.broadcast_to(np.asarray(episode_start, dtype=bool), loss.shape)
+        if state is None:
+            restart = np.ones(loss.shape, dtype=bool)
+            state = JumpState(np.zeros(loss.shape, dtype=np.int64), np.full(loss.shape, np.nan),
+                              np.zeros(loss.shape, dtype=np.int64))
+        start_lr = np.broadcast_to(self.start[..., self.j], loss.shape)
+        previous = np.where(restart, np.nan, state.previous_loss)
+        fired = np.where(restart, 0, state.fired)
+        with np.errstate(invalid="ignore"):
+            jump = (fired == 0) & np.isfinite(previous) & (loss > previous * (1.0 + self.threshold))
+        fired = np.where(jump | (fired > 0), fired + 1, 0)
+        raising = (fired == 1) & self.raise_first
+        lr = np.where(fired == 0, start_lr,
+                      np.where(raising, self._moved(start_lr, np.ones_like(start_lr)),
+                               self._moved(start_lr, -np.broadcast_to(self.drop_steps, loss.shape))))
+        action = np.broadcast_to(self.start, loss.shape + (len(self.space.params),)).copy()
+        action[..., self.j] = lr
+        return action, JumpState(lr, np.where(restart, np.nan, loss), fired)

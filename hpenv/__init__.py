@@ -17,16 +17,19 @@ from hpenv.env import HPTuneEnv
 from hpenv.episodes import hyperparameters_from_info, info_keys, reward_from_observations
 from hpenv.observe import feature_index, feature_table
 from hpenv.spaces import HPSpace, HyperParameter
-from hpenv.instances import Suite, instance_set, instance_sets, member_factors, members_table, suite
+from hpenv.instances import Suite, instance_set, instance_sets, member_env_kwargs, member_factors, members_table, suite
 from hpenv.suites_v2 import SuiteV2  # registers the v2 suites
+from hpenv.suites_v3 import SuiteV3  # registers the v3 suites
+from hpenv.streams import STREAM_KINDS, StreamTask, make_stream
 from hpenv.tasks import Task, TaskFamily, list_tasks, make_task, register_namespace, register_task
 
 __version__ = "0.1.0"
 __all__ = [
     "ENV_ID", "HPTuneEnv", "EnvConfig", "HPSpace", "HyperParameter", "Task", "TaskFamily", "REWARD_MODES",
     "feature_index", "feature_table", "info_keys", "hyperparameters_from_info", "reward_from_observations",
-    "list_tasks", "make_task", "register_task", "register_namespace",
-    "Suite", "SuiteV2", "instance_set", "instance_sets", "suite", "member_factors", "members_table",
+    "list_tasks", "make_task", "register_task", "register_namespace", "StreamTask", "make_stream", "STREAM_KINDS",
+    "Suite", "SuiteV2", "SuiteV3", "instance_set", "instance_sets", "suite", "member_factors", "member_env_kwargs",
+    "members_table",
 ]
 
 #: The id to pass to ``gym.make`` / ``gym.make_vec``.

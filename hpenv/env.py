@@ -92,6 +92,15 @@ class HPTuneEnv(ConfigViews, gym.Env):
     A child initialised from the episode's seed (PyTorch's default uniform initialisation), all
     blocks active (with a relative depth: its start depth), momentum buffers at zero.
 
+    ## Streams
+    A :class:`hpenv.StreamTask` trains on phase 0's data, then on phase 1's from an env step drawn
+    uniformly from its window by the episode's seed (after the seed of the child's weights, so a
+    plain task's episodes are unchanged), and so on. Kinds: label-noise onset, classes arriving
+    with or without replay, drift of the inputs' scale, new data arriving (``hpenv.STREAM_KINDS``).
+    The observation stays as it is: a controller reads the change from the child's state (the
+    training loss jumps); ``info["phase"]`` names the phase for analysis. A window that ends after
+    the horizon, or a phase without examples, is refused.
+
     ## Episode End
     Terminated after ``horizon`` steps (the time left is part of the observation), or at once
     when the child diverges (a non-finite loss): then ``info["diverged"]`` is True. No
@@ -110,6 +119,7 @@ class HPTuneEnv(ConfigViews, gym.Env):
     | ``sgd_steps`` | child SGD steps so far in the episode |
     | ``diverged`` | the loss became non-finite at this step |
     | ``test_accuracy`` | test accuracy of the final child at the last step (1 / num_classes if it diverged); -1 before. The test split is used for nothing else. |
+    | ``phase`` | for a stream task, the phase whose training data the step trained on (0 at reset); -1 for a task without phases. For analysis only: the observation does not name the phase, and a method under test must not read it |
     | ``hp_<name>`` | each hyper-parameter's value applied at this step (``hp_depth``, ``hp_dropout``, ``hp_learning_rate``, ``hp_momentum``, ``hp_weight_decay``, ``hp_batch_size``; for a relative action, the value it moved to), -1 at reset; ``hpenv.hyperparameters_from_info(info)`` gives them as a dict |
 
     Values not defined yet are -1, never NaN, so that infos compare with ``==`` (Gymnasium's
@@ -126,7 +136,9 @@ class HPTuneEnv(ConfigViews, gym.Env):
     their defaults), readable afterwards as ``env.unwrapped.config``:
 
     * ``task``: a name from ``hpenv.list_tasks()`` (``"synthetic"`` draws a new member of the
-      synthetic family every episode; ``"synthetic:N"`` is member N), a ``Task`` or a ``TaskFamily``.
+      synthetic family every episode; ``"synthetic:N"`` is member N), a ``Task``, a ``TaskFamily``
+      or a stream (``hpenv.StreamTask``, ``hpenv.make_stream(task, kind, window)``): a task whose
+      training data change from an env step drawn from each episode's seed (see Streams).
     * ``child``: ``"mlp"`` or ``"cnn"``; by default the task's (CNN for 28x28 / 32x32 images).
     * ``steps_per_action``: SGD steps per env step (the paper: 50 mini-batches).
     * ``horizon``: env steps per episode.

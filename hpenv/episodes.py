@@ -16,6 +16,7 @@ from hpenv import observe
 from hpenv.children import make_family
 from hpenv.config import REWARD_MODES, EnvConfig, check_int
 from hpenv.spaces import KNOWN_HYPERPARAMETERS
+from hpenv.streams import StreamTask
 from hpenv.tasks import Task, TaskFamily, make_task
 from hpenv.training import ChildKernel
 
@@ -31,6 +32,8 @@ INFO_KEYS = {
     "diverged": "whether the child's loss became non-finite at this step",
     "test_accuracy": "test accuracy of the final child at the episode's last step (1 / num_classes "
                      "if it diverged); -1 before",
+    "phase": "the phase of a stream task whose training data the step trained on (0 at reset); -1 for a "
+             "task without phases. For analysis only: a method under test must not read it",
 }
 #: Every hyper-parameter the kernel applies; each is reported as ``info["hp_<name>"]``: the value
 #: applied at the step (for a relative action, the value it moved to), -1 at reset.
@@ -104,7 +107,11 @@ class EpisodeBatch:
         self.hp_space = config.resolve_space()
         # A batch larger than the training split would train on repeats of the same examples
         # (or fail to allocate at the first step), so it is refused before anything is built.
-        n_train = proto.sizes[0]
+        n_train = min(proto.phase_sizes()) if isinstance(proto, StreamTask) else proto.sizes[0]
+        if isinstance(proto, StreamTask) and proto.last_change > config.horizon:
+            raise ValueError(f"task {proto.name!r} starts its last phase in env steps {tuple(proto.windows[-1])}, "
+                             f"past the horizon {config.horizon}: that phase would never train; use horizon >= "
+                             f"{proto.last_change} or an earlier window")
         if config.batch_size > n_train:
             raise ValueError(f"batch_size={config.batch_size} is larger than the task's {n_train} training examples; "
                              f"use at most {n_train}")
@@ -123,11 +130,15 @@ class EpisodeBatch:
         self.obs_low, self.obs_high = observe.bounds(self.hp_space)
 
         self.kernel = ChildKernel(self.family, self.K, self.device)
-        self.tasks: list[Task | None] = [None] * self.K
-        if isinstance(self.task, Task):
-            self.tasks = [self.task] * self.K
-            self.kernel.set_tasks(self.tasks)
         K = self.K
+        self.tasks: list[Task | None] = [None] * K
+        # a stream's phase per child, and the env step from which each of its later phases trains
+        self.phase = np.full(K, -1, dtype=np.int64)
+        self.changes: list[np.ndarray | None] = [None] * K
+        if isinstance(self.task, Task):
+            self.tasks = [self.task] * K
+            self.phase[:] = 0 if isinstance(self.task, StreamTask) else -1
+            self._put_tasks()
         self.t = np.zeros(K, dtype=np.int64)
         self.hp_norm = np.zeros((K, len(self.hp_space)), dtype=np.float32)
         # every child's current grid position per hyper-parameter: where a relative action moves from
@@ -137,7 +148,7 @@ class EpisodeBatch:
         self.info: dict[str, np.ndarray] = {
             "val_accuracy": np.zeros(K), "val_loss": np.zeros(K), "train_loss": np.full(K, UNSET),
             "sgd_steps": np.zeros(K, dtype=np.int64), "diverged": np.zeros(K, dtype=bool),
-            "test_accuracy": np.full(K, UNSET),
+            "test_accuracy": np.full(K, UNSET), "phase": self.phase.copy(),
             **{f"hp_{name}": np.full(K, UNSET) for name in HP_INFO_NAMES},
         }
 
@@ -147,13 +158,21 @@ class EpisodeBatch:
 
         Returns the observations of all K children; :attr:`info` holds the reset info of ``children``.
         """
-        seeds = []
+        seeds, phases_before = [], self.phase.copy()
         for k, rng in zip(children, rngs):
             if isinstance(self.task, TaskFamily):
                 self.tasks[k] = self.task.sample(rng)
             seeds.append(int(rng.integers(2**63 - 1)))
-        if isinstance(self.task, TaskFamily):
-            self.kernel.set_tasks(self.tasks)
+            stream = self.tasks[k]
+            if isinstance(stream, StreamTask):  # drawn after the seed: a plain task's draws stay as they were
+                if stream.last_change > self.horizon:
+                    raise ValueError(f"task {stream.name!r} starts its last phase in env steps "
+                                     f"{tuple(stream.windows[-1])}, past the horizon {self.horizon}")
+                self.changes[k], self.phase[k] = stream.draw_changes(rng), 0
+            else:
+                self.changes[k], self.phase[k] = None, -1
+        if isinstance(self.task, TaskFamily) or not np.array_equal(phases_before, self.phase):
+            self._put_tasks()
         self.kernel.reset_children(list(children), seeds)
         idx = np.asarray(children, dtype=np.int64)
         self.t[idx] = 0
@@ -174,6 +193,7 @@ class EpisodeBatch:
         info["val_loss"][idx] = host[idx, VAL_LOSS] * self.log_c
         info["sgd_steps"][idx] = 0
         info["diverged"][idx] = False
+        info["phase"][idx] = self.phase[idx]
         for key in ("train_loss", "test_accuracy", *(f"hp_{name}" for name in HP_INFO_NAMES)):
             info[key][idx] = UNSET
         return self._observe(host)
@@ -190,6 +210,7 @@ class EpisodeBatch:
         positions = self.hp_space.apply(actions, self.position)
         hp = {name: np.full(self.K, v) for name, v in self.defaults.items()}
         hp.update(self.hp_space.values_of(positions))
+        self._advance_phases(active)
         losses, grad_norm = self.kernel.train(hp, self.steps_per_action, active)
         val = self.kernel.evaluate("val")
         feats = observe.device_features(val, observe.training_stats(losses, grad_norm, val, self.log_c), self.log_c)
@@ -224,6 +245,7 @@ class EpisodeBatch:
         info["train_loss"][rows] = np.where(diverged[rows], np.inf, host[rows, TRAIN_LOSS_MEAN] * self.log_c)
         info["sgd_steps"][rows] += self.steps_per_action
         info["diverged"][rows] = diverged[rows]
+        info["phase"][rows] = self.phase[rows]
         for name in HP_INFO_NAMES:
             info[f"hp_{name}"][rows] = hp[name][rows]
         if terminated.any():
@@ -234,6 +256,22 @@ class EpisodeBatch:
 
         obs = self._observe(host[:, :-1])
         return obs, reward, terminated
+
+    def _put_tasks(self) -> None:
+        """Hand the kernel each child's training data: a stream child's current phase, else its task."""
+        self.kernel.set_tasks([t.phase_task(int(p)) if isinstance(t, StreamTask) else t
+                               for t, p in zip(self.tasks, self.phase)])
+
+    def _advance_phases(self, active: np.ndarray) -> None:
+        """Move the active stream children into the phase that the coming env step (``t + 1``) trains in."""
+        moved = False
+        for k in np.flatnonzero(active):
+            if self.changes[k] is not None:
+                phase = int(np.sum(self.changes[k] <= self.t[k] + 1))
+                moved |= phase != self.phase[k]
+                self.phase[k] = phase
+        if moved:
+            self._put_tasks()
 
     def info_rows(self, rows: np.ndarray | slice | int) -> dict[str, np.ndarray]:
         """A copy of the info of ``rows``."""
@@ -249,23 +287,34 @@ class EpisodeBatch:
         if src == dst:
             return
         self.kernel.copy_child(src, dst)
-        if self.tasks[dst] is not self.tasks[src]:
-            self.tasks[dst] = self.tasks[src]
-            self.kernel.set_tasks(self.tasks)
-        for arr in (self.t, self.hp_norm, self.position, *self.info.values()):
+        moved = self.tasks[dst] is not self.tasks[src] or self.phase[dst] != self.phase[src]
+        self.tasks[dst] = self.tasks[src]
+        self.changes[dst] = None if self.changes[src] is None else self.changes[src].copy()
+        for arr in (self.t, self.hp_norm, self.position, self.phase, *self.info.values()):
             arr[dst] = arr[src]
+        if moved:
+            self._put_tasks()
 
     def child_state(self, k: int) -> dict[str, torch.Tensor]:
         """Child ``k`` and its episode (progress, info) as CPU tensors; see :meth:`load_child_state`."""
         if isinstance(self.task, TaskFamily):
             raise ValueError("child_state does not cover a task family's sampled task; use a single task")
         episode = {"t": torch.tensor(int(self.t[k])), "hp_norm": torch.from_numpy(self.hp_norm[k].copy()),
-                   "position": torch.from_numpy(self.position[k].copy())}
+                   "position": torch.from_numpy(self.position[k].copy()), "phase": torch.tensor(int(self.phase[k])),
+                   "changes": torch.as_tensor(self.changes[k] if self.changes[k] is not None else [],
+                                              dtype=torch.int64)}
         info = {f"info/{key}": torch.tensor(value[k]) for key, value in self.info.items()}
         return {**{f"kernel/{key}": v for key, v in self.kernel.child_state(k).items()}, **episode, **info}
 
     def load_child_state(self, k: int, state: dict[str, torch.Tensor]) -> None:
         """Child ``k`` continues exactly from a :meth:`child_state` of an env with the same arguments."""
+        if isinstance(self.tasks[k], StreamTask):  # its phase's data first: a change of data restarts the epoch
+            if len(state.get("changes", ())) != len(self.tasks[k].phases):
+                raise ValueError(f"state holds no change steps for stream {self.tasks[k].name!r}; it was saved "
+                                 "from an env with another task")
+            self.changes[k] = state["changes"].numpy().astype(np.int64)
+            self.phase[k] = int(state["phase"])
+            self._put_tasks()
         self.kernel.load_child_state(k, {key[len("kernel/"):]: v for key, v in state.items() if key.startswith("kernel/")})
         self.t[k] = int(state["t"])
         self.hp_norm[k] = state["hp_norm"].numpy()
@@ -274,7 +323,8 @@ class EpisodeBatch:
         else:  # a state saved before positions were kept: the observation's hp_ features hold them
             self.position[k] = np.rint(self.hp_norm[k] * np.maximum(self.hp_space.sizes - 1, 1))
         for key, value in self.info.items():
-            value[k] = state[f"info/{key}"].item()
+            if f"info/{key}" in state:  # a state saved before streams has no "phase"
+                value[k] = state[f"info/{key}"].item()
 
     def _observe(self, host: np.ndarray) -> np.ndarray:
         progress = (self.t / self.horizon).astype(np.float32)

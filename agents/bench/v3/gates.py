@@ -1,0 +1,329 @@
+"""The selection stage of a v3 suite and its gates (``headroom.csv``).
+
+On the members of one split (the registered design: ``selection``; designs are tried on ``dev``):
+
+1. **Seed A chooses** (validation accuracy of one child per candidate and member). Every static
+   tuple of the grid; the best by mean over members is the ``best static tuple``. Fixed
+   schedules (v2's family, :func:`agents.bench.candidates.schedule_family`, and on a stream suite
+   the rate moved from every step of the change window, :func:`~agents.bench.v3.candidates.window_schedules`)
+   around the best ``schedule_starts`` tuples and, per member, its own best
+   ``oracle_schedule_starts``; on a stream suite also closed-loop rules
+   (:func:`~agents.bench.v3.candidates.rule_family`) around the same starts. Per member: the
+   static oracle (its best tuple), the dynamic oracle (its best fixed schedule that does not
+   freeze the child from the window's start), the closed-loop oracle (its best rule), the freeze
+   oracle (its best freezing schedule, reported apart) and the better of the dynamic and closed-loop
+   oracles (by seed A's validation accuracy).
+2. **Seeds B score**: each member's chosen children are trained again at the ``seeds_b`` (never
+   used to choose) and scored by test accuracy, averaged over those seeds, so no gate has a
+   winner's curse.
+3. **Gates**, paired at member level (:func:`agents.bench.stats.paired_comparison`): static (static
+   oracle over the best static tuple), dynamic (dynamic oracle over the static oracle) and, on a
+   stream suite, closed-loop (closed-loop oracle over the dynamic oracle; the better of the two over
+   the static oracle); the freeze oracle and the global references beside them.
+
+Every unit (one member, one stage) is cached under a folder named by a hash of the settings the
+stage reads (the protocol's ``[selection]`` table), the suite, the members' factors and env
+arguments: editing another section of the protocol (or freezing it) re-runs nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import time
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+import hpenv
+from agents.bench.candidates import SCHEDULE_FAMILIES, schedule_family, static_grid
+from agents.bench.common import write_atomic
+from agents.bench.parallel import run_units
+from agents.bench.stats import paired_comparison
+from agents.bench.v3.candidates import is_freeze, rule_episodes, rule_family, rule_name, window_schedules
+from agents.engine import schedule_episodes, static_episodes
+
+__all__ = ["GateSettings", "HEADROOM_COLUMNS", "load_gate_settings", "run_gates", "gate_rows"]
+
+#: ``headroom.csv``'s columns (v2's; ``gate`` is ``static``, ``dynamic`` or ``closed_loop``).
+HEADROOM_COLUMNS = ["suite", "gate", "method", "reference", "n_members", "gain", "ci_low", "ci_high",
+                    "p_wilcoxon", "method_mean", "reference_mean", "threshold", "passes"]
+#: Children of one member trained side by side in one vector env.
+CHUNK = 120
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """The protocol's ``[selection]`` table: what the selection stage and its gates read.
+
+    Attributes:
+        seed_a: the seed whose children choose (validation accuracy).
+        seeds_b: the seeds whose children score the choices (test accuracy); never used to choose.
+        static_candidates: v2's rule for the static grid (``"full_grid"`` or ``{name: [values]}``).
+        schedule_families: names of :data:`agents.bench.candidates.SCHEDULE_FAMILIES`.
+        schedule_starts: best static tuples (mean over members) the global schedules start from.
+        oracle_schedule_starts: a member's own best tuples its own schedules and rules start from.
+        window_moves: learning-rate moves (grid positions) from each step of a stream's window.
+        rule_starts: best static tuples the global rules start from.
+        rule_thresholds, rule_drops, rule_raise_first: the closed-loop rules' settings (every combination).
+        static_min_gain, stream_min_gain: the gates' targets (accuracy as a fraction).
+        bootstrap_resamples, confidence: the member-level intervals.
+    """
+
+    seed_a: int = 7_300_000
+    seeds_b: tuple = (7_300_001, 7_300_002)
+    static_candidates: str | dict = "full_grid"
+    schedule_families: tuple = tuple(SCHEDULE_FAMILIES)
+    schedule_starts: int = 8
+    oracle_schedule_starts: int = 4
+    window_moves: tuple = (-1, -2, -3, 1)
+    rule_starts: int = 4
+    rule_thresholds: tuple = (0.1, 0.25, 0.5)
+    rule_drops: tuple = (1, 2, 3, 5)
+    rule_raise_first: tuple = (False, True)
+    static_min_gain: float = 0.04
+    stream_min_gain: float = 0.03
+    bootstrap_resamples: int = 10000
+    confidence: float = 0.95
+    table: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+def load_gate_settings(path: str | Path) -> GateSettings:
+    """The ``[selection]`` table of a v3 protocol file as :class:`GateSettings` (a clear error names
+    an unknown key)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"protocol file {str(path)!r} does not exist")
+    table = tomllib.loads(path.read_text()).get("selection")
+    if not isinstance(table, dict):
+        raise ValueError(f"{path} has no [selection] table")
+    known = {f.name for f in fields(GateSettings)} - {"table"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ValueError(f"{path} [selection] has unknown keys {unknown}; known: {sorted(known)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    return GateSettings(**values, table=table)
+
+
+# ---------------------------------------------------------------------- units (one member each)
+def _static_unit(unit: tuple) -> dict:
+    member, grid, seed, kw = unit
+    res, spent = static_episodes(grid, [seed] * len(grid), chunk=CHUNK, task=member, **kw)
+    return {"val": [r.val_accuracy for r in res], "sgd_steps": spent}
+
+
+def _dynamic_unit(unit: tuple) -> dict:
+    member, schedules, rules, seed, kw = unit
+    space = hpenv.HPSpace.default()
+    res, spent = schedule_episodes(schedules, [seed] * len(schedules), chunk=CHUNK, task=member, **kw)
+    out = {"schedule_val": [r.val_accuracy for r in res], "rule_val": [], "sgd_steps": spent}
+    if rules:
+        res, spent = rule_episodes(space, rules, [seed] * len(rules), chunk=CHUNK, task=member, **kw)
+        out["rule_val"], out["sgd_steps"] = [r.val_accuracy for r in res], out["sgd_steps"] + spent
+    return out
+
+
+def _score_unit(unit: tuple) -> dict:
+    """Test accuracy of each chosen child at every seed B, averaged over the seeds."""
+    member, schedules, rules, seeds, kw = unit
+    space = hpenv.HPSpace.default()
+    n = len(seeds)
+    out = {}
+    if schedules:
+        names = list(schedules)
+        rows = np.repeat(np.array([schedules[k] for k in names]), n, 0)
+        res, _ = schedule_episodes(rows, list(seeds) * len(names), chunk=CHUNK, task=member, **kw)
+        for i, k in enumerate(names):
+            out[k] = float(np.mean([r.test_accuracy for r in res[i * n:(i + 1) * n]]))
+    if rules:
+        names = list(rules)
+        res, _ = rule_episodes(space, [rules[k] for k in names for _ in seeds], list(seeds) * len(names),
+                               chunk=CHUNK, task=member, **kw)
+        for i, k in enumerate(names):
+            out[k] = float(np.mean([r.test_accuracy for r in res[i * n:(i + 1) * n]]))
+    return out
+
+
+def _cached(fn: Callable, units: list[tuple], folder: Path, log, what: str, workers: int | None) -> list[dict]:
+    """``fn`` over units (the first item of each is its member id), each result cached as ``folder/<index>.json``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = {u[0]: folder / f"{u[0].rsplit('/', 1)[-1]}.json" for u in units}
+    out = {m: json.loads(p.read_text()) for m, p in path.items() if p.exists()}
+    todo = [u for u in units if u[0] not in out]
+    if todo:
+        t0 = time.perf_counter()
+        log(f"  {what}: {len(todo)} of {len(units)} members to train")
+        for k, (i, result) in enumerate(run_units(fn, todo, workers=workers), 1):
+            write_atomic(path[todo[i][0]], json.dumps(result))
+            out[todo[i][0]] = result
+            if k % max(1, len(todo) // 5) == 0 or k == len(todo):
+                log(f"  {what}: {k}/{len(todo)} members, {time.perf_counter() - t0:.0f} s")
+    return [out[u[0]] for u in units]
+
+
+def _top(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest values, best first (ties: the lower index)."""
+    return np.argsort(-np.asarray(values), kind="stable")[:k]
+
+
+def cache_key(settings: GateSettings, suite: str, members: Sequence[str]) -> str:
+    """A digest of everything the stage reads: the ``[selection]`` table, the suite, each member's
+    factors and env arguments."""
+    blob = json.dumps({"selection": settings.table or repr(settings), "suite": suite,
+                       "members": [[m, hpenv.member_factors(m), hpenv.member_env_kwargs(m)] for m in members]},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------- the stage
+def run_gates(suite: str, settings: GateSettings, out: str | Path, cache: str | Path, *, split: str = "selection",
+              members: Sequence[str] | None = None, workers: int | None = None, log=print) -> list[dict]:
+    """The selection stage and gates of ``suite`` on the members of ``split`` (or ``members``).
+
+    Writes ``headroom.csv`` and ``members.csv`` (one row per member: its factors, its choices and
+    the seed-B test accuracy of every chosen child) into ``out``; returns the headroom rows.
+    """
+    t_start = time.perf_counter()
+    members = list(members) if members is not None else hpenv.instance_set(suite, split)
+    space = hpenv.HPSpace.default()
+    cache = Path(cache) / f"{suite.replace('/', '_')}-{split}-{cache_key(settings, suite, members)}"
+    factors = [hpenv.member_factors(m) for m in members]
+    kws = [hpenv.member_env_kwargs(m) for m in members]
+    horizon = kws[0]["horizon"]
+    stream = bool(factors[0].get("stream"))
+    log(f"{suite} ({split}, {len(members)} members): selection stage, cache {cache}")
+
+    grid = static_grid(space, settings.static_candidates)
+    static = _cached(_static_unit, [(m, grid, settings.seed_a, kw) for m, kw in zip(members, kws)],
+                     cache / "static", log, f"{len(grid)} static tuples", workers)
+    static_val = np.array([r["val"] for r in static])
+    static_best = int(np.argmax(static_val.mean(0)))
+    starts = grid[_top(static_val.mean(0), settings.schedule_starts)]
+    rule_starts = grid[_top(static_val.mean(0), settings.rule_starts)]
+
+    def candidates(i: int) -> tuple[np.ndarray, list[str], int, list[dict], int]:
+        """Member i's schedules (the global ones first) and rules (the global ones first)."""
+        own = grid[_top(static_val[i], settings.oracle_schedule_starts)]
+        scheds, names = [], []
+        for group in (starts, own):
+            s, n = schedule_family(space, horizon, group, settings.schedule_families)
+            scheds.append(s)
+            names += n
+            if stream:
+                s, n = window_schedules(space, horizon, group, factors[i]["window"],
+                                        (*settings.window_moves, -len(space.params[space.names.index("learning_rate")].values)))
+                scheds.append(s)
+                names += n
+            if group is starts:
+                n_global = len(names)
+        rules = rule_family(rule_starts, settings.rule_thresholds, settings.rule_drops, settings.rule_raise_first)
+        n_global_rules = len(rules)
+        if stream:
+            rules += rule_family(own, settings.rule_thresholds, settings.rule_drops, settings.rule_raise_first)
+        return np.concatenate(scheds), names, n_global, (rules if stream else []), n_global_rules
+
+    cand = [candidates(i) for i in range(len(members))]
+    dynamic = _cached(_dynamic_unit, [(m, c[0], c[3], settings.seed_a, kw) for m, c, kw in zip(members, cand, kws)],
+                      cache / "dynamic", log, f"~{int(np.mean([len(c[0]) + len(c[3]) for c in cand]))} schedules and "
+                      "rules", workers)
+
+    n_global = cand[0][2]
+    global_family = cand[0][0][:n_global]
+    global_freeze = (is_freeze(space, global_family, factors[0]["window"]) if stream
+                     else np.zeros(n_global, dtype=bool))
+    global_val = np.array([d["schedule_val"][:n_global] for d in dynamic]).mean(0)
+    schedule_best = int(np.argmax(np.where(global_freeze, -np.inf, global_val)))
+    if stream:
+        n_rules = cand[0][4]
+        rule_best = int(np.argmax(np.array([d["rule_val"][:n_rules] for d in dynamic]).mean(0)))
+
+    def constant(t):
+        return np.repeat(np.asarray(t)[None], horizon, 0)
+
+    score_units, choices = [], []
+    for i, m in enumerate(members):
+        scheds, names, _, rules, _ = cand[i]
+        val = np.asarray(dynamic[i]["schedule_val"])
+        freeze = is_freeze(space, scheds, factors[i]["window"]) if stream else np.zeros(len(scheds), dtype=bool)
+        j_static = int(np.argmax(static_val[i]))
+        j_dyn = int(np.argmax(np.where(freeze, -np.inf, val)))
+        chosen_s = {"best static tuple": constant(grid[static_best]), "best fixed schedule": global_family[schedule_best],
+                    "static oracle": constant(grid[j_static]), "dynamic oracle": scheds[j_dyn]}
+        choice = {"static oracle": json.dumps(space.decode(grid[j_static])), "dynamic oracle": names[j_dyn],
+                  "seed A: static oracle": float(static_val[i, j_static]), "seed A: dynamic oracle": float(val[j_dyn])}
+        chosen_r = {}
+        if stream:
+            rval = np.asarray(dynamic[i]["rule_val"])
+            j_rule = int(np.argmax(rval))
+            j_freeze = int(np.argmax(np.where(freeze, val, -np.inf)))
+            chosen_s["freeze oracle"] = scheds[j_freeze]
+            chosen_r = {"best closed-loop rule": rules[rule_best], "closed-loop oracle": rules[j_rule]}
+            choice.update({"closed-loop oracle": rule_name(space, rules[j_rule]), "freeze oracle": names[j_freeze],
+                           "seed A: closed-loop oracle": float(rval[j_rule]),
+                           "better of dynamic and closed-loop": ("closed-loop oracle" if rval[j_rule] > val[j_dyn]
+                                                                 else "dynamic oracle")})
+        choices.append(choice)
+        score_units.append((m, {k: v.tolist() for k, v in chosen_s.items()}, chosen_r, tuple(settings.seeds_b), kws[i]))
+    scores = _cached(_score_unit, score_units, cache / "scores", log, "seed-B children", workers)
+    for c, s in zip(choices, scores):
+        if stream:
+            s["dynamic or closed-loop oracle"] = s[c["better of dynamic and closed-loop"]]
+
+    rows = gate_rows(suite, settings, scores, stream)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_csv(out / "headroom.csv", rows, HEADROOM_COLUMNS)
+    member_rows = []
+    for m, f, kw, c, s in zip(members, factors, kws, choices, scores):
+        member_rows.append({"member": m, **{k: f.get(k) for k in ("base", "stream", "stream_param", "n_train",
+                                                                   "label_noise", "batch_size", "width")},
+                            **{f"test: {k}": v for k, v in s.items()}, **c})
+    _write_csv(out / "members.csv", member_rows, list(member_rows[0]))
+    references = {"best static tuple": space.decode(grid[static_best]),
+                  "best fixed schedule": cand[0][1][schedule_best]}
+    if stream:
+        references["best closed-loop rule"] = rule_name(space, cand[0][3][rule_best])
+    spent = sum(r["sgd_steps"] for r in static) + sum(d["sgd_steps"] for d in dynamic)
+    summary = {"suite": suite, "split": split, "members": len(members), "references": references,
+               "seed_a": settings.seed_a, "seeds_b": list(settings.seeds_b), "static_tuples": len(grid),
+               "schedules_per_member": float(np.mean([len(c[0]) for c in cand])),
+               "rules_per_member": float(np.mean([len(c[3]) for c in cand])), "seed_a_sgd_steps": int(spent),
+               "wall_time_s": round(time.perf_counter() - t_start, 1), "cache": cache.name}
+    write_atomic(out / "selection.json", json.dumps(summary, indent=1, default=str))
+    log(f"{suite}: {json.dumps(references, default=str)}")
+    return rows
+
+
+def gate_rows(suite: str, settings: GateSettings, scores: Sequence[dict], stream: bool) -> list[dict]:
+    """``headroom.csv`` rows from each member's seed-B test accuracies, member level."""
+    pairs = [("static", "static oracle", "best static tuple", settings.static_min_gain),
+             ("dynamic", "dynamic oracle", "static oracle", 0.0),
+             ("dynamic", "best fixed schedule", "best static tuple", 0.0)]
+    if stream:
+        pairs += [("closed_loop", "dynamic or closed-loop oracle", "static oracle", settings.stream_min_gain),
+                  ("closed_loop", "closed-loop oracle", "dynamic oracle", 0.0),
+                  ("closed_loop", "best closed-loop rule", "best fixed schedule", 0.0),
+                  ("dynamic", "freeze oracle", "static oracle", 0.0)]
+    rows = []
+    for gate, method, ref, threshold in pairs:
+        c = paired_comparison([s[method] for s in scores], [s[ref] for s in scores],
+                              n_resamples=settings.bootstrap_resamples, confidence=settings.confidence)
+        rows.append({"suite": suite, "gate": gate, "method": method, "reference": ref, "n_members": c["n"],
+                     "gain": c["mean_diff"], "ci_low": c["ci_low"], "ci_high": c["ci_high"], "p_wilcoxon": c["p"],
+                     "method_mean": c["mean"], "reference_mean": c["ref_mean"], "threshold": threshold,
+                     "passes": bool(c["mean_diff"] >= threshold and c["ci_low"] > 0)})
+    return rows
+
+
+def _write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buf.getvalue())

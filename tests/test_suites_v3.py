@@ -1,0 +1,107 @@
+"""Benchmark v3's suites: splits, factors, resolution, variety, and the stream suite (issue 26)."""
+
+import collections
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import hpenv
+from hpenv.sources import GENERATORS, REAL_SOURCES, source_task
+from hpenv.suites_v3 import BASES, N_FEATURES, TRANSFER_BASES
+
+SUITES = ("v3/mlp", "v3/stream")
+SPLITS = ("train", "dev", "selection", "test", "transfer")
+
+
+def sample(suite: str, per_split: int = 6) -> list[str]:
+    return [m for split in SPLITS for m in hpenv.instance_set(suite, split)[:per_split]]
+
+
+def test_the_v3_suites_are_listed_with_five_disjoint_splits():
+    for name in SUITES:
+        assert name in hpenv.instance_sets()
+        s = hpenv.suite(name)
+        assert s.splits == SPLITS
+        ids = [m for split in SPLITS for m in hpenv.instance_set(name, split)]
+        assert len(ids) == len(set(ids)) == sum(s.split_sizes.values())
+        for split in SPLITS:
+            assert {hpenv.member_factors(m)["split"] for m in hpenv.instance_set(name, split)[:3]} == {split}
+
+
+def test_base_families_have_variety_and_the_transfer_split_holds_its_own():
+    assert len(BASES) + len(TRANSFER_BASES) >= 10
+    assert len([b for b in (*BASES, *TRANSFER_BASES) if b in REAL_SOURCES]) >= 3
+    assert len(TRANSFER_BASES) >= 2 and not set(BASES) & set(TRANSFER_BASES)
+    assert any(b in REAL_SOURCES for b in TRANSFER_BASES) and any(b in GENERATORS for b in TRANSFER_BASES)
+    s = hpenv.suite("v3/mlp")
+    seen = collections.defaultdict(set)
+    for split in SPLITS:
+        for m in hpenv.instance_set("v3/mlp", split)[:60]:
+            seen[split].add(hpenv.member_factors(m)["base"])
+    assert seen["transfer"] <= set(TRANSFER_BASES) and seen["transfer"] == set(s.transfer_bases)
+    for split in ("train", "dev", "selection", "test"):
+        assert not seen[split] & set(TRANSFER_BASES)
+    assert len(seen["train"]) >= 9  # the train split draws from every non-transfer base family
+
+
+def test_factors_vary_and_include_the_base_batch_size_and_width():
+    rows = [hpenv.member_factors(m) for m in hpenv.instance_set("v3/mlp", "train")[:80]]
+    for key in ("base", "classes", "n_train", "label_noise", "feature_noise", "input_scale", "batch_size", "width"):
+        assert len({r[key] for r in rows}) > 2, key
+    assert {r["width"] for r in rows} == {32, 64, 128} and {r["batch_size"] for r in rows} == {16, 32, 64, 128}
+    assert min(r["n_train"] for r in rows) >= 300 and max(r["n_train"] for r in rows) > 1500
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_every_member_has_resolution_and_its_env_arguments_work(suite):
+    for member in sample(suite, per_split=4):
+        task, kw = hpenv.make_task(member), hpenv.member_env_kwargs(member)
+        f = hpenv.member_factors(member)
+        assert len(task.y_val) >= 300 and len(task.y_test) >= 300, member
+        assert task.input_shape == (N_FEATURES,) and task.num_classes == 10
+        assert kw["width"] == f["width"] and kw["batch_size"] == f["batch_size"]
+        sizes = task.phase_sizes() if isinstance(task, hpenv.StreamTask) else [task.sizes[0]]
+        assert kw["batch_size"] <= min(sizes)
+        assert task.meta["base"] == f["base"]
+    env = gym.make(hpenv.ENV_ID, task=member, **kw)  # the last one runs an episode step
+    env.reset(seed=0)
+    assert env.step(env.action_space.sample())[4]["sgd_steps"] == kw["steps_per_action"]
+
+
+def test_members_are_the_same_every_time_and_real_ones_share_their_evaluation_examples():
+    a, b = hpenv.make_task("v3/mlp/17"), hpenv.make_task("v3/mlp/17")
+    assert np.array_equal(a.x_train.numpy(), b.x_train.numpy()) and np.array_equal(a.y_val.numpy(), b.y_val.numpy())
+    by_base = collections.defaultdict(list)
+    for m in hpenv.instance_set("v3/mlp", "train")[:60]:
+        by_base[hpenv.member_factors(m)["base"]].append(m)
+    digits = [hpenv.make_task(m) for m in by_base["digits"][:2]]
+    assert np.array_equal(digits[0].y_test.numpy(), digits[1].y_test.numpy())  # the card says so
+    synthetic = [hpenv.make_task(m) for m in by_base["make_classification"][:2]]
+    assert synthetic[0].x_test.shape != synthetic[1].x_test.shape or not np.array_equal(
+        synthetic[0].x_test.numpy(), synthetic[1].x_test.numpy())
+
+
+def test_the_stream_suite_draws_every_kind_and_changes_inside_its_window():
+    s = hpenv.suite("v3/stream")
+    kinds = collections.Counter(hpenv.member_factors(m)["stream"] for m in hpenv.instance_set("v3/stream", "train")[:80])
+    assert set(kinds) == set(s.streams)
+    member = next(m for m in hpenv.instance_set("v3/stream", "dev") if hpenv.member_factors(m)["stream"]
+                  == "label_noise_onset")
+    env = gym.make(hpenv.ENV_ID, task=member, **hpenv.member_env_kwargs(member))
+    changes = set()
+    for seed in range(6):
+        env.reset(seed=seed)
+        phases = [env.step(np.array([1, 0, 3, 2]))[4]["phase"] for _ in range(s.horizon)]
+        changes.add(phases.index(1) + 1)
+    assert changes <= set(range(s.window[0], s.window[1] + 1)) and len(changes) > 1
+
+
+def test_sources_hold_their_documented_sizes():
+    for name in REAL_SOURCES:
+        t = source_task(name)
+        assert (len(t.y_val), len(t.y_test)) == REAL_SOURCES[name] and min(t.sizes) >= 300
+    t = source_task("teacher", 6, 20, 4.0, 3)
+    assert (len(t.y_val), len(t.y_test)) == (500, 500)
+    with pytest.raises(ValueError, match="generator must be one of"):
+        source_task("make_swiss_roll", 2, 2, 0.0, 0)
