@@ -95,9 +95,11 @@ def test_window_schedules_move_the_rate_from_each_step_and_freezing_is_told_apar
 def tiny_settings(**changes):
     s = load_gate_settings("benchmarks/v3/protocol.toml")
     tiny = dict(static_candidates={"depth": [2], "dropout": [0.0], "momentum": [0.9]}, schedule_starts=2,
+                seeds_a=(5, 6), seeds_b=(7,), shortlist=2,
                 oracle_schedule_starts=1, rule_starts=1, rule_thresholds=(0.25,), rule_drops=(2,),
                 rule_raise_first=(False,), schedule_families=("step_decay",), window_moves=(-1,),
-                bootstrap_resamples=200, **changes)
+                bootstrap_resamples=200)
+    tiny.update(changes)
     return dataclasses.replace(s, **tiny, table={**s.table, **tiny})
 
 
@@ -117,12 +119,13 @@ def test_the_gates_of_a_stream_suite_end_to_end_and_their_cache(tmp_path):
         per_member = list(csv.DictReader(f))
     assert [r["member"] for r in per_member] == members and per_member[0]["closed-loop oracle"].startswith("on a")
     assert any("members to train" in line for line in log)
+    assert any("shortlists at the other seeds A" in line for line in log)
     log.clear()
     again = run_gates("v3/stream", settings, tmp_path / "out2", tmp_path / "cache", split="dev", members=members,
                       workers=1, log=log.append)
     assert again == rows and not any("members to train" in line for line in log)  # every unit cached
     # the cache is keyed by the [selection] table (not the rest of the protocol), the suite and its members
-    assert cache_key(settings, "v3/stream", members) != cache_key(tiny_settings(seed_a=1), "v3/stream", members)
+    assert cache_key(settings, "v3/stream", members) != cache_key(tiny_settings(seeds_a=(1, 2)), "v3/stream", members)
     assert cache_key(settings, "v3/stream", members) != cache_key(settings, "v3/stream", members[:1])
 
 
@@ -134,7 +137,7 @@ def test_a_stationary_suite_has_no_closed_loop_gate(tmp_path):
 
 def test_protocol_settings_are_checked(tmp_path):
     bad = tmp_path / "p.toml"
-    bad.write_text("[selection]\nseed_a = 1\nseeds = [2]\n")
+    bad.write_text("[selection]\nseeds_a = [1]\nseeds = [2]\n")
     with pytest.raises(ValueError, match=r"unknown keys \['seeds'\]"):
         load_gate_settings(bad)
     with pytest.raises(FileNotFoundError, match="does not exist"):

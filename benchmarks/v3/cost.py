@@ -76,7 +76,7 @@ def main() -> None:
             s = json.loads(sel.read_text())
             print(f"  selection stage ({s['members']} {s['split']} members, {s['static_tuples']} static tuples, "
                   f"~{s['schedules_per_member']:.0f} schedules and ~{s['rules_per_member']:.0f} rules per member): "
-                  f"{s['wall_time_s'] / 60:.1f} min wall, {s['seed_a_sgd_steps']:,} child SGD steps at seed A")
+                  f"{s['wall_time_s'] / 60:.1f} min wall, {s['first_seed_a_sgd_steps']:,} child SGD steps at the first seed A")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 On the members of one split (the registered design: ``selection``; designs are tried on ``dev``):
 
-1. **Seed A chooses** (validation accuracy of one child per candidate and member). Every static
-   tuple of the grid; the best by mean over members is the ``best static tuple``. Fixed
+1. **Seeds A choose** (validation accuracy). At the first seed A, one child per candidate and
+   member: every static tuple of the grid, whose best by mean over members is the ``best static
+   tuple``; fixed
    schedules (v2's family, :func:`agents.bench.candidates.schedule_family`, and on a stream suite
    the rate moved from every step of the change window, :func:`~agents.bench.v3.candidates.window_schedules`)
    around the best ``schedule_starts`` tuples and, per member, its own best
@@ -12,7 +13,12 @@ On the members of one split (the registered design: ``selection``; designs are t
    static oracle (its best tuple), the dynamic oracle (its best fixed schedule that does not
    freeze the child from the window's start), the closed-loop oracle (its best rule), the freeze
    oracle (its best freezing schedule, reported apart) and the better of the dynamic and closed-loop
-   oracles (by seed A's validation accuracy).
+   oracles. A member's choices are made on the mean validation accuracy over *every* seed A, among
+   its ``shortlist`` best candidates of each kind at the first: on a stream the change comes at
+   another step in every episode, and a schedule chosen on one episode is tuned to that episode's
+   step (measured on dev members: a per-member best schedule chosen on one seed lost 3.2 points to
+   the static oracle at other seeds). The global references are chosen at the first seed over all
+   members, whose change steps differ.
 2. **Seeds B score**: each member's chosen children are trained again at the ``seeds_b`` (never
    used to choose) and scored by test accuracy, averaged over those seeds, so no gate has a
    winner's curse.
@@ -61,7 +67,10 @@ class GateSettings:
     """The protocol's ``[selection]`` table: what the selection stage and its gates read.
 
     Attributes:
-        seed_a: the seed whose children choose (validation accuracy).
+        seeds_a: the seeds whose children choose (validation accuracy); the first runs every
+            candidate, the others a member's ``shortlist`` best of each kind.
+        shortlist: candidates of each kind (static tuples, schedules, rules, freezing schedules)
+            per member that the other seeds A re-train.
         seeds_b: the seeds whose children score the choices (test accuracy); never used to choose.
         static_candidates: v2's rule for the static grid (``"full_grid"`` or ``{name: [values]}``).
         schedule_families: names of :data:`agents.bench.candidates.SCHEDULE_FAMILIES`.
@@ -74,8 +83,9 @@ class GateSettings:
         bootstrap_resamples, confidence: the member-level intervals.
     """
 
-    seed_a: int = 7_300_000
-    seeds_b: tuple = (7_300_001, 7_300_002)
+    seeds_a: tuple = (7_300_000, 7_300_001, 7_300_002)
+    shortlist: int = 16
+    seeds_b: tuple = (7_300_010, 7_300_011, 7_300_012, 7_300_013)
     static_candidates: str | dict = "full_grid"
     schedule_families: tuple = tuple(SCHEDULE_FAMILIES)
     schedule_starts: int = 8
@@ -124,6 +134,24 @@ def _dynamic_unit(unit: tuple) -> dict:
     if rules:
         res, spent = rule_episodes(space, rules, [seed] * len(rules), chunk=CHUNK, task=member, **kw)
         out["rule_val"], out["sgd_steps"] = [r.val_accuracy for r in res], out["sgd_steps"] + spent
+    return out
+
+
+def _confirm_unit(unit: tuple) -> dict:
+    """Validation accuracy of a member's shortlisted candidates at the other seeds A, averaged."""
+    member, schedules, rules, seeds, kw = unit
+    space = hpenv.HPSpace.default()
+    n = len(seeds)
+    out = {"schedule_val": [], "rule_val": []}
+    if len(schedules):
+        res, _ = schedule_episodes(np.repeat(schedules, n, 0), list(seeds) * len(schedules), chunk=CHUNK,
+                                   task=member, **kw)
+        out["schedule_val"] = [float(np.mean([r.val_accuracy for r in res[i * n:(i + 1) * n]]))
+                               for i in range(len(schedules))]
+    if rules:
+        res, _ = rule_episodes(space, [r for r in rules for _ in seeds], list(seeds) * len(rules), chunk=CHUNK,
+                               task=member, **kw)
+        out["rule_val"] = [float(np.mean([r.val_accuracy for r in res[i * n:(i + 1) * n]])) for i in range(len(rules))]
     return out
 
 
@@ -198,7 +226,8 @@ def run_gates(suite: str, settings: GateSettings, out: str | Path, cache: str | 
     log(f"{suite} ({split}, {len(members)} members): selection stage, cache {cache}")
 
     grid = static_grid(space, settings.static_candidates)
-    static = _cached(_static_unit, [(m, grid, settings.seed_a, kw) for m, kw in zip(members, kws)],
+    seed_a, other_a = settings.seeds_a[0], tuple(settings.seeds_a[1:])
+    static = _cached(_static_unit, [(m, grid, seed_a, kw) for m, kw in zip(members, kws)],
                      cache / "static", log, f"{len(grid)} static tuples", workers)
     static_val = np.array([r["val"] for r in static])
     static_best = int(np.argmax(static_val.mean(0)))
@@ -227,7 +256,7 @@ def run_gates(suite: str, settings: GateSettings, out: str | Path, cache: str | 
         return np.concatenate(scheds), names, n_global, (rules if stream else []), n_global_rules
 
     cand = [candidates(i) for i in range(len(members))]
-    dynamic = _cached(_dynamic_unit, [(m, c[0], c[3], settings.seed_a, kw) for m, c, kw in zip(members, cand, kws)],
+    dynamic = _cached(_dynamic_unit, [(m, c[0], c[3], seed_a, kw) for m, c, kw in zip(members, cand, kws)],
                       cache / "dynamic", log, f"~{int(np.mean([len(c[0]) + len(c[3]) for c in cand]))} schedules and "
                       "rules", workers)
 
@@ -244,27 +273,68 @@ def run_gates(suite: str, settings: GateSettings, out: str | Path, cache: str | 
     def constant(t):
         return np.repeat(np.asarray(t)[None], horizon, 0)
 
+    # each member's shortlists at the first seed A, then the mean over every seed A chooses among them
+    shortlists = []
+    for i in range(len(members)):
+        scheds, rules = cand[i][0], cand[i][3]
+        val = np.asarray(dynamic[i]["schedule_val"])
+        freeze = is_freeze(space, scheds, factors[i]["window"]) if stream else np.zeros(len(scheds), dtype=bool)
+        k = settings.shortlist
+        lists = {"static": _top(static_val[i], k),
+                 "dynamic": _top(np.where(freeze, -np.inf, val), min(k, int((~freeze).sum()))),
+                 "freeze": _top(np.where(freeze, val, -np.inf), min(k, int(freeze.sum()))),
+                 "rule": _top(np.asarray(dynamic[i]["rule_val"]), min(k, len(rules)))}
+        shortlists.append(lists)
+    confirm_units = []
+    for i, m in enumerate(members):
+        lists, scheds, rules = shortlists[i], cand[i][0], cand[i][3]
+        rows = np.concatenate([np.repeat(grid[lists["static"]][:, None], horizon, 1), scheds[lists["dynamic"]],
+                               scheds[lists["freeze"]]])
+        confirm_units.append((m, rows, [rules[j] for j in lists["rule"]], other_a, kws[i]))
+    confirmed = (_cached(_confirm_unit, confirm_units, cache / "confirm", log, "shortlists at the other seeds A",
+                         workers) if other_a else [None] * len(members))
+
     score_units, choices = [], []
     for i, m in enumerate(members):
         scheds, names, _, rules, _ = cand[i]
-        val = np.asarray(dynamic[i]["schedule_val"])
-        freeze = is_freeze(space, scheds, factors[i]["window"]) if stream else np.zeros(len(scheds), dtype=bool)
-        j_static = int(np.argmax(static_val[i]))
-        j_dyn = int(np.argmax(np.where(freeze, -np.inf, val)))
+        lists, first = shortlists[i], (static_val[i], np.asarray(dynamic[i]["schedule_val"]),
+                                       np.asarray(dynamic[i]["rule_val"]))
+        sizes = [len(lists["static"]), len(lists["dynamic"]), len(lists["freeze"])]
+        later = (np.asarray(confirmed[i]["schedule_val"]) if confirmed[i] else None)
+
+        def mean_val(kind: str) -> np.ndarray:
+            """Mean validation accuracy over every seed A of the shortlist of ``kind``, in its order."""
+            idx = lists[kind]
+            at_first = (first[0] if kind == "static" else first[2] if kind == "rule" else first[1])[idx]
+            if later is None:
+                return at_first
+            if kind == "rule":
+                rest = np.asarray(confirmed[i]["rule_val"])
+            else:
+                offset = {"static": 0, "dynamic": sizes[0], "freeze": sizes[0] + sizes[1]}[kind]
+                rest = later[offset:offset + len(idx)]
+            return (at_first + rest * len(other_a)) / (1 + len(other_a))
+
+        def best(kind: str) -> tuple[int, float]:
+            v = mean_val(kind)
+            j = int(np.argmax(v))
+            return int(lists[kind][j]), float(v[j])
+
+        j_static, v_static = best("static")
+        j_dyn, v_dyn = best("dynamic")
         chosen_s = {"best static tuple": constant(grid[static_best]), "best fixed schedule": global_family[schedule_best],
                     "static oracle": constant(grid[j_static]), "dynamic oracle": scheds[j_dyn]}
         choice = {"static oracle": json.dumps(space.decode(grid[j_static])), "dynamic oracle": names[j_dyn],
-                  "seed A: static oracle": float(static_val[i, j_static]), "seed A: dynamic oracle": float(val[j_dyn])}
+                  "seeds A: static oracle": v_static, "seeds A: dynamic oracle": v_dyn}
         chosen_r = {}
         if stream:
-            rval = np.asarray(dynamic[i]["rule_val"])
-            j_rule = int(np.argmax(rval))
-            j_freeze = int(np.argmax(np.where(freeze, val, -np.inf)))
+            j_rule, v_rule = best("rule")
+            j_freeze, v_freeze = best("freeze")
             chosen_s["freeze oracle"] = scheds[j_freeze]
             chosen_r = {"best closed-loop rule": rules[rule_best], "closed-loop oracle": rules[j_rule]}
             choice.update({"closed-loop oracle": rule_name(space, rules[j_rule]), "freeze oracle": names[j_freeze],
-                           "seed A: closed-loop oracle": float(rval[j_rule]),
-                           "better of dynamic and closed-loop": ("closed-loop oracle" if rval[j_rule] > val[j_dyn]
+                           "seeds A: closed-loop oracle": v_rule, "seeds A: freeze oracle": v_freeze,
+                           "better of dynamic and closed-loop": ("closed-loop oracle" if v_rule > v_dyn
                                                                  else "dynamic oracle")})
         choices.append(choice)
         score_units.append((m, {k: v.tolist() for k, v in chosen_s.items()}, chosen_r, tuple(settings.seeds_b), kws[i]))
@@ -289,9 +359,10 @@ def run_gates(suite: str, settings: GateSettings, out: str | Path, cache: str | 
         references["best closed-loop rule"] = rule_name(space, cand[0][3][rule_best])
     spent = sum(r["sgd_steps"] for r in static) + sum(d["sgd_steps"] for d in dynamic)
     summary = {"suite": suite, "split": split, "members": len(members), "references": references,
-               "seed_a": settings.seed_a, "seeds_b": list(settings.seeds_b), "static_tuples": len(grid),
+               "seeds_a": list(settings.seeds_a), "shortlist": settings.shortlist, "seeds_b": list(settings.seeds_b),
+               "static_tuples": len(grid),
                "schedules_per_member": float(np.mean([len(c[0]) for c in cand])),
-               "rules_per_member": float(np.mean([len(c[3]) for c in cand])), "seed_a_sgd_steps": int(spent),
+               "rules_per_member": float(np.mean([len(c[3]) for c in cand])), "first_seed_a_sgd_steps": int(spent),
                "wall_time_s": round(time.perf_counter() - t_start, 1), "cache": cache.name}
     write_atomic(out / "selection.json", json.dumps(summary, indent=1, default=str))
     log(f"{suite}: {json.dumps(references, default=str)}")

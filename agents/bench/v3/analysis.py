@@ -1,0 +1,689 @@
+"""Benchmark v3's one primary analysis, registered before any test member runs (issue 27).
+
+The unit is the member. A method's score on a member is its **member-level accuracy**: the mean,
+over its meta-training seeds and evaluation seeds, of ``correct / n_test``. The estimand of a
+comparison of the controller with reference ``j`` is
+
+    Delta_j = mean over members of (controller's member accuracy - reference j's member accuracy),
+
+over the members common to every method of the family. One procedure gives the intervals, the
+adjusted p-values and the verdicts of the whole family (:func:`primary_analysis`):
+
+* **A crossed two-level bootstrap.** Each replicate draws the members with replacement, one draw
+  shared by every comparison of the family (the comparisons share the controller and the members,
+  and their dependence is what the max-|T| critical value is for), and, for each learned method
+  (more than one meta-training seed), its meta-training seeds with replacement: one draw per method
+  per replicate, shared by every member, because one meta-training seed is one trained agent
+  deployed on every member. Evaluation seeds are averaged inside a member and not redrawn: their
+  noise is independent across members, so redrawing members carries it.
+* **Studentised max-|T|.** ``se_j`` is the standard deviation of the replicates' ``Delta*_j``,
+  ``T*_j = (Delta*_j - Delta_j) / se_j`` and the critical value ``c`` is the ``1 - alpha``
+  quantile of ``max_j |T*_j|``; the simultaneous intervals are ``Delta_j +- c se_j``.
+* **Step-down adjusted p-values** (Romano and Wolf, 2005): comparisons ordered by
+  ``|t_j| = |Delta_j| / se_j``, largest first; the ``k``-th one's p is the largest, over ``l <= k``,
+  of the share of replicates whose max of ``|T*|`` over the comparisons ranked ``l..m`` reaches
+  ``|t_(l)|``. By default these go in ``paired.csv``'s ``p_holm`` column (the column's name is pinned
+  by the file format; the adjustment is this one, not Holm's). The single-step p (the share of
+  replicates whose max over *all* comparisons reaches ``|t_j|``) is returned beside it, and
+  ``p_adjustment="single-step"`` puts it in ``p_holm`` instead.
+* **Verdicts** from the simultaneous interval: ``better`` (low > 0), ``worse`` (high < 0),
+  ``equivalent`` (inside ``[-margin, +margin]``), else ``inconclusive``.
+
+The interval and the single-step p agree exactly (``p_single_step < alpha`` if and only if the
+interval excludes 0, by the choice of the empirical quantile in :func:`_critical_count`). The
+step-down p is never above the single-step p, so an interval that excludes 0 always has
+``p_holm < alpha``; the converse holds for the comparison ranked first, but the step-down can reject
+a later comparison whose simultaneous interval still holds 0 (it drops the comparisons already
+rejected before it computes that comparison's critical value; no interval matches that). Such a
+row keeps the interval's verdict, and it is common where the controller beats some references by
+far and others narrowly; ``p_adjustment="single-step"`` makes ``p_holm`` and the verdict agree.
+
+The seed level is a bootstrap over the meta-training seeds, a handful of units: where their spread
+dominates (``seed_variance_share`` near 1) it understates the variance (by ``(S - 1) / S`` and the
+tails of a mean of ``S``), and the family-wise error is above ``alpha`` (simulated with 5 seeds: about
+0.12 at a nominal 0.05; with 10, about 0.07). Register enough meta-training seeds for the spread
+measured on selection members.
+
+Secondary statistics (never override the verdict), per comparison in the same rows: wins / ties /
+losses over members, counted exactly on integer counts of correct examples; the Wilcoxon
+signed-rank p over members; both sides' IQMs; the probability of improvement; with a fixed default
+and a static oracle, the mean normalised score (:func:`normalised_scores`).
+
+:func:`power_simulation` sizes the test split for a registered minimum detectable difference of
+the *mean*, counting only rejections in the true direction; :func:`smallest_n` reads its rows.
+
+Pure numpy (scipy only for the Wilcoxon p); every random draw comes from a seeded
+``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["NOT_LEARNED", "VERDICTS", "MethodScores", "NormalisedScores", "primary_analysis", "normalised_scores",
+           "power_simulation", "smallest_n", "iqm"]
+
+#: ``training_seed`` of a method that learns nothing (its single "meta-training seed").
+NOT_LEARNED = -1
+
+#: The four verdicts of the primary analysis.
+VERDICTS = ("better", "worse", "equivalent", "inconclusive")
+
+#: A bootstrap standard error at or below this is zero: every replicate gave the same difference
+#: (accuracies are multiples of 1 / (n_test x cells), far above it; float sums are not exact).
+_SE_ZERO = 1e-12
+
+
+# ---------------------------------------------------------------------- argument checks
+def _check_probability(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
+        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _check_count(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_finite(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _check_resamples(resamples, level: float, what: str) -> int:
+    resamples = _check_count("resamples", resamples, 2)
+    # Below 1 / level replicates no bootstrap p can fall under the level: the test could not reject.
+    if resamples * level < 1:
+        raise ValueError(f"resamples must be at least 1 / {what} = {math.ceil(1 / level)} for a test at that "
+                         f"level, got {resamples}")
+    return resamples
+
+
+def _as_int(name: str, value, where: str) -> int:
+    """An integer from a row's value: an int, an integral float or a string of one (rows read from CSV)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer, got {value!r} ({where})")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real) and float(value).is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{name} must be an integer, got {value!r} ({where})")
+
+
+def iqm(values: Sequence[float]) -> float:
+    """Interquartile mean: the mean of the middle 50% (rliable's; the same as :func:`agents.evaluation.iqm`,
+    repeated here so that this module imports nothing but numpy and scipy)."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n = len(x)
+    if n == 0:
+        return float("nan")
+    lo, hi = int(np.floor(n * 0.25)), int(np.ceil(n * 0.75))
+    return float(x[lo:hi].mean()) if hi > lo else float(x.mean())
+
+
+# ---------------------------------------------------------------------- data model
+@dataclass(frozen=True, eq=False)
+class MethodScores:
+    """One method's scores on one suite's split: integer counts of correct test examples.
+
+    Attributes:
+        name: The method's name.
+        correct: ``int64`` array ``(members, train_seeds, eval_seeds)``: correct test examples of the
+            child deployed on a member with one meta-training seed's agent at one evaluation seed.
+        n_test: ``int64`` array ``(members,)``: each member's number of test examples.
+        members: The members' ids, in ``correct``'s order.
+        train_seeds: The meta-training seeds, ascending; ``(-1,)`` for a method that learns nothing.
+        eval_seeds: The evaluation seeds, ascending.
+    """
+
+    name: str
+    correct: np.ndarray
+    n_test: np.ndarray
+    members: tuple[str, ...]
+    train_seeds: tuple[int, ...]
+    eval_seeds: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        correct = np.asarray(self.correct)
+        n_test = np.asarray(self.n_test)
+        members, train_seeds, eval_seeds = tuple(self.members), tuple(self.train_seeds), tuple(self.eval_seeds)
+        if correct.ndim != 3 or not np.issubdtype(correct.dtype, np.integer):
+            raise ValueError(f"correct of {self.name!r} must be an integer array (members, train_seeds, eval_seeds), "
+                             f"got dtype {correct.dtype} and shape {correct.shape}")
+        shape = (len(members), len(train_seeds), len(eval_seeds))
+        if correct.shape != shape or 0 in shape:
+            raise ValueError(f"correct of {self.name!r} has shape {correct.shape}, but members, train_seeds and "
+                             f"eval_seeds give {shape} (none may be empty)")
+        if n_test.shape != (len(members),) or not np.issubdtype(n_test.dtype, np.integer):
+            raise ValueError(f"n_test of {self.name!r} must be an integer array of shape ({len(members)},), "
+                             f"got dtype {n_test.dtype} and shape {n_test.shape}")
+        if len(set(members)) != len(members):
+            raise ValueError(f"members of {self.name!r} must be distinct, got duplicates "
+                             f"{sorted({m for m in members if members.count(m) > 1})[:3]}")
+        for label, seeds in (("train_seeds", train_seeds), ("eval_seeds", eval_seeds)):
+            if len(set(seeds)) != len(seeds):
+                raise ValueError(f"{label} of {self.name!r} must be distinct, got {seeds}")
+        if NOT_LEARNED in train_seeds and len(train_seeds) > 1:
+            raise ValueError(f"train_seeds of {self.name!r} mixes {NOT_LEARNED} (a method that learns nothing) with "
+                             f"meta-training seeds: {train_seeds}")
+        if (n_test < 1).any():
+            bad = members[int(np.argmax(n_test < 1))]
+            raise ValueError(f"n_test of {self.name!r} must be >= 1 on every member, got {int(n_test.min())} "
+                             f"(member {bad!r})")
+        if (correct < 0).any() or (correct > n_test[:, None, None]).any():
+            m = int(np.argwhere((correct < 0) | (correct > n_test[:, None, None]))[0, 0])
+            raise ValueError(f"correct of {self.name!r} must lie in [0, n_test] on every cell; member {members[m]!r} "
+                             f"has n_test {int(n_test[m])} and counts {correct[m].ravel().tolist()[:6]}")
+        object.__setattr__(self, "correct", correct.astype(np.int64))
+        object.__setattr__(self, "n_test", n_test.astype(np.int64))
+        object.__setattr__(self, "members", tuple(str(m) for m in members))
+        object.__setattr__(self, "train_seeds", tuple(int(s) for s in train_seeds))
+        object.__setattr__(self, "eval_seeds", tuple(int(s) for s in eval_seeds))
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Mapping], method: str) -> "MethodScores":
+        """``method``'s scores from result rows (``results.csv``'s, as dicts; values may be strings).
+
+        Each row needs ``member``, ``method``, ``training_seed`` (``-1`` for a method that learns
+        nothing), ``seed`` (the evaluation seed), ``correct`` and ``n_test``; rows of other methods are
+        skipped. Every member x meta-training seed x evaluation seed must be present exactly once, and a
+        member's ``n_test`` must be the same on all its rows: pass one suite's split and one version.
+
+        Raises:
+            ValueError: when ``method`` has no rows, a key is missing, a cell is duplicated or missing,
+                or a count is not an integer in ``[0, n_test]``.
+        """
+        cells: dict[str, dict[tuple[int, int], int]] = {}
+        n_test: dict[str, int] = {}
+        methods_seen: list[str] = []
+        for i, r in enumerate(rows):
+            missing = [k for k in ("member", "method", "training_seed", "seed", "correct", "n_test") if k not in r]
+            if missing:
+                raise ValueError(f"row {i} lacks the keys {missing}; a row needs member, method, training_seed, seed, "
+                                 f"correct and n_test")
+            if r["method"] != method:
+                if r["method"] not in methods_seen:
+                    methods_seen.append(r["method"])
+                continue
+            member = str(r["member"])
+            where = f"method {method!r}, member {member!r}, row {i}"
+            key = (_as_int("training_seed", r["training_seed"], where), _as_int("seed", r["seed"], where))
+            n = _as_int("n_test", r["n_test"], where)
+            if n_test.setdefault(member, n) != n:
+                raise ValueError(f"member {member!r} of method {method!r} has n_test {n_test[member]} and {n} on "
+                                 f"different rows; a member has one test set")
+            cell = cells.setdefault(member, {})
+            if key in cell:
+                raise ValueError(f"rows hold two results of method {method!r} on member {member!r} at training seed "
+                                 f"{key[0]}, evaluation seed {key[1]}: pass one suite, one split and one method "
+                                 f"version")
+            cell[key] = _as_int("correct", r["correct"], where)
+        if not cells:
+            raise ValueError(f"method {method!r} has no rows; the rows hold {methods_seen}")
+        train_seeds = sorted({t for cell in cells.values() for t, _ in cell})
+        eval_seeds = sorted({s for cell in cells.values() for _, s in cell})
+        members = list(cells)
+        for member in members:
+            absent = [(t, s) for t in train_seeds for s in eval_seeds if (t, s) not in cells[member]]
+            if absent:
+                raise ValueError(f"method {method!r} on member {member!r} lacks {len(absent)} cell(s) (training seed, "
+                                 f"evaluation seed), e.g. {absent[:3]}: every member must hold every training seed "
+                                 f"{train_seeds} at every evaluation seed {eval_seeds}")
+        correct = np.array([[[cells[m][t, s] for s in eval_seeds] for t in train_seeds] for m in members],
+                           dtype=np.int64)
+        return cls(name=method, correct=correct, n_test=np.array([n_test[m] for m in members], dtype=np.int64),
+                   members=tuple(members), train_seeds=tuple(train_seeds), eval_seeds=tuple(eval_seeds))
+
+    @property
+    def learned(self) -> bool:
+        """Whether the bootstrap redraws this method's meta-training seeds (it has more than one)."""
+        return len(self.train_seeds) > 1
+
+    @property
+    def cells(self) -> int:
+        """Results per member: meta-training seeds x evaluation seeds."""
+        return len(self.train_seeds) * len(self.eval_seeds)
+
+    def member_accuracy(self) -> np.ndarray:
+        """``(members,)``: the mean over meta-training and evaluation seeds of ``correct / n_test``."""
+        return self.correct.sum(axis=(1, 2)) / (self.cells * self.n_test)
+
+    def seed_accuracy(self) -> np.ndarray:
+        """``(members, train_seeds)``: each meta-training seed's mean over the evaluation seeds."""
+        return self.correct.sum(axis=2) / (len(self.eval_seeds) * self.n_test[:, None])
+
+    def subset(self, members: Sequence[str]) -> "MethodScores":
+        """The same scores on ``members`` (in that order); each must be one of this method's."""
+        index = {m: i for i, m in enumerate(self.members)}
+        absent = [m for m in members if m not in index]
+        if absent:
+            raise ValueError(f"method {self.name!r} has no scores on members {absent[:3]}")
+        rows = [index[m] for m in members]
+        return MethodScores(self.name, self.correct[rows], self.n_test[rows], tuple(members), self.train_seeds,
+                            self.eval_seeds)
+
+
+def _common_members(methods: Sequence[MethodScores]) -> list[str]:
+    """The members every method holds, in the first method's order, with one ``n_test`` across methods."""
+    shared = set(methods[0].members)
+    for m in methods[1:]:
+        shared &= set(m.members)
+    members = [m for m in methods[0].members if m in shared]
+    if len(members) < 2:
+        raise ValueError(f"the methods {[m.name for m in methods]} share {len(members)} member(s) "
+                         f"({members}); the analysis needs at least 2 members common to every method")
+    n_of = {}
+    for method in methods:
+        for member, n in zip(method.members, method.n_test.tolist()):
+            if member in shared and n_of.setdefault(member, (n, method.name))[0] != n:
+                raise ValueError(f"member {member!r} has n_test {n_of[member][0]} for {n_of[member][1]!r} and {n} for "
+                                 f"{method.name!r}: methods must be scored on the same test set")
+    return members
+
+
+# ---------------------------------------------------------------------- exact comparisons
+def _exact_differences(x: MethodScores, y: MethodScores) -> tuple[np.ndarray, np.ndarray]:
+    """Member-level ``x - y`` on their (aligned, common) members: the exact sign and the float value.
+
+    Accuracy of ``x`` on a member is ``sum_x / (cells_x n)``; with ``n`` shared, ``x`` beats ``y`` exactly
+    when ``sum_x cells_y > sum_y cells_x``. Python integers: no tolerance, no overflow. The float is the
+    exact rational ``num / (cells_x cells_y n)`` rounded once, so equal rationals give equal floats (the
+    Wilcoxon ranks see the same ties as the signs).
+    """
+    sx, sy = x.correct.sum(axis=(1, 2)).tolist(), y.correct.sum(axis=(1, 2)).tolist()
+    num = [a * y.cells - b * x.cells for a, b in zip(sx, sy)]
+    sign = np.array([(v > 0) - (v < 0) for v in num], dtype=np.int64)
+    diff = np.array([v / (x.cells * y.cells * n) for v, n in zip(num, x.n_test.tolist())], dtype=np.float64)
+    return sign, diff
+
+
+def _signed_rank_p(differences: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p of the nonzero differences (exact zeros dropped); 1.0 when none is."""
+    from scipy import stats
+
+    d = differences[differences != 0]
+    if d.size == 0:
+        return 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (RuntimeWarning, UserWarning))
+        return float(stats.wilcoxon(d).pvalue)
+
+
+# ---------------------------------------------------------------------- normalised scores
+@dataclass(frozen=True, eq=False)
+class NormalisedScores:
+    """The result of :func:`normalised_scores`.
+
+    Attributes:
+        members: The members scored (common to the three methods, without the dropped ones).
+        scores: ``(method - default) / (oracle - default)`` per member, in ``members``' order.
+        mean: Mean of ``scores`` (NaN when every member was dropped).
+        iqm: Interquartile mean of ``scores`` (robust to members with a small denominator).
+        dropped: Members where the oracle's accuracy equals the default's exactly (no gain to share).
+        oracle_below_default: Members kept whose oracle is below the default on test (the oracle is
+            chosen on validation): their denominator is negative, so a method above the default scores
+            below 0 there.
+    """
+
+    members: tuple[str, ...]
+    scores: np.ndarray
+    mean: float
+    iqm: float
+    dropped: tuple[str, ...]
+    oracle_below_default: tuple[str, ...]
+
+
+def normalised_scores(method: MethodScores, fixed_default: MethodScores,
+                      static_oracle: MethodScores) -> NormalisedScores:
+    """Per-member score on the scale fixed default = 0, static oracle = 1: ``(method - default) / (oracle - default)``.
+
+    Member-level accuracies on the members the three hold. Members where the oracle's accuracy equals
+    the default's (compared exactly on integer counts) have no gain to share and are dropped (listed in
+    ``dropped``); the mean is over the rest.
+
+    Raises:
+        ValueError: when the three share fewer than 2 members or a member's ``n_test`` differs.
+    """
+    members = _common_members([method, fixed_default, static_oracle])
+    x, d, o = (m.subset(members) for m in (method, fixed_default, static_oracle))
+    sign_od, gain = _exact_differences(o, d)
+    _, above = _exact_differences(x, d)
+    keep = sign_od != 0
+    scores = above[keep] / gain[keep]
+    kept = tuple(m for m, k in zip(members, keep) if k)
+    return NormalisedScores(
+        members=kept, scores=scores, mean=float(scores.mean()) if scores.size else float("nan"), iqm=iqm(scores),
+        dropped=tuple(m for m, k in zip(members, keep) if not k),
+        oracle_below_default=tuple(m for m, s in zip(members, sign_od) if s < 0))
+
+
+# ---------------------------------------------------------------------- the bootstrap
+def _member_weights(rng: np.random.Generator, k: int, resamples: int) -> np.ndarray:
+    """``(resamples, k)``: how often each of ``k`` units is drawn in ``k`` draws with replacement, over ``k``."""
+    draws = rng.integers(0, k, size=(resamples, k)) + k * np.arange(resamples)[:, None]
+    return np.bincount(draws.ravel(), minlength=resamples * k).reshape(resamples, k) / k
+
+
+def _critical_count(resamples: int, level: float) -> int:
+    """The smallest count ``k`` with ``k / resamples >= level``.
+
+    A bootstrap p is ``count / resamples`` with ``count`` the replicates at or above ``|t|``; it is below
+    ``level`` exactly when ``count < k``, that is when ``|t|`` exceeds the ``k``-th largest replicate, which
+    is therefore the critical value. Computed with the same float comparison as the p, so the interval
+    and the p agree even where ``level * resamples`` is not exact in floating point.
+    """
+    k = max(1, math.ceil(level * resamples))
+    while k > 1 and (k - 1) / resamples >= level:
+        k -= 1
+    while k / resamples < level:
+        k += 1
+    return k
+
+
+def _critical_value(max_abs_t: np.ndarray, level: float) -> float:
+    """The ``1 - level`` quantile of ``max_abs_t`` (per replicate), as :func:`_critical_count` defines it."""
+    k = _critical_count(len(max_abs_t), level)
+    return float(np.partition(max_abs_t, len(max_abs_t) - k)[len(max_abs_t) - k])
+
+
+def _bootstrap_family(controller: MethodScores, references: Sequence[MethodScores], resamples: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """``(resamples, m)``: every comparison's ``Delta*`` under one crossed draw per replicate.
+
+    One member draw ``w`` (weights ``(resamples, members)``) serves the whole family. A learned method's
+    value in a replicate is ``sum_m w[m] sum_s v[s] A[m, s]`` with ``v`` its own seed draw (shared by the
+    members) and ``A`` its per-seed member accuracies; computed as ``rowsum((w @ A) * v)``, so no
+    ``(resamples, members)`` array per method is needed.
+    """
+    w = _member_weights(rng, len(controller.members), resamples)
+
+    def replicate_means(method: MethodScores) -> np.ndarray:
+        a = method.seed_accuracy()
+        if not method.learned:
+            return w @ a[:, 0]
+        v = _member_weights(rng, a.shape[1], resamples)
+        return ((w @ a) * v).sum(axis=1)
+
+    mine = replicate_means(controller)
+    return np.stack([mine - replicate_means(ref) for ref in references], axis=1)
+
+
+def _studentised(delta: np.ndarray, replicates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``se`` (m,), observed ``|t|`` (m,) and ``|T*|`` (resamples, m); a zero ``se`` gives ``|T*| = 0`` and
+    ``|t| = inf`` (a nonzero difference every replicate reproduces) or 0."""
+    se = replicates.std(axis=0, ddof=1)
+    zero = se <= _SE_ZERO
+    safe = np.where(zero, 1.0, se)
+    abs_t_star = np.where(zero, 0.0, np.abs(replicates - delta) / safe)
+    abs_t = np.where(zero, np.where(np.abs(delta) > _SE_ZERO, np.inf, 0.0), np.abs(delta) / safe)
+    return np.where(zero, 0.0, se), abs_t, abs_t_star
+
+
+def _step_down(abs_t: np.ndarray, abs_t_star: np.ndarray) -> np.ndarray:
+    """Romano-Wolf step-down adjusted p-values (in the comparisons' order)."""
+    order = np.argsort(-abs_t, kind="stable")
+    ranked = abs_t_star[:, order]
+    # Column l: max of |T*| over the comparisons ranked l..m, those not rejected before step l.
+    tail_max = np.maximum.accumulate(ranked[:, ::-1], axis=1)[:, ::-1]
+    share = (tail_max >= abs_t[order]).mean(axis=0)
+    adjusted = np.empty_like(share)
+    adjusted[order] = np.maximum.accumulate(share)  # monotone: never below a higher-ranked comparison's p
+    return adjusted
+
+
+def _verdict(low: float, high: float, margin: float) -> str:
+    if low > 0:
+        return "better"
+    if high < 0:
+        return "worse"
+    if -margin <= low and high <= margin:
+        return "equivalent"
+    return "inconclusive"
+
+
+def primary_analysis(controller: MethodScores, references: Sequence[MethodScores], *, margin: float,
+                     alpha: float = 0.05, resamples: int = 10000, seed: int = 0, p_adjustment: str = "step-down",
+                     fixed_default: MethodScores | None = None,
+                     static_oracle: MethodScores | None = None) -> list[dict]:
+    """The registered primary analysis of a suite's family: the controller against each reference.
+
+    See the module's docstring for the procedure. Every statistic is over the members common to the
+    controller and every reference (in the controller's order), so all comparisons of the family share
+    one set of members and one bootstrap.
+
+    Args:
+        controller: The controller's scores.
+        references: The family's references, one comparison each (distinct names, none the controller's).
+        margin: The registered equivalence margin (accuracy, e.g. 0.01 for one point), >= 0.
+        alpha: Family-wise level of the simultaneous intervals and the adjusted p-values.
+        resamples: Bootstrap replicates (at least ``1 / alpha``).
+        seed: Seed of the ``numpy.random.Generator`` every draw comes from.
+        p_adjustment: Which adjusted p goes in ``p_holm``: ``"step-down"`` (Romano-Wolf) or
+            ``"single-step"`` (the one that agrees exactly with the intervals); both are returned.
+        fixed_default, static_oracle: Give both to add each side's mean normalised score
+            (:func:`normalised_scores`, fixed default 0, static oracle 1).
+
+    Returns:
+        One dict per reference, in ``references``' order: ``reference``, ``method``, ``n_members``,
+        ``mean_diff``, ``ci_low`` / ``ci_high`` (simultaneous), ``p_holm`` (the ``p_adjustment`` one),
+        ``p_step_down``, ``p_single_step``, ``p_unadjusted`` (this comparison's own studentised bootstrap
+        p), ``p_adjustment``, ``verdict``,
+        ``se``, ``t``, ``critical_value``, ``margin``, ``alpha``, ``resamples``, ``method_mean`` /
+        ``reference_mean``, ``n_train_seeds`` / ``reference_train_seeds``, and the secondary
+        ``wins`` / ``ties`` / ``losses``, ``p_wilcoxon``, ``method_iqm`` / ``reference_iqm``,
+        ``prob_improvement``, ``training_seed_min_diff`` / ``training_seed_max_diff`` (the mean
+        difference of each pair of meta-training seeds; NaN when neither side is learned),
+        ``seed_variance_share`` (the meta-training seed level's share of the bootstrap variance: near 1
+        with 5 seeds, the interval is a bootstrap over 5 units and too narrow) and, with a
+        default and an oracle, ``method_normalised`` / ``reference_normalised`` / ``n_normalised``.
+
+    Raises:
+        ValueError: on a bad argument, names that repeat, fewer than 2 common members, or a member
+            whose ``n_test`` differs between methods.
+    """
+    if not isinstance(controller, MethodScores):
+        raise ValueError(f"controller must be a MethodScores, got {type(controller).__name__}")
+    references = list(references)
+    if not references or not all(isinstance(r, MethodScores) for r in references):
+        raise ValueError(f"references must be a non-empty sequence of MethodScores, got "
+                         f"{[type(r).__name__ for r in references]}")
+    names = [controller.name] + [r.name for r in references]
+    if len(set(names)) != len(names):
+        raise ValueError(f"the controller and the references must have distinct names, got {names}")
+    margin = _check_finite("margin", margin)
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0 (the equivalence region is [-margin, +margin]), got {margin!r}")
+    alpha = _check_probability("alpha", alpha)
+    resamples = _check_resamples(resamples, alpha, "alpha")
+    seed = _check_count("seed", seed, 0)
+    if p_adjustment not in ("step-down", "single-step"):
+        raise ValueError(f"p_adjustment must be 'step-down' or 'single-step', got {p_adjustment!r}")
+    if (fixed_default is None) != (static_oracle is None):
+        raise ValueError("fixed_default and static_oracle must be given together (the normalised score needs both)")
+
+    members = _common_members([controller, *references])
+    ctrl = controller.subset(members)
+    refs = [r.subset(members) for r in references]
+    exact = [_exact_differences(ctrl, r) for r in refs]
+    delta = np.array([d.mean() for _, d in exact])
+
+    replicates = _bootstrap_family(ctrl, refs, resamples, np.random.default_rng(seed))
+    se, abs_t, abs_t_star = _studentised(delta, replicates)
+    max_abs_t = abs_t_star.max(axis=1)
+    c = _critical_value(max_abs_t, alpha)
+    p_step_down = _step_down(abs_t, abs_t_star)
+    p_single = (max_abs_t[:, None] >= abs_t).mean(axis=0)
+    p_own = (abs_t_star >= abs_t).mean(axis=0)
+
+    if fixed_default is not None:
+        normalised = {m.name: normalised_scores(m, fixed_default, static_oracle) for m in (ctrl, *refs)}
+
+    acc_c = ctrl.member_accuracy()
+    out = []
+    for j, (ref, (sign, diff)) in enumerate(zip(refs, exact)):
+        low, high = float(delta[j] - c * se[j]), float(delta[j] + c * se[j])
+        acc_r = ref.member_accuracy()
+        per_seed = ctrl.seed_accuracy().mean(axis=0)[:, None] - ref.seed_accuracy().mean(axis=0)[None, :]
+        learned = ctrl.learned or ref.learned
+        # The two levels' shares of the bootstrap variance (each level's own resampling variance): a
+        # seed level with few seeds is a bootstrap over few units, which understates its spread.
+        member_var = float(np.var(diff)) / len(members)
+        seed_var = sum(float(np.var(side.seed_accuracy().mean(axis=0))) / len(side.train_seeds)
+                       for side in (ctrl, ref) if side.learned)
+        wins, ties, losses = int((sign > 0).sum()), int((sign == 0).sum()), int((sign < 0).sum())
+        row = {
+            "reference": ref.name, "method": ctrl.name, "n_members": len(members),
+            "mean_diff": float(delta[j]), "ci_low": low, "ci_high": high,
+            "p_holm": float(p_step_down[j] if p_adjustment == "step-down" else p_single[j]),
+            "p_step_down": float(p_step_down[j]), "p_single_step": float(p_single[j]), "p_unadjusted": float(p_own[j]),
+            "p_adjustment": p_adjustment,
+            "verdict": _verdict(low, high, margin), "se": float(se[j]),
+            "t": float(np.sign(delta[j]) * abs_t[j]), "critical_value": c, "margin": margin, "alpha": alpha,
+            "resamples": resamples, "method_mean": float(acc_c.mean()), "reference_mean": float(acc_r.mean()),
+            "n_train_seeds": len(ctrl.train_seeds), "reference_train_seeds": len(ref.train_seeds),
+            "wins": wins, "ties": ties, "losses": losses, "p_wilcoxon": _signed_rank_p(diff),
+            "method_iqm": iqm(acc_c), "reference_iqm": iqm(acc_r),
+            # Paired by member: the share of members the controller wins, a tie counting half.
+            "prob_improvement": (wins + 0.5 * ties) / len(members),
+            "training_seed_min_diff": float(per_seed.min()) if learned else float("nan"),
+            "training_seed_max_diff": float(per_seed.max()) if learned else float("nan"),
+            "seed_variance_share": seed_var / (seed_var + member_var) if seed_var + member_var > 0 else float("nan"),
+        }
+        if fixed_default is not None:
+            row.update(method_normalised=normalised[ctrl.name].mean, reference_normalised=normalised[ref.name].mean,
+                       n_normalised=len(normalised[ctrl.name].members))
+        out.append(row)
+    return out
+
+
+# ---------------------------------------------------------------------- power
+def power_simulation(pilot_differences: Sequence[float], *, delta: float, n_members: Sequence[int], family_size: int,
+                     alpha: float = 0.05, simulations: int = 2000, resamples: int = 2000, seed: int = 0,
+                     chunk: int = 50) -> list[dict]:
+    """Power of the primary analysis to show a mean member-level difference of ``delta`` over ``n`` members.
+
+    ``pilot_differences`` are member-level differences measured on selection members (a proxy for
+    the controller minus a reference, meta-training seeds averaged, so the seed spread enters only
+    as far as it moves these). They are re-centred to mean 0; each simulation draws ``n`` members with
+    replacement from them, which is the sample at a true mean difference of 0, and adds ``delta``
+    for the sample at the true mean ``delta`` (the same draws: common random numbers). Each sample is
+    analysed with the primary procedure's one-comparison analogue: a studentised bootstrap of the
+    mean over members, ``mean +- c se`` with ``c`` the ``1 - alpha / family_size`` quantile of
+    ``|T*|``. The Bonferroni level stands in for the family's max-|T| critical value: it is never
+    smaller, whatever the comparisons' dependence, so the power is conservative.
+
+    Only rejections in the true direction are power: for ``delta > 0`` the interval's low above 0
+    (for ``delta < 0`` its high below 0; at ``delta = 0`` the direction counted is "better", the claim
+    a controller's paper would make, so the "power" there is a false claim's rate, about half the
+    level). A rejection the other way is reported apart
+    (``wrong_direction_rate``), and at ``delta = 0`` the share of intervals that exclude 0 either way
+    is the type-I check (``false_positive_rate_at_zero``, near ``alpha / family_size`` where the
+    bootstrap is accurate; much above it, the test split is too small for the pilot's skew).
+
+    The bootstrap's member draws (a count matrix) are shared by the ``chunk`` simulations of one
+    block and drawn afresh per block: each simulation's analysis is an ordinary bootstrap, and this
+    turns the work into one matrix product per block.
+
+    Args:
+        pilot_differences: At least 2 finite member-level differences, not all equal.
+        delta: The registered minimum detectable difference of the mean (accuracy units).
+        n_members: Candidate sizes of the test split, each >= 2.
+        family_size: Comparisons in the suite's family (>= 1).
+        alpha: Family-wise level.
+        simulations: Simulated test splits per size.
+        resamples: Bootstrap replicates per simulated split (at least ``family_size / alpha``).
+        seed: Seed of the ``numpy.random.Generator``.
+        chunk: Simulations per block sharing one member-draw matrix.
+
+    Returns:
+        One row per size, ascending: ``n_members``, ``delta``, ``power``, ``wrong_direction_rate``,
+        ``false_positive_rate_at_zero``, ``family_size``, ``alpha``, ``level`` (``alpha / family_size``),
+        ``simulations``, ``resamples``.
+    """
+    d = np.asarray(pilot_differences, dtype=np.float64)
+    if d.ndim != 1 or d.size < 2 or not np.isfinite(d).all():
+        raise ValueError(f"pilot_differences must be at least 2 finite member-level differences, got shape {d.shape}")
+    if np.ptp(d) == 0:
+        raise ValueError("pilot_differences have no spread (all equal): their distribution cannot be resampled")
+    delta = _check_finite("delta", delta)
+    family_size = _check_count("family_size", family_size)
+    alpha = _check_probability("alpha", alpha)
+    level = alpha / family_size
+    simulations = _check_count("simulations", simulations)
+    resamples = _check_resamples(resamples, level, "(alpha / family_size)")
+    chunk = _check_count("chunk", chunk)
+    seed = _check_count("seed", seed, 0)
+    if isinstance(n_members, (str, bytes)) or not isinstance(n_members, Iterable):
+        raise ValueError(f"n_members must be a sequence of sizes, got {n_members!r}")
+    sizes = sorted({_check_count("n_members entries", n, 2) for n in n_members})
+    if not sizes:
+        raise ValueError("n_members must hold at least one size, got an empty sequence")
+    k = _critical_count(resamples, level)
+    rng = np.random.default_rng(seed)
+    centred = d - d.mean()
+    rows = []
+    for n in sizes:
+        up = down = zero = 0
+        for start in range(0, simulations, chunk):
+            size = min(chunk, simulations - start)
+            sample = rng.choice(centred, size=(size, n))                  # (size, n), true mean 0
+            weights = _member_weights(rng, n, resamples)                  # (resamples, n), rows sum to 1
+            means = sample.mean(axis=1)
+            boot = sample @ weights.T                                     # (size, resamples)
+            se = boot.std(axis=1, ddof=1)
+            zero_se = se <= _SE_ZERO
+            abs_t_star = np.abs(boot - means[:, None]) / np.where(zero_se, 1.0, se)[:, None]
+            c = np.partition(abs_t_star, resamples - k, axis=1)[:, resamples - k]
+            # A zero spread makes the interval the point: it excludes 0 when the point is not 0 (beyond
+            # the float noise of re-centring).
+            half = np.where(zero_se, _SE_ZERO, c * se)
+            shifted = means + delta
+            up += int(((shifted - half > 0) if delta >= 0 else (shifted + half < 0)).sum())
+            down += int(((shifted + half < 0) if delta >= 0 else (shifted - half > 0)).sum())
+            zero += int((np.abs(means) > half).sum())
+        rows.append({"n_members": n, "delta": delta, "power": up / simulations,
+                     "wrong_direction_rate": down / simulations, "false_positive_rate_at_zero": zero / simulations,
+                     "family_size": family_size, "alpha": alpha, "level": level, "simulations": simulations,
+                     "resamples": resamples})
+    return rows
+
+
+def smallest_n(rows: Sequence[Mapping], target: float = 0.8) -> int | None:
+    """The smallest ``n_members`` of :func:`power_simulation`'s rows from which power stays at or above ``target``.
+
+    Simulated power is noisy, so a size counts only if every larger size of the grid also reaches
+    ``target``. None when the largest size does not.
+
+    Raises:
+        ValueError: on an empty table, rows of several deltas or family sizes, or ``target`` outside (0, 1).
+    """
+    target = _check_probability("target", target)
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows must hold at least one row of power_simulation, got none")
+    for key in ("delta", "family_size", "alpha"):
+        values = {r[key] for r in rows}
+        if len(values) > 1:
+            raise ValueError(f"rows must come from one power simulation; they hold several {key}: {sorted(values)}")
+    answer = None
+    for r in sorted(rows, key=lambda r: -r["n_members"]):
+        if r["power"] < target:
+            break
+        answer = int(r["n_members"])
+    return answer
