@@ -227,10 +227,40 @@ def instance_sets() -> list[str]:
 
 
 def suite(name: str) -> SuiteLayout:
-    """The suite called ``name`` (a :class:`Suite` for v1, a :class:`hpenv.suites_v2.SuiteV2` for v2)."""
-    if name not in SUITES:
+    """The suite called ``name`` (a :class:`Suite` for v1, a :class:`hpenv.suites_v2.SuiteV2` for v2,
+    a :class:`hpenv.suites_v3.SuiteV3` for v3), or a variant of one (:func:`variant_name`)."""
+    if not _known(name):
         raise ValueError(f"unknown instance set {name!r}; known: {instance_sets()}")
     return SUITES[name]
+
+
+def variant_name(name: str, changes: dict) -> str:
+    """The name of suite ``name`` with the fields ``changes`` replaced: ``"v3/stream~{...}"`` (the
+    changes as compact JSON). A variant draws the same members as the suite (only what the changes
+    touch differs), so designs can be tried on the same dev members; its name resolves in every
+    process (Ray workers included), and ``make_task(f"{variant}/17")`` works as for any suite."""
+    import json
+
+    return f"{name}~{json.dumps(changes, sort_keys=True, separators=(',', ':'))}"
+
+
+def _known(name: str) -> bool:
+    """Whether ``name`` is a suite, registering a variant (:func:`variant_name`) on first use."""
+    if name in SUITES or not isinstance(name, str) or "~" not in name:
+        return name in SUITES
+    import dataclasses
+    import json
+
+    base_name, _, spec = name.partition("~")
+    base = SUITES.get(base_name)
+    if base is None or not dataclasses.is_dataclass(base) or "draw_name" not in {f.name for f in dataclasses.fields(base)}:
+        return False
+    try:
+        changes = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(spec).items()}
+    except (ValueError, AttributeError):
+        return False
+    register_suite(dataclasses.replace(base, name=name, draw_name=base.draw_name or base.name, **changes))
+    return True
 
 
 def instance_set(name: str, split: str) -> list[str]:
@@ -255,7 +285,7 @@ def split_of_task(task) -> str | None:
     if not isinstance(task, str) or task.count("/") != 2:
         return None
     name, _, last = task.rpartition("/")
-    if name not in SUITES:
+    if not _known(name):
         return None
     if last in SUITES[name].splits:
         return last
@@ -290,14 +320,14 @@ def resolve_task_id(task_id: str) -> Task | TaskFamily:
     """A member id as its Task, a split id (``"<suite>/<split>"``) as its family: what
     ``make_task`` returns for a suite's namespace."""
     name, _, last = task_id.rpartition("/")
-    if name in SUITES and last in SUITES[name].splits:
+    if _known(name) and last in SUITES[name].splits:
         return split_family(task_id)
     return member_task(task_id)
 
 
 def _parse(task_id: str) -> tuple[SuiteLayout, int]:
     name, _, index = task_id.rpartition("/")
-    if name not in SUITES:
+    if not _known(name):
         raise ValueError(f"task {task_id!r}: unknown instance set {name!r}; known: {instance_sets()}")
     s = SUITES[name]
     if not index.isdigit():

@@ -98,6 +98,8 @@ class SuiteV3(SuiteLayout):
         train_size: ``(low, high)`` of the log-uniform training-set size.
         label_noise, feature_noise, input_scale_log10: ``(low, high)`` of uniform draws.
         batch_sizes, widths: the values drawn uniformly.
+        steps_choices: SGD steps per action drawn uniformly per member (the member's training budget);
+            empty: every member trains ``steps_per_action``.
         streams: ``{kind: probability}`` of a stream suite; empty for a stationary one.
         window: a stream's change window ``(first, last)`` (env steps).
         description: one line.
@@ -121,6 +123,7 @@ class SuiteV3(SuiteLayout):
     input_scale_log10: tuple = (-0.3, 0.3)
     batch_sizes: tuple = (16, 32, 64, 128)
     widths: tuple = (32, 64, 128)
+    steps_choices: tuple = ()
     streams: dict = field(default_factory=dict)
     window: tuple = (3, 8)
     child: str = "mlp"
@@ -173,6 +176,8 @@ class SuiteV3(SuiteLayout):
         stream_params = {"label_noise_onset": float(rng.uniform(0.3, 0.6)), "class_incremental": float(rng.uniform(0.0, 0.2)),
                          "input_drift": 10.0 ** float(rng.uniform(0.5, 1.0)), "new_data": float(rng.uniform(0.1, 0.3))}
         f["noise_seed"] = int(rng.integers(2**31))
+        steps = int(self.steps_choices[int(rng.integers(len(self.steps_choices)))]) if self.steps_choices else None
+        f["steps_per_action"] = steps or self.steps_per_action
         if self.streams:
             if kind == "class_incremental" and f["classes"] < 4:
                 kind = "label_noise_onset"
@@ -190,7 +195,8 @@ class SuiteV3(SuiteLayout):
     def member_env_kwargs(self, index: int) -> dict:
         """The env arguments member ``index`` is meant for: the suite's episode, its batch size and width."""
         f = self.factors(index)
-        return {**self.env_kwargs, "batch_size": f["batch_size"], "width": f["width"]}
+        return {**self.env_kwargs, "steps_per_action": f["steps_per_action"], "batch_size": f["batch_size"],
+                "width": f["width"]}
 
     def _phase_sizes(self, f: dict) -> list[int]:
         if not f["stream"]:

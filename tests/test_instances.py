@@ -17,7 +17,7 @@ def test_suites_are_listed_and_versioned():
     names = hpenv.instance_sets()
     assert names == sorted(names)
     assert {"v1/digits-scaled", "v1/breast_cancer-scaled", "v1/wine-scaled", "v1/mnist5k-scaled"} <= set(names)
-    assert all(n.split("/")[0] in ("v1", "v2") for n in names)
+    assert all(n.split("/")[0] in ("v1", "v2", "v3") for n in names)
     with pytest.raises(ValueError, match="unknown instance set"):
         hpenv.instance_set("v1/nope", "train")
     with pytest.raises(ValueError, match="split must be one of"):

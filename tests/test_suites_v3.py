@@ -105,3 +105,23 @@ def test_sources_hold_their_documented_sizes():
     assert (len(t.y_val), len(t.y_test)) == (500, 500)
     with pytest.raises(ValueError, match="generator must be one of"):
         source_task("make_swiss_roll", 2, 2, 0.0, 0)
+
+
+def test_a_variant_of_a_suite_draws_the_same_members_and_resolves_anywhere():
+    import subprocess
+    import sys
+
+    from hpenv.instances import variant_name
+
+    name = variant_name("v3/stream", {"steps_per_action": 50, "window": [2, 9]})
+    member = hpenv.instance_set(name, "dev")[0]
+    original = hpenv.instance_set("v3/stream", "dev")[0]
+    f, g = hpenv.member_factors(member), hpenv.member_factors(original)
+    assert {k: v for k, v in f.items() if k not in ("window", "steps_per_action")} == \
+        {k: v for k, v in g.items() if k not in ("window", "steps_per_action")}
+    assert hpenv.member_env_kwargs(member)["steps_per_action"] == 50 and f["window"] == [2, 9]
+    # a fresh process (a Ray worker, say) resolves the variant from its name alone
+    code = f"import hpenv; print(hpenv.member_env_kwargs({member!r})['steps_per_action'])"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "50"
+    with pytest.raises(ValueError, match="unknown instance set"):
+        hpenv.suite("v3/stream~not json")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from agents.bench.v3.analysis import (VERDICTS, MethodScores, iqm, normalised_scores, power_simulation,
-                                      primary_analysis, smallest_n)
+from agents.bench.v3.analysis import VERDICTS, MethodScores, iqm, normalised_scores, primary_analysis
+from agents.bench.v3.power import power_simulation, smallest_n
 from agents.evaluation import iqm as evaluation_iqm
 
 

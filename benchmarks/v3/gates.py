@@ -24,7 +24,7 @@ from pathlib import Path
 
 import hpenv
 from agents.bench.v3.gates import load_gate_settings, run_gates
-from hpenv.instances import register_suite
+from hpenv.instances import variant_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,17 +38,6 @@ def _assignments(pairs: list[str]) -> dict:
         value = json.loads(value)
         out[key] = tuple(value) if isinstance(value, list) else value
     return out
-
-
-def variant(suite: str, changes: dict) -> str:
-    """Register ``suite`` with ``changes`` (fields of :class:`hpenv.SuiteV3`) under a name of its
-    own, drawing the same members; returns that name."""
-    if not changes:
-        return suite
-    base = hpenv.suite(suite)
-    name = suite + "~" + ",".join(f"{k}={json.dumps(v)}" for k, v in changes.items()).replace(" ", "")
-    register_suite(dataclasses.replace(base, name=name, draw_name=base.draw_name or base.name, **changes))
-    return name
 
 
 def main() -> None:
@@ -73,7 +62,8 @@ def main() -> None:
 
     suites = args.suite or tomllib.loads(Path(args.protocol).read_text())["protocol"]["suites"]
     for suite in suites:
-        suite = variant(suite, _assignments(args.variant))
+        changes = _assignments(args.variant)
+        suite = variant_name(suite, changes) if changes else suite
         members = hpenv.instance_set(suite, args.split)
         members = members[:args.members] if args.members else members
         out = Path(args.out) / suite.split("/", 1)[1] / ("" if args.split == "selection" else args.split)

@@ -30,7 +30,7 @@ adjusted p-values and the verdicts of the whole family (:func:`primary_analysis`
   ``equivalent`` (inside ``[-margin, +margin]``), else ``inconclusive``.
 
 The interval and the single-step p agree exactly (``p_single_step < alpha`` if and only if the
-interval excludes 0, by the choice of the empirical quantile in :func:`_critical_count`). The
+interval excludes 0, by the choice of the empirical quantile in :func:`critical_count`). The
 step-down p is never above the single-step p, so an interval that excludes 0 always has
 ``p_holm < alpha``; the converse holds for the comparison ranked first, but the step-down can reject
 a later comparison whose simultaneous interval still holds 0 (it drops the comparisons already
@@ -49,8 +49,8 @@ losses over members, counted exactly on integer counts of correct examples; the 
 signed-rank p over members; both sides' IQMs; the probability of improvement; with a fixed default
 and a static oracle, the mean normalised score (:func:`normalised_scores`).
 
-:func:`power_simulation` sizes the test split for a registered minimum detectable difference of
-the *mean*, counting only rejections in the true direction; :func:`smallest_n` reads its rows.
+:func:`agents.bench.v3.power.power_simulation` sizes the test split for a registered minimum
+detectable difference of the *mean*, counting only rejections in the true direction.
 
 Pure numpy (scipy only for the Wilcoxon p); every random draw comes from a seeded
 ``numpy.random.Generator``.
@@ -58,7 +58,6 @@ Pure numpy (scipy only for the Wilcoxon p); every random draw comes from a seede
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 from dataclasses import dataclass
@@ -66,8 +65,11 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from agents.bench.v3.bootstrap import (SE_ZERO, check_count, check_finite, check_probability, check_resamples,
+                                       critical_value, member_weights)
+
 __all__ = ["NOT_LEARNED", "VERDICTS", "MethodScores", "NormalisedScores", "primary_analysis", "normalised_scores",
-           "power_simulation", "smallest_n", "iqm"]
+           "iqm"]
 
 #: ``training_seed`` of a method that learns nothing (its single "meta-training seed").
 NOT_LEARNED = -1
@@ -75,37 +77,6 @@ NOT_LEARNED = -1
 #: The four verdicts of the primary analysis.
 VERDICTS = ("better", "worse", "equivalent", "inconclusive")
 
-#: A bootstrap standard error at or below this is zero: every replicate gave the same difference
-#: (accuracies are multiples of 1 / (n_test x cells), far above it; float sums are not exact).
-_SE_ZERO = 1e-12
-
-
-# ---------------------------------------------------------------------- argument checks
-def _check_probability(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
-    return float(value)
-
-
-def _check_count(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_finite(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _check_resamples(resamples, level: float, what: str) -> int:
-    resamples = _check_count("resamples", resamples, 2)
-    # Below 1 / level replicates no bootstrap p can fall under the level: the test could not reject.
-    if resamples * level < 1:
-        raise ValueError(f"resamples must be at least 1 / {what} = {math.ceil(1 / level)} for a test at that "
-                         f"level, got {resamples}")
-    return resamples
 
 
 def _as_int(name: str, value, where: str) -> int:
@@ -374,34 +345,6 @@ def normalised_scores(method: MethodScores, fixed_default: MethodScores,
 
 
 # ---------------------------------------------------------------------- the bootstrap
-def _member_weights(rng: np.random.Generator, k: int, resamples: int) -> np.ndarray:
-    """``(resamples, k)``: how often each of ``k`` units is drawn in ``k`` draws with replacement, over ``k``."""
-    draws = rng.integers(0, k, size=(resamples, k)) + k * np.arange(resamples)[:, None]
-    return np.bincount(draws.ravel(), minlength=resamples * k).reshape(resamples, k) / k
-
-
-def _critical_count(resamples: int, level: float) -> int:
-    """The smallest count ``k`` with ``k / resamples >= level``.
-
-    A bootstrap p is ``count / resamples`` with ``count`` the replicates at or above ``|t|``; it is below
-    ``level`` exactly when ``count < k``, that is when ``|t|`` exceeds the ``k``-th largest replicate, which
-    is therefore the critical value. Computed with the same float comparison as the p, so the interval
-    and the p agree even where ``level * resamples`` is not exact in floating point.
-    """
-    k = max(1, math.ceil(level * resamples))
-    while k > 1 and (k - 1) / resamples >= level:
-        k -= 1
-    while k / resamples < level:
-        k += 1
-    return k
-
-
-def _critical_value(max_abs_t: np.ndarray, level: float) -> float:
-    """The ``1 - level`` quantile of ``max_abs_t`` (per replicate), as :func:`_critical_count` defines it."""
-    k = _critical_count(len(max_abs_t), level)
-    return float(np.partition(max_abs_t, len(max_abs_t) - k)[len(max_abs_t) - k])
-
-
 def _bootstrap_family(controller: MethodScores, references: Sequence[MethodScores], resamples: int,
                       rng: np.random.Generator) -> np.ndarray:
     """``(resamples, m)``: every comparison's ``Delta*`` under one crossed draw per replicate.
@@ -411,13 +354,13 @@ def _bootstrap_family(controller: MethodScores, references: Sequence[MethodScore
     members) and ``A`` its per-seed member accuracies; computed as ``rowsum((w @ A) * v)``, so no
     ``(resamples, members)`` array per method is needed.
     """
-    w = _member_weights(rng, len(controller.members), resamples)
+    w = member_weights(rng, len(controller.members), resamples)
 
     def replicate_means(method: MethodScores) -> np.ndarray:
         a = method.seed_accuracy()
         if not method.learned:
             return w @ a[:, 0]
-        v = _member_weights(rng, a.shape[1], resamples)
+        v = member_weights(rng, a.shape[1], resamples)
         return ((w @ a) * v).sum(axis=1)
 
     mine = replicate_means(controller)
@@ -428,10 +371,10 @@ def _studentised(delta: np.ndarray, replicates: np.ndarray) -> tuple[np.ndarray,
     """``se`` (m,), observed ``|t|`` (m,) and ``|T*|`` (resamples, m); a zero ``se`` gives ``|T*| = 0`` and
     ``|t| = inf`` (a nonzero difference every replicate reproduces) or 0."""
     se = replicates.std(axis=0, ddof=1)
-    zero = se <= _SE_ZERO
+    zero = se <= SE_ZERO
     safe = np.where(zero, 1.0, se)
     abs_t_star = np.where(zero, 0.0, np.abs(replicates - delta) / safe)
-    abs_t = np.where(zero, np.where(np.abs(delta) > _SE_ZERO, np.inf, 0.0), np.abs(delta) / safe)
+    abs_t = np.where(zero, np.where(np.abs(delta) > SE_ZERO, np.inf, 0.0), np.abs(delta) / safe)
     return np.where(zero, 0.0, se), abs_t, abs_t_star
 
 
@@ -506,12 +449,12 @@ def primary_analysis(controller: MethodScores, references: Sequence[MethodScores
     names = [controller.name] + [r.name for r in references]
     if len(set(names)) != len(names):
         raise ValueError(f"the controller and the references must have distinct names, got {names}")
-    margin = _check_finite("margin", margin)
+    margin = check_finite("margin", margin)
     if margin < 0:
         raise ValueError(f"margin must be >= 0 (the equivalence region is [-margin, +margin]), got {margin!r}")
-    alpha = _check_probability("alpha", alpha)
-    resamples = _check_resamples(resamples, alpha, "alpha")
-    seed = _check_count("seed", seed, 0)
+    alpha = check_probability("alpha", alpha)
+    resamples = check_resamples(resamples, alpha, "alpha")
+    seed = check_count("seed", seed, 0)
     if p_adjustment not in ("step-down", "single-step"):
         raise ValueError(f"p_adjustment must be 'step-down' or 'single-step', got {p_adjustment!r}")
     if (fixed_default is None) != (static_oracle is None):
@@ -526,7 +469,7 @@ def primary_analysis(controller: MethodScores, references: Sequence[MethodScores
     replicates = _bootstrap_family(ctrl, refs, resamples, np.random.default_rng(seed))
     se, abs_t, abs_t_star = _studentised(delta, replicates)
     max_abs_t = abs_t_star.max(axis=1)
-    c = _critical_value(max_abs_t, alpha)
+    c = critical_value(max_abs_t, alpha)
     p_step_down = _step_down(abs_t, abs_t_star)
     p_single = (max_abs_t[:, None] >= abs_t).mean(axis=0)
     p_own = (abs_t_star >= abs_t).mean(axis=0)
@@ -573,117 +516,3 @@ def primary_analysis(controller: MethodScores, references: Sequence[MethodScores
 
 
 # ---------------------------------------------------------------------- power
-def power_simulation(pilot_differences: Sequence[float], *, delta: float, n_members: Sequence[int], family_size: int,
-                     alpha: float = 0.05, simulations: int = 2000, resamples: int = 2000, seed: int = 0,
-                     chunk: int = 50) -> list[dict]:
-    """Power of the primary analysis to show a mean member-level difference of ``delta`` over ``n`` members.
-
-    ``pilot_differences`` are member-level differences measured on selection members (a proxy for
-    the controller minus a reference, meta-training seeds averaged, so the seed spread enters only
-    as far as it moves these). They are re-centred to mean 0; each simulation draws ``n`` members with
-    replacement from them, which is the sample at a true mean difference of 0, and adds ``delta``
-    for the sample at the true mean ``delta`` (the same draws: common random numbers). Each sample is
-    analysed with the primary procedure's one-comparison analogue: a studentised bootstrap of the
-    mean over members, ``mean +- c se`` with ``c`` the ``1 - alpha / family_size`` quantile of
-    ``|T*|``. The Bonferroni level stands in for the family's max-|T| critical value: it is never
-    smaller, whatever the comparisons' dependence, so the power is conservative.
-
-    Only rejections in the true direction are power: for ``delta > 0`` the interval's low above 0
-    (for ``delta < 0`` its high below 0; at ``delta = 0`` the direction counted is "better", the claim
-    a controller's paper would make, so the "power" there is a false claim's rate, about half the
-    level). A rejection the other way is reported apart
-    (``wrong_direction_rate``), and at ``delta = 0`` the share of intervals that exclude 0 either way
-    is the type-I check (``false_positive_rate_at_zero``, near ``alpha / family_size`` where the
-    bootstrap is accurate; much above it, the test split is too small for the pilot's skew).
-
-    The bootstrap's member draws (a count matrix) are shared by the ``chunk`` simulations of one
-    block and drawn afresh per block: each simulation's analysis is an ordinary bootstrap, and this
-    turns the work into one matrix product per block.
-
-    Args:
-        pilot_differences: At least 2 finite member-level differences, not all equal.
-        delta: The registered minimum detectable difference of the mean (accuracy units).
-        n_members: Candidate sizes of the test split, each >= 2.
-        family_size: Comparisons in the suite's family (>= 1).
-        alpha: Family-wise level.
-        simulations: Simulated test splits per size.
-        resamples: Bootstrap replicates per simulated split (at least ``family_size / alpha``).
-        seed: Seed of the ``numpy.random.Generator``.
-        chunk: Simulations per block sharing one member-draw matrix.
-
-    Returns:
-        One row per size, ascending: ``n_members``, ``delta``, ``power``, ``wrong_direction_rate``,
-        ``false_positive_rate_at_zero``, ``family_size``, ``alpha``, ``level`` (``alpha / family_size``),
-        ``simulations``, ``resamples``.
-    """
-    d = np.asarray(pilot_differences, dtype=np.float64)
-    if d.ndim != 1 or d.size < 2 or not np.isfinite(d).all():
-        raise ValueError(f"pilot_differences must be at least 2 finite member-level differences, got shape {d.shape}")
-    if np.ptp(d) == 0:
-        raise ValueError("pilot_differences have no spread (all equal): their distribution cannot be resampled")
-    delta = _check_finite("delta", delta)
-    family_size = _check_count("family_size", family_size)
-    alpha = _check_probability("alpha", alpha)
-    level = alpha / family_size
-    simulations = _check_count("simulations", simulations)
-    resamples = _check_resamples(resamples, level, "(alpha / family_size)")
-    chunk = _check_count("chunk", chunk)
-    seed = _check_count("seed", seed, 0)
-    if isinstance(n_members, (str, bytes)) or not isinstance(n_members, Iterable):
-        raise ValueError(f"n_members must be a sequence of sizes, got {n_members!r}")
-    sizes = sorted({_check_count("n_members entries", n, 2) for n in n_members})
-    if not sizes:
-        raise ValueError("n_members must hold at least one size, got an empty sequence")
-    k = _critical_count(resamples, level)
-    rng = np.random.default_rng(seed)
-    centred = d - d.mean()
-    rows = []
-    for n in sizes:
-        up = down = zero = 0
-        for start in range(0, simulations, chunk):
-            size = min(chunk, simulations - start)
-            sample = rng.choice(centred, size=(size, n))                  # (size, n), true mean 0
-            weights = _member_weights(rng, n, resamples)                  # (resamples, n), rows sum to 1
-            means = sample.mean(axis=1)
-            boot = sample @ weights.T                                     # (size, resamples)
-            se = boot.std(axis=1, ddof=1)
-            zero_se = se <= _SE_ZERO
-            abs_t_star = np.abs(boot - means[:, None]) / np.where(zero_se, 1.0, se)[:, None]
-            c = np.partition(abs_t_star, resamples - k, axis=1)[:, resamples - k]
-            # A zero spread makes the interval the point: it excludes 0 when the point is not 0 (beyond
-            # the float noise of re-centring).
-            half = np.where(zero_se, _SE_ZERO, c * se)
-            shifted = means + delta
-            up += int(((shifted - half > 0) if delta >= 0 else (shifted + half < 0)).sum())
-            down += int(((shifted + half < 0) if delta >= 0 else (shifted - half > 0)).sum())
-            zero += int((np.abs(means) > half).sum())
-        rows.append({"n_members": n, "delta": delta, "power": up / simulations,
-                     "wrong_direction_rate": down / simulations, "false_positive_rate_at_zero": zero / simulations,
-                     "family_size": family_size, "alpha": alpha, "level": level, "simulations": simulations,
-                     "resamples": resamples})
-    return rows
-
-
-def smallest_n(rows: Sequence[Mapping], target: float = 0.8) -> int | None:
-    """The smallest ``n_members`` of :func:`power_simulation`'s rows from which power stays at or above ``target``.
-
-    Simulated power is noisy, so a size counts only if every larger size of the grid also reaches
-    ``target``. None when the largest size does not.
-
-    Raises:
-        ValueError: on an empty table, rows of several deltas or family sizes, or ``target`` outside (0, 1).
-    """
-    target = _check_probability("target", target)
-    rows = list(rows)
-    if not rows:
-        raise ValueError("rows must hold at least one row of power_simulation, got none")
-    for key in ("delta", "family_size", "alpha"):
-        values = {r[key] for r in rows}
-        if len(values) > 1:
-            raise ValueError(f"rows must come from one power simulation; they hold several {key}: {sorted(values)}")
-    answer = None
-    for r in sorted(rows, key=lambda r: -r["n_members"]):
-        if r["power"] < target:
-            break
-        answer = int(r["n_members"])
-    return answer

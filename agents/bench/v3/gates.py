@@ -83,7 +83,7 @@ class GateSettings:
         bootstrap_resamples, confidence: the member-level intervals.
     """
 
-    seeds_a: tuple = (7_300_000, 7_300_001, 7_300_002)
+    seeds_a: tuple = (7_300_000, 7_300_001, 7_300_002, 7_300_003, 7_300_004)
     shortlist: int = 16
     seeds_b: tuple = (7_300_010, 7_300_011, 7_300_012, 7_300_013)
     static_candidates: str | dict = "full_grid"
