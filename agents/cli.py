@@ -86,12 +86,11 @@ class TrainConfig:
         "Run folder (default runs/<task>-<agent>-<time>); must not exist yet or be empty."))
     runners: int = field(default=-1, metadata=_doc(
         "Ray runners playing the episodes (reinforce only; 0: in this process; -1: one per CPU core when the ray "
-        "extra is installed and the run has at least 256 episodes, else 0). Any number >= 1 gives the same run for "
-        "the same --runner-envs."))
+        "extra is installed and the run has at least 256 episodes, else 0). Any number >= 1 gives the same run."))
     runner_envs: int = field(default=0, metadata=_doc(
-        "Children of each Ray runner's vector env, the size of each chunk of an update (0: --num-envs / --runners, "
-        "so that every runner plays a chunk of every update; fixed when the run starts, so a resumed run with "
-        "another --runners plays the same chunks)."))
+        "Children of each Ray runner's vector env, the size of each chunk of an update (0: at most 32 whole "
+        "groups that divide --num-envs, whatever --runners is: the chunks make the run, so the same seed gives "
+        "the same run on any number of runners; fixed when the run starts)."))
     ray_address: str = field(default="", metadata=_doc("Ray cluster to join with --runners (default: start a local one)."))
     cpus_per_runner: float = field(default=1.0, metadata=_doc(
         "CPU share of each Ray runner (its torch threads: the whole part, at least 1)."))
@@ -129,15 +128,15 @@ class TrainConfig:
             raise ValueError(f"--runners must be 0, -1 (automatic), or an integer >= 1 with --agent reinforce, got "
                              f"{self.runners} with --agent {self.agent}")
         if self.runner_envs < 0:
-            raise ValueError(f"--runner-envs must be an integer >= 1 (or 0: --num-envs / --runners), got {self.runner_envs}")
+            raise ValueError(f"--runner-envs must be an integer >= 1 (or 0: chunks of at most {RUNNER_ENVS}), got "
+                             f"{self.runner_envs}")
         if not (math.isfinite(self.cpus_per_runner) and self.cpus_per_runner > 0):
             raise ValueError(f"--cpus-per-runner must be a number > 0, got {self.cpus_per_runner}")
         if not (math.isfinite(self.gpus_per_runner) and self.gpus_per_runner >= 0):
             raise ValueError(f"--gpus-per-runner must be a number >= 0, got {self.gpus_per_runner}")
         self.settings = self._agent_settings()
-        if self.runners and not self.runner_envs:  # one chunk per runner, whole groups each
-            group = getattr(self.settings, "group_size", 1)
-            self.runner_envs = max(group, self.num_envs // self.runners // group * group)
+        if self.runners and not self.runner_envs:
+            self.runner_envs = default_runner_envs(self.num_envs, getattr(self.settings, "group_size", 1))
 
     def _agent_settings(self) -> Any:
         spec = TRAINERS[self.agent]
@@ -243,6 +242,23 @@ def auto_runners(agent: str, episodes: int) -> int:
     if agent != "reinforce" or episodes < AUTO_RUNNERS_MIN_EPISODES or not installed("ray"):
         return 0
     return os.cpu_count() or 1
+
+
+#: The most children in one chunk of an update on Ray runners when ``--runner-envs`` is not given. The
+#: chunks, not the runners, decide what an update plays (:mod:`agents.distributed`), so the default
+#: must not follow ``--runners``: then the same seed gives the same run on any number of runners, and
+#: on machines with another core count. 32 is what the main job (64 children per update) played on
+#: the two runners of a 2-core machine before this default was fixed, so that run is unchanged.
+RUNNER_ENVS = 32
+
+
+def default_runner_envs(num_envs: int, group_size: int = 1) -> int:
+    """``--runner-envs 0``: the largest chunk of at most :data:`RUNNER_ENVS` children that holds whole
+    groups and divides ``num_envs`` (so an update is whole chunks); ``group_size`` when a group alone is larger.
+
+    Depends on neither the runner count nor the machine."""
+    fits = [k for k in range(group_size, min(num_envs, RUNNER_ENVS) + 1, group_size) if num_envs % k == 0]
+    return max(fits, default=group_size)
 
 
 def _shared_fields() -> list[dataclasses.Field]:
