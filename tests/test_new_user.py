@@ -67,6 +67,26 @@ def test_bench_names_every_missing_extra_of_its_methods_and_suites_in_one_line(t
     assert "random search" not in line and not out.exists()
 
 
+@pytest.mark.parametrize("args, words", [
+    # a v2 suite handed to the v1 benchmark ended in AttributeError: 'SuiteV2' object has no attribute 'base'
+    (["--quick", "--suite", "v2/mlp-short"],
+     ["suite 'v2/mlp-short' belongs to benchmark v2", "`hptune bench --v2 --suite v2/mlp-short --out DIR`"]),
+    (["--quick", "--suite", "v1/digits-scaled,v2/mlp-long"], ["suite 'v2/mlp-long' belongs to benchmark v2"]),
+    # and a v1 suite handed to v2 in a KeyError traceback
+    (["--v2", "--quick", "--suite", "v1/digits-scaled"],
+     ["suite 'v1/digits-scaled' belongs to benchmark v1", "`hptune bench --suite v1/digits-scaled --out DIR`"]),
+    (["--v2", "--quick", "--suite", "v2/mlp-long"], ["suite 'v2/mlp-long' is not in protocol v2.0", "v2/mlp-short"]),
+    (["--quick", "--suite", "v9/nothing"], ["unknown instance set 'v9/nothing'", "v1/digits-scaled"]),
+])
+def test_bench_on_a_suite_of_another_benchmark_is_one_error_line_naming_the_right_command(
+        tmp_path, capsys, no_training, args, words):
+    out = tmp_path / "bench"
+    assert cli.main(["bench", *args, "--out", str(out), "--no-progress"]) == 2
+    line = one_error_line(capsys)
+    assert all(w in line for w in words), line
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("args, hidden, words", [
     (["--agent", "recurrent-ppo"], "sb3_contrib", "--agent recurrent-ppo needs the optional extra contrib"),
     (["--runners", "2"], "ray", "--runners 2 needs the optional extra ray"),

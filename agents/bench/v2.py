@@ -45,6 +45,7 @@ from agents.bench.common import write_atomic, write_csv
 from agents.bench.parallel import run_units
 from agents.bench.preregistration import REGISTERED_PROTOCOL, ProtocolError, RegisteredProtocol, SuitePlan, load_protocol
 from agents.engine import EpisodeRecord, schedule_episodes, static_episodes
+from hpenv.instances import Suite
 
 __all__ = ["HEADROOM_V2_COLUMNS", "REGISTERED_RESULTS", "SelectionView", "PrepareContext", "selection_stage",
            "gate_rows", "registered_references"]
@@ -457,6 +458,19 @@ def quick_protocol(protocol: RegisteredProtocol, overrides: dict | None = None) 
         suites=tuple(dataclasses.replace(plan, selection=min(plan.selection, q["selection"])) for plan in protocol.suites))
 
 
+def plan_of(protocol: RegisteredProtocol, suite: str) -> SuitePlan:
+    """The protocol's plan of ``suite``; a ValueError naming the right command for a v1 suite or a suite the
+    protocol does not register."""
+    registered = [plan.name for plan in protocol.suites]
+    if suite in registered:
+        return protocol.suite(suite)
+    if suite in hpenv.instance_sets() and isinstance(hpenv.suite(suite), Suite):
+        raise ValueError(f"suite {suite!r} belongs to benchmark v1, which `hptune bench --v2` does not run; run it "
+                         f"with `hptune bench --suite {suite} --out DIR` (without --v2)")
+    raise ValueError(f"suite {suite!r} is not in protocol {protocol.version} ({protocol.path}); it registers "
+                     f"{', '.join(registered)}")
+
+
 def run_v2(protocol: RegisteredProtocol, out: str | Path, *, suites: Sequence[str] | None = None,
            methods: Sequence[str] | None = None, quick: bool | dict = False, workers: int | None = None,
            ledger: Path | None = None, check_registry: bool = True, log=print) -> dict:
@@ -492,7 +506,7 @@ def run_v2(protocol: RegisteredProtocol, out: str | Path, *, suites: Sequence[st
         problems = registry_problems(protocol) if check_registry else []
         if problems:
             raise ProtocolError("; ".join(problems))
-    plans = [protocol.suite(name) for name in (suites or [p.name for p in protocol.suites])]
+    plans = [plan_of(protocol, name) for name in (suites or [p.name for p in protocol.suites])]
     per_suite = {plan.name: list(methods or family_methods(plan)) for plan in plans}
     resolved = {spec: resolve_method(spec) for specs in per_suite.values() for spec in specs}
     require_all([(f"method {m.name!r}", extra) for m in resolved.values() for extra in m.extras])
