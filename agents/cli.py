@@ -911,7 +911,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "on selection members in minutes")
     b.add_argument("--workers", type=_positive_int,
                    help="with --v2: parallel workers (Ray; default: one per core; 1: serial, no Ray)")
-    b.add_argument("--protocol", help="with --verify or --v2: the protocol file (default: benchmarks/v2/protocol.toml)")
+    b.add_argument("--protocol", help="with --verify or --v2: the protocol file (default: the registered v2 protocol, "
+                                      "agents/bench/data/v2/protocol.toml)")
+    b.add_argument("--ledger", help="with --v2, a full run: the ledger its scored method versions are appended to "
+                                    "(default: benchmarks/results/v2/ledger.csv of the checkout holding the current "
+                                    "folder)")
     b.add_argument("--replays", type=int, default=8, help="with --verify: rows re-trained from their schedules")
     b.add_argument("--tolerance", type=float, default=0.0,
                    help="with --verify: accuracy tolerance of a replay (0: exact, the same machine; about one test "

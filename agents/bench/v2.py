@@ -43,12 +43,13 @@ import hpenv
 from agents.bench.candidates import schedule_family, static_grid
 from agents.bench.common import write_atomic, write_csv
 from agents.bench.parallel import run_units
-from agents.bench.preregistration import REGISTERED_PROTOCOL, ProtocolError, RegisteredProtocol, SuitePlan, load_protocol
+from agents.bench.preregistration import (REGISTERED_DATA, REGISTERED_PROTOCOL, ProtocolError, RegisteredProtocol,
+                                          SuitePlan, load_protocol)
 from agents.engine import EpisodeRecord, schedule_episodes, static_episodes
 from hpenv.instances import Suite
 
-__all__ = ["HEADROOM_V2_COLUMNS", "REGISTERED_RESULTS", "SelectionView", "PrepareContext", "selection_stage",
-           "gate_rows", "registered_references"]
+__all__ = ["HEADROOM_V2_COLUMNS", "REGISTERED_REFERENCES", "SelectionView", "PrepareContext", "selection_stage",
+           "gate_rows", "registered_references", "references_in_results", "registered_references_json", "plan_of"]
 
 HEADROOM_V2_COLUMNS = ["suite", "gate", "method", "reference", "n_members", "gain", "ci_low", "ci_high",
                        "p_wilcoxon", "method_mean", "reference_mean", "threshold", "passes"]
@@ -58,21 +59,20 @@ HEADROOM_V2_COLUMNS = ["suite", "gate", "method", "reference", "n_members", "gai
 SELECTION_CHUNK = 120
 
 
-#: The registered protocol's committed results (``results.csv``, the ledger, the reports).
-REGISTERED_RESULTS = REGISTERED_PROTOCOL.parents[1] / "results" / "v2"
-
 #: The references :func:`registered_references` returns, as ``results.csv`` names them.
 REFERENCES = ("best static tuple", "best fixed schedule")
 
+#: What the registered v2 run chose for :data:`REFERENCES` on each suite, as :func:`registered_references_json`
+#: writes it from the run's ``results.csv`` (12 MB, in the repository only): package data, so that
+#: ``hptune train`` compares with them from an installed wheel.
+REGISTERED_REFERENCES = REGISTERED_DATA / "v2" / "references.json"
 
-def registered_references(suite: str, results: Path = REGISTERED_RESULTS,
-                          protocol: Path = REGISTERED_PROTOCOL) -> dict[str, list[dict]]:
-    """The ``best static tuple`` and ``best fixed schedule`` that the registered run of ``suite`` chose.
 
-    Read from the run's ``results.csv`` (rows of ``protocol``'s hash): ``{reference: its schedule,
-    one dict of applied values per env step}``, so a caller (``hptune train``) compares with exactly
-    the references the benchmark reports, without re-running the selection stage. A ValueError
-    names what is missing.
+def references_in_results(results: Path, suite: str, protocol: Path = REGISTERED_PROTOCOL) -> dict[str, list[dict]]:
+    """The ``best static tuple`` and ``best fixed schedule`` that a v2 run of ``suite`` chose, read from the
+    ``results.csv`` in the folder ``results`` (its rows of ``protocol``'s hash).
+
+    ``{reference: its schedule, one dict of applied values per env step}``. A ValueError names what is missing.
     """
     expected = load_protocol(protocol).hash
     found: dict[str, list[dict]] = {}
@@ -91,6 +91,48 @@ def registered_references(suite: str, results: Path = REGISTERED_RESULTS,
                          f"{expected[:12]}: its references are chosen by that protocol's selection stage "
                          f"(hptune bench --v2 --out DIR)")
     return found
+
+
+def registered_references_json(results: Path, protocol: Path = REGISTERED_PROTOCOL) -> str:
+    """The text of :data:`REGISTERED_REFERENCES` for the registered run whose folder is ``results``: the
+    references of every suite of ``protocol`` (:func:`references_in_results`) under its hash.
+
+    After a new registered run, in a checkout: ``REGISTERED_REFERENCES.write_text(registered_references_json(
+    Path("benchmarks/results/v2")))``; a test checks that the committed file equals this.
+    """
+    registered = load_protocol(protocol)
+    suites = {plan.name: references_in_results(results, plan.name, protocol) for plan in registered.suites}
+    return json.dumps({"protocol_hash": registered.hash, "suites": suites}, indent=1) + "\n"
+
+
+def registered_references(suite: str, references: Path = REGISTERED_REFERENCES,
+                          protocol: Path = REGISTERED_PROTOCOL) -> dict[str, list[dict]]:
+    """The ``best static tuple`` and ``best fixed schedule`` that the registered run of ``suite`` chose.
+
+    Read from ``references`` (:data:`REGISTERED_REFERENCES`: what the registered run's ``results.csv``
+    holds for them, :func:`registered_references_json`), taken under ``protocol``'s hash: ``{reference: its
+    schedule, one dict of applied values per env step}``, so a caller (``hptune train``) compares with
+    exactly the references the benchmark reports, without re-running the selection stage. A ValueError
+    names what is missing.
+    """
+    expected = load_protocol(protocol).hash
+    path = Path(references)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        shipped = "; it ships with hpenv as package data: reinstall it" if path == REGISTERED_REFERENCES else ""
+        raise ValueError(f"references file {str(path)!r} does not exist{shipped}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not a readable references file ({err})") from None
+    if data.get("protocol_hash") != expected:
+        raise ValueError(f"{path} holds the references chosen under protocol {str(data.get('protocol_hash'))[:12]}, "
+                         f"not under {protocol} ({expected[:12]}): they come from a registered run of that protocol "
+                         f"(registered_references_json)")
+    chosen = data.get("suites", {}).get(suite)
+    if chosen is None or any(name not in chosen for name in REFERENCES):
+        raise ValueError(f"{path} holds no {' or '.join(REFERENCES)} of suite {suite!r}; it has the suites "
+                         f"{sorted(data.get('suites', {}))} of protocol {expected[:12]}")
+    return {name: chosen[name] for name in REFERENCES}
 
 
 # ---------------------------------------------------------------------- what prepare may see
@@ -481,7 +523,8 @@ def run_v2(protocol: RegisteredProtocol, out: str | Path, *, suites: Sequence[st
         methods: override the suites' methods (default: each suite's family and ``reported``).
         quick: :func:`quick_protocol` (a dict: with those overrides of :data:`QUICK`), deployed on
             selection members: a rehearsal, not a result.
-        ledger: the ledger file (default :data:`agents.bench.ledger.LEDGER`, the committed one).
+        ledger: the ledger file a full run appends to (default: the committed one of the checkout holding
+            the current folder, :func:`agents.bench.ledger.find_ledger`; found before any work starts).
         check_registry: refuse a protocol whose suites' member counts differ from the registered
             suites' (:func:`~agents.bench.preregistration.registry_problems`); off only for test protocols.
 
@@ -500,12 +543,14 @@ def run_v2(protocol: RegisteredProtocol, out: str | Path, *, suites: Sequence[st
         rehearsal = quick_settings(quick if isinstance(quick, dict) else None)
         protocol = quick_protocol(protocol, rehearsal)
     else:
+        from agents.bench.ledger import find_ledger
         from agents.bench.preregistration import registry_problems
 
         protocol.require_frozen()
         problems = registry_problems(protocol) if check_registry else []
         if problems:
             raise ProtocolError("; ".join(problems))
+        ledger = Path(ledger) if ledger is not None else find_ledger()
     plans = [plan_of(protocol, name) for name in (suites or [p.name for p in protocol.suites])]
     per_suite = {plan.name: list(methods or family_methods(plan)) for plan in plans}
     resolved = {spec: resolve_method(spec) for specs in per_suite.values() for spec in specs}
@@ -593,10 +638,10 @@ def file_in_ledger(results: Path, plan: SuitePlan, protocol: RegisteredProtocol,
                    rows: Sequence[dict], ledger: Path | None = None) -> None:
     """Append one ledger row per (method, version) this run scored on the suite's test members; a
     resumed run files only the versions not yet filed under this protocol and suite."""
-    from agents.bench.ledger import LEDGER, append_entry, new_entry, read_ledger
+    from agents.bench.ledger import append_entry, find_ledger, new_entry, read_ledger
     from agents.bench.member_stats import member_differences, member_matrix
 
-    ledger = Path(ledger or LEDGER)
+    ledger = Path(ledger) if ledger is not None else find_ledger()
     test = [r for r in rows if r["split"] == "test"]
     reference = plan.references[0]
     ref = member_matrix(test, reference)
@@ -617,7 +662,8 @@ def file_in_ledger(results: Path, plan: SuitePlan, protocol: RegisteredProtocol,
 
 
 def main_v2(args) -> int:
-    """``hptune bench --v2 --out DIR [--quick] [--suite NAMES] [--methods A,B] [--workers N] [--protocol FILE]``."""
+    """``hptune bench --v2 --out DIR [--quick] [--suite NAMES] [--methods A,B] [--workers N] [--protocol FILE]
+    [--ledger FILE]``."""
     import sys
 
     from agents.bench.preregistration import REGISTERED_PROTOCOL, load_protocol
@@ -626,6 +672,7 @@ def main_v2(args) -> int:
     suites = [s.strip() for s in args.suite.split(",") if s.strip()] if args.suite else None
     t0 = time.perf_counter()
     summary = run_v2(protocol, args.out, suites=suites, methods=args.methods, quick=args.quick, workers=args.workers,
+                     ledger=args.ledger,
                      log=lambda msg: print(f"[{time.perf_counter() - t0:6.0f}s] {msg}", file=sys.stderr, flush=True))
     for name in summary["suites"]:
         print((Path(args.out) / name.replace("/", "_") / "results.md").read_text())
