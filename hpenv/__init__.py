@@ -21,7 +21,7 @@ from hpenv.instances import Suite, instance_set, instance_sets, member_factors, 
 from hpenv.suites_v2 import SuiteV2  # registers the v2 suites
 from hpenv.tasks import Task, TaskFamily, list_tasks, make_task, register_namespace, register_task
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = [
     "ENV_ID", "HPTuneEnv", "EnvConfig", "HPSpace", "HyperParameter", "Task", "TaskFamily", "REWARD_MODES",
     "feature_index", "feature_table", "info_keys", "hyperparameters_from_info", "reward_from_observations",
