@@ -359,19 +359,22 @@ def test_train_on_a_suite_meta_trains_on_train_members_and_compares_on_selection
 
 
 def test_train_defaults_follow_the_task():
-    from agents.cli import TrainConfig
+    from agents.cli.config import TASK_HORIZON, TASK_STEPS_PER_ACTION, TrainConfig
+    from hpenv.config import EnvConfig
 
     suite, v1, task = TrainConfig(), TrainConfig(task="v1/digits-scaled"), TrainConfig(task="digits")
     assert suite.task == "v2/mlp-short" and suite.env_kwargs()["task"] == "v2/mlp-short/train"
     assert (suite.horizon, suite.steps_per_action, suite.eval_episodes) == (10, 20, 4)  # the suite's episode
     assert (v1.horizon, v1.steps_per_action, v1.eval_episodes) == (10, 20, 2)
     assert (task.horizon, task.steps_per_action, task.eval_episodes) == (10, 50, 5)
+    # a plain task's episode: the env's SGD steps per action, half its horizon (one named constant each)
+    assert (TASK_HORIZON, TASK_STEPS_PER_ACTION) == (10, EnvConfig.steps_per_action) and EnvConfig.horizon == 20
     assert TrainConfig(task="digits", horizon=3).horizon == 3
     assert TrainConfig(agent="ppo", num_envs=4).num_envs == 4  # groups are RecurrentReinforce's alone
 
 
 def test_a_run_from_before_grouped_episodes_resumes_with_its_own_settings(tmp_path):
-    from agents.cli import TrainConfig
+    from agents.cli.config import TrainConfig
 
     old = {"task": "digits", "agent": "reinforce", "episodes": 16, "num_envs": 4, "horizon": 3, "steps_per_action": 4}
     (tmp_path / "config.json").write_text(json.dumps(old))
@@ -381,8 +384,8 @@ def test_a_run_from_before_grouped_episodes_resumes_with_its_own_settings(tmp_pa
 
 
 def test_runners_default_to_every_core_for_a_long_reinforce_run(monkeypatch):
-    from agents import cli
-    from agents.cli import TrainConfig
+    from agents.cli import config as cli
+    from agents.cli.config import TrainConfig
 
     monkeypatch.setattr(cli.os, "cpu_count", lambda: 6)
     monkeypatch.setattr(cli, "installed", lambda extra: extra == "ray")
@@ -401,8 +404,8 @@ def test_runners_default_to_every_core_for_a_long_reinforce_run(monkeypatch):
 def test_the_default_chunk_is_the_same_on_any_number_of_runners_and_cores(monkeypatch, cores):
     """The chunks make the run: the default may not follow --runners or the machine (39b0bee split each update
     into one chunk per runner, so 1 and 2 runners gave different runs)."""
-    from agents import cli
-    from agents.cli import RUNNER_ENVS, TrainConfig
+    from agents.cli import config as cli
+    from agents.cli.config import RUNNER_ENVS, TrainConfig
 
     monkeypatch.setattr(cli.os, "cpu_count", lambda: cores)
     monkeypatch.setattr(cli, "installed", lambda extra: extra == "ray")
@@ -418,7 +421,7 @@ def test_the_default_chunk_is_the_same_on_any_number_of_runners_and_cores(monkey
 @pytest.mark.parametrize("num_envs, group_size, chunk", [(64, 1, 32), (64, 8, 32), (48, 8, 24), (40, 8, 8),
                                                          (16, 4, 16), (96, 48, 48), (6, 3, 6)])
 def test_default_runner_envs_holds_whole_groups_and_divides_the_update(num_envs, group_size, chunk):
-    from agents.cli import RUNNER_ENVS, default_runner_envs
+    from agents.cli.config import RUNNER_ENVS, default_runner_envs
 
     got = default_runner_envs(num_envs, group_size)
     assert got == chunk and num_envs % got == 0 and got % group_size == 0
@@ -427,7 +430,7 @@ def test_default_runner_envs_holds_whole_groups_and_divides_the_update(num_envs,
 
 def test_a_run_started_with_one_chunk_per_runner_resumes_with_its_own_chunks(tmp_path):
     """39b0bee wrote the chunk it chose (--num-envs / --runners) into config.json: a resume keeps it."""
-    from agents.cli import TrainConfig
+    from agents.cli.config import TrainConfig
 
     old = {"task": "digits", "agent": "reinforce", "episodes": 16, "num_envs": 64, "horizon": 3,
            "steps_per_action": 4, "runners": 1, "runner_envs": 64, "settings": {"group_size": 8}}
@@ -468,7 +471,8 @@ def test_train_on_a_v2_suite_compares_at_member_level_with_the_benchmarks_refere
 
 def test_the_v2_comparison_is_the_same_on_one_worker_or_on_ray(tmp_path, monkeypatch):
     """The main job's members run on every core; the children are those one process trains."""
-    from agents.cli import TrainConfig, compare_on_v2_selection
+    from agents.cli.compare import compare_on_v2_selection
+    from agents.cli.config import TrainConfig
     from agents.reinforce import RecurrentReinforce
 
     cfg = TrainConfig.from_options(task="v2/mlp-short", horizon=2, steps_per_action=2, num_envs=4, group_size=2,

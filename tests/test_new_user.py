@@ -14,6 +14,8 @@ import torch
 
 import hpenv
 from agents import cli
+from agents.cli.run_folder import RunFolder
+from agents.cli.summary import plot_run
 from agents.engine import EpisodeRecord
 from hpenv.extras import EXTRAS, MissingExtraError, import_extra, require_all
 from hpenv.tasks import make_task
@@ -206,7 +208,7 @@ def test_run_plots_keep_every_text_inside_the_figure(tmp_path, figures, with_com
     history, results = _run_data()
     space = hpenv.HPSpace.default()
     extra = (results, space) if with_comparison else ()  # without: the arguments plot_run always took
-    cli.plot_run(cli.RunFolder(tmp_path), history, results["RecurrentReinforce (greedy)"][0], space.names, *extra)
+    plot_run(RunFolder(tmp_path), history, results["RecurrentReinforce (greedy)"][0], space.names, *extra)
     assert set(figures) == {"learning_curve.png", "schedule.png"}
     for name, (fig, renderer) in figures.items():
         box = fig.bbox_inches
@@ -224,7 +226,7 @@ def test_run_plots_keep_every_text_inside_the_figure(tmp_path, figures, with_com
 def test_learning_curve_draws_faint_raw_points_a_smoothed_line_a_band_and_the_comparison(tmp_path, figures):
     history, results = _run_data()
     raw = np.array([h["rollout/ep_return_mean"] for h in history])
-    cli.plot_run(cli.RunFolder(tmp_path), history, None, [], results)
+    plot_run(RunFolder(tmp_path), history, None, [], results)
     (ax,) = figures["learning_curve.png"][0].axes
     points = [line for line in ax.get_lines() if line.get_linestyle() == "None" and len(line.get_ydata()) == len(raw)]
     assert len(points) == 1 and np.allclose(points[0].get_ydata(), raw) and points[0].get_alpha() < 1

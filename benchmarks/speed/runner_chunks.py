@@ -28,7 +28,7 @@ import gymnasium as gym
 import torch
 
 import hpenv
-from agents.cli import TrainConfig, default_runner_envs
+from agents.cli.config import TrainConfig, default_runner_envs
 from agents.distributed import RayRunners, init_ray
 from agents.reinforce import RecurrentReinforce
 from hpenv.extras import import_extra
