@@ -224,7 +224,7 @@ def test_the_readme_lists_every_method_version_the_ledger_ever_scored():
 
 def test_the_registered_references_are_the_committed_runs_and_nothing_else(tmp_path):
     from agents.bench.common import read_v2_rows
-    from agents.bench.v2 import references_in_results, registered_references
+    from agents.bench.registered import references_in_results, registered_references
 
     chosen = registered_references("v2/mlp-short")
     rows = {r["method"]: r for r in read_v2_rows(REGISTERED_RESULTS / "results.csv")
@@ -252,14 +252,14 @@ def test_the_shipped_references_file_is_what_the_registered_results_hold():
     """The main job reads the registered choices from package data (the 12 MB results.csv stays in the
     repository); the file must be exactly what registered_references_json makes of the committed results."""
     from agents.bench.preregistration import REGISTERED_DATA
-    from agents.bench.v2 import REGISTERED_REFERENCES, registered_references_json
+    from agents.bench.registered import REGISTERED_REFERENCES, registered_references_json
 
     assert REGISTERED_REFERENCES.parent == REGISTERED_DATA / "v2" and REGISTERED_REFERENCES.is_file()
     assert REGISTERED_REFERENCES.read_text() == registered_references_json(REGISTERED_RESULTS)
 
 
 def test_a_references_file_of_another_protocol_or_none_at_all_is_a_clear_error(tmp_path):
-    from agents.bench.v2 import REGISTERED_REFERENCES, registered_references
+    from agents.bench.registered import REGISTERED_REFERENCES, registered_references
 
     other = tmp_path / "references.json"
     other.write_text(REGISTERED_REFERENCES.read_text().replace(load_protocol().hash, "0" * 64))

@@ -445,7 +445,7 @@ V2_TINY = ["--task", "v2/mlp-short", "--horizon", "2", "--steps-per-action", "2"
 
 
 def test_train_on_a_v2_suite_compares_at_member_level_with_the_benchmarks_references(tmp_path):
-    from agents.bench.v2 import registered_references
+    from agents.bench.registered import registered_references
 
     out = tmp_path / "v2"
     res = hptune("train", *V2_TINY, "--out", str(out))

@@ -30,7 +30,6 @@ run continues where it stopped.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import time
@@ -43,13 +42,11 @@ import hpenv
 from agents.bench.candidates import schedule_family, static_grid
 from agents.bench.common import write_atomic, write_csv
 from agents.bench.parallel import run_units
-from agents.bench.preregistration import (REGISTERED_DATA, REGISTERED_PROTOCOL, ProtocolError, RegisteredProtocol,
-                                          SuitePlan, load_protocol)
+from agents.bench.preregistration import ProtocolError, RegisteredProtocol, SuitePlan
 from agents.engine import EpisodeRecord, schedule_episodes, static_episodes
 from hpenv.instances import Suite
 
-__all__ = ["HEADROOM_V2_COLUMNS", "REGISTERED_REFERENCES", "SelectionView", "PrepareContext", "selection_stage",
-           "gate_rows", "registered_references", "references_in_results", "registered_references_json", "plan_of"]
+__all__ = ["HEADROOM_V2_COLUMNS", "SelectionView", "PrepareContext", "selection_stage", "gate_rows", "plan_of"]
 
 HEADROOM_V2_COLUMNS = ["suite", "gate", "method", "reference", "n_members", "gain", "ci_low", "ci_high",
                        "p_wilcoxon", "method_mean", "reference_mean", "threshold", "passes"]
@@ -57,82 +54,6 @@ HEADROOM_V2_COLUMNS = ["suite", "gate", "method", "reference", "n_members", "gai
 #: Children trained side by side in one vector env during selection (their numbers do not enter any
 #: report row: only seed B's re-trained children, alone, do).
 SELECTION_CHUNK = 120
-
-
-#: The references :func:`registered_references` returns, as ``results.csv`` names them.
-REFERENCES = ("best static tuple", "best fixed schedule")
-
-#: What the registered v2 run chose for :data:`REFERENCES` on each suite, as :func:`registered_references_json`
-#: writes it from the run's ``results.csv`` (12 MB, in the repository only): package data, so that
-#: ``hptune train`` compares with them from an installed wheel.
-REGISTERED_REFERENCES = REGISTERED_DATA / "v2" / "references.json"
-
-
-def references_in_results(results: Path, suite: str, protocol: Path = REGISTERED_PROTOCOL) -> dict[str, list[dict]]:
-    """The ``best static tuple`` and ``best fixed schedule`` that a v2 run of ``suite`` chose, read from the
-    ``results.csv`` in the folder ``results`` (its rows of ``protocol``'s hash).
-
-    ``{reference: its schedule, one dict of applied values per env step}``. A ValueError names what is missing.
-    """
-    expected = load_protocol(protocol).hash
-    found: dict[str, list[dict]] = {}
-    path = Path(results) / "results.csv"
-    if path.is_file():
-        with open(path, newline="") as f:
-            for row in csv.DictReader(f):
-                if (row["suite"] == suite and row["method"] in REFERENCES and row["method"] not in found
-                        and row["protocol_hash"] == expected and row["diverged"] == "False"):
-                    found[row["method"]] = json.loads(row["schedule"])
-                    if len(found) == len(REFERENCES):
-                        break
-    missing = [name for name in REFERENCES if name not in found]
-    if missing:
-        raise ValueError(f"{path} holds no {' or '.join(missing)} of suite {suite!r} under protocol "
-                         f"{expected[:12]}: its references are chosen by that protocol's selection stage "
-                         f"(hptune bench --v2 --out DIR)")
-    return found
-
-
-def registered_references_json(results: Path, protocol: Path = REGISTERED_PROTOCOL) -> str:
-    """The text of :data:`REGISTERED_REFERENCES` for the registered run whose folder is ``results``: the
-    references of every suite of ``protocol`` (:func:`references_in_results`) under its hash.
-
-    After a new registered run, in a checkout: ``REGISTERED_REFERENCES.write_text(registered_references_json(
-    Path("benchmarks/results/v2")))``; a test checks that the committed file equals this.
-    """
-    registered = load_protocol(protocol)
-    suites = {plan.name: references_in_results(results, plan.name, protocol) for plan in registered.suites}
-    return json.dumps({"protocol_hash": registered.hash, "suites": suites}, indent=1) + "\n"
-
-
-def registered_references(suite: str, references: Path = REGISTERED_REFERENCES,
-                          protocol: Path = REGISTERED_PROTOCOL) -> dict[str, list[dict]]:
-    """The ``best static tuple`` and ``best fixed schedule`` that the registered run of ``suite`` chose.
-
-    Read from ``references`` (:data:`REGISTERED_REFERENCES`: what the registered run's ``results.csv``
-    holds for them, :func:`registered_references_json`), taken under ``protocol``'s hash: ``{reference: its
-    schedule, one dict of applied values per env step}``, so a caller (``hptune train``) compares with
-    exactly the references the benchmark reports, without re-running the selection stage. A ValueError
-    names what is missing.
-    """
-    expected = load_protocol(protocol).hash
-    path = Path(references)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        shipped = "; it ships with hpenv as package data: reinstall it" if path == REGISTERED_REFERENCES else ""
-        raise ValueError(f"references file {str(path)!r} does not exist{shipped}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} is not a readable references file ({err})") from None
-    if data.get("protocol_hash") != expected:
-        raise ValueError(f"{path} holds the references chosen under protocol {str(data.get('protocol_hash'))[:12]}, "
-                         f"not under {protocol} ({expected[:12]}): they come from a registered run of that protocol "
-                         f"(registered_references_json)")
-    chosen = data.get("suites", {}).get(suite)
-    if chosen is None or any(name not in chosen for name in REFERENCES):
-        raise ValueError(f"{path} holds no {' or '.join(REFERENCES)} of suite {suite!r}; it has the suites "
-                         f"{sorted(data.get('suites', {}))} of protocol {expected[:12]}")
-    return {name: chosen[name] for name in REFERENCES}
 
 
 # ---------------------------------------------------------------------- what prepare may see

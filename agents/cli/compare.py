@@ -101,7 +101,7 @@ def compare_on_v2_selection(policies: dict[str, Any], cfg: TrainConfig, checkpoi
     """Each policy and the benchmark's two references on a v2 suite's selection members, on every core.
 
     The references are those the registered ``hptune bench --v2`` run chose on these members and
-    reports against (:func:`agents.bench.v2.registered_references`: the best static tuple over the
+    reports against (:func:`agents.bench.registered.registered_references`: the best static tuple over the
     whole grid, the best fixed schedule of the protocol's family). Every method trains one child per
     (selection member, seed) on the same seeds, ``cfg.eval_episodes`` seeds of the v2 selection range
     after the protocol's own (so no child here chose anything; the members did choose the
@@ -114,7 +114,7 @@ def compare_on_v2_selection(policies: dict[str, Any], cfg: TrainConfig, checkpoi
 
     from agents.bench.parallel import default_workers, run_units
     from agents.bench.preregistration import load_protocol
-    from agents.bench.v2 import registered_references
+    from agents.bench.registered import registered_references
     from agents.reinforce import RecurrentReinforce
     from agents.seeds import V2_SELECTION
     from hpenv.config import EnvConfig
