@@ -129,7 +129,7 @@ def test_the_cli_does_not_parse_its_own_source():
 
 
 def _protocol_of(config: dict):
-    """A Protocol from a bench run's config.json (as benchmarks/transfer.py reads it)."""
+    """A Protocol from a bench run's config.json (as benchmarks/studies/transfer.py reads it)."""
     from agents.bench.protocol import Protocol
 
     return Protocol(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["protocol"].items()})

@@ -202,13 +202,13 @@ def test_tune_pbt_is_a_benchmark_method_on_the_members_of_pbt_and_counts_its_ste
 
 def test_scaling_benchmark_runs_on_the_cluster_and_prints_what_the_readme_quotes() -> None:
     address = ray.get_runtime_context().gcs_address  # join this module's cluster: no second one
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ray_scaling.py"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "speed" / "ray_scaling.py"
     res = subprocess.run(
         [sys.executable, str(script), "--task", "wine", "--horizon", "2", "--steps-per-action", "2",
          "--num-envs", "2", "--updates", "1", "--repeats", "1", "--update-k", "4",
          "--update-batches", "8", "--cpus-per-runner", "0.1", "--address", address],
         capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(script.parents[1])},
+        env={**os.environ, "PYTHONPATH": str(script.parents[2])},
     )
     assert res.returncode == 0, res.stderr[-3000:]
     rows = re.findall(r"^(in-process|Ray N=1|Ray N=2)\s+([\d.]+)\s", res.stdout, flags=re.M)
