@@ -67,31 +67,33 @@ def main() -> None:
     p.add_argument("--address", help="a Ray cluster to join (default: a local one)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    group = {"group_size": args.group_size} if args.group_size else {}
+    grouping = {"group_size": args.group_size} if args.group_size else {}
     cfg = TrainConfig.from_options(task=args.task, horizon=args.horizon, steps_per_action=args.steps_per_action,
-                                   num_envs=args.num_envs, runners=0, **group)
+                                   num_envs=args.num_envs, runners=0, **grouping)
     group = cfg.settings.group_size
     counts = sorted({int(n) for n in args.runners.split(",")})
     fixed = default_runner_envs(cfg.num_envs, group)
     print(f"{cfg.task}, horizon {cfg.horizon} x {cfg.steps_per_action} SGD steps, {cfg.num_envs} children per "
           f"update in groups of {group}; {os.cpu_count()} CPUs here, load average at start {os.getloadavg()[0]:.2f}")
     owns_ray = init_ray(args.address, num_cpus=math.ceil(max(counts) * args.cpus_per_runner))
-    print(f"\n{'runners':>7}  {'fixed chunk':>11} {'episodes/s':>10}  {'per-runner chunk':>16} {'episodes/s':>10}  "
-          f"{'ratio fixed / per-runner (median; runs)'}")
-    for n in counts:
-        chunks = {"fixed": fixed, "per-runner": per_runner_chunk(cfg.num_envs, n, group)}
-        rates: dict[str, list[float]] = {rule: [] for rule in chunks}
-        for _ in range(args.repeats):
-            for rule, chunk in chunks.items():
-                with RayRunners(cfg.env_kwargs(), n, chunk, cpus_per_runner=args.cpus_per_runner) as runners:
-                    rates[rule].append(episodes_per_second(cfg, runners, args.updates))
-        ratios = [f / r for f, r in zip(rates["fixed"], rates["per-runner"])]
-        print(f"{n:>7}  {chunks['fixed']:>11} {statistics.median(rates['fixed']):>10.2f}  "
-              f"{chunks['per-runner']:>16} {statistics.median(rates['per-runner']):>10.2f}  "
-              f"{statistics.median(ratios):.2f}x; {' '.join(f'{r:.2f}' for r in ratios)}")
+    try:
+        print(f"\n{'runners':>7}  {'fixed chunk':>11} {'episodes/s':>10}  {'per-runner chunk':>16} {'episodes/s':>10}  "
+              f"{'ratio fixed / per-runner (median; runs)'}")
+        for n in counts:
+            chunks = {"fixed": fixed, "per-runner": per_runner_chunk(cfg.num_envs, n, group)}
+            rates: dict[str, list[float]] = {rule: [] for rule in chunks}
+            for _ in range(args.repeats):
+                for rule, chunk in chunks.items():
+                    with RayRunners(cfg.env_kwargs(), n, chunk, cpus_per_runner=args.cpus_per_runner) as runners:
+                        rates[rule].append(episodes_per_second(cfg, runners, args.updates))
+            ratios = [f / r for f, r in zip(rates["fixed"], rates["per-runner"])]
+            print(f"{n:>7}  {chunks['fixed']:>11} {statistics.median(rates['fixed']):>10.2f}  "
+                  f"{chunks['per-runner']:>16} {statistics.median(rates['per-runner']):>10.2f}  "
+                  f"{statistics.median(ratios):.2f}x; {' '.join(f'{r:.2f}' for r in ratios)}")
+    finally:  # a failed measurement must not leave a local cluster behind
+        if owns_ray:
+            ray.shutdown()
     print(f"load average at end {os.getloadavg()[0]:.2f}")
-    if owns_ray:
-        ray.shutdown()
 
 
 if __name__ == "__main__":
