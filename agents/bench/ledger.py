@@ -1,7 +1,7 @@
 """The ledger: one committed CSV row for every run that scored test members, never rewritten.
 
-``benchmarks/results/v2/ledger.csv`` of the repository (:data:`LEDGER_PATH`) is append-only. Each row says when (UTC), from which commit
-(and whether the tree was dirty), under which protocol hash, which method at which version (a
+``benchmarks/results/v2/ledger.csv`` of the repository (:data:`LEDGER_PATH`) is append-only. Each
+row says when (UTC), from which commit (and whether the tree was dirty), under which protocol hash, which method at which version (a
 human label plus a :func:`method_fingerprint` of its settings and code), on how many members and
 seeds, and what it scored. The README's v2 tables list :func:`scored_versions`: every version of
 every method ever scored, not the best one. A method changed after its test result was seen gets
@@ -27,8 +27,8 @@ from typing import Any, Mapping, Sequence
 
 from agents.checkpoint import atomic_write
 
-__all__ = ["LEDGER_PATH", "find_ledger", "LedgerEntry", "LEDGER_COLUMNS", "method_fingerprint", "git_state", "file_sha256", "utc_now",
-           "new_entry", "append_entry", "read_ledger", "scored_versions"]
+__all__ = ["LEDGER_PATH", "find_ledger", "LedgerEntry", "LEDGER_COLUMNS", "method_fingerprint", "git_state",
+           "file_sha256", "utc_now", "new_entry", "append_entry", "read_ledger", "scored_versions"]
 
 #: Where a checkout of the repository keeps the committed v2 ledger, relative to its root. The ledger is
 #: the repository's record, not package data: runs that score test members are filed in a checkout.

@@ -1,7 +1,7 @@
 """The pre-registered benchmark protocol: one committed, versioned TOML file fixed before any test run.
 
-The file (``agents/bench/data/v2/protocol.toml`` is v2's, :data:`REGISTERED_PROTOCOL`) declares everything a reported number depends
-on: the suites with their member counts per split and episode (``horizon x steps_per_action``),
+The file (``agents/bench/data/v2/protocol.toml`` is v2's, :data:`REGISTERED_PROTOCOL`) declares
+everything a reported number depends on: the suites with their member counts per split and episode (``horizon x steps_per_action``),
 the evaluation and selection seeds (by rule: ``first``, ``count``), the candidate sets the
 references choose from, the comparison family per suite (the controller against each reference)
 and the statistics (member-level cluster bootstrap, Wilcoxon over members, Holm over the family,
@@ -31,8 +31,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["REGISTERED_DATA", "REGISTERED_PROTOCOL", "ProtocolError", "SeedRule", "SuitePlan", "Statistics", "Candidates",
-           "Budgets", "RegisteredProtocol", "load_protocol", "registry_problems", "seed_range_problems"]
+__all__ = ["REGISTERED_DATA", "REGISTERED_PROTOCOL", "ProtocolError", "SeedRule", "SuitePlan", "Statistics",
+           "Candidates", "Budgets", "RegisteredProtocol", "load_protocol", "registry_problems", "seed_range_problems"]
 
 #: The registered protocols and what their registered runs chose, shipped as package data of
 #: ``agents.bench`` (pyproject.toml declares the files): an installed wheel has no checkout to read.

@@ -49,6 +49,7 @@ from agents.reinforce import RecurrentReinforceConfig
 from agents.seeds import HELD_OUT, SELECTION
 from hpenv.extras import require_all
 from hpenv.instances import MLP_SUITES, Suite, instance_sets, member_factors, suite as get_suite
+from hpenv.suites_v2 import SuiteV2
 from hpenv.tasks import TASK_EXTRAS
 
 __all__ = ["Protocol", "PRESETS", "DEPLOY_CHUNK", "SuiteContext", "candidate_tuples", "candidate_schedules", "run_protocol",
@@ -324,10 +325,15 @@ def check_v1_suites(names: Sequence[str]) -> None:
     """
     v1 = [name for name in instance_sets() if isinstance(get_suite(name), Suite)]
     for name in names:
-        if not isinstance(get_suite(name), Suite):  # get_suite names the known suites of an unknown name
+        suite = get_suite(name)  # names the known suites of an unknown name
+        if isinstance(suite, Suite):
+            continue
+        if isinstance(suite, SuiteV2):
             raise ValueError(f"suite {name!r} belongs to benchmark v2, which the v1 benchmark does not run (its "
                              f"suites: {', '.join(v1)}); run it with `hptune bench --v2 --suite {name} --out DIR` "
                              f"(add --quick for a rehearsal on selection members)")
+        raise ValueError(f"suite {name!r} is not a benchmark v1 suite; the v1 benchmark runs only those "
+                         f"({', '.join(v1)})")
 
 
 def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequence[Any] | None = None,

@@ -1,4 +1,5 @@
-"""The subcommands of ``hptune``: ``train``, ``eval``, ``tasks`` and ``bench``, each a function of its parsed arguments."""
+"""The subcommands of ``hptune``: ``train``, ``eval``, ``tasks`` and ``bench``, each a function of its parsed
+arguments."""
 
 from __future__ import annotations
 

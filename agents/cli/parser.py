@@ -17,7 +17,7 @@ __all__ = ["USAGE", "build_parser", "main", "positive_int"]
 #: ``hptune --help``'s description.
 USAGE = """Train a meta-learner, evaluate a checkpoint, list tasks, run benchmarks.
 
-    hptune train                          # RecurrentReinforce meta-trained on v2/mlp-short, compared on its selection members
+    hptune train                          # RecurrentReinforce on v2/mlp-short, compared on its selection members
     hptune train --task digits            # on one task (compared with the fixed default on held-out seeds)
     hptune train --agent ppo --task wine
     hptune train --resume runs/digits-reinforce-20261127-101500 [--episodes 1024]
