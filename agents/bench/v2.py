@@ -583,8 +583,7 @@ def file_in_ledger(results: Path, plan: SuitePlan, protocol: RegisteredProtocol,
 
 
 def main_v2(args) -> int:
-    """``hptune bench --v2 --out DIR [--quick] [--suite NAMES] [--methods A,B] [--workers N] [--protocol FILE]
-    [--ledger FILE]``."""
+    """``hptune bench --v2 --out DIR [--quick] [--suite A,B] [--methods A,B] [--workers N] [--protocol/--ledger F]``."""
     import sys
 
     from agents.bench.preregistration import REGISTERED_PROTOCOL, load_protocol
