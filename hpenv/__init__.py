@@ -23,7 +23,7 @@ from hpenv.suites_v3 import SuiteV3  # registers the v3 suites
 from hpenv.streams import STREAM_KINDS, StreamTask, make_stream
 from hpenv.tasks import Task, TaskFamily, list_tasks, make_task, register_namespace, register_task
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = [
     "ENV_ID", "HPTuneEnv", "EnvConfig", "HPSpace", "HyperParameter", "Task", "TaskFamily", "REWARD_MODES",
     "feature_index", "feature_table", "info_keys", "hyperparameters_from_info", "reward_from_observations",

@@ -183,7 +183,7 @@ def test_cli_agent_errors_are_clear(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("task", [bench_methods.hpenv.instance_set(SUITE, "test")[0], f"{SUITE}/test"])
 def test_train_refuses_a_test_member_or_the_test_split(task):
-    from agents.cli import TrainConfig
+    from agents.cli.config import TrainConfig
 
     with pytest.raises(ValueError, match="test members"):
         TrainConfig(task=task)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,8 @@ from agents.bench.verify import verify
 import hpenv
 
 SUITE = "v2/mlp-short"
+#: The registered run's committed results (in the repository, not in the package).
+REGISTERED_RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "v2"
 METHODS = ["RR meta (train members)", "best static tuple", "best fixed schedule", "reduce on plateau",
            "random search", "PBT"]
 
@@ -210,19 +213,18 @@ def test_parallel_units_give_the_serial_results_on_ray():
 
 
 def test_the_readme_lists_every_method_version_the_ledger_ever_scored():
-    from pathlib import Path
+    from agents.bench.ledger import LEDGER_PATH, scored_versions
 
-    from agents.bench.ledger import LEDGER, scored_versions
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    missing = [(v["method"], v["method_version"]) for v in scored_versions(LEDGER)
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text()
+    missing = [(v["method"], v["method_version"]) for v in scored_versions(repo / LEDGER_PATH)
                if f"`{v['method_fingerprint']}`" not in readme]
     assert not missing, f"README.md's v2 table lacks scored versions {missing}"
 
 
 def test_the_registered_references_are_the_committed_runs_and_nothing_else(tmp_path):
     from agents.bench.common import read_v2_rows
-    from agents.bench.v2 import REGISTERED_RESULTS, registered_references
+    from agents.bench.registered import references_in_results, registered_references
 
     chosen = registered_references("v2/mlp-short")
     rows = {r["method"]: r for r in read_v2_rows(REGISTERED_RESULTS / "results.csv")
@@ -231,15 +233,37 @@ def test_the_registered_references_are_the_committed_runs_and_nothing_else(tmp_p
     assert all(step == json.loads(rows["best static tuple"]["chosen"]) for step in static)  # a constant
     assert chosen["best fixed schedule"] == json.loads(rows["best fixed schedule"]["schedule"])
     assert len({json.dumps(step) for step in chosen["best fixed schedule"]}) > 1  # it does change
+    assert references_in_results(REGISTERED_RESULTS, "v2/mlp-short") == chosen
     # rows of another protocol are not the registered run's references
     with open(REGISTERED_RESULTS / "results.csv") as f:
         header, *lines = [line for line in f if line.startswith("suite,") or ",best static tuple," in line
                           or ",best fixed schedule," in line][:200]
     (tmp_path / "results.csv").write_text(header + "".join(lines))
-    assert registered_references("v2/mlp-short", results=tmp_path) == chosen
+    assert references_in_results(tmp_path, "v2/mlp-short") == chosen
     (tmp_path / "results.csv").write_text(header + "".join(line.replace(load_protocol().hash, "0" * 64)
                                                            for line in lines))
     with pytest.raises(ValueError, match="no best static tuple or best fixed schedule of suite 'v2/mlp-short'"):
-        registered_references("v2/mlp-short", results=tmp_path)
+        references_in_results(tmp_path, "v2/mlp-short")
     with pytest.raises(ValueError, match="v2/mlp-long"):
         registered_references("v2/mlp-long")
+
+
+def test_the_shipped_references_file_is_what_the_registered_results_hold():
+    """The main job reads the registered choices from package data (the 12 MB results.csv stays in the
+    repository); the file must be exactly what registered_references_json makes of the committed results."""
+    from agents.bench.preregistration import REGISTERED_DATA
+    from agents.bench.registered import REGISTERED_REFERENCES, registered_references_json
+
+    assert REGISTERED_REFERENCES.parent == REGISTERED_DATA / "v2" and REGISTERED_REFERENCES.is_file()
+    assert REGISTERED_REFERENCES.read_text() == registered_references_json(REGISTERED_RESULTS)
+
+
+def test_a_references_file_of_another_protocol_or_none_at_all_is_a_clear_error(tmp_path):
+    from agents.bench.registered import REGISTERED_REFERENCES, registered_references
+
+    other = tmp_path / "references.json"
+    other.write_text(REGISTERED_REFERENCES.read_text().replace(load_protocol().hash, "0" * 64))
+    with pytest.raises(ValueError, match="chosen under protocol 000000000000"):
+        registered_references("v2/mlp-short", references=other)
+    with pytest.raises(ValueError, match="references file .*missing.json' does not exist"):
+        registered_references("v2/mlp-short", references=tmp_path / "missing.json")

@@ -1,4 +1,4 @@
-"""The speed scripts under benchmarks/ run end to end and print what the README quotes."""
+"""The speed scripts under benchmarks/speed/ run end to end and print the ratios the docs quote."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "speed"
 
 
 def _run(script: str, *args: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -358,19 +359,22 @@ def test_train_on_a_suite_meta_trains_on_train_members_and_compares_on_selection
 
 
 def test_train_defaults_follow_the_task():
-    from agents.cli import TrainConfig
+    from agents.cli.config import TASK_HORIZON, TASK_STEPS_PER_ACTION, TrainConfig
+    from hpenv.config import EnvConfig
 
     suite, v1, task = TrainConfig(), TrainConfig(task="v1/digits-scaled"), TrainConfig(task="digits")
     assert suite.task == "v2/mlp-short" and suite.env_kwargs()["task"] == "v2/mlp-short/train"
     assert (suite.horizon, suite.steps_per_action, suite.eval_episodes) == (10, 20, 4)  # the suite's episode
     assert (v1.horizon, v1.steps_per_action, v1.eval_episodes) == (10, 20, 2)
     assert (task.horizon, task.steps_per_action, task.eval_episodes) == (10, 50, 5)
+    # a plain task's episode: the env's SGD steps per action, half its horizon (one named constant each)
+    assert (TASK_HORIZON, TASK_STEPS_PER_ACTION) == (10, EnvConfig.steps_per_action) and EnvConfig.horizon == 20
     assert TrainConfig(task="digits", horizon=3).horizon == 3
     assert TrainConfig(agent="ppo", num_envs=4).num_envs == 4  # groups are RecurrentReinforce's alone
 
 
 def test_a_run_from_before_grouped_episodes_resumes_with_its_own_settings(tmp_path):
-    from agents.cli import TrainConfig
+    from agents.cli.config import TrainConfig
 
     old = {"task": "digits", "agent": "reinforce", "episodes": 16, "num_envs": 4, "horizon": 3, "steps_per_action": 4}
     (tmp_path / "config.json").write_text(json.dumps(old))
@@ -380,8 +384,8 @@ def test_a_run_from_before_grouped_episodes_resumes_with_its_own_settings(tmp_pa
 
 
 def test_runners_default_to_every_core_for_a_long_reinforce_run(monkeypatch):
-    from agents import cli
-    from agents.cli import TrainConfig
+    from agents.cli import config as cli
+    from agents.cli.config import TrainConfig
 
     monkeypatch.setattr(cli.os, "cpu_count", lambda: 6)
     monkeypatch.setattr(cli, "installed", lambda extra: extra == "ray")
@@ -389,8 +393,6 @@ def test_runners_default_to_every_core_for_a_long_reinforce_run(monkeypatch):
     assert TrainConfig(episodes=cli.AUTO_RUNNERS_MIN_EPISODES - 1).runners == 0  # Ray would cost more than it saves
     assert TrainConfig(agent="ppo").runners == 0 and TrainConfig(runners=0).runners == 0
     assert TrainConfig(runners=3).runners == 3
-    # every runner plays a chunk of every update (whole groups of 8), unless --runner-envs says otherwise
-    assert TrainConfig().runner_envs == 8 and TrainConfig(runners=2).runner_envs == 32
     assert TrainConfig(runners=2, runner_envs=16).runner_envs == 16
     monkeypatch.setattr(cli, "installed", lambda extra: False)
     assert TrainConfig().runners == 0  # without the ray extra: in this process
@@ -398,12 +400,52 @@ def test_runners_default_to_every_core_for_a_long_reinforce_run(monkeypatch):
         TrainConfig(runners=-2)
 
 
+@pytest.mark.parametrize("cores", [1, 2, 6, 64])
+def test_the_default_chunk_is_the_same_on_any_number_of_runners_and_cores(monkeypatch, cores):
+    """The chunks make the run: the default may not follow --runners or the machine (39b0bee split each update
+    into one chunk per runner, so 1 and 2 runners gave different runs)."""
+    from agents.cli import config as cli
+    from agents.cli.config import RUNNER_ENVS, TrainConfig
+
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(cli, "installed", lambda extra: extra == "ray")
+    assert TrainConfig().runners == cores
+    # the main job's 64 children per update: chunks of 32, what it played on the 2 runners of a 2-core machine
+    assert TrainConfig().runner_envs == RUNNER_ENVS == 32
+    assert {TrainConfig(runners=n).runner_envs for n in (1, 2, 3, 16)} == {32}
+    assert {TrainConfig(runners=n, num_envs=48).runner_envs for n in (1, 2, 5)} == {24}  # whole groups of 8 dividing 48
+    assert TrainConfig.from_options(runners=1, num_envs=4, group_size=2).runner_envs == 4  # fewer children than a chunk
+    assert TrainConfig(runners=0).runner_envs == 0  # in process: no chunks
+
+
+@pytest.mark.parametrize("num_envs, group_size, chunk", [(64, 1, 32), (64, 8, 32), (48, 8, 24), (40, 8, 8),
+                                                         (16, 4, 16), (96, 48, 48), (6, 3, 6)])
+def test_default_runner_envs_holds_whole_groups_and_divides_the_update(num_envs, group_size, chunk):
+    from agents.cli.config import RUNNER_ENVS, default_runner_envs
+
+    got = default_runner_envs(num_envs, group_size)
+    assert got == chunk and num_envs % got == 0 and got % group_size == 0
+    assert got <= max(RUNNER_ENVS, group_size)
+
+
+def test_a_run_started_with_one_chunk_per_runner_resumes_with_its_own_chunks(tmp_path):
+    """39b0bee wrote the chunk it chose (--num-envs / --runners) into config.json: a resume keeps it."""
+    from agents.cli.config import TrainConfig
+
+    old = {"task": "digits", "agent": "reinforce", "episodes": 16, "num_envs": 64, "horizon": 3,
+           "steps_per_action": 4, "runners": 1, "runner_envs": 64, "settings": {"group_size": 8}}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    cfg = TrainConfig.from_json(tmp_path / "config.json")
+    assert (cfg.runners, cfg.runner_envs) == (1, 64)
+    assert json.loads(json.dumps(dataclasses.asdict(cfg)))["runner_envs"] == 64  # written back as it was
+
+
 V2_TINY = ["--task", "v2/mlp-short", "--horizon", "2", "--steps-per-action", "2", "--num-envs", "4", "--group-size",
            "2", "--episodes", "8", "--eval-episodes", "1", "--runners", "0", "--no-progress"]
 
 
 def test_train_on_a_v2_suite_compares_at_member_level_with_the_benchmarks_references(tmp_path):
-    from agents.bench.v2 import registered_references
+    from agents.bench.registered import registered_references
 
     out = tmp_path / "v2"
     res = hptune("train", *V2_TINY, "--out", str(out))
@@ -429,7 +471,8 @@ def test_train_on_a_v2_suite_compares_at_member_level_with_the_benchmarks_refere
 
 def test_the_v2_comparison_is_the_same_on_one_worker_or_on_ray(tmp_path, monkeypatch):
     """The main job's members run on every core; the children are those one process trains."""
-    from agents.cli import TrainConfig, compare_on_v2_selection
+    from agents.cli.compare import compare_on_v2_selection
+    from agents.cli.config import TrainConfig
     from agents.reinforce import RecurrentReinforce
 
     cfg = TrainConfig.from_options(task="v2/mlp-short", horizon=2, steps_per_action=2, num_envs=4, group_size=2,

@@ -13,7 +13,7 @@ import hpenv
 from agents import search, seeds
 from agents.baselines import FixedPolicy
 from agents.bench.methods import EpisodeRecorder, PolicyMethod
-from agents.cli import compare
+from agents.cli.compare import compare
 from agents.engine import EpisodeRecord, play_episodes, schedule_episodes, static_episodes
 from agents.evaluation import run_episodes
 

@@ -108,3 +108,13 @@ def test_tasks_imports_nothing_above_it():
     graph = import_graph()
     assert all(graph[m] == set() for m in graph["hpenv.tasks"]), graph["hpenv.tasks"]
     assert "hpenv.instances" not in graph["hpenv.tasks"]
+
+
+def test_the_library_never_imports_the_command():
+    """agents.cli is the hptune command on top of the library: nothing of hpenv or the rest of agents
+    may need it (a library user would otherwise import a command line, and its registrations)."""
+    graph = import_graph()
+    cli = {m for m in graph if m == "agents.cli" or m.startswith("agents.cli.")}
+    assert {"agents.cli", "agents.cli.config", "agents.cli.parser"} <= cli
+    offenders = {m: sorted(graph[m] & cli) for m in graph if m not in cli and graph[m] & cli}
+    assert not offenders, offenders

@@ -14,6 +14,8 @@ import torch
 
 import hpenv
 from agents import cli
+from agents.cli.run_folder import RunFolder
+from agents.cli.summary import plot_run
 from agents.engine import EpisodeRecord
 from hpenv.extras import EXTRAS, MissingExtraError, import_extra, require_all
 from hpenv.tasks import make_task
@@ -65,6 +67,26 @@ def test_bench_names_every_missing_extra_of_its_methods_and_suites_in_one_line(t
                        ("suite 'v1/mnist5k-scaled'", "mnist")):
         assert f"{who} needs the optional extra {extra}" in line
     assert "random search" not in line and not out.exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    # a v2 suite handed to the v1 benchmark ended in AttributeError: 'SuiteV2' object has no attribute 'base'
+    (["--quick", "--suite", "v2/mlp-short"],
+     ["suite 'v2/mlp-short' belongs to benchmark v2", "`hptune bench --v2 --suite v2/mlp-short --out DIR`"]),
+    (["--quick", "--suite", "v1/digits-scaled,v2/mlp-long"], ["suite 'v2/mlp-long' belongs to benchmark v2"]),
+    # and a v1 suite handed to v2 in a KeyError traceback
+    (["--v2", "--quick", "--suite", "v1/digits-scaled"],
+     ["suite 'v1/digits-scaled' belongs to benchmark v1", "`hptune bench --suite v1/digits-scaled --out DIR`"]),
+    (["--v2", "--quick", "--suite", "v2/mlp-long"], ["suite 'v2/mlp-long' is not in protocol v2.0", "v2/mlp-short"]),
+    (["--quick", "--suite", "v9/nothing"], ["unknown instance set 'v9/nothing'", "v1/digits-scaled"]),
+])
+def test_bench_on_a_suite_of_another_benchmark_is_one_error_line_naming_the_right_command(
+        tmp_path, capsys, no_training, args, words):
+    out = tmp_path / "bench"
+    assert cli.main(["bench", *args, "--out", str(out), "--no-progress"]) == 2
+    line = one_error_line(capsys)
+    assert all(w in line for w in words), line
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("args, hidden, words", [
@@ -186,7 +208,7 @@ def test_run_plots_keep_every_text_inside_the_figure(tmp_path, figures, with_com
     history, results = _run_data()
     space = hpenv.HPSpace.default()
     extra = (results, space) if with_comparison else ()  # without: the arguments plot_run always took
-    cli.plot_run(cli.RunFolder(tmp_path), history, results["RecurrentReinforce (greedy)"][0], space.names, *extra)
+    plot_run(RunFolder(tmp_path), history, results["RecurrentReinforce (greedy)"][0], space.names, *extra)
     assert set(figures) == {"learning_curve.png", "schedule.png"}
     for name, (fig, renderer) in figures.items():
         box = fig.bbox_inches
@@ -204,7 +226,7 @@ def test_run_plots_keep_every_text_inside_the_figure(tmp_path, figures, with_com
 def test_learning_curve_draws_faint_raw_points_a_smoothed_line_a_band_and_the_comparison(tmp_path, figures):
     history, results = _run_data()
     raw = np.array([h["rollout/ep_return_mean"] for h in history])
-    cli.plot_run(cli.RunFolder(tmp_path), history, None, [], results)
+    plot_run(RunFolder(tmp_path), history, None, [], results)
     (ax,) = figures["learning_curve.png"][0].axes
     points = [line for line in ax.get_lines() if line.get_linestyle() == "None" and len(line.get_ydata()) == len(raw)]
     assert len(points) == 1 and np.allclose(points[0].get_ydata(), raw) and points[0].get_alpha() < 1

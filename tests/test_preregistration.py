@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import json
 import subprocess
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
@@ -108,15 +109,19 @@ def test_the_registered_protocol_is_frozen_and_every_ledger_row_ran_under_a_comm
     assert p.hash == hashlib.sha256(REGISTERED_PROTOCOL.read_bytes()).hexdigest()
     assert p.evaluation_seeds == (2**31,)
     assert all(plan.test >= 100 and plan.references for plan in p.suites)
-    from agents.bench.ledger import LEDGER, read_ledger
+    from agents.bench.ledger import LEDGER_PATH, read_ledger
 
-    repo = REGISTERED_PROTOCOL.parents[2]
-    for entry in read_ledger(LEDGER):
+    repo = Path(__file__).resolve().parents[1]
+    for entry in read_ledger(repo / LEDGER_PATH):
         if entry.commit == "unknown" or not (repo / ".git").exists():
             continue
-        # the protocol file as committed at the run's commit is the one whose hash the row records
-        shown = subprocess.run(["git", "show", f"{entry.commit}:benchmarks/v2/protocol.toml"], cwd=repo,
-                               capture_output=True, check=False)
+        # the protocol file as committed at the run's commit is the one whose hash the row records (it was
+        # benchmarks/v2/protocol.toml until it became package data)
+        for where in ("agents/bench/data/v2/protocol.toml", "benchmarks/v2/protocol.toml"):
+            shown = subprocess.run(["git", "show", f"{entry.commit}:{where}"], cwd=repo, capture_output=True,
+                                   check=False)
+            if not shown.returncode:
+                break
         if shown.returncode:  # a shallow clone without that commit
             continue
         assert hashlib.sha256(shown.stdout).hexdigest() == entry.protocol_hash, entry
@@ -287,6 +292,25 @@ def test_the_method_fingerprint_follows_settings_and_code():
     assert base != method_fingerprint("A", "2", {"lr": 0.1, "episodes": 4}, [LedgerEntry, "agents.bench.verify"])
     with pytest.raises(TypeError, match="settings of 'A' must be JSON-serialisable"):
         method_fingerprint("A", "1", {"space": object()})
+
+
+def test_the_ledger_is_found_in_the_checkout_holding_the_current_folder_and_nowhere_else(tmp_path, monkeypatch):
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(repo / "docs")  # a folder below the checkout's root
+    assert ledger_mod.find_ledger() == repo / ledger_mod.LEDGER_PATH
+    assert ledger_mod.read_ledger() == ledger_mod.read_ledger(repo / ledger_mod.LEDGER_PATH) != []
+    monkeypatch.chdir(tmp_path)  # outside any checkout (an installed wheel run from the user's folder)
+    with pytest.raises(ValueError, match=r"no v2 ledger \(benchmarks/results/v2/ledger.csv\) in .*--ledger FILE"):
+        ledger_mod.find_ledger()
+
+
+def test_a_full_v2_run_outside_a_checkout_without_a_ledger_refuses_before_any_work(tmp_path, monkeypatch, capsys):
+    from agents.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--v2", "--out", str(tmp_path / "run")]) == 2
+    assert "error: no v2 ledger" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_git_state_names_this_checkout_and_unknown_elsewhere(tmp_path):

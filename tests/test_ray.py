@@ -151,8 +151,10 @@ def test_runners_reject_bad_arguments() -> None:
 
 
 def test_cli_same_metrics_and_checkpoint_for_one_and_two_runners_and_across_a_resume(tmp_path: Path) -> None:
+    # no --runner-envs: the default chunking must not follow --runners (two groups of 2 per update: 39b0bee
+    # played them as one chunk of 4 on one runner and as two chunks of 2 on two, which gave another run)
     common = ["train", "--task", "wine", "--horizon", "3", "--steps-per-action", "4",
-              "--num-envs", "2", "--group-size", "2", "--eval-episodes", "1", "--no-progress",
+              "--num-envs", "4", "--group-size", "2", "--eval-episodes", "1", "--no-progress",
               "--cpus-per-runner", "0.25"]  # beside the module's runners in the 2 CPUs
     one, two = tmp_path / "n1", tmp_path / "n2"
     for n, path in ((1, one), (2, two)):
@@ -200,13 +202,13 @@ def test_tune_pbt_is_a_benchmark_method_on_the_members_of_pbt_and_counts_its_ste
 
 def test_scaling_benchmark_runs_on_the_cluster_and_prints_what_the_readme_quotes() -> None:
     address = ray.get_runtime_context().gcs_address  # join this module's cluster: no second one
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ray_scaling.py"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "speed" / "ray_scaling.py"
     res = subprocess.run(
         [sys.executable, str(script), "--task", "wine", "--horizon", "2", "--steps-per-action", "2",
          "--num-envs", "2", "--updates", "1", "--repeats", "1", "--update-k", "4",
          "--update-batches", "8", "--cpus-per-runner", "0.1", "--address", address],
         capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(script.parents[1])},
+        env={**os.environ, "PYTHONPATH": str(script.parents[2])},
     )
     assert res.returncode == 0, res.stderr[-3000:]
     rows = re.findall(r"^(in-process|Ray N=1|Ray N=2)\s+([\d.]+)\s", res.stdout, flags=re.M)
@@ -215,3 +217,19 @@ def test_scaling_benchmark_runs_on_the_cluster_and_prints_what_the_readme_quotes
     assert re.search(r"parallel headroom .* did [\d.]+x the work of one alone", res.stdout)
     assert re.search(r"update share at K=4 .* update share [\d.]+% of an iteration", res.stdout)
     assert re.search(r"learner alone, 8 episodes of 2 steps per update: [\d.]+ ms", res.stdout)
+
+
+def test_chunk_speed_benchmark_times_both_rules_for_each_runner_count() -> None:
+    address = ray.get_runtime_context().gcs_address  # join this module's cluster: no second one
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "speed" / "runner_chunks.py"
+    res = subprocess.run(
+        [sys.executable, str(script), "--task", "wine", "--horizon", "2", "--steps-per-action", "2",
+         "--num-envs", "4", "--group-size", "2", "--runners", "1,2", "--updates", "1", "--repeats", "1", "--cpus-per-runner", "0.1",
+         "--address", address],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = re.findall(r"^\s+(\d+)\s+(\d+)\s+([\d.]+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)x;", res.stdout, flags=re.M)
+    # 4 children per update: one chunk of 4 on any runner count, or 39b0bee's one chunk per runner
+    assert [(int(n), int(fixed), int(old)) for n, fixed, _, old, _, _ in rows] == [(1, 4, 4), (2, 4, 2)]
+    assert all(float(a) > 0 and float(b) > 0 and float(r) > 0 for _, _, a, _, b, r in rows)

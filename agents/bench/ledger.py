@@ -1,7 +1,7 @@
 """The ledger: one committed CSV row for every run that scored test members, never rewritten.
 
-``benchmarks/results/v2/ledger.csv`` is append-only. Each row says when (UTC), from which commit
-(and whether the tree was dirty), under which protocol hash, which method at which version (a
+``benchmarks/results/v2/ledger.csv`` of the repository (:data:`LEDGER_PATH`) is append-only. Each
+row says when (UTC), from which commit (and whether the tree was dirty), under which protocol hash, which method at which version (a
 human label plus a :func:`method_fingerprint` of its settings and code), on how many members and
 seeds, and what it scored. The README's v2 tables list :func:`scored_versions`: every version of
 every method ever scored, not the best one. A method changed after its test result was seen gets
@@ -27,11 +27,28 @@ from typing import Any, Mapping, Sequence
 
 from agents.checkpoint import atomic_write
 
-__all__ = ["LEDGER", "LedgerEntry", "LEDGER_COLUMNS", "method_fingerprint", "git_state", "file_sha256", "utc_now",
-           "new_entry", "append_entry", "read_ledger", "scored_versions"]
+__all__ = ["LEDGER_PATH", "find_ledger", "LedgerEntry", "LEDGER_COLUMNS", "method_fingerprint", "git_state",
+           "file_sha256", "utc_now", "new_entry", "append_entry", "read_ledger", "scored_versions"]
 
-#: The v2 ledger committed with the repository.
-LEDGER = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "v2" / "ledger.csv"
+#: Where a checkout of the repository keeps the committed v2 ledger, relative to its root. The ledger is
+#: the repository's record, not package data: runs that score test members are filed in a checkout.
+LEDGER_PATH = Path("benchmarks", "results", "v2", "ledger.csv")
+
+
+def find_ledger(start: str | Path | None = None) -> Path:
+    """The committed v2 ledger of the checkout holding ``start`` (default: the current folder): the first
+    :data:`LEDGER_PATH` found in ``start`` or a folder above it.
+
+    Raises:
+        ValueError: there is none, naming where it looked and what to pass instead.
+    """
+    start = Path(start if start is not None else Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / LEDGER_PATH).is_file():
+            return folder / LEDGER_PATH
+    raise ValueError(f"no v2 ledger ({LEDGER_PATH}) in {start} or a folder above it: a run that scores test "
+                     f"members files every method version it scored in the ledger committed with hpenv; run it "
+                     f"from a checkout of hpenv, or give the ledger file to append to (--ledger FILE)")
 
 FINGERPRINT_HEX = 12
 
@@ -128,14 +145,15 @@ def new_entry(*, results: str | Path, protocol_hash: str, suite: str, method: st
                        results_sha256=file_sha256(results))
 
 
-def append_entry(entry: LedgerEntry, path: str | Path = LEDGER) -> Path:
-    """Append one row to the ledger at ``path`` (created with its header if missing), atomically.
+def append_entry(entry: LedgerEntry, path: str | Path | None = None) -> Path:
+    """Append one row to the ledger at ``path`` (default: :func:`find_ledger`; created with its header if
+    missing), atomically.
 
     Old rows are copied byte for byte; the new file replaces the old in one rename, so a kill
     leaves the old ledger or the new one. Raises if ``entry``'s (method, method_version) was scored
     before, on any suite, with another fingerprint: a changed method needs a new version label.
     """
-    path = Path(path)
+    path = Path(path) if path is not None else find_ledger()
     old = path.read_bytes() if path.exists() else b""
     for row in _rows(old, path):
         if ((row["method"], row["method_version"]) == (entry.method, entry.method_version)
@@ -153,9 +171,10 @@ def append_entry(entry: LedgerEntry, path: str | Path = LEDGER) -> Path:
     return atomic_write(path, old + buffer.getvalue().encode())
 
 
-def read_ledger(path: str | Path = LEDGER) -> list[LedgerEntry]:
-    """Every row of the ledger, oldest first (an empty list if there is no ledger yet)."""
-    path = Path(path)
+def read_ledger(path: str | Path | None = None) -> list[LedgerEntry]:
+    """Every row of the ledger at ``path`` (default: :func:`find_ledger`), oldest first (an empty list if
+    there is no ledger yet)."""
+    path = Path(path) if path is not None else find_ledger()
     if not path.exists():
         return []
     types = {f.name: f.type for f in dataclasses.fields(LedgerEntry)}
@@ -163,8 +182,9 @@ def read_ledger(path: str | Path = LEDGER) -> list[LedgerEntry]:
     return [LedgerEntry(**{k: parse[types[k]](v) for k, v in row.items()}) for row in _rows(path.read_bytes(), path)]
 
 
-def scored_versions(path: str | Path = LEDGER) -> list[dict]:
-    """Every (suite, method, version, fingerprint) ever scored, in order of first scoring: the README's rows.
+def scored_versions(path: str | Path | None = None) -> list[dict]:
+    """Every (suite, method, version, fingerprint) ever scored in the ledger at ``path`` (default:
+    :func:`find_ledger`), in order of first scoring: the README's rows.
 
     Each dict has those four keys plus ``first_date``, ``runs`` and ``last`` (the latest entry).
     """

@@ -1,7 +1,7 @@
 """The pre-registered benchmark protocol: one committed, versioned TOML file fixed before any test run.
 
-The file (``benchmarks/v2/protocol.toml`` is v2's) declares everything a reported number depends
-on: the suites with their member counts per split and episode (``horizon x steps_per_action``),
+The file (``agents/bench/data/v2/protocol.toml`` is v2's, :data:`REGISTERED_PROTOCOL`) declares
+everything a reported number depends on: the suites with their member counts per split and episode (``horizon x steps_per_action``),
 the evaluation and selection seeds (by rule: ``first``, ``count``), the candidate sets the
 references choose from, the comparison family per suite (the controller against each reference)
 and the statistics (member-level cluster bootstrap, Wilcoxon over members, Holm over the family,
@@ -27,14 +27,18 @@ import datetime
 import hashlib
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["REGISTERED_PROTOCOL", "ProtocolError", "SeedRule", "SuitePlan", "Statistics", "Candidates",
-           "Budgets", "RegisteredProtocol", "load_protocol", "registry_problems", "seed_range_problems"]
+__all__ = ["REGISTERED_DATA", "REGISTERED_PROTOCOL", "ProtocolError", "SeedRule", "SuitePlan", "Statistics",
+           "Candidates", "Budgets", "RegisteredProtocol", "load_protocol", "registry_problems", "seed_range_problems"]
 
-#: The v2 protocol committed with the repository.
-REGISTERED_PROTOCOL = Path(__file__).resolve().parents[2] / "benchmarks" / "v2" / "protocol.toml"
+#: The registered protocols and what their registered runs chose, shipped as package data of
+#: ``agents.bench`` (pyproject.toml declares the files): an installed wheel has no checkout to read.
+REGISTERED_DATA = Path(str(resources.files("agents.bench").joinpath("data")))
+#: The v2 protocol, frozen as v2.0: every v2 result records the SHA-256 of this file's bytes.
+REGISTERED_PROTOCOL = REGISTERED_DATA / "v2" / "protocol.toml"
 
 STATUSES = ("draft", "frozen")
 SPLITS = ("train", "selection", "test", "transfer")
@@ -197,7 +201,8 @@ def load_protocol(path: str | Path = REGISTERED_PROTOCOL) -> RegisteredProtocol:
     """Read and validate a protocol file; errors name the key, the value and what is allowed."""
     path = Path(path)
     if not path.is_file():
-        raise ProtocolError(f"protocol file {str(path)!r} does not exist")
+        shipped = "; it ships with hpenv as package data: reinstall it" if path == REGISTERED_PROTOCOL else ""
+        raise ProtocolError(f"protocol file {str(path)!r} does not exist{shipped}")
     raw = path.read_bytes()
     try:
         doc = tomllib.loads(raw.decode("utf-8"))

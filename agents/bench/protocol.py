@@ -48,10 +48,12 @@ from agents.options import reinforce_settings
 from agents.reinforce import RecurrentReinforceConfig
 from agents.seeds import HELD_OUT, SELECTION
 from hpenv.extras import require_all
-from hpenv.instances import MLP_SUITES, member_factors, suite as get_suite
+from hpenv.instances import MLP_SUITES, Suite, instance_sets, member_factors, suite as get_suite
+from hpenv.suites_v2 import SuiteV2
 from hpenv.tasks import TASK_EXTRAS
 
 __all__ = ["Protocol", "PRESETS", "DEPLOY_CHUNK", "SuiteContext", "candidate_tuples", "candidate_schedules", "run_protocol",
+           "check_v1_suites",
            "CSV_COLUMNS", "HEADROOM_COLUMNS", "SELECTION_SEED", "write_atomic", "read_rows"]
 
 #: The first seed of children trained on selection members (:data:`agents.seeds.SELECTION` owns the range).
@@ -315,6 +317,25 @@ def _rows_of(ctx: SuiteContext, method, member: str, results: list[EpisodeRecord
     } for r in results]
 
 
+def check_v1_suites(names: Sequence[str]) -> None:
+    """Raise a ValueError naming the right command for any of ``names`` that is not a v1 suite.
+
+    The v1 protocol reads what only v1 suites have (a base task, a scale factor); a v2 suite runs under
+    its registered protocol, ``hptune bench --v2``.
+    """
+    v1 = [name for name in instance_sets() if isinstance(get_suite(name), Suite)]
+    for name in names:
+        suite = get_suite(name)  # names the known suites of an unknown name
+        if isinstance(suite, Suite):
+            continue
+        if isinstance(suite, SuiteV2):
+            raise ValueError(f"suite {name!r} belongs to benchmark v2, which the v1 benchmark does not run (its "
+                             f"suites: {', '.join(v1)}); run it with `hptune bench --v2 --suite {name} --out DIR` "
+                             f"(add --quick for a rehearsal on selection members)")
+        raise ValueError(f"suite {name!r} is not a benchmark v1 suite; the v1 benchmark runs only those "
+                         f"({', '.join(v1)})")
+
+
 def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequence[Any] | None = None,
                  progress: bool = True, log=print) -> dict:
     """Run the protocol into ``out`` (resumable); returns ``{"rows", "headroom", "notes", "wall_s"}``.
@@ -333,6 +354,7 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
     names = [m.name for m in resolved]
     if len(set(names)) != len(names):
         raise ValueError(f"method names must be distinct, got {names}")
+    check_v1_suites(protocol.suites)
     # every optional module the run will import, checked before anything is written or trained:
     # otherwise a missing one stops the run at the first row that needs it, long after the start
     bases = {name: get_suite(name).base for name in protocol.suites}

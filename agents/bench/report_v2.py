@@ -121,12 +121,13 @@ def write_suite_report(folder: Path, plan, protocol, sel: dict, gates: Sequence[
 
 
 def ledger_table_md(ledger: Path | None = None) -> str:
-    """Every version of every method ever scored on v2 test members, from the ledger (the README's table)."""
-    from agents.bench.ledger import LEDGER, scored_versions
+    """Every version of every method ever scored on v2 test members, from the ledger (default:
+    :func:`agents.bench.ledger.find_ledger`; the README's table)."""
+    from agents.bench.ledger import scored_versions
 
     out = ["| suite | method | version | fingerprint | first scored | runs | test accuracy (members) |",
            "|---|---|---|---|---|---:|---:|"]
-    for v in scored_versions(ledger or LEDGER):
+    for v in scored_versions(ledger):
         e = v["last"]
         out.append(f"| {v['suite']} | {v['method']} | {v['method_version']} | `{v['method_fingerprint']}` | "
                    f"{v['first_date'][:10]} | {v['runs']} | {100 * e.mean_test_accuracy:.2f} ({e.n_members}) |")

@@ -30,7 +30,6 @@ run continues where it stopped.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import time
@@ -43,11 +42,11 @@ import hpenv
 from agents.bench.candidates import schedule_family, static_grid
 from agents.bench.common import write_atomic, write_csv
 from agents.bench.parallel import run_units
-from agents.bench.preregistration import REGISTERED_PROTOCOL, ProtocolError, RegisteredProtocol, SuitePlan, load_protocol
+from agents.bench.preregistration import ProtocolError, RegisteredProtocol, SuitePlan
 from agents.engine import EpisodeRecord, schedule_episodes, static_episodes
+from hpenv.instances import Suite
 
-__all__ = ["HEADROOM_V2_COLUMNS", "REGISTERED_RESULTS", "SelectionView", "PrepareContext", "selection_stage",
-           "gate_rows", "registered_references"]
+__all__ = ["HEADROOM_V2_COLUMNS", "SelectionView", "PrepareContext", "selection_stage", "gate_rows", "plan_of"]
 
 HEADROOM_V2_COLUMNS = ["suite", "gate", "method", "reference", "n_members", "gain", "ci_low", "ci_high",
                        "p_wilcoxon", "method_mean", "reference_mean", "threshold", "passes"]
@@ -55,41 +54,6 @@ HEADROOM_V2_COLUMNS = ["suite", "gate", "method", "reference", "n_members", "gai
 #: Children trained side by side in one vector env during selection (their numbers do not enter any
 #: report row: only seed B's re-trained children, alone, do).
 SELECTION_CHUNK = 120
-
-
-#: The registered protocol's committed results (``results.csv``, the ledger, the reports).
-REGISTERED_RESULTS = REGISTERED_PROTOCOL.parents[1] / "results" / "v2"
-
-#: The references :func:`registered_references` returns, as ``results.csv`` names them.
-REFERENCES = ("best static tuple", "best fixed schedule")
-
-
-def registered_references(suite: str, results: Path = REGISTERED_RESULTS,
-                          protocol: Path = REGISTERED_PROTOCOL) -> dict[str, list[dict]]:
-    """The ``best static tuple`` and ``best fixed schedule`` that the registered run of ``suite`` chose.
-
-    Read from the run's ``results.csv`` (rows of ``protocol``'s hash): ``{reference: its schedule,
-    one dict of applied values per env step}``, so a caller (``hptune train``) compares with exactly
-    the references the benchmark reports, without re-running the selection stage. A ValueError
-    names what is missing.
-    """
-    expected = load_protocol(protocol).hash
-    found: dict[str, list[dict]] = {}
-    path = Path(results) / "results.csv"
-    if path.is_file():
-        with open(path, newline="") as f:
-            for row in csv.DictReader(f):
-                if (row["suite"] == suite and row["method"] in REFERENCES and row["method"] not in found
-                        and row["protocol_hash"] == expected and row["diverged"] == "False"):
-                    found[row["method"]] = json.loads(row["schedule"])
-                    if len(found) == len(REFERENCES):
-                        break
-    missing = [name for name in REFERENCES if name not in found]
-    if missing:
-        raise ValueError(f"{path} holds no {' or '.join(missing)} of suite {suite!r} under protocol "
-                         f"{expected[:12]}: its references are chosen by that protocol's selection stage "
-                         f"(hptune bench --v2 --out DIR)")
-    return found
 
 
 # ---------------------------------------------------------------------- what prepare may see
@@ -457,6 +421,19 @@ def quick_protocol(protocol: RegisteredProtocol, overrides: dict | None = None) 
         suites=tuple(dataclasses.replace(plan, selection=min(plan.selection, q["selection"])) for plan in protocol.suites))
 
 
+def plan_of(protocol: RegisteredProtocol, suite: str) -> SuitePlan:
+    """The protocol's plan of ``suite``; a ValueError naming the right command for a v1 suite or a suite the
+    protocol does not register."""
+    registered = [plan.name for plan in protocol.suites]
+    if suite in registered:
+        return protocol.suite(suite)
+    if suite in hpenv.instance_sets() and isinstance(hpenv.suite(suite), Suite):
+        raise ValueError(f"suite {suite!r} belongs to benchmark v1, which `hptune bench --v2` does not run; run it "
+                         f"with `hptune bench --suite {suite} --out DIR` (without --v2)")
+    raise ValueError(f"suite {suite!r} is not in protocol {protocol.version} ({protocol.path}); it registers "
+                     f"{', '.join(registered)}")
+
+
 def run_v2(protocol: RegisteredProtocol, out: str | Path, *, suites: Sequence[str] | None = None,
            methods: Sequence[str] | None = None, quick: bool | dict = False, workers: int | None = None,
            ledger: Path | None = None, check_registry: bool = True, log=print) -> dict:
@@ -467,7 +444,8 @@ def run_v2(protocol: RegisteredProtocol, out: str | Path, *, suites: Sequence[st
         methods: override the suites' methods (default: each suite's family and ``reported``).
         quick: :func:`quick_protocol` (a dict: with those overrides of :data:`QUICK`), deployed on
             selection members: a rehearsal, not a result.
-        ledger: the ledger file (default :data:`agents.bench.ledger.LEDGER`, the committed one).
+        ledger: the ledger file a full run appends to (default: the committed one of the checkout holding
+            the current folder, :func:`agents.bench.ledger.find_ledger`; found before any work starts).
         check_registry: refuse a protocol whose suites' member counts differ from the registered
             suites' (:func:`~agents.bench.preregistration.registry_problems`); off only for test protocols.
 
@@ -486,13 +464,15 @@ def run_v2(protocol: RegisteredProtocol, out: str | Path, *, suites: Sequence[st
         rehearsal = quick_settings(quick if isinstance(quick, dict) else None)
         protocol = quick_protocol(protocol, rehearsal)
     else:
+        from agents.bench.ledger import find_ledger
         from agents.bench.preregistration import registry_problems
 
         protocol.require_frozen()
         problems = registry_problems(protocol) if check_registry else []
         if problems:
             raise ProtocolError("; ".join(problems))
-    plans = [protocol.suite(name) for name in (suites or [p.name for p in protocol.suites])]
+        ledger = Path(ledger) if ledger is not None else find_ledger()
+    plans = [plan_of(protocol, name) for name in (suites or [p.name for p in protocol.suites])]
     per_suite = {plan.name: list(methods or family_methods(plan)) for plan in plans}
     resolved = {spec: resolve_method(spec) for specs in per_suite.values() for spec in specs}
     require_all([(f"method {m.name!r}", extra) for m in resolved.values() for extra in m.extras])
@@ -579,10 +559,10 @@ def file_in_ledger(results: Path, plan: SuitePlan, protocol: RegisteredProtocol,
                    rows: Sequence[dict], ledger: Path | None = None) -> None:
     """Append one ledger row per (method, version) this run scored on the suite's test members; a
     resumed run files only the versions not yet filed under this protocol and suite."""
-    from agents.bench.ledger import LEDGER, append_entry, new_entry, read_ledger
+    from agents.bench.ledger import append_entry, find_ledger, new_entry, read_ledger
     from agents.bench.member_stats import member_differences, member_matrix
 
-    ledger = Path(ledger or LEDGER)
+    ledger = Path(ledger) if ledger is not None else find_ledger()
     test = [r for r in rows if r["split"] == "test"]
     reference = plan.references[0]
     ref = member_matrix(test, reference)
@@ -603,7 +583,7 @@ def file_in_ledger(results: Path, plan: SuitePlan, protocol: RegisteredProtocol,
 
 
 def main_v2(args) -> int:
-    """``hptune bench --v2 --out DIR [--quick] [--suite NAMES] [--methods A,B] [--workers N] [--protocol FILE]``."""
+    """``hptune bench --v2 --out DIR [--quick] [--suite A,B] [--methods A,B] [--workers N] [--protocol/--ledger F]``."""
     import sys
 
     from agents.bench.preregistration import REGISTERED_PROTOCOL, load_protocol
@@ -612,6 +592,7 @@ def main_v2(args) -> int:
     suites = [s.strip() for s in args.suite.split(",") if s.strip()] if args.suite else None
     t0 = time.perf_counter()
     summary = run_v2(protocol, args.out, suites=suites, methods=args.methods, quick=args.quick, workers=args.workers,
+                     ledger=args.ledger,
                      log=lambda msg: print(f"[{time.perf_counter() - t0:6.0f}s] {msg}", file=sys.stderr, flush=True))
     for name in summary["suites"]:
         print((Path(args.out) / name.replace("/", "_") / "results.md").read_text())

@@ -1,10 +1,10 @@
 """Benchmark v2's cost targets on this machine: ``--quick`` in at most 5 minutes of wall time, the
 full protocol of one MLP suite (every method) in at most 90, on all cores.
 
-    python benchmarks/v2_cost.py                          # times --quick now
-    python benchmarks/v2_cost.py --full-run RUN_DIR       # and reads a full run's cost from its folder
-    python benchmarks/v2_cost.py --full --out RUN_DIR     # runs the full protocol too (frozen protocol)
-    python benchmarks/v2_cost.py --episode-cost           # one episode of 64 children per v2 MLP suite
+    python benchmarks/speed/v2_cost.py                          # times --quick now
+    python benchmarks/speed/v2_cost.py --full-run RUN_DIR       # and reads a full run's cost from its folder
+    python benchmarks/speed/v2_cost.py --full --out RUN_DIR     # runs the full protocol too (frozen protocol)
+    python benchmarks/speed/v2_cost.py --episode-cost           # one episode of 64 children per v2 MLP suite
 
 A full run's folder may have been resumed: its cost is the sum of its sessions (``run.json`` of
 each, kept in ``sessions.json``). Prints the CPU, the core count, each wall time and its ratio to
@@ -22,10 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from agents.bench.preregistration import REGISTERED_PROTOCOL, load_protocol  # noqa: E402
-from agents.bench.v2 import run_v2, run_sessions  # noqa: E402
+from agents.bench.preregistration import REGISTERED_PROTOCOL, load_protocol
+from agents.bench.v2 import run_v2, run_sessions
 
 TARGET_QUICK_S = 5 * 60
 TARGET_FULL_S = 90 * 60

@@ -18,8 +18,8 @@ episodes per iteration, the learner's update time is timed against the runner's 
 the learner alone at ``--update-batches`` episodes per update (synthetic chunks), which is what
 it would face with many runners.
 
-    python benchmarks/ray_scaling.py                           # digits, K=8, N = 1, 2
-    python benchmarks/ray_scaling.py --runners 1,2,4 --address auto   # join a running cluster
+    python benchmarks/speed/ray_scaling.py                           # digits, K=8, N = 1, 2
+    python benchmarks/speed/ray_scaling.py --runners 1,2,4 --address auto   # join a running cluster
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from agents.distributed import RayRunners, init_ray
 from agents.rollout import EpisodeChunk
 from hpenv.extras import import_extra
 
-ray = import_extra("ray", by="benchmarks/ray_scaling.py")
+ray = import_extra("ray", by="benchmarks/speed/ray_scaling.py")
 
 
 def make_agent(env_kwargs: dict, num_envs: int, episodes_per_update: int) -> RecurrentReinforce:

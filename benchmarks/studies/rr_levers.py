@@ -11,11 +11,15 @@ version 1. Test members are never touched: a variant that wins here becomes a ne
 once through the ledger. The best static tuple was chosen on these members (at another seed),
 which favours it.
 
-    python benchmarks/rr_levers.py --out runs/rr-levers                     # every variant x 2 seeds
-    python benchmarks/rr_levers.py --out runs/rr-levers --variants "v1,hidden 128" --seeds 3
+    python benchmarks/studies/rr_levers.py --out runs/rr-levers                     # every variant x 2 seeds
+    python benchmarks/studies/rr_levers.py --out runs/rr-levers --variants "v1,hidden 128" --seeds 3
 
 Agents are cached in ``--out`` (``<variant>_s<seed>.pt``), so a killed run continues. About 140 s
 of one core per 2,048-episode meta-training.
+
+Reads: the registered run's best static tuple (``benchmarks/results/v2``, as shipped with the package:
+:func:`agents.bench.registered.registered_references`). Its results are quoted in ``docs/results.md``
+(the runs are not committed).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import torch
 import hpenv
 from agents.bench.member_stats import member_comparison
 from agents.bench.report import difference_text
-from agents.bench.v2 import registered_references
+from agents.bench.registered import registered_references
 from agents.engine import evaluate_policy, static_episodes
 from agents.options import reinforce_settings, with_entropy_decay
 from agents.reinforce import RecurrentReinforce

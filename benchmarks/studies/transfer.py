@@ -1,6 +1,6 @@
 """Transfer: RecurrentReinforce meta-trained on one suite, deployed on another suite's test members.
 
-    python benchmarks/transfer.py runs/v1-digits runs/v1-wine     # two finished `hptune bench` runs
+    python benchmarks/studies/transfer.py runs/v1-digits runs/v1-wine     # two finished `hptune bench` runs
 
 Each run folder holds one suite's benchmark (``hptune bench --suite NAME --out DIR``) with the
 ``RR meta (train members)`` method. For every ordered pair (source, target) this deploys the
@@ -9,6 +9,10 @@ source's cache) greedily on the target's test members x evaluation seeds, the sa
 the target's run, and compares it, paired, with the target's best static tuple, best fixed
 schedule and its own RR meta. Nothing is chosen here. Writes ``transfer.csv`` (the rows) and
 ``transfer.md`` (the paired table) into the target's folder and prints the table.
+
+Reads: the two run folders given (the committed ones are ``benchmarks/results/digits`` and
+``benchmarks/results/wine``: their ``config.json``, ``results.csv`` and RR meta's cache). Its committed
+results: ``benchmarks/results/transfer.md`` and ``benchmarks/results/transfer_from_v1_*.csv``.
 """
 
 from __future__ import annotations

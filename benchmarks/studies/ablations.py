@@ -3,13 +3,17 @@
     cp -r runs/v1-digits runs/v1-digits-ablations    # a run's report covers its last invocation's methods
     hptune bench --suite v1/digits-scaled --out runs/v1-digits-ablations --methods "best static tuple,\
 best fixed schedule,RR meta (train members),RR ablation: absolute actions only,..."   # the variants
-    python benchmarks/ablations.py runs/v1-digits-ablations runs/v1-wine-ablations > ablations.md
+    python benchmarks/studies/ablations.py runs/v1-digits-ablations runs/v1-wine-ablations > ablations.md
 
 Each ``RR ablation: ...`` method of ``agents.bench.methods`` changes one setting of "RR ablation:
 absolute actions only" (the grouped leave-one-out agent with absolute actions, 4,096 episodes);
 this prints each variant's mean test accuracy, its share of the oracle's gain over the best static
 tuple, and its paired difference from that base (95% bootstrap interval, wins/ties/losses,
 Wilcoxon p with Holm over the suite's table), on the same 36 (member, seed) pairs.
+
+Reads: the ``results.csv`` of each run folder given (v1 benchmark runs with the ablation methods: the
+committed ones are ``benchmarks/results/digits`` and ``benchmarks/results/wine``). Its committed table:
+``benchmarks/results/ablations.md``.
 """
 
 from __future__ import annotations

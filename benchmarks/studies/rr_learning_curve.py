@@ -1,8 +1,8 @@
 """RecurrentReinforce's learning curve on a suite's selection members (never its test members).
 
-    python benchmarks/rr_learning_curve.py --suite v1/digits-scaled --out runs/curve-digits
-    python benchmarks/rr_learning_curve.py --suite v1/wine-scaled --space relative_lr --out runs/curve-wine
-    python benchmarks/rr_learning_curve.py --group-size 1 --baseline moving_average --out runs/curve-ma
+    python benchmarks/studies/rr_learning_curve.py --suite v1/digits-scaled --out runs/curve-digits
+    python benchmarks/studies/rr_learning_curve.py --suite v1/wine-scaled --space relative_lr --out runs/curve-wine
+    python benchmarks/studies/rr_learning_curve.py --group-size 1 --baseline moving_average --out runs/curve-ma
 
 Meta-trains with the benchmark's settings (``agents.bench.Protocol.rr``: batches of
 64 children from the train members, in groups of 8 that share a member and an initial child, a
@@ -12,6 +12,9 @@ every ``--eval-every`` episodes deploys the greedy policy on every selection mem
 evaluation: the mean final validation accuracy over those children, beside the best static tuple's,
 the best fixed schedule's and the per-member oracle's (chosen on the same children from the
 protocol's 24 + 24 candidates, so the references are optimistic), and writes ``curve.json``.
+
+Reads: no results folder (it trains and evaluates on the suite's members itself). Its committed curve
+on ``v1/digits-scaled``: ``benchmarks/results/digits/rr_learning_curve.json``.
 """
 
 from __future__ import annotations

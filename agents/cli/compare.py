@@ -1,0 +1,170 @@
+"""The final comparisons of ``hptune train``: the trained policy beside baselines and references, on the same children.
+
+:func:`compare` on a task's held-out seeds, :func:`compare_on_selection` on a v1 suite's selection
+members (references chosen there), :func:`compare_on_v2_selection` on a v2 suite's selection members
+with the references the registered benchmark run chose. Test members are never used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import hpenv
+from agents.cli.config import TrainConfig
+from agents.engine import EpisodeRecord
+from agents.evaluation import run_episodes
+from agents.seeds import REPORT
+
+__all__ = ["compare", "compare_on_selection", "compare_on_v2_selection", "members_by_factor"]
+
+
+def compare(policies: dict[str, Any], env_kwargs: dict, episodes: int) -> dict[str, list[EpisodeRecord]]:
+    """Each policy on the same held-out seeds (same children, same batches).
+
+    The seeds are :data:`agents.seeds.REPORT`'s, never the benchmark's evaluation seeds (and
+    :class:`TrainConfig` refuses a suite's test members).
+    """
+    env = gym.make(hpenv.ENV_ID, **env_kwargs)
+    seeds = REPORT.seeds(episodes)
+    return {name: run_episodes(env, policy, seeds) for name, policy in policies.items()}
+
+
+def compare_on_selection(policies: dict[str, Any], cfg: TrainConfig, cache: Path
+                         ) -> tuple[dict[str, list[EpisodeRecord]], list[str]]:
+    """Each policy, the best static tuple and the best fixed schedule on a suite's selection members.
+
+    The references are chosen as ``hptune bench`` chooses them (best mean validation accuracy over
+    the selection members x ``cfg.eval_episodes`` seeds ``1_000_000 + i``), then every method
+    trains one child per (selection member, seed) alone, so the results pair exactly. The
+    references are chosen on these very children: the comparison favours them. Test members are
+    never used. Returns the results by method name (in (member, seed) order) and the names of the
+    two references.
+    """
+    from agents.bench.protocol import Protocol, SuiteContext
+    from agents.engine import evaluate_policy, schedule_episodes, static_episodes
+
+    protocol = Protocol(suites=(cfg.task,), selection_seeds=cfg.eval_episodes, horizon=cfg.horizon,
+                        steps_per_action=cfg.steps_per_action, seed=cfg.seed)
+    # one cache per seed count: a resumed run with another --eval-episodes chooses its references anew
+    ctx = SuiteContext(cfg.task, protocol, cache / f"{cfg.eval_episodes}-seeds")
+    print(f"choosing the references on {len(ctx.selection_members())} selection members x {cfg.eval_episodes} "
+          f"seeds ({len(ctx.candidates)} static tuples, {len(ctx.schedules)} fixed schedules)")
+    selection = ctx.run_selection()
+    seeds = selection["seeds"]
+    static = ctx.candidates[selection["static_best"]]
+    schedule = ctx.schedules[selection["schedule_best"]]
+    references = [f"best static tuple ({_tuple_text(ctx.space.decode(static))})",
+                  f"best fixed schedule ({ctx.schedule_names[selection['schedule_best']]})"]
+    kw = {"device": cfg.device, **ctx.env_kwargs}
+    results: dict[str, list[EpisodeRecord]] = {name: [] for name in [*policies, *references]}
+    for member in ctx.selection_members():
+        for name, policy in policies.items():
+            results[name] += evaluate_policy(policy, seeds, chunk=1, task=member, **kw)
+        results[references[0]] += static_episodes(np.repeat(static[None], len(seeds), 0), seeds, chunk=1,
+                                                  task=member, **kw)[0]
+        results[references[1]] += schedule_episodes(np.repeat(schedule[None], len(seeds), 0), seeds, chunk=1,
+                                                    task=member, **kw)[0]
+    return results, references
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    """A trained RecurrentReinforce as a worker process rebuilds it (the agent itself holds its envs)."""
+
+    path: str
+
+
+def _v2_member_unit(unit: tuple) -> dict[str, list[EpisodeRecord]]:
+    """One selection member's children: every policy and both references, one child per seed each."""
+    from agents.engine import evaluate_policy, schedule_episodes
+    from agents.reinforce import RecurrentReinforce
+
+    member, seeds, kw, policies, schedules = unit
+    out = {}
+    for name, policy in policies.items():
+        if isinstance(policy, _Checkpoint):
+            policy = RecurrentReinforce.load(policy.path)
+        out[name] = evaluate_policy(policy, seeds, chunk=len(seeds), task=member, **kw)
+    for name, schedule in schedules.items():
+        out[name] = schedule_episodes(np.repeat(schedule[None], len(seeds), 0), seeds, chunk=len(seeds),
+                                      task=member, **kw)[0]
+    return out
+
+
+def compare_on_v2_selection(policies: dict[str, Any], cfg: TrainConfig, checkpoint: Path | None = None
+                            ) -> tuple[dict[str, list[EpisodeRecord]], list[str], list[str]]:
+    """Each policy and the benchmark's two references on a v2 suite's selection members, on every core.
+
+    The references are those the registered ``hptune bench --v2`` run chose on these members and
+    reports against (:func:`agents.bench.registered.registered_references`: the best static tuple over the
+    whole grid, the best fixed schedule of the protocol's family). Every method trains one child per
+    (selection member, seed) on the same seeds, ``cfg.eval_episodes`` seeds of the v2 selection range
+    after the protocol's own (so no child here chose anything; the members did choose the
+    references, which favours them). Members run in parallel (:func:`agents.bench.parallel.run_units`);
+    a RecurrentReinforce policy travels to the workers as its ``checkpoint`` (a policy that cannot be
+    pickled keeps the evaluation in this process). Returns the results by method (in (member, seed)
+    order), the references' names and the members.
+    """
+    import pickle
+
+    from agents.bench.parallel import default_workers, run_units
+    from agents.bench.preregistration import load_protocol
+    from agents.bench.registered import registered_references
+    from agents.reinforce import RecurrentReinforce
+    from agents.seeds import V2_SELECTION
+    from hpenv.config import EnvConfig
+
+    space = EnvConfig.from_kwargs(cfg.env_kwargs()).resolve_space()  # the env's space, without building one
+    chosen = registered_references(cfg.task)
+    schedules = {f"{name} ({_schedule_title(steps)})": np.stack([space.encode(values) for values in steps])
+                 for name, steps in chosen.items()}
+    seeds = V2_SELECTION.seeds(cfg.eval_episodes, offset=len(load_protocol().selection_seeds))
+    portable = {name: _Checkpoint(str(checkpoint)) if isinstance(policy, RecurrentReinforce) and checkpoint
+                else policy for name, policy in policies.items()}
+    try:
+        pickle.dumps(portable)
+        workers = default_workers()
+    except (pickle.PicklingError, TypeError, AttributeError):  # it cannot travel: evaluate here, member by member
+        workers = 1
+    members = hpenv.instance_set(cfg.task, "selection")
+    kw = {"horizon": cfg.horizon, "steps_per_action": cfg.steps_per_action, "device": cfg.device}
+    units = [(m, seeds, kw, portable, schedules) for m in members]
+    print(f"comparing on {len(members)} selection members x {len(seeds)} seeds with the benchmark's references "
+          f"({', '.join(schedules)}), {workers} worker(s)")
+    by_member = dict(run_units(_v2_member_unit, units, workers=workers))
+    names = [*policies, *schedules]
+    results = {name: [r for i in range(len(members)) for r in by_member[i][name]] for name in names}
+    return results, list(schedules), members
+
+
+def members_by_factor(records: list[EpisodeRecord], members: list[str]) -> dict[str, EpisodeRecord]:
+    """First-seed children of up to four members that differ most in their factors (the fewest and most
+    training examples, the least and most label noise), labelled by those factors, for ``schedule.png``."""
+    per = len(records) // len(members)
+    factors = {m: hpenv.member_factors(m) for m in members}
+    picks = []
+    for key in ("n_train", "label_noise"):
+        for m in (min(members, key=lambda m: factors[m][key]), max(members, key=lambda m: factors[m][key])):
+            if m not in picks:
+                picks.append(m)
+    return {f"{m.rsplit('/', 1)[1]}: {factors[m]['base']}, {factors[m]['n_train']} examples, "
+            f"label noise {factors[m]['label_noise']:.0%}": records[members.index(m) * per] for m in picks}
+
+
+def _schedule_title(steps: list[dict]) -> str:
+    """A schedule of applied values as text: the start tuple, then each change and the env step it happens at."""
+    parts = [_tuple_text(steps[0])]
+    for t in range(1, len(steps)):
+        changed = {k: v for k, v in steps[t].items() if v != steps[t - 1][k]}
+        if changed:
+            parts.append(f"{_tuple_text(changed)} from step {t + 1}")
+    return "; ".join(parts)
+
+
+def _tuple_text(values: dict) -> str:
+    return ", ".join(f"{name} {value:g}" for name, value in values.items())

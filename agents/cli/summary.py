@@ -1,0 +1,145 @@
+"""What ``hptune train`` reports of a run: the tables of its comparison, its schedules as text, and its plots."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import hpenv
+from agents.cli.run_folder import RunFolder
+from agents.engine import EpisodeRecord
+from agents.evaluation import format_summary, summarize
+
+__all__ = ["first_name", "summary_table", "paired_text", "schedule_text", "plot_run"]
+
+
+def first_name(results: dict[str, list]) -> str:
+    return next(iter(results))
+
+
+def paired_text(results: dict[str, list[EpisodeRecord]], references: list[str],
+                members: list[str] | None = None) -> str:
+    """Every other method against each reference on test accuracy: paired child by child, or with
+    ``members`` (results in (member, seed) order) at member level, as ``hptune bench --v2`` reports a
+    suite (seeds averaged within a member, members resampled, Wilcoxon over members)."""
+    from agents.bench.member_stats import member_comparison
+    from agents.bench.report import difference_text
+    from agents.bench.stats import paired_comparison
+
+    def compare(x: list[EpisodeRecord], y: list[EpisodeRecord]) -> dict:
+        if members is None:
+            return paired_comparison([r.test_accuracy for r in x], [r.test_accuracy for r in y])
+        per = len(x) // len(members)
+        return member_comparison(*({m: np.array([[r.test_accuracy for r in res[i * per:(i + 1) * per]]])
+                                    for i, m in enumerate(members)} for res in (x, y)))
+
+    ci, counts = ("paired 95% CI", "wins/ties/losses") if members is None else ("member-level 95% CI", "members W/T/L")
+    lines = [f"| method | reference | difference, points [{ci}] | {counts} | Wilcoxon p |", "|---|---|---|---|---|"]
+    for name, res in results.items():
+        if name in references:
+            continue
+        for ref in references:
+            c = compare(res, results[ref])
+            lines.append(f"| {name} | {ref.split(' (')[0]} | {difference_text(c)} | "
+                         f"{c['wins']}/{c['ties']}/{c['losses']} | {c['p']:.2g} |")
+    return "\n".join(lines)
+
+
+def summary_table(results: dict[str, list[EpisodeRecord]]) -> str:
+    lines = ["| policy | test accuracy, mean [95% CI] | return, mean [95% CI] | diverged | SGD steps |",
+             "|---|---|---|---|---|"]
+    for name, res in results.items():
+        acc = summarize([r.test_accuracy for r in res])
+        ret = summarize([r.episode_return for r in res])
+        lines.append(f"| {name} | {format_summary(acc)} | {format_summary(ret)} | "
+                     f"{sum(r.diverged for r in res)}/{len(res)} | {res[0].sgd_steps if res else 0} |")
+    return "\n".join(lines)
+
+
+def schedule_text(result: EpisodeRecord, names) -> str:
+    return "\n".join(
+        f"  t={t + 1:2d} " + " ".join(f"{n}={s[n]:g}" for n in names) + f"  val_acc={s['val_accuracy']:.4f}"
+        for t, s in enumerate(result.schedule)
+    )
+
+
+def _moving_mean_std(values, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centred moving mean and standard deviation of ``values`` (the window shrinks at the ends)."""
+    y = np.asarray(values, dtype=np.float64)
+    half = window // 2
+    parts = [y[max(0, i - half): i + half + 1] for i in range(len(y))]
+    return np.array([p.mean() for p in parts]), np.array([p.std() for p in parts])
+
+
+def plot_run(run: RunFolder, history: list[dict], result: EpisodeRecord | dict[str, EpisodeRecord] | None, names,
+             results: dict[str, list[EpisodeRecord]] | None = None, space: hpenv.HPSpace | None = None) -> None:
+    """``learning_curve.png`` (training return per update, smoothed, and the final comparison's
+    returns) and ``schedule.png`` (``result``'s hyper-parameters and validation accuracy per step).
+
+    ``result``: one child, or several by label (one line each: children of members that differ).
+    ``results``: the final comparison by policy, first the trained one (as ``cmd_train`` builds it).
+    ``space``: the hyper-parameter space; each schedule panel then spans its grid.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    points = [(h.get("time/episodes", i), h.get("rollout/ep_return_mean", np.nan)) for i, h in enumerate(history)]
+    points = [(x, y) for x, y in points if np.isfinite(y)]
+    if points:
+        x, y = (np.array(v, dtype=np.float64) for v in zip(*points))
+        # one update's mean return swings by tens of points from the next: the trend is the smoothed line
+        window = max(3, len(y) // 5) | 1
+        mean, std = _moving_mean_std(y, window)
+        fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+        ax.plot(x, y, ".", color="C0", alpha=0.3, markersize=4, label="training, each update (its episodes' mean)")
+        ax.plot(x, mean, "-", color="C0", linewidth=2, label=f"training, moving mean over {window} updates")
+        ax.fill_between(x, mean - std, mean + std, color="C0", alpha=0.2, linewidth=0, label="\u00b1 1 s.d.")
+        if results:  # the final comparison: the trained policy at the end of training, the others as levels
+            first, *others = results
+            s = summarize([r.episode_return for r in results[first]])
+            ax.errorbar([x[-1]], [s["mean"]], yerr=[[s["mean"] - s["ci_low"]], [s["ci_high"] - s["mean"]]],
+                        fmt="o", color="C3", capsize=4, label=f"{first} on the compared children (95% CI)")
+            for k, name in enumerate(others):
+                level = float(np.mean([r.episode_return for r in results[name]]))
+                ax.axhline(level, color=f"C{k + 4}", linestyle="--", linewidth=1, label=name.split(" (")[0])
+        ax.set_xlabel("training episodes")
+        ax.set_ylabel("mean episode return\n(final - initial val acc)")
+        ax.set_title("learning curve")
+        fig.legend(fontsize=7, loc="outside lower center", ncols=2)
+        fig.savefig(run.path / "learning_curve.png", dpi=100)
+        plt.close(fig)
+    if result is not None:
+        children = result if isinstance(result, dict) else {None: result}
+        fig, axes = plt.subplots(len(names) + 1, 1, figsize=(7, 1.4 * (len(names) + 1) + 0.5 + 0.2 * len(children)),
+                                 sharex=True, layout="constrained")
+        for k, (label, child) in enumerate(children.items()):
+            t = np.arange(1, len(child.schedule) + 1)
+            axes[0].plot(t, [s["val_accuracy"] for s in child.schedule], marker="o", color=f"C{k}", label=label)
+            for ax, n in zip(axes[1:], names):  # nudged apart a little, so that equal choices stay visible
+                offset = (k - (len(children) - 1) / 2) * 0.06
+                ax.step(t + offset, [s[n] for s in child.schedule], where="mid", marker=".", color=f"C{k}")
+        axes[0].set_ylabel("val acc", fontsize=8)
+        for ax, n in zip(axes[1:], names):
+            ax.set_ylabel(n.replace("_", " "), fontsize=8)
+            if n == "learning_rate":
+                ax.set_yscale("log")
+            if space is not None and n in space:  # the whole grid, so that a constant shows where it sits
+                grid = np.asarray(space.params[space.names.index(n)].values, dtype=np.float64)
+                ax.set_yticks(grid, [f"{v:g}" for v in grid], fontsize=7)
+                ax.minorticks_off()
+                lo, hi = grid.min(), grid.max()
+                pad = (hi - lo) * 0.1 or 0.5
+                ax.set_ylim(*((lo / 1.6, hi * 1.6) if n == "learning_rate" else (lo - pad, hi + pad)))
+        axes[-1].set_xlabel("env step")
+        axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+        who = first_name(results) if results else "the policy"
+        if isinstance(result, dict):
+            fig.suptitle(f"hyper-parameters chosen by {who}\non members that differ (first seed each)", fontsize=10)
+            fig.legend(fontsize=7, loc="outside lower center", ncols=2)
+        else:
+            fig.suptitle(f"hyper-parameters chosen by {who}\non its first compared child (seed {result.seed})",
+                         fontsize=10)
+        fig.savefig(run.path / "schedule.png", dpi=100)
+        plt.close(fig)
