@@ -1,6 +1,6 @@
 """What benchmark v3 costs on this machine, so part 2 can size its protocol.
 
-    python benchmarks/v3/cost.py                 # one episode of 64 children per member kind, and the gates' wall time
+    python benchmarks/speed/v3_cost.py           # one episode of 64 children per member kind, and the gates' wall time
 
 Per suite: the wall time of one episode of 64 children (one member, its own width and batch size,
 random static tuples, one torch thread, median of interleaved repeats) for members of each width,

@@ -1,7 +1,7 @@
-"""What a v3 gate run found, member by member: ``python benchmarks/v3/summary.py [FOLDER ...]``.
+"""What a v3 gate run found, member by member: ``python benchmarks/studies/v3_gates.py [FOLDER ...]``.
 
-Reads ``members.csv`` of each folder (default: ``benchmarks/results/v3/mlp`` and ``.../stream``, the
-selection members) and prints, per stream kind (or for the whole stationary suite), the mean
+Reads: ``members.csv`` of each folder given (default: ``benchmarks/results/v3/mlp`` and
+``.../stream``, the selection members, as ``benchmarks/v3/gates.py`` writes them). Prints, per stream kind (or for the whole stationary suite), the mean
 seed-B test accuracy of each chosen child and each oracle's gain over the static oracle, then what
 the oracles chose: how often the per-member best fixed schedule lowers the learning rate inside the
 change window (and from which step), and the thresholds and drops of the closed-loop oracles.
