@@ -251,9 +251,11 @@ def _source(f: dict) -> Task:
 
 
 V3_SUITES = (
-    SuiteV3("v3/mlp", horizon=10, steps_per_action=20,
-            description="13 base families (6 real), members varied in training size, batch size, width, label and "
-                        "feature noise, input scale; transfer: segment and teacher; MLP, 10 x 20 SGD steps"),
+    SuiteV3("v3/mlp", horizon=10, steps_per_action=20, input_scale_log10=(-0.5, 0.5), label_noise=(0.0, 0.4),
+            steps_choices=(10, 20, 50),
+            description="13 base families (6 real), members varied in training size, batch size, width, SGD steps per "
+                        "action (10, 20, 50), label and feature noise, input scale; transfer: segment and teacher; "
+                        "MLP, 10 env steps"),
     SuiteV3("v3/stream", horizon=10, steps_per_action=20, label_noise=(0.0, 0.1), streams=dict(STREAM_KINDS_V3),
             window=(3, 8),
             description="v3/mlp's members whose training data change at a step drawn from 3..8 of 10 (label-noise "

@@ -92,9 +92,10 @@ def test_vector_env_children_equal_single_envs():
             assert abs(r1 - r2) <= one_example + 1e-6 and p1 == i2["phase"]
     again = gym.make_vec(hpenv.ENV_ID, num_envs=K, task=stream, **STEP)  # and a vector env repeats itself exactly
     obs2, _ = again.reset(seed=seed)
-    for t in range(STEP["horizon"] + 1):
-        assert np.array_equal(obs2, np.stack([row[t][0] for row in rows]))
+    assert np.array_equal(obs2, np.stack([row[0][0] for row in rows]))
+    for t in range(1, STEP["horizon"] + 1):
         obs2, *_ = again.step(np.tile(ACTION, (K, 1)))
+        assert np.array_equal(obs2, np.stack([row[t][0] for row in rows]))
 
 
 def test_pickled_and_restored_streams_continue_exactly():

@@ -47,9 +47,11 @@ def test_base_families_have_variety_and_the_transfer_split_holds_its_own():
 
 def test_factors_vary_and_include_the_base_batch_size_and_width():
     rows = [hpenv.member_factors(m) for m in hpenv.instance_set("v3/mlp", "train")[:80]]
-    for key in ("base", "classes", "n_train", "label_noise", "feature_noise", "input_scale", "batch_size", "width"):
+    for key in ("base", "classes", "n_train", "label_noise", "feature_noise", "input_scale", "batch_size", "width",
+                "steps_per_action"):
         assert len({r[key] for r in rows}) > 2, key
     assert {r["width"] for r in rows} == {32, 64, 128} and {r["batch_size"] for r in rows} == {16, 32, 64, 128}
+    assert {r["steps_per_action"] for r in rows} == {10, 20, 50}
     assert min(r["n_train"] for r in rows) >= 300 and max(r["n_train"] for r in rows) > 1500
 
 
@@ -60,7 +62,8 @@ def test_every_member_has_resolution_and_its_env_arguments_work(suite):
         f = hpenv.member_factors(member)
         assert len(task.y_val) >= 300 and len(task.y_test) >= 300, member
         assert task.input_shape == (N_FEATURES,) and task.num_classes == 10
-        assert kw["width"] == f["width"] and kw["batch_size"] == f["batch_size"]
+        assert (kw["width"], kw["batch_size"], kw["steps_per_action"]) == (f["width"], f["batch_size"],
+                                                                            f["steps_per_action"])
         sizes = task.phase_sizes() if isinstance(task, hpenv.StreamTask) else [task.sizes[0]]
         assert kw["batch_size"] <= min(sizes)
         assert task.meta["base"] == f["base"]

@@ -419,8 +419,9 @@ def primary_analysis(controller: MethodScores, references: Sequence[MethodScores
         seed: Seed of the ``numpy.random.Generator`` every draw comes from.
         p_adjustment: Which adjusted p goes in ``p_holm``: ``"step-down"`` (Romano-Wolf) or
             ``"single-step"`` (the one that agrees exactly with the intervals); both are returned.
-        fixed_default, static_oracle: Give both to add each side's mean normalised score
+        fixed_default: With ``static_oracle``, adds each side's mean normalised score
             (:func:`normalised_scores`, fixed default 0, static oracle 1).
+        static_oracle: See ``fixed_default``.
 
     Returns:
         One dict per reference, in ``references``' order: ``reference``, ``method``, ``n_members``,
