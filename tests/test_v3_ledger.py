@@ -315,3 +315,22 @@ def test_env_fingerprint_is_stable_hex_over_every_hpenv_module():
     assert "hpenv.env" in names and L.code_fingerprint(names) == f
     with pytest.raises(ValueError, match="not an importable package"):
         L.env_fingerprint("no_such_package_xyz")
+
+
+def test_first_run_in_a_checkout_files_its_commit(tmp_path):
+    import subprocess
+
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "code.py").write_text("x = 1\n")
+    subprocess.run([*git, "-C", str(tmp_path), "add", "code.py"], check=True)
+    subprocess.run([*git, "-C", str(tmp_path), "commit", "-q", "-m", "c"], check=True)
+    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    ledger = tmp_path / L.LEDGER_PATH  # its folder does not exist yet
+    results = _results(tmp_path / "results.csv")
+    with L.ledger_run(ledger, protocol_hash=PROTOCOL, suite="v3/mlp", split="test", methods=METHODS[:1],
+                      results=results):
+        (tmp_path / "code.py").write_text("x = 2\n")  # the end row describes the code that began the run
+    rows = L.read_ledger(ledger)
+    assert [(r.event, r.commit, r.dirty) for r in rows] == [("start", head, False), ("end", head, False)]

@@ -455,8 +455,10 @@ class LedgerRun:
         self.path, self.results = Path(path), Path(results)
         self.protocol_hash, self.suite, self.split = protocol_hash, suite, split
         self.n_seeds, self.n_members, self.reference = n_seeds, n_members, reference
-        # git runs in the ledger's checkout, not wherever this module happens to be installed
-        self.repo = Path(repo) if repo is not None else self.path.resolve().parent
+        # git runs in the ledger's checkout, not wherever this module happens to be installed; the
+        # ledger's folder may not exist before the first run, so from its nearest existing folder
+        self.repo = Path(repo) if repo is not None else next(
+            f for f in self.path.resolve().parents if f.is_dir())
         self.run_id = ""
         self.rows: list[LedgerRow] = []
         self._recorded: dict[str, dict] = {}
