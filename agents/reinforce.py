@@ -20,10 +20,11 @@ The public API mirrors Stable-Baselines3::
 
 This module holds the learner: building the agent, :meth:`~RecurrentReinforce.learn`, the
 REINFORCE update (:meth:`~RecurrentReinforce._update`, readable top to bottom; what the runners'
-determinism relies on is marked CONTRACT) and persistence (one list of checkpoint fields). The
-other roles live where a reader expects them, and the agent takes them in as base classes:
+determinism relies on is marked CONTRACT) and persistence. The other roles live where a reader
+expects them, and the agent takes them in as base classes:
 
 - the settings: :mod:`agents.reinforce_config` (:class:`RecurrentReinforceConfig`);
+- what a checkpoint holds (one list of fields): :mod:`agents.reinforce_checkpoint`;
 - the actor, the policy network and ``predict``: :mod:`agents.policy`;
 - the rollouts and the runner protocol (``plan_update``, ``snapshot``, ``play_chunk``):
   :mod:`agents.rollout`, beside the one rollout loop and what learners and runners exchange;
@@ -39,11 +40,8 @@ other roles live where a reader expects them, and the agent takes them in as bas
 from __future__ import annotations
 
 import dataclasses
-import functools
-import operator
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -57,6 +55,7 @@ from agents.advantages import MovingAverageBaseline, leave_one_out_advantages
 from agents.checkpoint import check_hp_space, hp_space_of, load_checkpoint, save_checkpoint
 from agents.online import OnlineLearning
 from agents.policy import RecurrentActor, RecurrentPolicy, RecurrentState
+from agents.reinforce_checkpoint import CHECKPOINT_FIELDS as _CHECKPOINT_FIELDS
 from agents.reinforce_config import BASELINES, RecurrentReinforceConfig
 from agents.rollout import (
     ChunkPlan,
@@ -530,83 +529,3 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
             check_hp_space(agent._checkpoint_hp_space, hp_space_of(env), str(path))
             agent._attach_env(env)
         return agent
-
-
-# --------------------------------------------------------------------------------------------
-# The checkpoint's fields
-# --------------------------------------------------------------------------------------------
-
-_REQUIRED = object()
-
-
-@dataclass(frozen=True)
-class _CheckpointField:
-    """One piece of the agent's state in a checkpoint: where it lies in the payload, how to read
-    it as checkpoint-safe values and how to put it back (on an agent just built by ``_build``)."""
-
-    path: tuple[str, ...]
-    read: Callable[[RecurrentReinforce], Any]
-    restore: Callable[[RecurrentReinforce, Any], None]
-    default: Any = _REQUIRED
-    """The value of a checkpoint written before this field existed."""
-
-    def find(self, payload: dict[str, Any]) -> Any:
-        """The field's value in ``payload`` (``KeyError`` if missing and without a default)."""
-        try:
-            return functools.reduce(operator.getitem, self.path, payload)
-        except KeyError:
-            if self.default is _REQUIRED:
-                raise
-            return self.default
-
-
-def _set(name: str, kind: Callable[[Any], Any]) -> Callable[[RecurrentReinforce, Any], None]:
-    return lambda agent, value: setattr(agent, name, kind(value))
-
-
-#: Everything :meth:`RecurrentReinforce.save` writes beyond the configuration and the spaces (which
-#: ``load`` needs first, to build the agent), listed once; the layout is the one main has written.
-_CHECKPOINT_FIELDS = (
-    _CheckpointField(
-        ("policy",),
-        lambda a: {k: v.detach().cpu() for k, v in a.policy.state_dict().items()},
-        lambda a, v: a.policy.load_state_dict(v),
-    ),
-    _CheckpointField(
-        ("optimizer",), lambda a: a.optimizer.state_dict(), lambda a, v: a.optimizer.load_state_dict(v)
-    ),
-    _CheckpointField(
-        ("obs_rms",), lambda a: a.obs_rms.state_dict(), lambda a, v: a.obs_rms.load_state_dict(v)
-    ),
-    _CheckpointField(
-        ("baselines", "episode"),
-        lambda a: a.episode_baseline.state_dict(),
-        lambda a, v: a.episode_baseline.load_state_dict(v),
-    ),
-    _CheckpointField(
-        ("baselines", "online"),
-        lambda a: a.online_baseline.state_dict(),
-        lambda a, v: a.online_baseline.load_state_dict(v),
-    ),
-    _CheckpointField(("counters", "episodes"), lambda a: a.num_episodes, _set("num_episodes", int)),
-    _CheckpointField(("counters", "updates"), lambda a: a.num_updates, _set("num_updates", int)),
-    _CheckpointField(
-        ("counters", "online_steps"), lambda a: a.num_online_steps, _set("num_online_steps", int)
-    ),
-    _CheckpointField(
-        ("rng", "torch"), lambda a: a._torch_rng.get_state(), lambda a, v: a._torch_rng.set_state(v)
-    ),
-    _CheckpointField(
-        ("rng", "numpy"),
-        lambda a: a._np_rng.bit_generator.state,
-        lambda a, v: setattr(a._np_rng.bit_generator, "state", v),
-    ),
-    _CheckpointField(
-        ("history",),
-        lambda a: [dict(entry) for entry in a.history],
-        _set("history", lambda entries: [dict(entry) for entry in entries]),
-    ),
-    _CheckpointField(("reward_mode",), lambda a: a.reward_mode, _set("reward_mode", lambda v: v),
-                     default=None),
-)
-
