@@ -193,6 +193,16 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         self.num_online_steps = 0
         self.history: list[dict[str, Any]] = []
 
+    @property
+    def np_rng(self) -> np.random.Generator:
+        """The agent's numpy generator: it samples stochastic actions and draws reset seeds."""
+        return self._np_rng
+
+    @property
+    def adapter(self) -> EnvAdapter | None:
+        """The attached environment as the rollout loop drives it (None before an env is attached)."""
+        return self._adapter
+
     def _check_spaces(self, env: gym.Env | VectorEnv | Runners) -> None:
         """Raise ``ValueError`` unless ``env``'s spaces match the ones this agent was built for."""
         obs_space, action_space = spaces_of(env, type(self).__name__)
@@ -206,7 +216,7 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
                 f"start={self.action_start.tolist()}), got {obs_space!r} and {action_space!r}"
             )
 
-    def _check_groups_fit(self, num_envs: int, whose: str) -> None:
+    def check_groups_fit(self, num_envs: int, whose: str) -> None:
         """Raise ``ValueError`` unless chunks of ``num_envs`` episodes hold whole groups."""
         group_size = self.config.group_size
         if num_envs % group_size:
@@ -221,7 +231,7 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         self._check_spaces(env)
         self._adapter = EnvAdapter(env, self.action_start)
         if self._adapter.is_vector:
-            self._check_groups_fit(self._adapter.num_envs, "the VectorEnv's")
+            self.check_groups_fit(self._adapter.num_envs, "the VectorEnv's")
         self.env = env
         self.reward_mode = reward_mode_of(env) or self.reward_mode
 
@@ -276,7 +286,7 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
             )
         if runners is not None:
             self._check_spaces(runners)
-            self._check_groups_fit(runners.num_envs, "the runners'")
+            self.check_groups_fit(runners.num_envs, "the runners'")
         played = 0
         with tqdm(
             total=total_episodes, disable=not progress_bar, desc="episodes", unit="ep"
@@ -323,7 +333,7 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         batch = PaddedBatch.from_chunks(chunks, self.device)
         ep_returns = np.concatenate([chunk.returns for chunk in chunks])
         ep_lengths = np.concatenate([chunk.lengths for chunk in chunks])
-        initial_state = self._zero_state(batch.mask.shape[0])
+        initial_state = self.zero_state(batch.mask.shape[0])
         metrics = {
             "rollout/ep_return_mean": float(ep_returns.mean()),
             "rollout/ep_return_std": float(ep_returns.std()),
