@@ -21,7 +21,7 @@ __all__ = ["OnlineLearning"]
 class OnlineLearning:
     """The online mode of :class:`agents.reinforce.RecurrentReinforce` (a base class of it).
 
-    It uses the learner's rollout (``_steps``, ``_draw_seeds``, ``_zero_state``), its update
+    It uses the learner's rollout (``_steps``, ``_draw_seeds``, ``zero_state``), its update
     (``_update``), its record (``_record``), its own moving average ``online_baseline`` and the
     counter ``num_online_steps``.
     """
@@ -78,10 +78,10 @@ class OnlineLearning:
         self._check_spaces(env)
 
         window: list[Step] = []
-        window_start = self._zero_state(1)
+        window_start = self.zero_state(1)
         info: dict[str, Any] = {}
         seeds = self._draw_seeds(1) if seed is None else [int(seed)]
-        steps = self._steps(EnvAdapter(env, self.action_start), seeds, self._np_rng)
+        steps = self._steps(EnvAdapter(env, self.action_start), seeds, self.np_rng)
         for count, step in enumerate(steps, start=1):
             self.num_online_steps += 1
             window.append(step)

@@ -168,7 +168,7 @@ class RecurrentActor:
     ``normalize_observations``, ``reward_input``), ``policy``, ``obs_rms``, ``device``,
     ``obs_shape``, ``nvec``, ``action_start``, ``reward_mode`` (where the previous reward can be
     recovered from: an HPTune reward mode, :data:`PREVIOUS_REWARD_IN_OBSERVATION` or None) and
-    ``_np_rng`` (the generator that samples stochastic actions).
+    ``np_rng`` (the generator that samples stochastic actions).
     """
 
     config: Any
@@ -179,9 +179,9 @@ class RecurrentActor:
     nvec: list[int]
     action_start: np.ndarray
     reward_mode: str | None
-    _np_rng: np.random.Generator
+    np_rng: np.random.Generator
 
-    def _policy_step(
+    def policy_step(
         self,
         obs: np.ndarray,
         prev_action: np.ndarray,
@@ -202,14 +202,14 @@ class RecurrentActor:
             )
         return inputs, [lg.squeeze(1) for lg in logits], state
 
-    def _select_actions(
+    def select_actions(
         self,
         logits: list[torch.Tensor],
         deterministic: bool,
         rng: np.random.Generator | None = None,
     ) -> np.ndarray:
         """Argmax, or sample with ``rng`` (default: the agent's numpy generator), per dimension."""
-        rng = self._np_rng if rng is None else rng
+        rng = self.np_rng if rng is None else rng
         columns = []
         for head_logits in logits:
             if deterministic:
@@ -221,7 +221,8 @@ class RecurrentActor:
             columns.append(np.minimum(choice, probs.shape[-1] - 1))
         return np.stack(columns, axis=-1).astype(np.int64)
 
-    def _zero_state(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def zero_state(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The LSTM state ``(h, c)`` every episode starts from, for ``n`` rows."""
         zeros = torch.zeros(n, self.config.hidden_size, device=self.device)
         return zeros, zeros.clone()
 
@@ -315,7 +316,7 @@ class RecurrentActor:
 
         if state is None:
             starts = np.ones(n, dtype=bool)
-            h, c = self._zero_state(n)
+            h, c = self.zero_state(n)
             prev_action = np.full((n, len(self.nvec)), -1, dtype=np.int64)
             prev_obs = obs
         else:
@@ -339,8 +340,8 @@ class RecurrentActor:
         prev_action[starts] = -1
         rewards[starts] = 0.0
 
-        _, logits, (h, c) = self._policy_step(obs, prev_action, rewards, (h, c))
-        actions = self._select_actions(logits, deterministic)
+        _, logits, (h, c) = self.policy_step(obs, prev_action, rewards, (h, c))
+        actions = self.select_actions(logits, deterministic)
         new_state = (h.cpu().numpy().copy(), c.cpu().numpy().copy(), actions.copy(), obs.copy())
         env_actions = actions + self.action_start
         return (env_actions[0] if single else env_actions), new_state

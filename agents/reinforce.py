@@ -20,10 +20,11 @@ The public API mirrors Stable-Baselines3::
 
 This module holds the learner: building the agent, :meth:`~RecurrentReinforce.learn`, the
 REINFORCE update (:meth:`~RecurrentReinforce._update`, readable top to bottom; what the runners'
-determinism relies on is marked CONTRACT) and persistence (one list of checkpoint fields). The
-other roles live where a reader expects them, and the agent takes them in as base classes:
+determinism relies on is marked CONTRACT) and persistence. The other roles live where a reader
+expects them, and the agent takes them in as base classes:
 
 - the settings: :mod:`agents.reinforce_config` (:class:`RecurrentReinforceConfig`);
+- what a checkpoint holds (one list of fields): :mod:`agents.reinforce_checkpoint`;
 - the actor, the policy network and ``predict``: :mod:`agents.policy`;
 - the rollouts and the runner protocol (``plan_update``, ``snapshot``, ``play_chunk``):
   :mod:`agents.rollout`, beside the one rollout loop and what learners and runners exchange;
@@ -39,11 +40,8 @@ other roles live where a reader expects them, and the agent takes them in as bas
 from __future__ import annotations
 
 import dataclasses
-import functools
-import operator
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -57,6 +55,7 @@ from agents.advantages import MovingAverageBaseline, leave_one_out_advantages
 from agents.checkpoint import check_hp_space, hp_space_of, load_checkpoint, save_checkpoint
 from agents.online import OnlineLearning
 from agents.policy import RecurrentActor, RecurrentPolicy, RecurrentState
+from agents.reinforce_checkpoint import CHECKPOINT_FIELDS as _CHECKPOINT_FIELDS
 from agents.reinforce_config import BASELINES, RecurrentReinforceConfig
 from agents.rollout import (
     ChunkPlan,
@@ -194,6 +193,16 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         self.num_online_steps = 0
         self.history: list[dict[str, Any]] = []
 
+    @property
+    def np_rng(self) -> np.random.Generator:
+        """The agent's numpy generator: it samples stochastic actions and draws reset seeds."""
+        return self._np_rng
+
+    @property
+    def adapter(self) -> EnvAdapter | None:
+        """The attached environment as the rollout loop drives it (None before an env is attached)."""
+        return self._adapter
+
     def _check_spaces(self, env: gym.Env | VectorEnv | Runners) -> None:
         """Raise ``ValueError`` unless ``env``'s spaces match the ones this agent was built for."""
         obs_space, action_space = spaces_of(env, type(self).__name__)
@@ -207,7 +216,7 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
                 f"start={self.action_start.tolist()}), got {obs_space!r} and {action_space!r}"
             )
 
-    def _check_groups_fit(self, num_envs: int, whose: str) -> None:
+    def check_groups_fit(self, num_envs: int, whose: str) -> None:
         """Raise ``ValueError`` unless chunks of ``num_envs`` episodes hold whole groups."""
         group_size = self.config.group_size
         if num_envs % group_size:
@@ -222,7 +231,7 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         self._check_spaces(env)
         self._adapter = EnvAdapter(env, self.action_start)
         if self._adapter.is_vector:
-            self._check_groups_fit(self._adapter.num_envs, "the VectorEnv's")
+            self.check_groups_fit(self._adapter.num_envs, "the VectorEnv's")
         self.env = env
         self.reward_mode = reward_mode_of(env) or self.reward_mode
 
@@ -277,7 +286,7 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
             )
         if runners is not None:
             self._check_spaces(runners)
-            self._check_groups_fit(runners.num_envs, "the runners'")
+            self.check_groups_fit(runners.num_envs, "the runners'")
         played = 0
         with tqdm(
             total=total_episodes, disable=not progress_bar, desc="episodes", unit="ep"
@@ -324,7 +333,7 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         batch = PaddedBatch.from_chunks(chunks, self.device)
         ep_returns = np.concatenate([chunk.returns for chunk in chunks])
         ep_lengths = np.concatenate([chunk.lengths for chunk in chunks])
-        initial_state = self._zero_state(batch.mask.shape[0])
+        initial_state = self.zero_state(batch.mask.shape[0])
         metrics = {
             "rollout/ep_return_mean": float(ep_returns.mean()),
             "rollout/ep_return_std": float(ep_returns.std()),
@@ -530,83 +539,3 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
             check_hp_space(agent._checkpoint_hp_space, hp_space_of(env), str(path))
             agent._attach_env(env)
         return agent
-
-
-# --------------------------------------------------------------------------------------------
-# The checkpoint's fields
-# --------------------------------------------------------------------------------------------
-
-_REQUIRED = object()
-
-
-@dataclass(frozen=True)
-class _CheckpointField:
-    """One piece of the agent's state in a checkpoint: where it lies in the payload, how to read
-    it as checkpoint-safe values and how to put it back (on an agent just built by ``_build``)."""
-
-    path: tuple[str, ...]
-    read: Callable[[RecurrentReinforce], Any]
-    restore: Callable[[RecurrentReinforce, Any], None]
-    default: Any = _REQUIRED
-    """The value of a checkpoint written before this field existed."""
-
-    def find(self, payload: dict[str, Any]) -> Any:
-        """The field's value in ``payload`` (``KeyError`` if missing and without a default)."""
-        try:
-            return functools.reduce(operator.getitem, self.path, payload)
-        except KeyError:
-            if self.default is _REQUIRED:
-                raise
-            return self.default
-
-
-def _set(name: str, kind: Callable[[Any], Any]) -> Callable[[RecurrentReinforce, Any], None]:
-    return lambda agent, value: setattr(agent, name, kind(value))
-
-
-#: Everything :meth:`RecurrentReinforce.save` writes beyond the configuration and the spaces (which
-#: ``load`` needs first, to build the agent), listed once; the layout is the one main has written.
-_CHECKPOINT_FIELDS = (
-    _CheckpointField(
-        ("policy",),
-        lambda a: {k: v.detach().cpu() for k, v in a.policy.state_dict().items()},
-        lambda a, v: a.policy.load_state_dict(v),
-    ),
-    _CheckpointField(
-        ("optimizer",), lambda a: a.optimizer.state_dict(), lambda a, v: a.optimizer.load_state_dict(v)
-    ),
-    _CheckpointField(
-        ("obs_rms",), lambda a: a.obs_rms.state_dict(), lambda a, v: a.obs_rms.load_state_dict(v)
-    ),
-    _CheckpointField(
-        ("baselines", "episode"),
-        lambda a: a.episode_baseline.state_dict(),
-        lambda a, v: a.episode_baseline.load_state_dict(v),
-    ),
-    _CheckpointField(
-        ("baselines", "online"),
-        lambda a: a.online_baseline.state_dict(),
-        lambda a, v: a.online_baseline.load_state_dict(v),
-    ),
-    _CheckpointField(("counters", "episodes"), lambda a: a.num_episodes, _set("num_episodes", int)),
-    _CheckpointField(("counters", "updates"), lambda a: a.num_updates, _set("num_updates", int)),
-    _CheckpointField(
-        ("counters", "online_steps"), lambda a: a.num_online_steps, _set("num_online_steps", int)
-    ),
-    _CheckpointField(
-        ("rng", "torch"), lambda a: a._torch_rng.get_state(), lambda a, v: a._torch_rng.set_state(v)
-    ),
-    _CheckpointField(
-        ("rng", "numpy"),
-        lambda a: a._np_rng.bit_generator.state,
-        lambda a, v: setattr(a._np_rng.bit_generator, "state", v),
-    ),
-    _CheckpointField(
-        ("history",),
-        lambda a: [dict(entry) for entry in a.history],
-        _set("history", lambda entries: [dict(entry) for entry in entries]),
-    ),
-    _CheckpointField(("reward_mode",), lambda a: a.reward_mode, _set("reward_mode", lambda v: v),
-                     default=None),
-)
-

@@ -485,8 +485,8 @@ class RecurrentRollouts:
     A base class of :class:`agents.reinforce.RecurrentReinforce`. The learner side of the runner
     protocol is :meth:`plan_update` (everything random about an update, drawn by the learner) and
     :meth:`snapshot` (what a runner acts with); the runner side is :meth:`play_chunk`. The agent
-    provides ``config``, ``policy``, ``obs_rms``, ``_np_rng``, ``_adapter``, ``_check_groups_fit``
-    and the actor's ``_policy_step``, ``_select_actions`` and ``_zero_state``
+    provides ``config``, ``policy``, ``obs_rms``, ``np_rng``, ``adapter``, ``check_groups_fit``
+    and the actor's ``policy_step``, ``select_actions`` and ``zero_state``
     (:class:`agents.policy.RecurrentActor`).
 
     CONTRACT (results independent of the number of runners): a chunk's episodes depend only on
@@ -509,17 +509,17 @@ class RecurrentRollouts:
         """
 
         def act(obs: np.ndarray, prev_action: np.ndarray, prev_reward: np.ndarray, state: Any):
-            inputs, logits, state = self._policy_step(obs, prev_action, prev_reward, state)
-            return inputs, self._select_actions(logits, deterministic=False, rng=rng), state
+            inputs, logits, state = self.policy_step(obs, prev_action, prev_reward, state)
+            return inputs, self.select_actions(logits, deterministic=False, rng=rng), state
 
         fold = fold_observations and self.config.normalize_observations
-        state = self._zero_state(adapter.num_envs)
+        state = self.zero_state(adapter.num_envs)
         return run_steps(adapter, seeds, act, state, self.obs_rms if fold else None)
 
     def _draw_seeds(self, n: int, group_size: int = 1) -> list[int]:
         """``n`` reset seeds: ``n // group_size`` drawn ones, each repeated ``group_size`` times
         in a row (so ``n`` must be a multiple of ``group_size``)."""
-        drawn = self._np_rng.integers(TRAINING_DRAW.start, TRAINING_DRAW.stop, size=n // group_size)
+        drawn = self.np_rng.integers(TRAINING_DRAW.start, TRAINING_DRAW.stop, size=n // group_size)
         return [int(s) for s in np.repeat(drawn, group_size)]
 
     def _round_seeds(self, num_envs: int) -> Iterator[list[int]]:
@@ -550,12 +550,12 @@ class RecurrentRollouts:
         ValueError
             If ``num_envs`` is not a multiple of ``group_size``.
         """
-        self._check_groups_fit(num_envs, "the runners'")
+        self.check_groups_fit(num_envs, "the runners'")
         chunks = math.ceil(self.config.episodes_per_update / num_envs)
         return [
             ChunkPlan(
                 self._draw_seeds(num_envs, self.config.group_size),
-                int(self._np_rng.integers(0, 2**63 - 1)),
+                int(self.np_rng.integers(0, 2**63 - 1)),
             )
             for _ in range(chunks)
         ]
@@ -579,16 +579,16 @@ class RecurrentRollouts:
         ValueError
             If ``plan`` does not hold one seed per sub-environment, or the agent has no env.
         """
-        if self._adapter is None:
+        if self.adapter is None:
             raise ValueError("play_chunk needs an agent with an environment")
-        if len(plan.seeds) != self._adapter.num_envs:
+        if len(plan.seeds) != self.adapter.num_envs:
             raise ValueError(
-                f"plan.seeds must hold one seed per sub-environment ({self._adapter.num_envs}), "
+                f"plan.seeds must hold one seed per sub-environment ({self.adapter.num_envs}), "
                 f"got {len(plan.seeds)}"
             )
         self.policy.load_state_dict(snapshot.weights)
         self.obs_rms.load_state_dict(snapshot.obs_rms)
         rng = np.random.default_rng(plan.action_seed)
         return EpisodeChunk.from_steps(
-            self._steps(self._adapter, plan.seeds, rng, fold_observations=False)
+            self._steps(self.adapter, plan.seeds, rng, fold_observations=False)
         )

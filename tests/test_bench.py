@@ -13,7 +13,9 @@ import pytest
 import torch
 
 import agents.bench as bench
+import hpenv
 from agents import search
+from agents.baselines import FixedPolicy
 from agents.bench import methods as bench_methods
 from agents.bench.protocol import SuiteContext, headroom
 from agents.engine import evaluate_policy, schedule_episodes, static_episodes
@@ -43,7 +45,7 @@ def _check_outputs(out: Path, methods: set[str]) -> list[dict]:
     assert {r["method"] for r in rows} == methods
     pairs = TINY.test_members * TINY.seeds
     assert len(rows) == len(methods) * pairs
-    test_members = set(bench_methods.__dict__["hpenv"].instance_set(SUITE, "test"))
+    test_members = set(hpenv.instance_set(SUITE, "test"))
     for r in rows:
         acc = float(r["test_accuracy"])
         assert math.isfinite(acc) and 0.0 <= acc <= 1.0, r
@@ -90,7 +92,7 @@ def test_cli_runs_every_method_with_equal_budgets_and_user_agents(tmp_path, monk
         if r["method"] == "always_default":
             assert r["test_accuracy"] == by[("fixed default", r["member"], r["seed"])]["test_accuracy"]
     sel = json.loads((out / "cache" / "v1_wine-scaled" / "selection.json").read_text())
-    assert set(sel["members"]) <= set(bench_methods.hpenv.instance_set(SUITE, "selection"))
+    assert set(sel["members"]) <= set(hpenv.instance_set(SUITE, "selection"))
     assert all(s < 2**31 - 1 for s in sel["seeds"])  # references are chosen on selection seeds too
     static_rows = [r for r in rows if r["method"] == "best static tuple"]
     assert int(static_rows[0]["one_off_sgd_steps"]) == len(sel["members"]) * 6 * E  # 6 candidate tuples
@@ -181,13 +183,13 @@ def test_cli_agent_errors_are_clear(tmp_path, monkeypatch):
                  "--no-progress"]) == 2
 
 
-@pytest.mark.parametrize("task", [bench_methods.hpenv.instance_set(SUITE, "test")[0], f"{SUITE}/test"])
+@pytest.mark.parametrize("task", [hpenv.instance_set(SUITE, "test")[0], f"{SUITE}/test"])
 def test_train_refuses_a_test_member_or_the_test_split(task):
     from agents.cli.config import TrainConfig
 
     with pytest.raises(ValueError, match="test members"):
         TrainConfig(task=task)
-    TrainConfig(task=bench_methods.hpenv.instance_set(SUITE, "selection")[0])  # selection members are fine
+    TrainConfig(task=hpenv.instance_set(SUITE, "selection")[0])  # selection members are fine
     TrainConfig(task=f"{SUITE}/train")
 
 
@@ -222,7 +224,7 @@ def test_random_search_spends_what_it_claims_and_deploys_a_full_child(kernel_ste
     r = search.random_search(2**31, k=3, budget=12, deploy=True, **TINY_ENV)
     assert r.search_sgd_steps == 12 and r.deployed_sgd_steps == 6 and kernel_steps["steps"] == 18
     # the deployed child is the one a fixed policy with the chosen tuple trains at that seed
-    fixed = evaluate_policy(bench_methods.FixedPolicy(bench_methods.hpenv.HPSpace.default(), r.chosen), [2**31],
+    fixed = evaluate_policy(FixedPolicy(hpenv.HPSpace.default(), r.chosen), [2**31],
                             chunk=1, **TINY_ENV)[0]
     assert fixed.test_accuracy == r.test_accuracy and len(r.schedule) == 2
 

@@ -49,7 +49,7 @@ def _selection_only(ctx, monkeypatch):
     monkeypatch.setattr(ctx, "test_members", lambda: pytest.fail("prepare listed the test members"))
     monkeypatch.setattr(ctx, "test_grid", lambda *a: pytest.fail("prepare read the test grid"))
     tasks = {"meta_train": [], "evaluated": []}
-    sb3_vec_env, evaluate, static = hpenv.wrappers.SB3VecEnv, bench_methods.evaluate_policy, search.static_episodes
+    sb3_vec_env, evaluate, static = hpenv.wrappers.SB3VecEnv, bench_methods.learned.evaluate_policy, search.static_episodes
 
     def spy_vec_env(*args, **kwargs):
         tasks["meta_train"].append(kwargs["task"])
@@ -64,7 +64,7 @@ def _selection_only(ctx, monkeypatch):
         return static(*args, **kwargs)
 
     monkeypatch.setattr(hpenv.wrappers, "SB3VecEnv", spy_vec_env)
-    monkeypatch.setattr(bench_methods, "evaluate_policy", spy_evaluate)
+    monkeypatch.setattr(bench_methods.learned, "evaluate_policy", spy_evaluate)
     monkeypatch.setattr(search, "static_episodes", spy_static)
     return tasks
 

@@ -118,3 +118,55 @@ def test_the_library_never_imports_the_command():
     assert {"agents.cli", "agents.cli.config", "agents.cli.parser"} <= cli
     offenders = {m: sorted(graph[m] & cli) for m in graph if m not in cli and graph[m] & cli}
     assert not offenders, offenders
+
+
+
+#: The v1 benchmark: ``hptune bench`` (the agents.bench package itself), its protocol and its report.
+#: What v1 shares with the later generations (methods, stats, plots, common) is not in it.
+V1_BENCHMARK = {"agents.bench", "agents.bench.protocol", "agents.bench.report"}
+
+#: The one named exception: v2's PrepareContext rebuilds a v1 Protocol (the budgets the methods read
+#: as ``ctx.protocol``). These are exactly v2's imports of v1, ``(module, name)``, so it cannot grow.
+V2_IMPORTS_OF_V1 = {("agents.bench.protocol", "Protocol")}
+
+
+def _reachable(graph: dict[str, set[str]], start: str, skip: set[str] = frozenset()) -> set[str]:
+    """The modules ``start`` imports, directly or through others, leaving out its edges to ``skip``."""
+    seen, todo = set(), [w for w in graph[start] if w not in skip]
+    while todo:
+        v = todo.pop()
+        if v not in seen:
+            seen.add(v)
+            todo.extend(graph[v])
+    return seen
+
+
+def _v1_imports(path: Path) -> set[tuple[str, str]]:
+    """``(module, name)`` for every ``from module import name`` of a v1 module in ``path``
+    (``import module``: name "")."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module in V1_BENCHMARK:
+            found |= {(node.module, alias.name) for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {(alias.name, "") for alias in node.names if alias.name in V1_BENCHMARK}
+    return found
+
+
+def test_benchmark_v3_never_imports_v1():
+    """v3 stands on its own: no module of agents.bench.v3 reaches v1, directly or through another."""
+    graph = import_graph()
+    assert V1_BENCHMARK <= set(graph), V1_BENCHMARK - set(graph)
+    v3 = sorted(m for m in graph if m == "agents.bench.v3" or m.startswith("agents.bench.v3."))
+    assert {"agents.bench.v3", "agents.bench.v3.gates", "agents.bench.v3.analysis"} <= set(v3)
+    offenders = {m: sorted(_reachable(graph, m) & V1_BENCHMARK) for m in v3 if _reachable(graph, m) & V1_BENCHMARK}
+    assert not offenders, offenders
+
+
+def test_benchmark_v2_imports_v1_only_where_named():
+    """v2 imports v1 only as :data:`V2_IMPORTS_OF_V1` lists (remove an entry when v2 stops needing
+    it), and nothing else it imports reaches v1."""
+    graph = import_graph()
+    assert _v1_imports(ROOT / "agents" / "bench" / "v2.py") == V2_IMPORTS_OF_V1
+    excepted = {module for module, _ in V2_IMPORTS_OF_V1}
+    assert not _reachable(graph, "agents.bench.v2", skip=excepted) & V1_BENCHMARK
