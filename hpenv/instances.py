@@ -238,7 +238,9 @@ def variant_name(name: str, changes: dict) -> str:
     """The name of suite ``name`` with the fields ``changes`` replaced: ``"v3/stream~{...}"`` (the
     changes as compact JSON). A variant draws the same members as the suite (only what the changes
     touch differs), so designs can be tried on the same dev members; its name resolves in every
-    process (Ray workers included), and ``make_task(f"{variant}/17")`` works as for any suite."""
+    process (Ray workers included), and ``make_task(f"{variant}/17")`` works as for any suite. The
+    JSON sorts the keys of dict-valued changes too: a draw that walks a dict's order (a suite's
+    ``bases`` or ``streams``) walks them sorted."""
     import json
 
     return f"{name}~{json.dumps(changes, sort_keys=True, separators=(',', ':'))}"

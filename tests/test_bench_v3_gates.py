@@ -69,17 +69,19 @@ def test_the_rule_reacts_to_a_label_noise_onset_in_the_env():
     member = next(m for m in hpenv.instance_set("v3/stream", "dev")
                   if hpenv.member_factors(m)["stream"] == "label_noise_onset")
     env = gym.make(hpenv.ENV_ID, task=member, **hpenv.member_env_kwargs(member))
-    policy = LossJumpPolicy(env, START, threshold=0.25, drop_steps=2)
-    obs, info = env.reset(seed=3)
-    state, start, phases, lrs = None, True, [], []
-    for _ in range(env.unwrapped.config.horizon):
-        action, state = policy.predict(obs, state, episode_start=start)
-        start = False
-        obs, _, _, _, info = env.step(action)
-        phases.append(info["phase"])
-        lrs.append(info["hp_learning_rate"])
-    change = phases.index(1)  # the rule drops at the step after the one that trained on the new data
-    assert lrs[:change + 1] == [0.1] * (change + 1) and lrs[change + 1:] == [0.01] * (len(lrs) - change - 1)
+    start = {**START, "learning_rate": 0.01}  # a rate whose training loss falls smoothly before the change
+    policy = LossJumpPolicy(env, start, threshold=0.5, drop_steps=2)
+    for seed in range(3):
+        obs, info = env.reset(seed=seed)
+        state, first, phases, lrs = None, True, [], []
+        for _ in range(env.unwrapped.config.horizon):
+            action, state = policy.predict(obs, state, episode_start=first)
+            first = False
+            obs, _, _, _, info = env.step(action)
+            phases.append(info["phase"])
+            lrs.append(info["hp_learning_rate"])
+        change = phases.index(1)  # the rule drops at the step after the one that trained on the new data
+        assert lrs[:change + 1] == [0.01] * (change + 1) and lrs[change + 1:] == [0.001] * (len(lrs) - change - 1)
 
 
 def test_window_schedules_move_the_rate_from_each_step_and_freezing_is_told_apart():
