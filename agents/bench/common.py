@@ -4,12 +4,14 @@ and how deployed children train. Nothing here knows a method, a protocol or a re
 from __future__ import annotations
 
 import csv
+import json
+import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from agents.checkpoint import atomic_write
 
-__all__ = ["DEPLOY_CHUNK", "CSV_COLUMNS", "V2_COLUMNS", "HEADROOM_COLUMNS", "write_atomic", "write_csv", "read_rows",
+__all__ = ["cached_units", "DEPLOY_CHUNK", "CSV_COLUMNS", "V2_COLUMNS", "HEADROOM_COLUMNS", "write_atomic", "write_csv", "read_rows",
            "read_v2_rows"]
 
 #: Children a method deploys on a test member train alone, one per vector env (``chunk=1``): batched
@@ -80,3 +82,25 @@ def read_v2_rows(path: Path) -> list[dict]:
     return _read_typed(path, ("seed", "training_seed", "deployed_sgd_steps", "search_sgd_steps", "one_off_sgd_steps"),
                        ("test_accuracy", "val_accuracy", "wall_time_s", "one_off_wall_time_s"),
                        ("diverged", "replayable"))
+
+
+def cached_units(fn: Callable[[tuple], Any], units: list[tuple], folder: Path, log, what: str,
+                 workers: int | None, reports: int = 10) -> list:
+    """``fn`` over units whose first item is a member id, each result cached as ``folder/<index>.json``
+    (the member's index), in parallel (:func:`agents.bench.parallel.run_units`): a killed stage
+    resumes with the members it had not finished. Logs progress about ``reports`` times."""
+    from agents.bench.parallel import run_units
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = {u[0]: folder / f"{u[0].rsplit('/', 1)[-1]}.json" for u in units}
+    out = {m: json.loads(p.read_text()) for m, p in path.items() if p.exists()}
+    todo = [u for u in units if u[0] not in out]
+    if todo:
+        log(f"  {what}: {len(todo)} of {len(units)} members to train")
+        t0 = time.perf_counter()
+        for k, (i, result) in enumerate(run_units(fn, todo, workers=workers), 1):
+            write_atomic(path[todo[i][0]], json.dumps(result))
+            out[todo[i][0]] = result
+            if k % max(1, len(todo) // reports) == 0 or k == len(todo):
+                log(f"  {what}: {k}/{len(todo)} members, {time.perf_counter() - t0:.0f} s")
+    return [out[u[0]] for u in units]

@@ -34,13 +34,13 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 import hpenv
 from agents.bench.candidates import schedule_family, static_grid
-from agents.bench.common import write_atomic, write_csv
+from agents.bench.common import cached_units, write_atomic, write_csv
 from agents.bench.parallel import run_units
 from agents.bench.preregistration import ProtocolError, RegisteredProtocol, SuitePlan
 from agents.engine import EpisodeRecord, schedule_episodes, static_episodes
@@ -97,23 +97,6 @@ def _schedule_unit(unit: tuple) -> dict:
             "wall_time_s": time.perf_counter() - t0}
 
 
-def _cached_units(fn: Callable, units: list[tuple], folder: Path, log, what: str, workers: int | None) -> list[dict]:
-    """``fn`` over units (one per member), each result cached as ``folder/<member index>.json``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = {u[0]: folder / f"{u[0].rsplit('/', 1)[-1]}.json" for u in units}
-    out = {m: json.loads(p.read_text()) for m, p in path.items() if p.exists()}
-    todo = [u for u in units if u[0] not in out]
-    if todo:
-        log(f"  {what}: {len(todo)} of {len(units)} members to train")
-        t0 = time.perf_counter()
-        for k, (i, result) in enumerate(run_units(fn, todo, workers=workers), 1):
-            write_atomic(path[todo[i][0]], json.dumps(result))
-            out[todo[i][0]] = result
-            if k % max(1, len(todo) // 10) == 0 or k == len(todo):
-                log(f"  {what}: {k}/{len(todo)} members, {time.perf_counter() - t0:.0f} s")
-    return [out[u[0]] for u in units]
-
-
 def _top(values: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest values, best first (ties: the lower index, for repeatability)."""
     return np.argsort(-values, kind="stable")[:k]
@@ -138,7 +121,7 @@ def selection_stage(plan: SuitePlan, protocol: RegisteredProtocol, cache: Path, 
     seed_a, seed_b = protocol.selection_seeds[:2]
     grid = static_grid(space, protocol.candidates.static)
     log(f"{plan.name}: selection on {len(members)} selection members: {len(grid)} static tuples at seed {seed_a}")
-    g = _cached_units(_grid_unit, [(m, grid, seed_a, kw) for m in members], cache / "grid", log, "static grid",
+    g = cached_units(_grid_unit, [(m, grid, seed_a, kw) for m in members], cache / "grid", log, "static grid",
                       workers)
     static_val = np.array([r["val"] for r in g])
     static_best = int(np.argmax(static_val.mean(0)))
@@ -151,7 +134,7 @@ def selection_stage(plan: SuitePlan, protocol: RegisteredProtocol, cache: Path, 
         own.append((sched, names))
     log(f"{plan.name}: {len(family)} fixed schedules around the best {b.schedule_starts} tuples, and per member "
         f"~{int(np.mean([len(o[0]) for o in own]))} around its best {b.oracle_schedule_starts}")
-    s = _cached_units(_schedule_unit, [(m, np.concatenate([family, own[i][0]]), seed_a, kw)
+    s = cached_units(_schedule_unit, [(m, np.concatenate([family, own[i][0]]), seed_a, kw)
                                        for i, m in enumerate(members)], cache / "schedules", log,
                       "fixed schedules", workers)
     schedule_val = np.array([r["val"][: len(family)] for r in s])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -23,18 +22,9 @@ import numpy as np
 import torch
 
 import hpenv
+from agents.bench.v3.ledger import machine_identity
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "v3"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def episode_seconds(member: str, num_envs: int = 64, **kw) -> float:
@@ -51,7 +41,7 @@ def episode_seconds(member: str, num_envs: int = 64, **kw) -> float:
 
 def main() -> None:
     torch.set_num_threads(1)
-    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, one torch thread per episode")
+    print(f"CPU: {machine_identity()['cpu']}, {os.cpu_count()} cores, torch {torch.__version__}, one torch thread per episode")
     reference = ("v2/mlp-short/230", hpenv.suite("v2/mlp-short").env_kwargs)
     for suite in ("v3/mlp", "v3/stream"):
         members = hpenv.instance_set(suite, "dev")
@@ -65,12 +55,13 @@ def main() -> None:
             for w, m in picks.items():
                 times[w].append(episode_seconds(m, **hpenv.member_env_kwargs(m)))
         r = statistics.median(ref)
-        print(f"{suite}: one episode of 64 children ({hpenv.suite(suite).horizon} x "
-              f"{hpenv.suite(suite).steps_per_action} SGD steps); v2/mlp-short's: {r:.2f} s")
+        print(f"{suite}: one episode of 64 children ({hpenv.suite(suite).horizon} env steps); "
+              f"v2/mlp-short's (10 x 20 SGD steps, batch 32, width 64): {r:.2f} s")
         for w in sorted(times):
             kw = hpenv.member_env_kwargs(picks[w])
             t = statistics.median(times[w])
-            print(f"  width {w:>3}, batch {kw['batch_size']:>3} ({picks[w]}): {t:.2f} s, {t / r:.2f}x v2/mlp-short's")
+            print(f"  width {w:>3}, batch {kw['batch_size']:>3}, {kw['steps_per_action']} SGD steps per action "
+                  f"({picks[w]}): {t:.2f} s, {t / r:.2f}x v2/mlp-short's")
         sel = RESULTS / suite.split("/", 1)[1] / "selection.json"
         if sel.is_file():
             s = json.loads(sel.read_text())

@@ -52,7 +52,7 @@ and a static oracle, the mean normalised score (:func:`normalised_scores`).
 :func:`agents.bench.v3.power.power_simulation` sizes the test split for a registered minimum
 detectable difference of the *mean*, counting only rejections in the true direction.
 
-Pure numpy (scipy only for the Wilcoxon p); every random draw comes from a seeded
+Numpy (scipy for the Wilcoxon p; :func:`agents.evaluation.iqm`, the project's one IQM); every random draw comes from a seeded
 ``numpy.random.Generator``.
 """
 
@@ -67,6 +67,7 @@ import numpy as np
 
 from agents.bench.v3.bootstrap import (SE_ZERO, check_count, check_finite, check_probability, check_resamples,
                                        critical_value, member_weights)
+from agents.evaluation import iqm  # the one implementation (rliable's interquartile mean)
 
 __all__ = ["NOT_LEARNED", "VERDICTS", "MethodScores", "NormalisedScores", "primary_analysis", "normalised_scores",
            "iqm"]
@@ -93,17 +94,6 @@ def _as_int(name: str, value, where: str) -> int:
         except ValueError:
             pass
     raise ValueError(f"{name} must be an integer, got {value!r} ({where})")
-
-
-def iqm(values: Sequence[float]) -> float:
-    """Interquartile mean: the mean of the middle 50% (rliable's; the same as :func:`agents.evaluation.iqm`,
-    repeated here so that this module imports nothing but numpy and scipy)."""
-    x = np.sort(np.asarray(values, dtype=np.float64))
-    n = len(x)
-    if n == 0:
-        return float("nan")
-    lo, hi = int(np.floor(n * 0.25)), int(np.ceil(n * 0.75))
-    return float(x[lo:hi].mean()) if hi > lo else float(x.mean())
 
 
 # ---------------------------------------------------------------------- data model

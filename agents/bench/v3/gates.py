@@ -41,14 +41,13 @@ import time
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 import hpenv
 from agents.bench.candidates import SCHEDULE_FAMILIES, schedule_family, static_grid
-from agents.bench.common import write_atomic
-from agents.bench.parallel import run_units
+from agents.bench.common import cached_units, write_atomic
 from agents.bench.stats import paired_comparison
 from agents.bench.v3.candidates import is_freeze, rule_episodes, rule_family, rule_name, window_schedules
 from agents.engine import schedule_episodes, static_episodes
@@ -176,23 +175,6 @@ def _score_unit(unit: tuple) -> dict:
     return out
 
 
-def _cached(fn: Callable, units: list[tuple], folder: Path, log, what: str, workers: int | None) -> list[dict]:
-    """``fn`` over units (the first item of each is its member id), each result cached as ``folder/<index>.json``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = {u[0]: folder / f"{u[0].rsplit('/', 1)[-1]}.json" for u in units}
-    out = {m: json.loads(p.read_text()) for m, p in path.items() if p.exists()}
-    todo = [u for u in units if u[0] not in out]
-    if todo:
-        t0 = time.perf_counter()
-        log(f"  {what}: {len(todo)} of {len(units)} members to train")
-        for k, (i, result) in enumerate(run_units(fn, todo, workers=workers), 1):
-            write_atomic(path[todo[i][0]], json.dumps(result))
-            out[todo[i][0]] = result
-            if k % max(1, len(todo) // 5) == 0 or k == len(todo):
-                log(f"  {what}: {k}/{len(todo)} members, {time.perf_counter() - t0:.0f} s")
-    return [out[u[0]] for u in units]
-
-
 def _top(values: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest values, best first (ties: the lower index)."""
     return np.argsort(-np.asarray(values), kind="stable")[:k]
@@ -227,7 +209,7 @@ def run_gates(suite: str, settings: GateSettings, out: str | Path, cache: str | 
 
     grid = static_grid(space, settings.static_candidates)
     seed_a, other_a = settings.seeds_a[0], tuple(settings.seeds_a[1:])
-    static = _cached(_static_unit, [(m, grid, seed_a, kw) for m, kw in zip(members, kws)],
+    static = cached_units(_static_unit, [(m, grid, seed_a, kw) for m, kw in zip(members, kws)],
                      cache / "static", log, f"{len(grid)} static tuples", workers)
     static_val = np.array([r["val"] for r in static])
     static_best = int(np.argmax(static_val.mean(0)))
@@ -256,7 +238,7 @@ def run_gates(suite: str, settings: GateSettings, out: str | Path, cache: str | 
         return np.concatenate(scheds), names, n_global, (rules if stream else []), n_global_rules
 
     cand = [candidates(i) for i in range(len(members))]
-    dynamic = _cached(_dynamic_unit, [(m, c[0], c[3], seed_a, kw) for m, c, kw in zip(members, cand, kws)],
+    dynamic = cached_units(_dynamic_unit, [(m, c[0], c[3], seed_a, kw) for m, c, kw in zip(members, cand, kws)],
                       cache / "dynamic", log, f"~{int(np.mean([len(c[0]) + len(c[3]) for c in cand]))} schedules and "
                       "rules", workers)
 
@@ -291,7 +273,7 @@ def run_gates(suite: str, settings: GateSettings, out: str | Path, cache: str | 
         rows = np.concatenate([np.repeat(grid[lists["static"]][:, None], horizon, 1), scheds[lists["dynamic"]],
                                scheds[lists["freeze"]]])
         confirm_units.append((m, rows, [rules[j] for j in lists["rule"]], other_a, kws[i]))
-    confirmed = (_cached(_confirm_unit, confirm_units, cache / "confirm", log, "shortlists at the other seeds A",
+    confirmed = (cached_units(_confirm_unit, confirm_units, cache / "confirm", log, "shortlists at the other seeds A",
                          workers) if other_a else [None] * len(members))
 
     score_units, choices = [], []
@@ -338,7 +320,7 @@ def run_gates(suite: str, settings: GateSettings, out: str | Path, cache: str | 
                                                                  else "dynamic oracle")})
         choices.append(choice)
         score_units.append((m, {k: v.tolist() for k, v in chosen_s.items()}, chosen_r, tuple(settings.seeds_b), kws[i]))
-    scores = _cached(_score_unit, score_units, cache / "scores", log, "seed-B children", workers)
+    scores = cached_units(_score_unit, score_units, cache / "scores", log, "seed-B children", workers, reports=5)
     for c, s in zip(choices, scores):
         if stream:
             s["dynamic or closed-loop oracle"] = s[c["better of dynamic and closed-loop"]]
