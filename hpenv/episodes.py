@@ -108,10 +108,8 @@ class EpisodeBatch:
         # A batch larger than the training split would train on repeats of the same examples
         # (or fail to allocate at the first step), so it is refused before anything is built.
         n_train = min(proto.phase_sizes()) if isinstance(proto, StreamTask) else proto.sizes[0]
-        if isinstance(proto, StreamTask) and proto.last_change > config.horizon:
-            raise ValueError(f"task {proto.name!r} starts its last phase in env steps {tuple(proto.windows[-1])}, "
-                             f"past the horizon {config.horizon}: that phase would never train; use horizon >= "
-                             f"{proto.last_change} or an earlier window")
+        if isinstance(proto, StreamTask):
+            proto.check_horizon(config.horizon)
         if config.batch_size > n_train:
             raise ValueError(f"batch_size={config.batch_size} is larger than the task's {n_train} training examples; "
                              f"use at most {n_train}")
@@ -165,9 +163,7 @@ class EpisodeBatch:
             seeds.append(int(rng.integers(2**63 - 1)))
             stream = self.tasks[k]
             if isinstance(stream, StreamTask):  # drawn after the seed: a plain task's draws stay as they were
-                if stream.last_change > self.horizon:
-                    raise ValueError(f"task {stream.name!r} starts its last phase in env steps "
-                                     f"{tuple(stream.windows[-1])}, past the horizon {self.horizon}")
+                stream.check_horizon(self.horizon)  # a family's members may differ from its prototype
                 self.changes[k], self.phase[k] = stream.draw_changes(rng), 0
             else:
                 self.changes[k], self.phase[k] = None, -1

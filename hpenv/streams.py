@@ -94,6 +94,13 @@ class StreamTask(Task):
         """The latest env step at which a phase may start."""
         return int(self.windows[-1][1])
 
+    def check_horizon(self, horizon: int) -> None:
+        """A ValueError if a phase could start after an episode of ``horizon`` env steps ends."""
+        if self.last_change > horizon:
+            raise ValueError(f"task {self.name!r} starts its last phase in env steps {tuple(self.windows[-1])}, past "
+                             f"the horizon {horizon}: that phase would never train; use horizon >= "
+                             f"{self.last_change} or an earlier window")
+
     def phase_sizes(self) -> list[int]:
         """Training examples of each phase."""
         return [len(self.y_train), *(len(y) for _, y in self.phases)]
