@@ -34,7 +34,6 @@ arguments: editing another section of the protocol (or freezing it) re-runs noth
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import time
@@ -47,7 +46,7 @@ import numpy as np
 
 import hpenv
 from agents.bench.candidates import SCHEDULE_FAMILIES, schedule_family, static_grid
-from agents.bench.common import cached_units, write_atomic
+from agents.bench.common import cached_units, write_atomic, write_csv
 from agents.bench.stats import paired_comparison
 from agents.bench.v3.candidates import is_freeze, rule_episodes, rule_family, rule_name, window_schedules
 from agents.engine import schedule_episodes, static_episodes
@@ -216,89 +215,79 @@ def run_gates(suite: str, settings: GateSettings, out: str | Path, cache: str | 
     starts = grid[_top(static_val.mean(0), settings.schedule_starts)]
     rule_starts = grid[_top(static_val.mean(0), settings.rule_starts)]
 
-    def candidates(i: int) -> tuple[np.ndarray, list[str], int, list[dict], int]:
-        """Member i's schedules (the global ones first) and rules (the global ones first)."""
-        own = grid[_top(static_val[i], settings.oracle_schedule_starts)]
-        scheds, names = [], []
-        for group in (starts, own):
-            s, n = schedule_family(space, horizon, group, settings.schedule_families)
-            scheds.append(s)
-            names += n
-            if stream:
-                s, n = window_schedules(space, horizon, group, factors[i]["window"],
-                                        (*settings.window_moves, -len(space.params[space.names.index("learning_rate")].values)))
-                scheds.append(s)
-                names += n
-            if group is starts:
-                n_global = len(names)
-        rules = rule_family(rule_starts, settings.rule_thresholds, settings.rule_drops, settings.rule_raise_first)
-        n_global_rules = len(rules)
+    # the global candidates (the same for every member) first, then the member's own around its best tuples
+    window = factors[0]["window"]
+    lowest = -len(space.params[space.names.index("learning_rate")].values)  # a move to the grid's smallest rate
+
+    def schedules_around(group: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        scheds, names = schedule_family(space, horizon, group, settings.schedule_families)
         if stream:
-            rules += rule_family(own, settings.rule_thresholds, settings.rule_drops, settings.rule_raise_first)
-        return np.concatenate(scheds), names, n_global, (rules if stream else []), n_global_rules
+            more, more_names = window_schedules(space, horizon, group, window, (*settings.window_moves, lowest))
+            scheds, names = np.concatenate([scheds, more]), names + more_names
+        return scheds, names
 
-    cand = [candidates(i) for i in range(len(members))]
-    dynamic = cached_units(_dynamic_unit, [(m, c[0], c[3], seed_a, kw) for m, c, kw in zip(members, cand, kws)],
-                      cache / "dynamic", log, f"~{int(np.mean([len(c[0]) + len(c[3]) for c in cand]))} schedules and "
-                      "rules", workers)
+    def rules_around(group: np.ndarray) -> list[dict]:
+        return rule_family(group, settings.rule_thresholds, settings.rule_drops, settings.rule_raise_first)
 
-    n_global = cand[0][2]
-    global_family = cand[0][0][:n_global]
-    global_freeze = (is_freeze(space, global_family, factors[0]["window"]) if stream
-                     else np.zeros(n_global, dtype=bool))
+    global_family, global_names = schedules_around(starts)
+    global_rules = rules_around(rule_starts) if stream else []
+    cand = []  # per member: (schedules, their names, rules)
+    for i in range(len(members)):
+        own = grid[_top(static_val[i], settings.oracle_schedule_starts)]
+        scheds, names = schedules_around(own)
+        cand.append((np.concatenate([global_family, scheds]), global_names + names,
+                     global_rules + rules_around(own) if stream else []))
+    dynamic = cached_units(_dynamic_unit, [(m, c[0], c[2], seed_a, kw) for m, c, kw in zip(members, cand, kws)],
+                           cache / "dynamic", log, f"~{int(np.mean([len(c[0]) + len(c[2]) for c in cand]))} schedules "
+                           "and rules", workers)
+
+    n_global = len(global_family)
+    global_freeze = is_freeze(space, global_family, window) if stream else np.zeros(n_global, dtype=bool)
     global_val = np.array([d["schedule_val"][:n_global] for d in dynamic]).mean(0)
     schedule_best = int(np.argmax(np.where(global_freeze, -np.inf, global_val)))
     if stream:
-        n_rules = cand[0][4]
-        rule_best = int(np.argmax(np.array([d["rule_val"][:n_rules] for d in dynamic]).mean(0)))
+        rule_best = int(np.argmax(np.array([d["rule_val"][:len(global_rules)] for d in dynamic]).mean(0)))
 
     def constant(t):
         return np.repeat(np.asarray(t)[None], horizon, 0)
 
     # each member's shortlists at the first seed A, then the mean over every seed A chooses among them
-    shortlists = []
+    shortlists, first_vals = [], []
     for i in range(len(members)):
-        scheds, rules = cand[i][0], cand[i][3]
-        val = np.asarray(dynamic[i]["schedule_val"])
-        freeze = is_freeze(space, scheds, factors[i]["window"]) if stream else np.zeros(len(scheds), dtype=bool)
+        scheds, rules = cand[i][0], cand[i][2]
+        val, rval = np.asarray(dynamic[i]["schedule_val"]), np.asarray(dynamic[i]["rule_val"])
+        freeze = is_freeze(space, scheds, window) if stream else np.zeros(len(scheds), dtype=bool)
         k = settings.shortlist
-        lists = {"static": _top(static_val[i], k),
-                 "dynamic": _top(np.where(freeze, -np.inf, val), min(k, int((~freeze).sum()))),
-                 "freeze": _top(np.where(freeze, val, -np.inf), min(k, int(freeze.sum()))),
-                 "rule": _top(np.asarray(dynamic[i]["rule_val"]), min(k, len(rules)))}
-        shortlists.append(lists)
+        shortlists.append({"static": _top(static_val[i], k),
+                           "dynamic": _top(np.where(freeze, -np.inf, val), min(k, int((~freeze).sum()))),
+                           "freeze": _top(np.where(freeze, val, -np.inf), min(k, int(freeze.sum()))),
+                           "rule": _top(rval, min(k, len(rules)))})
+        first_vals.append({"static": static_val[i], "dynamic": val, "freeze": val, "rule": rval})
     confirm_units = []
     for i, m in enumerate(members):
-        lists, scheds, rules = shortlists[i], cand[i][0], cand[i][3]
+        lists, scheds, rules = shortlists[i], cand[i][0], cand[i][2]
         rows = np.concatenate([np.repeat(grid[lists["static"]][:, None], horizon, 1), scheds[lists["dynamic"]],
                                scheds[lists["freeze"]]])
         confirm_units.append((m, rows, [rules[j] for j in lists["rule"]], other_a, kws[i]))
     confirmed = (cached_units(_confirm_unit, confirm_units, cache / "confirm", log, "shortlists at the other seeds A",
-                         workers) if other_a else [None] * len(members))
+                              workers) if other_a else [None] * len(members))
 
     score_units, choices = [], []
     for i, m in enumerate(members):
-        scheds, names, _, rules, _ = cand[i]
-        lists, first = shortlists[i], (static_val[i], np.asarray(dynamic[i]["schedule_val"]),
-                                       np.asarray(dynamic[i]["rule_val"]))
-        sizes = [len(lists["static"]), len(lists["dynamic"]), len(lists["freeze"])]
-        later = (np.asarray(confirmed[i]["schedule_val"]) if confirmed[i] else None)
-
-        def mean_val(kind: str) -> np.ndarray:
-            """Mean validation accuracy over every seed A of the shortlist of ``kind``, in its order."""
-            idx = lists[kind]
-            at_first = (first[0] if kind == "static" else first[2] if kind == "rule" else first[1])[idx]
-            if later is None:
-                return at_first
-            if kind == "rule":
-                rest = np.asarray(confirmed[i]["rule_val"])
-            else:
-                offset = {"static": 0, "dynamic": sizes[0], "freeze": sizes[0] + sizes[1]}[kind]
-                rest = later[offset:offset + len(idx)]
-            return (at_first + rest * len(other_a)) / (1 + len(other_a))
+        scheds, names, rules = cand[i]
+        lists = shortlists[i]
+        # the other seeds' mean validation accuracy of each shortlist, in the order the confirm unit trained them
+        later = {}
+        if confirmed[i] is not None:
+            rows = np.split(np.asarray(confirmed[i]["schedule_val"]),
+                            np.cumsum([len(lists["static"]), len(lists["dynamic"])]))
+            later = dict(zip(("static", "dynamic", "freeze"), rows), rule=np.asarray(confirmed[i]["rule_val"]))
 
         def best(kind: str) -> tuple[int, float]:
-            v = mean_val(kind)
+            """The shortlisted candidate of ``kind`` with the best mean validation accuracy over every seed A."""
+            v = first_vals[i][kind][lists[kind]]
+            if kind in later:
+                v = (v + later[kind] * len(other_a)) / (1 + len(other_a))
             j = int(np.argmax(v))
             return int(lists[kind][j]), float(v[j])
 
@@ -328,23 +317,23 @@ def run_gates(suite: str, settings: GateSettings, out: str | Path, cache: str | 
     rows = gate_rows(suite, settings, scores, stream)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_csv(out / "headroom.csv", rows, HEADROOM_COLUMNS)
+    write_csv(rows, out / "headroom.csv", HEADROOM_COLUMNS)
     member_rows = []
     for m, f, kw, c, s in zip(members, factors, kws, choices, scores):
         member_rows.append({"member": m, **{k: f.get(k) for k in ("base", "stream", "stream_param", "n_train",
                                                                    "label_noise", "batch_size", "width")},
                             **{f"test: {k}": v for k, v in s.items()}, **c})
-    _write_csv(out / "members.csv", member_rows, list(member_rows[0]))
+    write_csv(member_rows, out / "members.csv", list(member_rows[0]))
     references = {"best static tuple": space.decode(grid[static_best]),
-                  "best fixed schedule": cand[0][1][schedule_best]}
+                  "best fixed schedule": global_names[schedule_best]}
     if stream:
-        references["best closed-loop rule"] = rule_name(space, cand[0][3][rule_best])
+        references["best closed-loop rule"] = rule_name(space, global_rules[rule_best])
     spent = sum(r["sgd_steps"] for r in static) + sum(d["sgd_steps"] for d in dynamic)
     summary = {"suite": suite, "split": split, "members": len(members), "references": references,
                "seeds_a": list(settings.seeds_a), "shortlist": settings.shortlist, "seeds_b": list(settings.seeds_b),
                "static_tuples": len(grid),
                "schedules_per_member": float(np.mean([len(c[0]) for c in cand])),
-               "rules_per_member": float(np.mean([len(c[3]) for c in cand])), "first_seed_a_sgd_steps": int(spent),
+               "rules_per_member": float(np.mean([len(c[2]) for c in cand])), "first_seed_a_sgd_steps": int(spent),
                "wall_time_s": round(time.perf_counter() - t_start, 1), "cache": cache.name}
     write_atomic(out / "selection.json", json.dumps(summary, indent=1, default=str))
     log(f"{suite}: {json.dumps(references, default=str)}")
@@ -370,13 +359,3 @@ def gate_rows(suite: str, settings: GateSettings, scores: Sequence[dict], stream
                      "method_mean": c["mean"], "reference_mean": c["ref_mean"], "threshold": threshold,
                      "passes": bool(c["mean_diff"] >= threshold and c["ci_low"] > 0)})
     return rows
-
-
-def _write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
-    import io
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(path, buf.getvalue())
