@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
+import platform
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from agents.checkpoint import atomic_write
 
-__all__ = ["cached_units", "DEPLOY_CHUNK", "CSV_COLUMNS", "V2_COLUMNS", "HEADROOM_COLUMNS", "write_atomic", "write_csv", "read_rows",
+__all__ = ["cpu_name", "cached_units", "DEPLOY_CHUNK", "CSV_COLUMNS", "V2_COLUMNS", "HEADROOM_COLUMNS", "write_atomic", "write_csv", "read_rows",
            "read_v2_rows"]
 
 #: Children a method deploys on a test member train alone, one per vector env (``chunk=1``): batched
@@ -104,3 +105,17 @@ def cached_units(fn: Callable[[tuple], Any], units: list[tuple], folder: Path, l
             if k % max(1, len(todo) // reports) == 0 or k == len(todo):
                 log(f"  {what}: {k}/{len(todo)} members, {time.perf_counter() - t0:.0f} s")
     return [out[u[0]] for u in units]
+
+
+def cpu_name() -> str:
+    """This machine's CPU model (``/proc/cpuinfo``'s model name, else what ``platform`` knows): what
+    every result, ledger row and cost printout records, since results are bit-identical on one CPU only."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, sep, value = line.partition(":")
+                if sep and key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import torch
 
-from agents.bench.common import write_atomic, write_csv
+from agents.bench.common import cpu_name, write_atomic, write_csv
 from agents.bench.methods import REFERENCES
 from agents.bench.plots import plot_accuracy_vs_compute
 from agents.bench.stats import holm, methods_of, paired_comparison, summary_table, verdict
@@ -33,14 +33,7 @@ def add_oracle_share(paired: list[dict], headroom: Sequence[dict]) -> None:
 
 
 def machine_description() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
+    return (f"{cpu_name()}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
             f"({torch.get_num_threads()} thread), {platform.system()} {platform.release()}")
 
 

@@ -16,27 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from agents.bench.common import cpu_name
 from agents.bench.preregistration import REGISTERED_PROTOCOL, load_protocol
 from agents.bench.v2 import run_v2, run_sessions
 
 TARGET_QUICK_S = 5 * 60
 TARGET_FULL_S = 90 * 60
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def line(what: str, wall_s: float, target_s: float, suites: int = 1) -> str:

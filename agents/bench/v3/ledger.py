@@ -31,7 +31,6 @@ import io
 import json
 import os
 import pkgutil
-import platform
 import sys
 import uuid
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterable, Sequence
 
+from agents.bench.common import cpu_name
 from agents.bench.ledger import LEDGER_COLUMNS as V2_LEDGER_COLUMNS
 from agents.bench.ledger import file_sha256, git_state, utc_now
 
@@ -268,18 +268,6 @@ def env_fingerprint(package: str = "hpenv") -> str:
     return code_fingerprint(names)
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, sep, value = line.partition(":")
-                if sep and key.strip() == "model name" and value.strip():
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def machine_identity() -> dict[str, str]:
     """``hpenv_version``, ``torch_version``, ``cpu`` and ``env_fingerprint`` of this process, as
     :func:`ledger_run` files them."""
@@ -288,7 +276,7 @@ def machine_identity() -> dict[str, str]:
     import hpenv
 
     return {"env_fingerprint": env_fingerprint(), "hpenv_version": str(hpenv.__version__),
-            "torch_version": str(torch.__version__), "cpu": _cpu_name()}
+            "torch_version": str(torch.__version__), "cpu": cpu_name()}
 
 
 # ---------------------------------------------------------------------- reading and appending
