@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpenv.tasks import Task, TaskFamily, make_task, register_namespace
+from hpenv.tasks import Task, TaskFamily, make_task, register_namespace, replace_labels
 
 __all__ = ["Suite", "SuiteLayout", "SUITES", "instance_sets", "instance_set", "suite", "register_suite",
            "member_task", "member_factors", "member_env_kwargs", "members_table", "write_members_csv", "is_member_id",
@@ -169,14 +169,10 @@ class Suite(SuiteLayout):
         f = self.factors(index)
         base = _base(self.base, self.split_seed)
         scale = float(f["input_scale"])
-        y_train = base.y_train.clone()
-        n = len(y_train)
-        rng = np.random.default_rng(f["noise_seed"])
+        n = len(base.y_train)
         n_noisy = int(round(f["label_noise"] * n))
-        if n_noisy:
-            idx = rng.choice(n, size=n_noisy, replace=False)
-            shift = rng.integers(1, base.num_classes, size=n_noisy)  # a different class, uniformly
-            y_train[idx] = (y_train[idx] + torch.as_tensor(shift)) % base.num_classes
+        y_train = torch.from_numpy(replace_labels(base.y_train.numpy(), n_noisy, base.num_classes,
+                                                  np.random.default_rng(f["noise_seed"])))
         return Task(
             name=f"{self.name}/{index}",
             x_train=base.x_train * scale, y_train=y_train,
@@ -337,6 +333,17 @@ def _parse(task_id: str) -> tuple[SuiteLayout, int]:
                          f"(a member) or one of {s.splits} (a split, as a task family)")
     s.split_of(int(index))  # range check
     return s, int(index)
+
+
+def standardised_padded(xs, scale: float, n_features: int) -> list[np.ndarray]:
+    """Each array of ``xs`` (a member's training, validation and test inputs) standardised with the
+    first's mean and std (a constant feature keeps std 1), times ``scale``, and padded with zero
+    features to ``n_features`` (which carry no signal and no gradient), as float32: how every v2 and v3
+    member shares one input shape."""
+    mean, std = xs[0].mean(axis=0), xs[0].std(axis=0)
+    std = np.where(std > 1e-8, std, 1.0)
+    pad = n_features - xs[0].shape[1]
+    return [np.pad((x - mean) / std * scale, ((0, 0), (0, pad))).astype(np.float32) for x in xs]
 
 
 def member_rng(suite_name: str, index: int) -> np.random.Generator:

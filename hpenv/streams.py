@@ -37,7 +37,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from hpenv.tasks import Task, _check_labels_below
+from hpenv.tasks import Task, _check_labels_below, replace_labels
 
 __all__ = ["StreamTask", "STREAM_KINDS", "make_stream", "label_noise_onset", "class_incremental", "input_drift",
            "new_data"]
@@ -181,10 +181,8 @@ def label_noise_onset(task: Task, window: tuple[int, int], *, fraction: float = 
     """From a step in ``window`` on, a ``fraction`` of the training labels are wrong (each replaced
     by a different class, uniformly); validation and test labels stay clean."""
     fraction = _check_fraction("fraction", fraction, closed_high=True)
-    rng = np.random.default_rng([int(seed), 1])
-    y = task.y_train.numpy().copy()
-    idx = rng.choice(len(y), size=int(round(fraction * len(y))), replace=False)
-    y[idx] = (y[idx] + rng.integers(1, task.num_classes, size=len(idx))) % task.num_classes
+    y = replace_labels(task.y_train.numpy(), int(round(fraction * len(task.y_train))), task.num_classes,
+                       np.random.default_rng([int(seed), 1]))
     return StreamTask.from_phases(task, [(task.x_train, y)], [window], kind="label_noise_onset",
                                   meta={"stream_fraction": fraction})
 

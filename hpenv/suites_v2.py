@@ -71,8 +71,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from hpenv.instances import SuiteLayout, member_rng, register_suite
-from hpenv.tasks import Task, make_task
+from hpenv.instances import SuiteLayout, member_rng, register_suite, standardised_padded
+from hpenv.tasks import Task, make_task, replace_labels
 
 __all__ = ["SuiteV2", "V2_SUITES", "N_FEATURES", "N_CLASSES"]
 
@@ -169,16 +169,11 @@ class SuiteV2(SuiteLayout):
                                        for k, n in enumerate(counts)]))
         x_tr, y_tr = base.x_train.numpy()[keep], y_pool[keep].copy()
         n_noisy = int(round(f["label_noise"] * len(y_tr)))
-        if n_noisy:
-            idx = rng.choice(len(y_tr), size=n_noisy, replace=False)
-            y_tr[idx] = (y_tr[idx] + rng.integers(1, f["classes"], size=n_noisy)) % f["classes"]
+        y_tr = replace_labels(y_tr, n_noisy, f["classes"], rng)
         xs = [x + rng.normal(0.0, f["feature_noise"], size=x.shape)
               for x in (x_tr, base.x_val.numpy(), base.x_test.numpy())]
-        mean, std = xs[0].mean(axis=0), xs[0].std(axis=0)
-        std = np.where(std > 1e-8, std, 1.0)
+        x_tr, x_va, x_te = standardised_padded(xs, f["input_scale"], N_FEATURES)
         pad = N_FEATURES - xs[0].shape[1]
-        x_tr, x_va, x_te = (np.pad((x - mean) / std * f["input_scale"], ((0, 0), (0, pad))).astype(np.float32)
-                            for x in xs)
         return Task(
             name=f"{self.name}/{index}",
             x_train=torch.from_numpy(x_tr), y_train=torch.from_numpy(y_tr),

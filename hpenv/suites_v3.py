@@ -63,10 +63,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from hpenv.instances import SuiteLayout, member_rng, register_suite
+from hpenv.instances import SuiteLayout, member_rng, register_suite, standardised_padded
 from hpenv.sources import FIXED_CLASSES, GENERATORS, REAL_SOURCES, source_task
 from hpenv.streams import make_stream
-from hpenv.tasks import Task
+from hpenv.tasks import Task, replace_labels
 
 __all__ = ["SuiteV3", "V3_SUITES", "BASES", "TRANSFER_BASES", "N_FEATURES", "N_CLASSES"]
 
@@ -213,19 +213,12 @@ class SuiteV3(SuiteLayout):
         keep = np.sort(rng.choice(base.sizes[0], size=min(f["n_train"], base.sizes[0]), replace=False))
         x_tr, y_tr = base.x_train.numpy()[keep], base.y_train.numpy()[keep].copy()
         n_noisy = int(round(f["label_noise"] * len(y_tr)))
-        classes = base.num_classes
-        if n_noisy:
-            rng = np.random.default_rng([f["noise_seed"], 1])
-            idx = rng.choice(len(y_tr), size=n_noisy, replace=False)
-            y_tr[idx] = (y_tr[idx] + rng.integers(1, classes, size=n_noisy)) % classes
+        y_tr = replace_labels(y_tr, n_noisy, base.num_classes, np.random.default_rng([f["noise_seed"], 1]))
         rng = np.random.default_rng([f["noise_seed"], 2])
         xs = [x + rng.normal(0.0, f["feature_noise"], size=x.shape)
               for x in (x_tr, base.x_val.numpy(), base.x_test.numpy())]
-        mean, std = xs[0].mean(axis=0), xs[0].std(axis=0)
-        std = np.where(std > 1e-8, std, 1.0)
+        x_tr, x_va, x_te = (torch.from_numpy(x) for x in standardised_padded(xs, f["input_scale"], N_FEATURES))
         pad = N_FEATURES - xs[0].shape[1]
-        x_tr, x_va, x_te = (torch.from_numpy(np.pad((x - mean) / std * f["input_scale"], ((0, 0), (0, pad)))
-                                             .astype(np.float32)) for x in xs)
         return Task(name=name, x_train=x_tr, y_train=torch.from_numpy(y_tr), x_val=x_va, y_val=base.y_val.clone(),
                     x_test=x_te, y_test=base.y_test.clone(), num_classes=N_CLASSES, child=self.child,
                     meta={"n_features": N_FEATURES - pad, "label_noise_realised": n_noisy / len(y_tr)})

@@ -18,7 +18,8 @@ import torch
 
 from hpenv.extras import import_extra
 
-__all__ = ["Task", "TaskFamily", "make_task", "list_tasks", "register_task", "register_namespace", "TASK_EXTRAS"]
+__all__ = ["Task", "TaskFamily", "make_task", "list_tasks", "register_task", "register_namespace", "TASK_EXTRAS",
+           "replace_labels"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -224,6 +225,17 @@ def _check_xy(x, y, x_arg: str, y_arg: str) -> tuple[np.ndarray, np.ndarray]:
             or np.any(y_raw != np.round(y_raw)) or np.any(y_raw < 0):
         raise ValueError(f"{y_arg} must hold non-negative integer class labels, got dtype {y_raw.dtype}")
     return x, y_raw.astype(np.int64)
+
+
+def replace_labels(y, count: int, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """A copy of labels ``y`` in which ``count`` of them, drawn without replacement, are replaced by a
+    different class drawn uniformly: the label noise of every suite and stream (one recipe, one order
+    of draws from ``rng``)."""
+    y = np.array(y, dtype=np.int64, copy=True)
+    if count:
+        idx = rng.choice(len(y), size=count, replace=False)
+        y[idx] = (y[idx] + rng.integers(1, num_classes, size=count)) % num_classes
+    return y
 
 
 def _check_labels_below(y, num_classes: int, y_arg: str) -> None:
