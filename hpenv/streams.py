@@ -83,6 +83,8 @@ class StreamTask(Task):
                 raise ValueError(f"stream {self.name!r}: phase {p}'s window {tuple(window)} must start and end after "
                                  f"phase {p - 1}'s {previous} (each phase starts after the one before)")
             previous = tuple(int(v) for v in window)
+        # plain ints, however given (numpy's), so that messages and pickles show them as written
+        object.__setattr__(self, "windows", tuple(tuple(int(v) for v in w) for w in self.windows))
         object.__setattr__(self, "_phase_tasks", {})
 
     @property
@@ -92,7 +94,7 @@ class StreamTask(Task):
     @property
     def last_change(self) -> int:
         """The latest env step at which a phase may start."""
-        return int(self.windows[-1][1])
+        return self.windows[-1][1]
 
     def check_horizon(self, horizon: int) -> None:
         """A ValueError if a phase could start after an episode of ``horizon`` env steps ends."""
@@ -109,7 +111,7 @@ class StreamTask(Task):
         """The env step from which each phase ``p >= 1`` trains, drawn from ``rng`` (an episode's)."""
         steps, after = [], 1
         for first, last in self.windows:
-            step = int(rng.integers(max(int(first), after + 1), int(last) + 1))
+            step = int(rng.integers(max(first, after + 1), last + 1))
             steps.append(step)
             after = step
         return np.asarray(steps, dtype=np.int64)
@@ -165,8 +167,7 @@ class StreamTask(Task):
                    x_val=x_val, y_val=y_val, x_test=x_test, y_test=y_test, num_classes=task.num_classes,
                    child=task.child, meta={**task.meta, **(meta or {})},
                    phases=tuple(tensors(x, y, f"phase {p}") for p, (x, y) in enumerate(phases, 1)),
-                   windows=tuple(tuple(int(v) if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else v
-                                       for v in w) for w in windows), kind=kind)
+                   windows=tuple(tuple(w) for w in windows), kind=kind)
 
 
 def _check_fraction(name: str, value: float, low: float = 0.0, high: float = 1.0, *, closed_high: bool = False) -> float:
