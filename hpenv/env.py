@@ -155,6 +155,8 @@ class HPTuneEnv(ConfigViews, gym.Env):
       each episode from (default: its fixed value, or the grid value nearest to it).
 
     ## Version History
+    * v1, since hpenv 0.2.0: the info key ``phase`` (-1 for a task without phases) and stream tasks
+      (``hpenv.StreamTask``); every other task's episodes are unchanged.
     * v1: flat info with the same keys at every step (``hp_<name>`` instead of a nested
       ``hyperparameters`` dict; ``test_accuracy`` -1 before the last step); a diverged step
       counts as accuracy 0 (was chance) and, with ``delta_loss``, as the capped maximum loss (v0
