@@ -407,3 +407,23 @@ def test_power_simulation_refuses_bad_arguments():
         power_simulation(pilot, **{**kw, "family_size": 0})
     with pytest.raises(ValueError, match="alpha must be a number strictly between 0 and 1, got 5"):
         power_simulation(pilot, **kw, alpha=5)
+
+
+def test_a_seed_level_caps_power_that_more_members_cannot_buy():
+    # A meta-training seed shifts every member alike: with its spread as large as the difference,
+    # power stays far from 1 however many members are drawn, and more seeds restore it.
+    rng = np.random.default_rng(10)
+    pilot = rng.normal(0, 0.02, 80)
+    kw = {"delta": 0.01, "family_size": 3, "simulations": 300, "resamples": 300, "seed": 2}
+    without = power_simulation(pilot, n_members=[400], **kw)[0]
+    few = power_simulation(pilot, n_members=[400], seed_sd=0.01, train_seeds=3, **kw)[0]
+    many = power_simulation(pilot, n_members=[400], seed_sd=0.01, train_seeds=40, **kw)[0]
+    assert without["power"] > 0.95 and (without["seed_sd"], without["train_seeds"]) == (0.0, 1)
+    assert few["power"] < 0.6 < many["power"]
+    assert (few["seed_sd"], few["train_seeds"]) == (0.01, 3)
+    with pytest.raises(ValueError, match="train_seeds must be an integer >= 2, got 1"):
+        power_simulation(pilot, n_members=[10], seed_sd=0.01, **kw)
+    with pytest.raises(ValueError, match="seed_sd must be >= 0"):
+        power_simulation(pilot, n_members=[10], seed_sd=-0.01, train_seeds=5, **kw)
+    with pytest.raises(ValueError, match="several seed_sd"):
+        smallest_n([without, few])

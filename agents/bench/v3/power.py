@@ -15,7 +15,7 @@ __all__ = ["power_simulation", "smallest_n"]
 
 def power_simulation(pilot_differences: Sequence[float], *, delta: float, n_members: Sequence[int], family_size: int,
                      alpha: float = 0.05, simulations: int = 2000, resamples: int = 2000, seed: int = 0,
-                     chunk: int = 50) -> list[dict]:
+                     chunk: int = 50, seed_sd: float = 0.0, train_seeds: int = 1) -> list[dict]:
     """Power of the primary analysis to show a mean member-level difference of ``delta`` over ``n`` members.
 
     ``pilot_differences`` are member-level differences measured on selection members (a proxy for
@@ -36,6 +36,13 @@ def power_simulation(pilot_differences: Sequence[float], *, delta: float, n_memb
     is the type-I check (``false_positive_rate_at_zero``, near ``alpha / family_size`` where the
     bootstrap is accurate; much above it, the test split is too small for the pilot's skew).
 
+    A learned method's meta-training seeds add a level the pilot lacks: one seed is one agent deployed
+    on every member, so its effect shifts the mean of every member alike and does not shrink as the
+    test split grows. With ``seed_sd > 0`` each simulated split draws ``train_seeds`` seed effects from
+    a normal of that standard deviation, adds their mean to the split's mean, and its bootstrap redraws
+    them with replacement beside the members, as the primary analysis's crossed bootstrap does (with
+    few seeds that bootstrap understates their spread, and the simulation shows what that costs).
+
     The bootstrap's member draws (a count matrix) are shared by the ``chunk`` simulations of one
     block and drawn afresh per block: each simulation's analysis is an ordinary bootstrap, and this
     turns the work into one matrix product per block.
@@ -50,11 +57,13 @@ def power_simulation(pilot_differences: Sequence[float], *, delta: float, n_memb
         resamples: Bootstrap replicates per simulated split (at least ``family_size / alpha``).
         seed: Seed of the ``numpy.random.Generator``.
         chunk: Simulations per block sharing one member-draw matrix.
+        seed_sd: Standard deviation of a meta-training seed's effect on the mean (accuracy), >= 0.
+        train_seeds: Meta-training seeds averaged in each simulated split (>= 2 where ``seed_sd > 0``).
 
     Returns:
         One row per size, ascending: ``n_members``, ``delta``, ``power``, ``wrong_direction_rate``,
         ``false_positive_rate_at_zero``, ``family_size``, ``alpha``, ``level`` (``alpha / family_size``),
-        ``simulations``, ``resamples``.
+        ``simulations``, ``resamples``, ``seed_sd``, ``train_seeds``.
     """
     d = np.asarray(pilot_differences, dtype=np.float64)
     if d.ndim != 1 or d.size < 2 or not np.isfinite(d).all():
@@ -69,6 +78,10 @@ def power_simulation(pilot_differences: Sequence[float], *, delta: float, n_memb
     resamples = check_resamples(resamples, level, "(alpha / family_size)")
     chunk = check_count("chunk", chunk)
     seed = check_count("seed", seed, 0)
+    seed_sd = check_finite("seed_sd", seed_sd)
+    if seed_sd < 0:
+        raise ValueError(f"seed_sd must be >= 0 (a standard deviation), got {seed_sd!r}")
+    train_seeds = check_count("train_seeds", train_seeds, 2 if seed_sd > 0 else 1)
     if isinstance(n_members, (str, bytes)) or not isinstance(n_members, Iterable):
         raise ValueError(f"n_members must be a sequence of sizes, got {n_members!r}")
     sizes = sorted({check_count("n_members entries", n, 2) for n in n_members})
@@ -86,6 +99,10 @@ def power_simulation(pilot_differences: Sequence[float], *, delta: float, n_memb
             weights = member_weights(rng, n, resamples)                  # (resamples, n), rows sum to 1
             means = sample.mean(axis=1)
             boot = sample @ weights.T                                     # (size, resamples)
+            if seed_sd > 0:
+                effects = rng.normal(0.0, seed_sd, size=(size, train_seeds))
+                means = means + effects.mean(axis=1)
+                boot = boot + effects @ member_weights(rng, train_seeds, resamples).T
             se = boot.std(axis=1, ddof=1)
             zero_se = se <= SE_ZERO
             abs_t_star = np.abs(boot - means[:, None]) / np.where(zero_se, 1.0, se)[:, None]
@@ -100,7 +117,7 @@ def power_simulation(pilot_differences: Sequence[float], *, delta: float, n_memb
         rows.append({"n_members": n, "delta": delta, "power": up / simulations,
                      "wrong_direction_rate": down / simulations, "false_positive_rate_at_zero": zero / simulations,
                      "family_size": family_size, "alpha": alpha, "level": level, "simulations": simulations,
-                     "resamples": resamples})
+                     "resamples": resamples, "seed_sd": seed_sd, "train_seeds": train_seeds})
     return rows
 
 
@@ -111,14 +128,15 @@ def smallest_n(rows: Sequence[Mapping], target: float = 0.8) -> int | None:
     ``target``. None when the largest size does not.
 
     Raises:
-        ValueError: on an empty table, rows of several deltas or family sizes, or ``target`` outside (0, 1).
+        ValueError: on an empty table, rows of several deltas, family sizes or seed levels, or ``target``
+            outside (0, 1).
     """
     target = check_probability("target", target)
     rows = list(rows)
     if not rows:
         raise ValueError("rows must hold at least one row of power_simulation, got none")
-    for key in ("delta", "family_size", "alpha"):
-        values = {r[key] for r in rows}
+    for key in ("delta", "family_size", "alpha", "seed_sd", "train_seeds"):
+        values = {r.get(key) for r in rows}  # a row without the key (a table kept from before it) is one value
         if len(values) > 1:
             raise ValueError(f"rows must come from one power simulation; they hold several {key}: {sorted(values)}")
     answer = None
