@@ -11,6 +11,8 @@ its protocol will register (issue 27).
   meta-training seeds, max-|T| simultaneous intervals, adjusted p-values, four verdicts), with
   :mod:`agents.bench.v3.power` (sizing a test split) and :mod:`agents.bench.v3.bootstrap` (what
   they share).
+* :mod:`agents.bench.v3.statistics`: the protocol's ``[statistics]`` and ``[family]`` tables (the
+  registered analysis, checked against the procedure the code runs).
 * :mod:`agents.bench.v3.ledger`: the append-only ledger with a ``start`` and an ``end`` row per run.
 
 v3 never imports v1 (:mod:`agents.bench.protocol`).
