@@ -18,10 +18,8 @@ class MovingAverageBaseline:
     ``value[t]`` estimates the return-to-go from time-step ``t``. A time-step seen for the first
     time starts at the current batch's mean return for that step.
 
-    Parameters
-    ----------
-    decay
-        Weight kept by the old average at each update.
+    Args:
+        decay: Weight kept by the old average at each update.
     """
 
     def __init__(self, decay: float = 0.9) -> None:
@@ -31,18 +29,13 @@ class MovingAverageBaseline:
     def compute_and_update(self, returns: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Return the baseline for each time-step of a batch, then fold the batch in.
 
-        Parameters
-        ----------
-        returns
-            Returns-to-go, shape ``(batch, T)``.
-        mask
-            Which entries are real steps (True) rather than padding, shape ``(batch, T)``.
+        Args:
+            returns: Returns-to-go, shape ``(batch, T)``.
+            mask: Which entries are real steps (True) rather than padding, shape ``(batch, T)``.
 
-        Returns
-        -------
-        numpy.ndarray
+        Returns:
             Baseline per time-step, shape ``(T,)``, as it was before this batch was folded in
-            (except for first-seen time-steps, see the class docstring).
+                (except for first-seen time-steps, see the class docstring).
         """
         steps = returns.shape[1]
         counts = mask.sum(axis=0)
@@ -78,24 +71,16 @@ def leave_one_out_advantages(
     to remove. The price: such late steps weigh in the gradient by the chance that another
     episode of the group is still running (1 when episodes cannot end early).
 
-    Parameters
-    ----------
-    returns
-        Returns-to-go, ``(batch, T)``.
-    mask
-        True for real steps, False for padding, ``(batch, T)``.
-    group_size
-        Episodes per group (at least 2); ``batch`` must be a multiple of it.
+    Args:
+        returns: Returns-to-go, ``(batch, T)``.
+        mask: True for real steps, False for padding, ``(batch, T)``.
+        group_size: Episodes per group (at least 2); ``batch`` must be a multiple of it.
 
-    Returns
-    -------
-    numpy.ndarray
+    Returns:
         Advantages, ``(batch, T)``, 0 on padding.
 
-    Raises
-    ------
-    ValueError
-        If ``group_size < 2`` or the batch is not made of whole groups.
+    Raises:
+        ValueError: If ``group_size < 2`` or the batch is not made of whole groups.
     """
     batch, steps = returns.shape
     if group_size < 2 or batch % group_size:

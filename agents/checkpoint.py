@@ -45,27 +45,20 @@ _SEQUENCE_TYPES = (list, tuple)
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
     """Write ``payload`` to ``path`` atomically with :func:`torch.save`.
 
-    Parameters
-    ----------
-    path
-        Destination file. Missing parent folders are created. An existing file is replaced.
-    payload
-        The data to store. Only tensors, dicts (str keys), lists, tuples, str, int, float, bool
-        and None are allowed, nested arbitrarily; numpy arrays and numpy scalars are not (convert
-        them with ``torch.from_numpy`` / ``float``). The keys ``"format"`` and ``"version"`` are
-        reserved for the checkpoint markers.
+    Args:
+        path: Destination file. Missing parent folders are created. An existing file is replaced.
+        payload: The data to store. Only tensors, dicts (str keys), lists, tuples, str, int,
+            float, bool and None are allowed, nested arbitrarily; numpy arrays and numpy scalars
+            are not (convert them with ``torch.from_numpy`` / ``float``). The keys ``"format"``
+            and ``"version"`` are reserved for the checkpoint markers.
 
-    Returns
-    -------
-    pathlib.Path
+    Returns:
         The path written.
 
-    Raises
-    ------
-    TypeError
-        If the payload contains a value that ``torch.load(weights_only=True)`` could not read.
-    ValueError
-        If the payload uses a reserved key.
+    Raises:
+        TypeError: If the payload contains a value that ``torch.load(weights_only=True)`` could
+            not read.
+        ValueError: If the payload uses a reserved key.
     """
     path = Path(path)
     if not isinstance(payload, dict):
@@ -157,23 +150,17 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
-    Parameters
-    ----------
-    path
-        The checkpoint file.
-    map_location
-        Device the stored tensors are loaded onto (passed to :func:`torch.load`).
+    Args:
+        path: The checkpoint file.
+        map_location: Device the stored tensors are loaded onto (passed to :func:`torch.load`).
 
-    Returns
-    -------
-    dict
+    Returns:
         The payload that was saved (without the ``"format"`` / ``"version"`` markers).
 
-    Raises
-    ------
-    ValueError
-        If the file is missing, is not a readable torch file, is not a checkpoint of this package,
-        or has a newer layout version than this code understands. The message names the path.
+    Raises:
+        ValueError: If the file is missing, is not a readable torch file, is not a checkpoint of
+            this package, or has a layout version other than the one this code reads
+            (:data:`CHECKPOINT_VERSION`; e.g. a newer one). The message names the path.
     """
     path = Path(path)
     if not path.is_file():

@@ -6,6 +6,8 @@ arguments) on its own share of CPUs or GPUs, and plays chunks of ``K`` episodes;
 (:class:`agents.reinforce.RecurrentReinforce`, in the driver) hands out the chunks and learns
 from what comes back::
 
+    import gymnasium as gym
+
     from agents import RecurrentReinforce
     from agents.distributed import RayRunners
 
@@ -110,38 +112,28 @@ class RayRunners:
     fresh actor and its chunks are played again (up to ``max_chunk_retries`` times per chunk),
     which gives the same result as if nothing had happened.
 
-    Parameters
-    ----------
-    env_kwargs
-        Keyword arguments of the env (``task``, ``horizon``, ``steps_per_action``, ``device``...);
-        each runner builds ``gym.make_vec(env_id, num_envs=num_envs, **env_kwargs)`` itself.
-        With ``gpus_per_runner > 0`` pass ``device="cuda"``: Ray gives each runner its GPU share
-        as its ``cuda`` device.
-    num_runners
-        Number of actors.
-    num_envs
-        Children per runner's vector env, ``K``: the size of every chunk.
-    address
-        Address of a running Ray cluster to join (``ray.init(address=...)``, e.g. ``"auto"`` or
-        ``"ray://head:10001"``). None starts a local cluster, unless Ray is already initialised
-        in this process, in which case that one is used.
-    cpus_per_runner
-        CPUs Ray reserves for each runner (a fraction packs more runners than cores); its torch
-        thread count is the whole part, at least 1.
-    gpus_per_runner
-        GPUs Ray reserves for each runner (a fraction shares one GPU between runners).
-    max_chunk_retries
-        How many times one chunk may be played again after its runner failed.
-    start_timeout_s
-        How long to wait for the runners to start (a cluster without room for them never
-        starts them).
-    env_id
-        The registered env id.
+    Args:
+        env_kwargs: Keyword arguments of the env (``task``, ``horizon``, ``steps_per_action``,
+            ``device``...); each runner builds
+            ``gym.make_vec(env_id, num_envs=num_envs, **env_kwargs)`` itself. With
+            ``gpus_per_runner > 0`` pass ``device="cuda"``: Ray gives each runner its GPU share as
+            its ``cuda`` device.
+        num_runners: Number of actors.
+        num_envs: Children per runner's vector env, ``K``: the size of every chunk.
+        address: Address of a running Ray cluster to join (``ray.init(address=...)``, e.g.
+            ``"auto"`` or ``"ray://head:10001"``). None starts a local cluster, unless Ray is
+            already initialised in this process, in which case that one is used.
+        cpus_per_runner: CPUs Ray reserves for each runner (a fraction packs more runners than
+            cores); its torch thread count is the whole part, at least 1.
+        gpus_per_runner: GPUs Ray reserves for each runner (a fraction shares one GPU between
+            runners).
+        max_chunk_retries: How many times one chunk may be played again after its runner failed.
+        start_timeout_s: How long to wait for the runners to start (a cluster without room for
+            them never starts them).
+        env_id: The registered env id.
 
-    Raises
-    ------
-    ValueError
-        On a bad count, or when the runners cannot all start in time.
+    Raises:
+        ValueError: On a bad count, or when the runners cannot all start in time.
     """
 
     def __init__(
@@ -211,10 +203,9 @@ class RayRunners:
     def play(self, snapshot: PolicySnapshot, plans: list[ChunkPlan]) -> list[EpisodeChunk]:
         """Play every chunk of ``plans`` with ``snapshot``; return the chunks in plan order.
 
-        Raises
-        ------
-        RuntimeError
-            If a chunk failed more than ``max_chunk_retries`` times after its first try.
+        Raises:
+            RuntimeError: If a chunk failed more than ``max_chunk_retries`` times after its first
+                try.
         """
         snapshot_ref = ray.put(snapshot)  # once per update, shared by every chunk
         # which actor each pending chunk went to: a chunk that fails on an actor that has

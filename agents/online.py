@@ -21,8 +21,9 @@ __all__ = ["OnlineLearning"]
 class OnlineLearning:
     """The online mode of :class:`agents.reinforce.RecurrentReinforce` (a base class of it).
 
-    It uses the learner's rollout (``_steps``, ``_draw_seeds``, ``zero_state``), its update
-    (``_update``), its record (``_record``), its own moving average ``online_baseline`` and the
+    It uses the learner's space check (``_check_spaces``), its rollout (``_steps``,
+    ``_draw_seeds``, ``zero_state``, ``action_start``, ``np_rng``), its update (``_update``, on
+    ``device``), its record (``_record``), its own moving average ``online_baseline`` and the
     counter ``num_online_steps``.
     """
 
@@ -47,29 +48,19 @@ class OnlineLearning:
         steps or when the episode ends, so build the environment with a horizon of at least
         ``total_steps``.
 
-        Parameters
-        ----------
-        env
-            A single (non-vector) ``gymnasium.Env`` with the spaces the agent was built for.
-        total_steps
-            Maximum number of environment steps.
-        update_every
-            Window length, in steps, between updates.
-        seed
-            Reset seed of the episode (default: drawn from the agent's generator), e.g. to train
-            the same child as another method does.
+        Args:
+            env: A single (non-vector) ``gymnasium.Env`` with the spaces the agent was built for.
+            total_steps: Maximum number of environment steps.
+            update_every: Window length, in steps, between updates.
+            seed: Reset seed of the episode (default: drawn from the agent's generator), e.g. to
+                train the same child as another method does.
 
-        Returns
-        -------
-        float or None
+        Returns:
             ``info.get("test_accuracy")`` of the last step (None if the environment gives none).
 
-        Raises
-        ------
-        TypeError
-            If ``env`` is a vector environment.
-        ValueError
-            If the spaces do not match or the step counts are not positive.
+        Raises:
+            TypeError: If ``env`` is a vector environment.
+            ValueError: If the spaces do not match or the step counts are not positive.
         """
         if isinstance(env, VectorEnv):
             raise TypeError("learn_online needs a single gymnasium.Env, not a VectorEnv")

@@ -1,14 +1,15 @@
 """The actor: the recurrent policy network and acting with it, Stable-Baselines3's ``predict``.
 
-At each time-step the LSTM input is the normalised observation, followed by the one-hot encoding
-of the previous action (all action dimensions concatenated; all zeros at the start of an episode)
+At each time-step the LSTM input is the observation (normalised by the running statistics, unless
+the agent is built with ``normalize_observations=False``), followed by the one-hot encoding of the
+previous action (all action dimensions concatenated; all zeros at the start of an episode)
 and, unless the policy is built without it (``reward_input=False``), the previous reward (0 at
 the start of an episode).
 
 ``predict(obs, state, episode_start, deterministic)`` takes exactly Stable-Baselines3's
 arguments. The previous reward it needs comes from the caller (``reward=``), or is recovered from
-the observations it keeps in its state: on HPTune envs from the validation accuracy
-(:func:`hpenv.reward_from_observations`), on any env wrapped in
+the observations it keeps in its state: on HPTune envs from the validation accuracy or loss, as
+the reward mode has it (:func:`hpenv.reward_from_observations`), on any env wrapped in
 :class:`agents.wrappers.PreviousReward` from the observation's last entry.
 """
 
@@ -38,18 +39,12 @@ PREVIOUS_REWARD_IN_OBSERVATION = "previous_reward_in_observation"
 class RecurrentPolicy(nn.Module):
     """LSTM with one categorical head per action dimension and an optional value head.
 
-    Parameters
-    ----------
-    obs_dim
-        Length of the (flat) observation.
-    nvec
-        Number of choices of each action dimension.
-    hidden_size
-        LSTM width.
-    value_head
-        Whether to add a linear value head on the LSTM output.
-    reward_input
-        Whether the input ends with the previous reward.
+    Args:
+        obs_dim: Length of the (flat) observation.
+        nvec: Number of choices of each action dimension.
+        hidden_size: LSTM width.
+        value_head: Whether to add a linear value head on the LSTM output.
+        reward_input: Whether the input ends with the previous reward.
     """
 
     def __init__(
@@ -87,18 +82,13 @@ class RecurrentPolicy(nn.Module):
     ) -> np.ndarray:
         """Build one time-step of LSTM input for ``n`` rows (in numpy: this runs every env step).
 
-        Parameters
-        ----------
-        obs
-            Normalised observations, shape ``(n, obs_dim)``.
-        prev_action
-            Previous action indices, shape ``(n, n_action_dims)``; -1 means none (zero one-hot).
-        prev_reward
-            Previous rewards, shape ``(n,)`` (unused without ``reward_input``).
+        Args:
+            obs: Normalised observations, shape ``(n, obs_dim)``.
+            prev_action: Previous action indices, shape ``(n, n_action_dims)``; -1 means none
+                (zero one-hot).
+            prev_reward: Previous rewards, shape ``(n,)`` (unused without ``reward_input``).
 
-        Returns
-        -------
-        numpy.ndarray
+        Returns:
             ``float32`` array of shape ``(n, input_size)``.
         """
         parts = [obs]
@@ -117,21 +107,14 @@ class RecurrentPolicy(nn.Module):
     ) -> tuple[list[torch.Tensor], torch.Tensor | None, tuple[torch.Tensor, torch.Tensor]]:
         """Run the LSTM over a batch of sequences.
 
-        Parameters
-        ----------
-        inputs
-            Shape ``(batch, T, input_size)``.
-        state
-            Initial ``(h, c)``, each of shape ``(batch, hidden_size)``.
+        Args:
+            inputs: Shape ``(batch, T, input_size)``.
+            state: Initial ``(h, c)``, each of shape ``(batch, hidden_size)``.
 
-        Returns
-        -------
-        logits
-            One tensor per action dimension, shape ``(batch, T, n_choices)``.
-        values
-            Value estimates, shape ``(batch, T)``, or None without a value head.
-        state
-            Final ``(h, c)``, each of shape ``(batch, hidden_size)``.
+        Returns:
+            logits: One tensor per action dimension, shape ``(batch, T, n_choices)``.
+            values: Value estimates, shape ``(batch, T)``, or None without a value head.
+            state: Final ``(h, c)``, each of shape ``(batch, hidden_size)``.
         """
         h0, c0 = state
         output, (h, c) = self.lstm(inputs, (h0.unsqueeze(0), c0.unsqueeze(0)))
@@ -271,37 +254,30 @@ class RecurrentActor:
         The observation normaliser is used but not updated. Stochastic actions
         (``deterministic=False``) are drawn from the agent's own generator.
 
-        Parameters
-        ----------
-        observation
-            One observation of shape ``obs_shape`` or a batch of shape ``(n, *obs_shape)``.
-        state
-            The state returned by the previous call, or None to start fresh episodes in all rows
-            (then ``episode_start`` and ``reward`` are ignored).
-        episode_start
-            Whether each row starts a new episode (a bool, or a bool array of shape ``(n,)``).
-            Rows that start get a zero LSTM state and no previous action or reward.
-        deterministic
-            Take the most likely choice per action dimension instead of sampling.
-        reward
-            Optional: the reward the environment returned for the previous action (a float, or
-            an array of shape ``(n,)``). Not needed by a policy built with ``reward_input=False``,
-            nor on HPTune envs or envs wrapped in :class:`agents.wrappers.PreviousReward`, where
-            it is recovered from the observations.
+        Args:
+            observation: One observation of shape ``obs_shape`` or a batch of shape
+                ``(n, *obs_shape)``.
+            state: The state returned by the previous call, or None to start fresh episodes in
+                all rows (then ``episode_start`` and ``reward`` are ignored).
+            episode_start: Whether each row starts a new episode (a bool, or a bool array of
+                shape ``(n,)``). Rows that start get a zero LSTM state and no previous action or
+                reward.
+            deterministic: Take the most likely choice per action dimension instead of sampling.
+            reward: Optional: the reward the environment returned for the previous action (a
+                float, or an array of shape ``(n,)``). Not needed by a policy built with
+                ``reward_input=False``, nor on HPTune envs or envs wrapped in
+                :class:`agents.wrappers.PreviousReward`, where it is recovered from the
+                observations.
 
-        Returns
-        -------
-        action
-            ``np.int64`` array of shape ``(n_action_dims,)`` for one observation or
-            ``(n, n_action_dims)`` for a batch, ready for ``env.step``.
-        state
-            The new recurrent state; pass it to the next call.
+        Returns:
+            action: ``np.int64`` array of shape ``(n_action_dims,)`` for one observation or
+                ``(n, n_action_dims)`` for a batch, ready for ``env.step``.
+            state: The new recurrent state; pass it to the next call.
 
-        Raises
-        ------
-        ValueError
-            On a wrong observation / state / episode_start shape, or when the previous reward
-            is needed, was not given and cannot be recovered (the message names the ways out).
+        Raises:
+            ValueError: On a wrong observation / state / episode_start shape, or when the
+                previous reward is needed, was not given and cannot be recovered (the message
+                names the ways out).
         """
         obs = np.asarray(observation, dtype=np.float64)
         single = obs.shape == self.obs_shape

@@ -92,36 +92,32 @@ Callback = Callable[["RecurrentReinforce", dict[str, Any]], Any]
 class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
     """LSTM policy trained with REINFORCE for MultiDiscrete hyper-parameter choices.
 
-    Parameters
-    ----------
-    env
-        A ``gymnasium.Env`` or ``gymnasium.vector.VectorEnv`` with a ``MultiDiscrete`` action space
-        (1-D ``nvec``) and a flat ``Box`` observation space. Episodes must end (``terminated`` or
-        ``truncated``); truncation is treated like the end of the task (no bootstrapping).
-    config
-        A full configuration; keyword arguments override its fields.
-    **kwargs
-        Any field of :class:`RecurrentReinforceConfig`, e.g. ``seed=0``, ``hidden_size=32``.
+    Args:
+        env: A ``gymnasium.Env`` or ``gymnasium.vector.VectorEnv`` with a ``MultiDiscrete`` action
+            space (1-D ``nvec``) and a flat ``Box`` observation space. Episodes must end
+            (``terminated`` or ``truncated``); truncation is treated like the end of the task (no
+            bootstrapping).
+        config: A full configuration; keyword arguments override its fields.
+        **kwargs: Any field of :class:`RecurrentReinforceConfig`, e.g. ``seed=0``,
+            ``hidden_size=32``.
 
-    Attributes
-    ----------
-    config : RecurrentReinforceConfig
-        The hyper-parameters.
-    policy : RecurrentPolicy
-        The network.
-    history : list of dict
-        One dict of metrics per update (keys such as ``"rollout/ep_return_mean"``,
-        ``"train/policy_loss"``, ``"time/episodes"``).
-    num_episodes, num_updates, num_online_steps : int
-        Counters over the agent's whole life (they survive save/load).
+    Attributes:
+        config (RecurrentReinforceConfig): The hyper-parameters.
+        policy (RecurrentPolicy): The network.
+        history (list[dict[str, Any]]): One dict of metrics per update (keys such as
+            ``"rollout/ep_return_mean"``, ``"train/policy_loss"``, ``"time/episodes"``).
+        num_episodes (int): Episodes learned from, counted over the agent's whole life (survives
+            save/load).
+        num_updates (int): Updates made, counted over the agent's whole life (survives
+            save/load).
+        num_online_steps (int): Steps played in the online mode, counted over the agent's whole
+            life (survives save/load).
 
-    Raises
-    ------
-    TypeError
-        If ``env`` or its action/observation space is of an unsupported kind.
-    ValueError
-        If a space has an unsupported shape, a configuration value is invalid, or a VectorEnv's
-        ``num_envs`` is not a multiple of ``group_size``.
+    Raises:
+        TypeError: If ``env`` or its action/observation space is of an unsupported kind, or a
+            keyword argument is not a field of :class:`RecurrentReinforceConfig`.
+        ValueError: If a space has an unsupported shape, a configuration value is invalid, or a
+            VectorEnv's ``num_envs`` is not a multiple of ``group_size``.
     """
 
     def __init__(
@@ -258,27 +254,20 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         learns from them (:meth:`update_from_chunks`): the result is the same for any number of
         runners, though not the same as in process.
 
-        Parameters
-        ----------
-        total_episodes
-            Number of episodes to play in this call.
-        progress_bar
-            Show a tqdm progress bar over episodes.
-        callback
-            ``callback(agent, metrics)`` after each update; returning ``False`` stops learning.
-        runners
-            Where to play the episodes (default: this agent's own environment).
+        Args:
+            total_episodes: Number of episodes to play in this call.
+            progress_bar: Show a tqdm progress bar over episodes.
+            callback: ``callback(agent, metrics)`` after each update; returning ``False`` stops
+                learning.
+            runners: Where to play the episodes (default: this agent's own environment).
 
-        Returns
-        -------
-        RecurrentReinforce
+        Returns:
             ``self``.
 
-        Raises
-        ------
-        ValueError
-            If the agent has no environment and no ``runners`` are given, or the runners' spaces
-            do not match the agent's or their ``num_envs`` is not a multiple of ``group_size``.
+        Raises:
+            ValueError: If the agent has no environment and no ``runners`` are given, or the
+                runners' spaces do not match the agent's or their ``num_envs`` is not a multiple
+                of ``group_size``.
         """
         if runners is None and self._adapter is None:
             raise ValueError(
@@ -321,9 +310,7 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         locally), so the result depends only on the chunks and their order. The batch's rows
         follow the chunks' order, so the groups of ``group_size`` episodes stay together.
 
-        Returns
-        -------
-        dict
+        Returns:
             The update's metrics (also appended to :attr:`history`).
         """
         if fold_observations and self.config.normalize_observations:
@@ -458,10 +445,8 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         states of the agent's random generators, so ``load(...).learn(n)`` continues exactly where
         training stopped.
 
-        Parameters
-        ----------
-        path
-            Destination file; parent folders are created.
+        Args:
+            path: Destination file; parent folders are created.
         """
         payload = {
             "agent": type(self).__name__,
@@ -489,27 +474,20 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
     ) -> RecurrentReinforce:
         """Restore an agent written by :meth:`save`.
 
-        Parameters
-        ----------
-        path
-            The checkpoint file.
-        env
-            Environment to continue learning in (needed for :meth:`learn`, not for
-            :meth:`predict`). Its spaces must match the saved ones, the hyper-parameter space
-            (names and values, not only its shape) included.
-        device
-            Torch device to load onto (default: the saved configuration's device).
+        Args:
+            path: The checkpoint file.
+            env: Environment to continue learning in (needed for :meth:`learn`, not for
+                :meth:`predict`). Its spaces must match the saved ones, the hyper-parameter space
+                (names and values, not only its shape) included.
+            device: Torch device to load onto (default: the saved configuration's device).
 
-        Returns
-        -------
-        RecurrentReinforce
+        Returns:
             The restored agent.
 
-        Raises
-        ------
-        ValueError
-            If the file is missing or not a RecurrentReinforce checkpoint of this package, or if
-            ``env``'s spaces or hyper-parameter space differ from the saved ones.
+        Raises:
+            ValueError: If the file is missing or not a RecurrentReinforce checkpoint of this
+                package, or if ``env``'s spaces or hyper-parameter space differ from the saved
+                ones.
         """
         payload = load_checkpoint(path)
         if payload.get("agent") != cls.__name__:

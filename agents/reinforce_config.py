@@ -26,10 +26,8 @@ class RecurrentReinforceConfig:
     The fields with a ``help`` in their metadata are ``hptune train``'s options for this agent
     (:mod:`agents.options` generates them).
 
-    Raises
-    ------
-    ValueError
-        On a value out of range or a combination that cannot work (see each field).
+    Raises:
+        ValueError: On a value out of range or a combination that cannot work (see each field).
     """
 
     hidden_size: int = 64

@@ -50,26 +50,19 @@ def spaces_of(
 ) -> tuple[gym.spaces.Box, gym.spaces.MultiDiscrete]:
     """Check that ``env`` is supported and return its single observation and action spaces.
 
-    Parameters
-    ----------
-    env
-        A ``gymnasium.Env``, a ``gymnasium.vector.VectorEnv``, or anything with a vector env's
-        ``single_observation_space`` and ``single_action_space`` (e.g. :class:`Runners`).
-    owner
-        Who asks, for the error messages.
+    Args:
+        env: A ``gymnasium.Env``, a ``gymnasium.vector.VectorEnv``, or anything with a vector
+            env's ``single_observation_space`` and ``single_action_space`` (e.g.
+            :class:`Runners`).
+        owner: Who asks, for the error messages.
 
-    Returns
-    -------
-    tuple
+    Returns:
         The observation space (a flat ``Box``) and the action space (a ``MultiDiscrete`` with a
-        1-D ``nvec``) of one sub-environment.
+            1-D ``nvec``) of one sub-environment.
 
-    Raises
-    ------
-    TypeError
-        If ``env`` or one of its spaces is of an unsupported kind.
-    ValueError
-        If a space has an unsupported shape.
+    Raises:
+        TypeError: If ``env`` or one of its spaces is of an unsupported kind.
+        ValueError: If a space has an unsupported shape.
     """
     if isinstance(env, VectorEnv) or hasattr(env, "single_action_space"):
         obs_space, action_space = env.single_observation_space, env.single_action_space
@@ -126,12 +119,9 @@ def reward_mode_of(env: Any) -> str | None:
 class RunningMeanStd:
     """Running mean and variance of observations (Welford / Chan's parallel update).
 
-    Parameters
-    ----------
-    shape
-        Shape of one observation.
-    clip
-        Normalised values are clipped to ``[-clip, clip]``.
+    Args:
+        shape: Shape of one observation.
+        clip: Normalised values are clipped to ``[-clip, clip]``.
     """
 
     def __init__(self, shape: tuple[int, ...], clip: float = 10.0) -> None:
@@ -190,12 +180,9 @@ class EnvAdapter:
     Actions and observations always carry a leading ``num_envs`` dimension; actions are 0-based
     indices and the space's ``start`` offset is added here.
 
-    Parameters
-    ----------
-    env
-        The environment.
-    action_start
-        The ``start`` of its ``MultiDiscrete`` action space, ``(n_action_dims,)``.
+    Args:
+        env: The environment.
+        action_start: The ``start`` of its ``MultiDiscrete`` action space, ``(n_action_dims,)``.
     """
 
     def __init__(self, env: gym.Env | VectorEnv, action_start: np.ndarray) -> None:
@@ -298,23 +285,15 @@ def run_steps(
     its later steps have ``active`` False, so autoreset output never counts as the episode's.
     The consumer may act on each step before the next one is played (update the policy, stop).
 
-    Parameters
-    ----------
-    adapter
-        The environment.
-    seeds
-        One reset seed per row.
-    act
-        The policy; see :data:`Act`.
-    state
-        The policy's initial recurrent state for the ``n`` rows.
-    obs_rms
-        If given, each step's observations of the running rows enter these statistics before
-        ``act`` sees them.
+    Args:
+        adapter: The environment.
+        seeds: One reset seed per row.
+        act: The policy; see :data:`Act`.
+        state: The policy's initial recurrent state for the ``n`` rows.
+        obs_rms: If given, each step's observations of the running rows enter these statistics
+            before ``act`` sees them.
 
-    Yields
-    ------
-    Step
+    Yields:
         One per time-step, until every row's episode has ended.
     """
     n = adapter.num_envs
@@ -545,10 +524,8 @@ class RecurrentRollouts:
         Everything random about an update's episodes is drawn here, by the learner, so the
         update does not depend on how many runners play it or which runner plays which chunk.
 
-        Raises
-        ------
-        ValueError
-            If ``num_envs`` is not a multiple of ``group_size``.
+        Raises:
+            ValueError: If ``num_envs`` is not a multiple of ``group_size``.
         """
         self.check_groups_fit(num_envs, "the runners'")
         chunks = math.ceil(self.config.episodes_per_update / num_envs)
@@ -574,10 +551,9 @@ class RecurrentRollouts:
         This agent takes the snapshot's weights and observation statistics (it is a runner's
         vessel: its own are overwritten) and keeps the statistics frozen while it plays.
 
-        Raises
-        ------
-        ValueError
-            If ``plan`` does not hold one seed per sub-environment, or the agent has no env.
+        Raises:
+            ValueError: If ``plan`` does not hold one seed per sub-environment, or the agent has
+                no env.
         """
         if self.adapter is None:
             raise ValueError("play_chunk needs an agent with an environment")

@@ -19,15 +19,11 @@ __all__ = ["PreviousReward"]
 class PreviousReward(gym.Wrapper):
     """Append the previous step's reward (0 after ``reset``) to a flat ``Box`` observation.
 
-    Parameters
-    ----------
-    env
-        An env with a 1-D ``Box`` observation space.
+    Args:
+        env: An env with a 1-D ``Box`` observation space.
 
-    Raises
-    ------
-    TypeError
-        If the observation space is not a 1-D ``Box``.
+    Raises:
+        TypeError: If the observation space is not a 1-D ``Box``.
     """
 
     carries_previous_reward = True

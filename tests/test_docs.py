@@ -4,10 +4,14 @@ The blocks of one page run in order in one namespace (a page builds on its earli
 temporary working directory of that page. A block opts out only with a marker naming a reason
 from ``SKIP_REASONS``: on its fence line (```python {skip: long-run}) or on an HTML comment just
 above it (<!-- skip: cluster -->).
+
+The API reference is built from the docstrings in one style, Google's (``docstring_style: google``
+in mkdocs.yml): no docstring of hpenv/ or agents/ may hold a numpy-style section.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +111,60 @@ def test_the_extractor_reads_fences_and_markers(tmp_path):
     page.write_text("```python {skip}\nx\n```\n")
     with pytest.raises(ValueError, match="unknown fence attributes"):
         python_blocks(page)
+
+
+# --------------------------------------------------------------------------------------------
+# One docstring style: Google's
+# --------------------------------------------------------------------------------------------
+
+PACKAGES = ("hpenv", "agents")
+DASHED_UNDERLINE = re.compile(r"^\s*-{3,}\s*$")
+
+
+def numpy_sections(path: Path) -> list[str]:
+    """``file:line: title`` of each numpy-style section in ``path``'s docstrings: a title line
+    followed by a dashed underline (``Parameters`` / ``----------``).
+
+    Every bare string statement counts: the docstrings of the module, its classes and functions,
+    and those of attributes.
+    """
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)):
+            continue
+        lines = node.value.value.splitlines()
+        for i in range(1, len(lines)):
+            title = lines[i - 1].strip()
+            if DASHED_UNDERLINE.match(lines[i]) and title and not DASHED_UNDERLINE.match(title):
+                found.append(f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}:"
+                             f"{node.lineno + i - 1}: {title}")
+    return found
+
+
+def test_docstrings_are_google_style():
+    modules = sorted(path for package in PACKAGES for path in (REPO / package).rglob("*.py"))
+    assert len(modules) > 20, f"found only {len(modules)} modules under {PACKAGES}"
+    found = [section for path in modules for section in numpy_sections(path)]
+    assert not found, (
+        "numpy-style docstring sections (a title over a dashed line); write Google style "
+        "(`Args:`, `Returns:`, `Raises:`, items as `name: description`), as mkdocs.yml's "
+        f"docstring_style says: {found}"
+    )
+
+
+def test_the_numpy_section_finder(tmp_path):
+    module = tmp_path / "module.py"
+    module.write_text(
+        '"""Module.\n\nReturns\n-------\nint\n    The answer.\n"""\n\n'
+        "# ----------\n"  # a comment rule is no docstring
+        "def f(x):\n"
+        '    """Google style.\n\n    Args:\n        x: a value.\n    """\n\n'
+        "class C:\n"
+        '    """C.\n\n    Parameters\n    ----------\n    x\n        A value.\n    """\n\n'
+        "    table = 'a\\n---\\n'  # a string that is not a docstring\n"
+    )
+    assert numpy_sections(module) == [f"{module}:3: Returns", f"{module}:20: Parameters"]
 
 
 class _Page:
