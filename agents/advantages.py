@@ -1,6 +1,6 @@
 """What REINFORCE compares the returns with: the moving-average baseline and leave-one-out.
 
-(The value baseline is a head of :class:`agents.policy.RecurrentPolicy`.)
+(The value baseline is a head of [`agents.policy.RecurrentPolicy`][].)
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class MovingAverageBaseline:
         return {"decay": float(self.decay), "values": [float(v) for v in self.values]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore state saved by :meth:`state_dict`."""
+        """Restore state saved by [`state_dict`][agents.advantages.MovingAverageBaseline.state_dict]."""
         self.decay = float(state["decay"])
         self.values = [float(v) for v in state["values"]]
 

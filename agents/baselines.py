@@ -5,9 +5,10 @@ Stable-Baselines3 policies, so the same evaluation code runs them beside trained
 
 They choose grid positions (values), so they act in an env with ``relative_actions`` too: there
 a relative hyper-parameter is moved toward the chosen position, at most ``k`` positions per step,
-from the current position its observation feature shows (:meth:`hpenv.HPSpace.action_toward`).
-:class:`ReduceOnPlateauPolicy` and :class:`LossJumpPolicy`, whose state is the learning rate's
-position, take absolute actions only.
+from the current position its observation feature shows ([`hpenv.HPSpace.action_toward`][]).
+[`ReduceOnPlateauPolicy`][agents.baselines.ReduceOnPlateauPolicy] and
+[`LossJumpPolicy`][agents.baselines.LossJumpPolicy], whose state is the learning rate's position, take
+absolute actions only.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ _TRAIN_LOSS = feature_index("train_loss_mean")
 
 #: The tuple a practitioner would try first: full depth, no dropout, lr 0.03, Nesterov 0.9.
 DEFAULT_TUPLE = {"depth": 4, "dropout": 0.0, "learning_rate": 0.03, "momentum": 0.9}
-#: Where the learning-rate rules start: :data:`DEFAULT_TUPLE` with the largest safe learning rate 0.1.
+#: Where the learning-rate rules start: `DEFAULT_TUPLE` with the largest safe learning rate 0.1.
 DECAY_START = {**DEFAULT_TUPLE, "learning_rate": 0.1}
 
 
@@ -48,10 +49,10 @@ def _action_for(space: HPSpace, target: np.ndarray, observation) -> np.ndarray:
 
 
 class FixedPolicy:
-    """The same tuple at every step. ``values`` defaults to :data:`DEFAULT_TUPLE` (restricted to the space).
+    """The same tuple at every step. ``values`` defaults to `DEFAULT_TUPLE` (restricted to the space).
 
     With relative actions the tuple is reached as fast as the moves allow and then kept (from the
-    env's default start, :data:`DEFAULT_TUPLE` is kept from the first step).
+    env's default start, `DEFAULT_TUPLE` is kept from the first step).
     """
 
     def __init__(self, env_or_space, values: Mapping[str, float] | None = None):
@@ -94,9 +95,9 @@ class RandomStaticPolicy:
 class SchedulePolicy:
     """A hand-written learning-rate schedule over the episode: ``"step"`` or ``"cosine"`` decay.
 
-    Starts from ``start`` (a tuple, default :data:`DEFAULT_TUPLE` with the largest safe learning
+    Starts from ``start`` (a tuple, default `DEFAULT_TUPLE` with the largest safe learning
     rate 0.1) and lowers the learning rate along the grid as ``progress = t / horizon`` grows;
-    the other hyper-parameters stay fixed. ``base`` and :meth:`lr_index` are grid positions.
+    the other hyper-parameters stay fixed. ``base`` and `lr_index` are grid positions.
     """
 
     def __init__(self, env_or_space, kind: str = "cosine", start: Mapping[str, float] | None = None):
@@ -127,8 +128,8 @@ class SchedulePolicy:
 
 
 class PlateauState(NamedTuple):
-    """What :class:`ReduceOnPlateauPolicy` carries between steps, one entry per row of the batch
-    (0-d arrays for a single observation)."""
+    """What [`ReduceOnPlateauPolicy`][agents.baselines.ReduceOnPlateauPolicy] carries between steps, one entry
+    per row of the batch (0-d arrays for a single observation)."""
 
     lr_position: np.ndarray
     """the learning rate's grid position now applied"""
@@ -158,18 +159,18 @@ class ReduceOnPlateauPolicy:
     room for. The other hyper-parameters stay at ``start``.
 
     Args:
-        env_or_space: an HPTune env or its :class:`hpenv.HPSpace`; its actions must be absolute
+        env_or_space: an HPTune env or its [`hpenv.HPSpace`][]; its actions must be absolute
             and it must have a ``learning_rate``.
         start: the tuple each episode starts from: values by name (hyper-parameters not named
-            take :class:`FixedPolicy`'s defaults) or one action (grid positions). None:
-            :data:`DECAY_START`.
+            take [`FixedPolicy`][agents.baselines.FixedPolicy]'s defaults) or one action (grid positions).
+            None: `DECAY_START`.
         patience: consecutive bad steps before a drop (>= 1).
         factor_steps: grid positions per drop (>= 1).
         min_delta: how much accuracy must rise over the best to count as an improvement (>= 0).
 
     ``predict`` takes one observation or a batch ``(n, obs_dim)``; its ``state``
-    (:class:`PlateauState`) holds one entry per row, and rows whose ``episode_start`` is set
-    (all of them when ``state`` is None) start again from ``start``.
+    ([`PlateauState`][agents.baselines.PlateauState]) holds one entry per row, and rows whose
+    ``episode_start`` is set (all of them when ``state`` is None) start again from ``start``.
     """
 
     def __init__(self, env_or_space, start: Mapping[str, float] | np.ndarray | None = None, *,
@@ -227,7 +228,8 @@ class ReduceOnPlateauPolicy:
 
 
 class JumpState(NamedTuple):
-    """What :class:`LossJumpPolicy` carries between steps, one entry per row of the batch."""
+    """What [`LossJumpPolicy`][agents.baselines.LossJumpPolicy] carries between steps, one entry per row of
+    the batch."""
 
     lr_position: np.ndarray
     """the learning rate's grid position now applied"""
@@ -243,7 +245,7 @@ class LossJumpPolicy:
     The rule reads the observation's ``train_loss_mean`` (the mean training loss of the step just
     trained). When it rises above the previous step's by more than ``threshold`` (relative: the
     loss exceeds ``(1 + threshold)`` times the previous one), the training data have most likely
-    changed (wrong labels, unseen classes, rescaled inputs: see :mod:`hpenv.streams`), and the
+    changed (wrong labels, unseen classes, rescaled inputs: see [`hpenv.streams`][]), and the
     rule moves the learning rate ``drop_steps`` grid positions below the start (by value; at least
     the grid's smallest) for the rest of the episode. With ``raise_first`` it first trains one step
     one position *above* the start (learn the new data fast), then drops. It fires once per
@@ -252,10 +254,11 @@ class LossJumpPolicy:
     reference of that idea.
 
     Args:
-        env_or_space: an HPTune env or its :class:`hpenv.HPSpace` (absolute actions, with a
+        env_or_space: an HPTune env or its [`hpenv.HPSpace`][] (absolute actions, with a
             ``learning_rate``).
-        start: the start tuple, values by name (others: :class:`FixedPolicy`'s defaults) or one
-            action; or ``(n, n_hp)`` actions, one per row of the batches ``predict`` will see.
+        start: the start tuple, values by name (others: [`FixedPolicy`][agents.baselines.FixedPolicy]'s
+            defaults) or one action; or ``(n, n_hp)`` actions, one per row of the batches ``predict`` will
+            see.
         threshold: the relative rise that fires the rule (> 0); a number, or one per row.
         drop_steps: grid positions below the start after firing (>= 1); a number, or one per row.
         raise_first: train one step one position above the start before dropping; a bool, or one per row.

@@ -2,19 +2,19 @@
 
 A checkpoint is a ``torch.save`` file holding one dictionary. Besides the caller's payload it
 carries two marker keys, ``"format": "hpenv-agent"`` and ``"version": 1``, so that
-:func:`load_checkpoint` can tell our files from any other pickle or torch file.
+[`load_checkpoint`][agents.checkpoint.load_checkpoint] can tell our files from any other pickle or torch file.
 
-Files are written atomically by :func:`atomic_write`, the one writer of every file a resumed run
-reads (checkpoints, ``config.json``, ``metrics.csv``, the benchmark's results): the data goes to a
-temporary file in the destination folder, is flushed and fsync'ed, and only then renamed over the
-destination with :func:`os.replace`. A run killed while saving therefore leaves either the old
+Files are written atomically by [`atomic_write`][agents.checkpoint.atomic_write], the one writer of every file
+a resumed run reads (checkpoints, ``config.json``, ``metrics.csv``, the benchmark's results): the data goes to
+a temporary file in the destination folder, is flushed and fsync'ed, and only then renamed over the
+destination with `os.replace`. A run killed while saving therefore leaves either the old
 file or the new one, never a torn one; the temporary file it may leave behind is removed by
-:func:`remove_stale_temporaries` when the run resumes.
+[`remove_stale_temporaries`][agents.checkpoint.remove_stale_temporaries] when the run resumes.
 
 Files are read with ``torch.load(..., weights_only=True)``, which refuses arbitrary pickled
 objects. Payloads must therefore consist only of tensors, dicts, lists, tuples, str, int, float,
-bool and None; :func:`save_checkpoint` checks this before writing, so an unsafe payload fails
-when saving rather than when someone later tries to resume from it.
+bool and None; [`save_checkpoint`][agents.checkpoint.save_checkpoint] checks this before writing, so an unsafe
+payload fails when saving rather than when someone later tries to resume from it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ CHECKPOINT_FORMAT = "hpenv-agent"
 """Value of the ``"format"`` marker key in every checkpoint written by this package."""
 
 CHECKPOINT_VERSION = 1
-"""Version of the checkpoint layout written by :func:`save_checkpoint`."""
+"""Version of the checkpoint layout written by [`save_checkpoint`][agents.checkpoint.save_checkpoint]."""
 
 _RESERVED_KEYS = ("format", "version")
 _TMP_SUFFIX = ".tmp"
@@ -43,7 +43,7 @@ _SEQUENCE_TYPES = (list, tuple)
 
 
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
-    """Write ``payload`` to ``path`` atomically with :func:`torch.save`.
+    """Write ``payload`` to ``path`` atomically with `torch.save`.
 
     Args:
         path: Destination file. Missing parent folders are created. An existing file is replaced.
@@ -98,7 +98,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
 
 
 def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
-    """Delete the temporary files that a killed :func:`atomic_write` left in ``folder``; return them."""
+    """Delete the temporary files that a killed [`atomic_write`][agents.checkpoint.atomic_write] left in
+    ``folder``; return them."""
     stale = sorted(Path(folder).glob(f".*{_TMP_SUFFIX}"))
     for tmp in stale:
         tmp.unlink()
@@ -109,11 +110,11 @@ def check_hp_space(saved: dict[str, Any] | None, current: dict[str, Any] | None,
     """Refuse to act in ``current`` with a policy trained on another hyper-parameter space.
 
     Both are ``{name: [values]}`` in action order (``HPSpace.to_dict()``), with a
-    ``"relative_actions"`` entry for a space that has them (see :func:`hp_space_of`); two spaces of
-    the same shape but other names, values, order or relative moves would give every action
-    another meaning. ``None`` means unknown: an env without an ``hp_space`` has nothing to compare;
-    a checkpoint written before spaces were recorded is accepted with a warning (its actions are
-    read in ``current``).
+    ``"relative_actions"`` entry for a space that has them (see
+    [`hp_space_of`][agents.checkpoint.hp_space_of]); two spaces of the same shape but other names, values,
+    order or relative moves would give every action another meaning. ``None`` means unknown: an env without an
+    ``hp_space`` has nothing to compare; a checkpoint written before spaces were recorded is accepted with a
+    warning (its actions are read in ``current``).
     """
     if current is None:
         return
@@ -148,11 +149,11 @@ def hp_space_of(env: Any) -> dict[str, Any] | None:
 def load_checkpoint(
     path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
 ) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`.
+    """Read a checkpoint written by [`save_checkpoint`][agents.checkpoint.save_checkpoint].
 
     Args:
         path: The checkpoint file.
-        map_location: Device the stored tensors are loaded onto (passed to :func:`torch.load`).
+        map_location: Device the stored tensors are loaded onto (passed to `torch.load`).
 
     Returns:
         The payload that was saved (without the ``"format"`` / ``"version"`` markers).
@@ -160,7 +161,8 @@ def load_checkpoint(
     Raises:
         ValueError: If the file is missing, is not a readable torch file, is not a checkpoint of
             this package, or has a layout version other than the one this code reads
-            (:data:`CHECKPOINT_VERSION`; e.g. a newer one). The message names the path.
+            ([`CHECKPOINT_VERSION`][agents.checkpoint.CHECKPOINT_VERSION]; e.g. a newer one). The message
+            names the path.
     """
     path = Path(path)
     if not path.is_file():

@@ -3,7 +3,7 @@
 The shape is the one RLlib and learned_optimization use. Each of ``num_runners`` Ray actors
 owns a native vector env of ``K`` children (built on the actor from the env's keyword
 arguments) on its own share of CPUs or GPUs, and plays chunks of ``K`` episodes; the learner
-(:class:`agents.reinforce.RecurrentReinforce`, in the driver) hands out the chunks and learns
+([`agents.reinforce.RecurrentReinforce`][], in the driver) hands out the chunks and learns
 from what comes back::
 
     import gymnasium as gym
@@ -18,7 +18,7 @@ from what comes back::
         agent.learn(512, runners=runners)
 
 Determinism: the learner draws every reset seed and one action-sampling seed per chunk
-(:meth:`~agents.reinforce.RecurrentReinforce.plan_update`); a chunk is always played by one
+([`plan_update`][agents.reinforce.RecurrentReinforce.plan_update]); a chunk is always played by one
 vector env of exactly ``K`` children, with the learner's current weights and a frozen copy of
 its observation statistics; the learner folds the chunks in, in chunk order. So the same seed
 gives the same history and weights for any number of runners, and a chunk re-run after its
@@ -107,7 +107,7 @@ _RemoteRunner = ray.remote(_Runner)
 class RayRunners:
     """``num_runners`` Ray actors that each play chunks of ``num_envs`` episodes.
 
-    Pass it to :meth:`agents.reinforce.RecurrentReinforce.learn` as ``runners=``. Chunk ``i`` of
+    Pass it to [`agents.reinforce.RecurrentReinforce.learn`][] as ``runners=``. Chunk ``i`` of
     an update goes to runner ``i % num_runners``; a runner that dies or raises is replaced by a
     fresh actor and its chunks are played again (up to ``max_chunk_retries`` times per chunk),
     which gives the same result as if nothing had happened.

@@ -1,12 +1,13 @@
 """The one episode engine: play HPTune episodes and record each child the same way.
 
-:func:`play_episodes` plays one episode per seed with an *actor over a batch* in a single env,
-a vector env (chunks of its ``num_envs``) or a vector env it builds from env keyword arguments
+[`play_episodes`][agents.engine.play_episodes] plays one episode per seed with an *actor over a batch* in a
+single env, a vector env (chunks of its ``num_envs``) or a vector env it builds from env keyword arguments
 (``chunk`` children at a time). Everything that trains children for a result (``hptune train``'s
 comparison, ``hptune eval``, static tuples, fixed schedules, the searches of
-:mod:`agents.search`, the benchmark) goes through it and gets one :class:`EpisodeRecord` per
-child: the hyper-parameters applied at each step with validation accuracy and loss
-(:func:`step_record`), final validation and test accuracy, SGD steps, divergence and wall time.
+[`agents.search`][], the benchmark) goes through it and gets one
+[`EpisodeRecord`][agents.engine.EpisodeRecord] per child: the hyper-parameters applied at each step with
+validation accuracy and loss ([`step_record`][agents.engine.step_record]), final validation and test accuracy,
+SGD steps, divergence and wall time.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class EpisodeRecord:
         episode_return: sum of the child's rewards (final - initial validation accuracy with the
             default reward).
         diverged: whether the child diverged.
-        schedule: one :func:`step_record` per env step.
+        schedule: one [`step_record`][agents.engine.step_record] per env step.
         chosen: the static tuple chosen (values), where a method chooses one.
         search_sgd_steps: the part of ``sgd_steps`` spent on candidates other than the recorded
             child (0 for a plain policy).
@@ -129,9 +130,10 @@ class EpisodeRecord:
 
 
 class EpisodeLog:
-    """Accumulates one child's episode step by step and turns it into an :class:`EpisodeRecord`.
+    """Accumulates one child's episode step by step and turns it into an
+    [`EpisodeRecord`][agents.engine.EpisodeRecord].
 
-    The engine keeps one per row; :class:`agents.bench.methods.EpisodeRecorder` keeps one for an
+    The engine keeps one per row; [`agents.bench.methods.EpisodeRecorder`][] keeps one for an
     env that someone else drives (the online learner).
     """
 
@@ -166,7 +168,7 @@ def play_episodes(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor]
     Args:
         seeds: one child seed per episode.
         make_actor: called once per batch with the indices (into ``seeds``) of its rows; returns
-            the :data:`Actor` for that batch.
+            the [`Actor`][agents.engine.Actor] for that batch.
         env: a single env (one child at a time, the actor sees batches of one), a vector env
             (``num_envs`` children at a time; a last, short batch fills its spare rows with
             copies of its last row, given to ``make_actor`` too, trained and counted but not
@@ -179,7 +181,8 @@ def play_episodes(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor]
     products when several train together).
 
     Returns:
-        one :class:`EpisodeRecord` per seed, in order (``wall_time_s`` is the batch's wall time
+        one [`EpisodeRecord`][agents.engine.EpisodeRecord] per seed, in order (``wall_time_s`` is the batch's
+            wall time
         divided by its size: the cost per child when children train together), and the child
         SGD steps actually run (in a vector env, children that end early, by divergence, are
         restarted by its autoreset while others finish; those steps are wasted but counted).
@@ -242,7 +245,8 @@ def _play_batch(env, single: bool, seeds: list[int], act: Actor) -> tuple[list[E
 
 def run_batch(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor], *, chunk: int = 16,
               **env_kwargs) -> tuple[list[EpisodeRecord], int]:
-    """:func:`play_episodes` in a native vector env of ``chunk`` children built from ``env_kwargs``."""
+    """[`play_episodes`][agents.engine.play_episodes] in a native vector env of ``chunk`` children built from
+    ``env_kwargs``."""
     return play_episodes(seeds, make_actor, chunk=chunk, **env_kwargs)
 
 
@@ -275,12 +279,12 @@ def evaluate_policy(policy: Any, seeds: Sequence[int], *, deterministic: bool = 
                     env: gym.Env | gym.vector.VectorEnv | None = None, **env_kwargs) -> list[EpisodeRecord]:
     """Play one episode per seed with ``policy``; the children train together in a vector env.
 
-    ``policy``: anything :func:`as_policy` accepts (an object with
+    ``policy``: anything [`as_policy`][agents.engine.as_policy] accepts (an object with
     ``predict(obs, state=None, episode_start=True, deterministic=True) -> (action, state)``, or a
     callable ``obs -> action``). It is called with one observation at a time; a ``predict`` that
-    takes ``reward=`` gets the previous reward, as in :func:`agents.evaluation.run_episode`.
+    takes ``reward=`` gets the previous reward, as in [`agents.evaluation.run_episode`][].
     Each seed's child equals a single env's ``reset(seed=seed)``. ``env``: play in that env
-    instead (a single env or a vector env, as :func:`play_episodes` takes).
+    instead (a single env or a vector env, as [`play_episodes`][agents.engine.play_episodes] takes).
     """
     results, _ = play_episodes(seeds, lambda rows: _policy_actor(policy, len(rows), deterministic),
                                env=env, chunk=chunk, **env_kwargs)

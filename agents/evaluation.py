@@ -2,9 +2,9 @@
 
 A *policy* is anything with Stable-Baselines3's ``predict(obs, state=None, episode_start=True,
 deterministic=True) -> (action, state)`` or a plain callable ``f(obs) -> action``;
-:func:`as_policy` accepts both. :func:`run_episodes` plays whole episodes through the one
-engine (:func:`agents.engine.play_episodes`) and gets what a paper needs as one
-:class:`agents.engine.EpisodeRecord` per episode: return, final validation and test accuracy,
+[`as_policy`][agents.engine.as_policy] accepts both. [`run_episodes`][agents.evaluation.run_episodes] plays
+whole episodes through the one engine ([`agents.engine.play_episodes`][]) and gets what a paper needs as one
+[`agents.engine.EpisodeRecord`][] per episode: return, final validation and test accuracy,
 child SGD steps, wall time and the schedule of hyper-parameters applied.
 """
 
@@ -22,20 +22,20 @@ from agents.seeds import HELD_OUT, REPORT
 __all__ = ["Policy", "as_policy", "run_episode", "run_episodes", "bootstrap_ci", "iqm", "summarize",
            "format_summary", "HELD_OUT_SEED", "REPORT_SEED"]
 
-#: The first held-out evaluation seed (:data:`agents.seeds.HELD_OUT`, which owns the range).
+#: The first held-out evaluation seed (`agents.seeds.HELD_OUT`, which owns the range).
 HELD_OUT_SEED = HELD_OUT.start
-#: The first seed ``hptune train`` reports on (:data:`agents.seeds.REPORT`).
+#: The first seed ``hptune train`` reports on (`agents.seeds.REPORT`).
 REPORT_SEED = REPORT.start
 
 
 def run_episode(env: gym.Env, policy: Any, seed: int, deterministic: bool = True) -> EpisodeRecord:
     """Play one episode of ``env`` from ``reset(seed=seed)`` with ``policy``; an
-    :class:`agents.engine.EpisodeRecord`."""
+    [`agents.engine.EpisodeRecord`][]."""
     return run_episodes(env, policy, [seed], deterministic)[0]
 
 
 def run_episodes(env: gym.Env, policy: Any, seeds: Sequence[int], deterministic: bool = True) -> list[EpisodeRecord]:
-    """One episode of ``env`` per seed with ``policy``, through :func:`agents.engine.evaluate_policy`
+    """One episode of ``env`` per seed with ``policy``, through [`agents.engine.evaluate_policy`][]
     (``env`` may be a single env or a vector env)."""
     return evaluate_policy(policy, [int(s) for s in seeds], deterministic=deterministic, env=env)
 

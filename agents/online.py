@@ -1,9 +1,9 @@
 """The paper's online mode: learning while acting in one long episode (one child's training).
 
 Ali, Budka and Gabrys update the controller within a single run while the child trains. Here that
-is :meth:`OnlineLearning.learn_online`: the rollout loop of meta-training, cut into windows, each
-window one REINFORCE update of the agent. What differs from meta-training is only what a window's
-returns are compared with (see :meth:`OnlineLearning._online_baseline_kind`).
+is [`OnlineLearning.learn_online`][agents.online.OnlineLearning.learn_online]: the rollout loop of
+meta-training, cut into windows, each window one REINFORCE update of the agent. What differs from
+meta-training is only what a window's returns are compared with (see `OnlineLearning._online_baseline_kind`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ __all__ = ["OnlineLearning"]
 
 
 class OnlineLearning:
-    """The online mode of :class:`agents.reinforce.RecurrentReinforce` (a base class of it).
+    """The online mode of [`agents.reinforce.RecurrentReinforce`][] (a base class of it).
 
     It uses the learner's space check (``_check_spaces``), its rollout (``_steps``,
     ``_draw_seeds``, ``zero_state``, ``action_start``, ``np_rng``), its update (``_update``, on
@@ -38,11 +38,11 @@ class OnlineLearning:
     ) -> float | None:
         """Learn while acting in one long episode (the paper's online mode).
 
-        The environment is reset once and played by the same rollout loop as :meth:`learn`, cut
-        into windows: every ``update_every`` steps (and at the end) a REINFORCE update is made on
-        the window of the last steps, with returns-to-go computed inside the window and
-        truncated backpropagation through time (the LSTM state carried into the next window is
-        detached). The baseline is the online moving average (or the value head with
+        The environment is reset once and played by the same rollout loop as
+        [`learn`][agents.reinforce.RecurrentReinforce.learn], cut into windows: every ``update_every`` steps
+        (and at the end) a REINFORCE update is made on the window of the last steps, with returns-to-go
+        computed inside the window and truncated backpropagation through time (the LSTM state carried into the
+        next window is detached). The baseline is the online moving average (or the value head with
         ``baseline="value"``): one episode has no group to compare with, so
         ``baseline="leave_one_out"`` uses the moving average here. Stops after ``total_steps``
         steps or when the episode ends, so build the environment with a horizon of at least

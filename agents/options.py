@@ -1,12 +1,12 @@
 """Settings of ``hptune train``'s agents: one dataclass per agent, registered by name.
 
-An agent is one :func:`register_agent` call: its name, the class that trains it and the
-dataclass of its settings. ``hptune train``'s config nests the chosen agent's settings, and its
+An agent is one [`register_agent`][agents.options.register_agent] call: its name, the class that trains it and
+the dataclass of its settings. ``hptune train``'s config nests the chosen agent's settings, and its
 command line is generated from those dataclasses: every field with ``field(metadata={"help": ...})``
 becomes an option ``--field-name``. Fields without help are set by hptune itself (``derive``).
 
 The one rule of the entropy bonus, shared by ``hptune train`` and the benchmark, is
-:func:`with_entropy_decay`.
+[`with_entropy_decay`][agents.options.with_entropy_decay].
 """
 
 from __future__ import annotations
@@ -37,14 +37,15 @@ def entropy_decay_updates(ent_coef_final: float | None, episodes: int, episodes_
 
 
 def with_entropy_decay(config: RecurrentReinforceConfig, episodes: int) -> RecurrentReinforceConfig:
-    """``config`` with :func:`entropy_decay_updates` over ``episodes`` training episodes."""
+    """``config`` with [`entropy_decay_updates`][agents.options.entropy_decay_updates] over ``episodes``
+    training episodes."""
     updates = entropy_decay_updates(config.ent_coef_final, episodes, config.episodes_per_update)
     return dataclasses.replace(config, ent_decay_updates=updates)
 
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """One agent of ``hptune train`` (see :func:`register_agent`)."""
+    """One agent of ``hptune train`` (see [`register_agent`][agents.options.register_agent])."""
 
     name: str
     trainer: Callable | None
@@ -129,7 +130,7 @@ def register_agent(name: str, trainer: Callable | None, settings: type | None = 
 
 
 def unregister_agent(name: str) -> None:
-    """Remove an agent added by :func:`register_agent`."""
+    """Remove an agent added by [`register_agent`][agents.options.register_agent]."""
     del TRAINERS[name]
 
 

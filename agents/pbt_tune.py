@@ -1,20 +1,20 @@
-"""Population-based training on Ray Tune, as a benchmark method beside :func:`agents.search.pbt`.
+"""Population-based training on Ray Tune, as a benchmark method beside [`agents.search.pbt`][].
 
 Each member of the population is a Tune trial: a function trainable that trains one child in an
-:class:`hpenv.HPTuneEnv` one env step per Tune iteration and checkpoints the child after every
-step (:meth:`hpenv.HPTuneEnv.child_state`: plain tensors, read back with
+[`hpenv.HPTuneEnv`][] one env step per Tune iteration and checkpoints the child after every
+step ([`hpenv.HPTuneEnv.child_state`][]: plain tensors, read back with
 ``torch.load(..., weights_only=True)``, and a JSON file; nothing is unpickled). Tune's
-:class:`~ray.tune.schedulers.PopulationBasedTraining` scheduler, in synchronous mode, makes the
+`PopulationBasedTraining` scheduler, in synchronous mode, makes the
 bottom ``fraction`` of the population restart from the checkpoint of a top member every
-``interval`` steps, and explores with the same neighbour move as :func:`agents.search.pbt`.
+``interval`` steps, and explores with the same neighbour move as [`agents.search.pbt`][].
 
-Same members and seeds as :func:`agents.search.pbt`: every child starts from
+Same members and seeds as [`agents.search.pbt`][]: every child starts from
 ``reset(seed=seed)``, with the initial tuples drawn from the same generator. Differences, all
 from how Tune works: an exploiting member takes over its donor's whole child, random stream
-included (a Tune trial restarts from the donor's checkpoint; in :func:`agents.search.pbt` it
+included (a Tune trial restarts from the donor's checkpoint; in [`agents.search.pbt`][] it
 keeps its own stream); a member that diverges waits, untrained, for the next perturbation
 instead of being replaced at once; Tune's quantiles round up (``ceil(population * fraction)``
-members exploit, where :func:`agents.search.pbt` rounds); and Tune picks donors with Python's
+members exploit, where [`agents.search.pbt`][] rounds); and Tune picks donors with Python's
 ``random`` module, so runs are not bit-identical.
 
 Compute: ``sgd_steps`` is every child SGD step actually run by any trial, counted as the results
@@ -97,7 +97,7 @@ class _CountSteps(tune.Callback):
 def pbt_tune(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 0.25,
              perturb_prob: float = 0.5, rng_seed: int = 0, address: str | None = None,
              cpus_per_member: float | None = None, **env_kwargs: Any) -> EpisodeRecord:
-    """Population-based training with Ray Tune; the arguments of :func:`agents.search.pbt`.
+    """Population-based training with Ray Tune; the arguments of [`agents.search.pbt`][].
 
     Args:
         seed: evaluation seed: every member's child starts from ``reset(seed=seed)``.
@@ -110,12 +110,12 @@ def pbt_tune(seed: int, population: int = 8, *, interval: int = 2, fraction: flo
         address: a Ray cluster to join; None uses the running one or starts a local one (and
             shuts it down afterwards).
         cpus_per_member: CPUs Ray reserves for each trial (a fraction runs more trials at once;
-            default :data:`CPUS_PER_MEMBER`).
+            default `CPUS_PER_MEMBER`).
         **env_kwargs: keyword arguments of ``HPTune-v1`` (``task``, ``horizon``, ...); a single
             task, not a task family.
 
     Returns:
-        The :class:`~agents.engine.EpisodeRecord` of the member with the best final validation
+        The [`EpisodeRecord`][agents.engine.EpisodeRecord] of the member with the best final validation
         accuracy (ties: lowest validation loss); ``sgd_steps`` counts every trial's steps.
     """
     if not 0 < fraction <= 0.5:

@@ -9,8 +9,8 @@ the start of an episode).
 ``predict(obs, state, episode_start, deterministic)`` takes exactly Stable-Baselines3's
 arguments. The previous reward it needs comes from the caller (``reward=``), or is recovered from
 the observations it keeps in its state: on HPTune envs from the validation accuracy or loss, as
-the reward mode has it (:func:`hpenv.reward_from_observations`), on any env wrapped in
-:class:`agents.wrappers.PreviousReward` from the observation's last entry.
+the reward mode has it ([`hpenv.reward_from_observations`][]), on any env wrapped in
+[`agents.wrappers.PreviousReward`][] from the observation's last entry.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from hpenv.episodes import reward_from_observations
 __all__ = ["RecurrentPolicy", "RecurrentActor", "RecurrentState", "PREVIOUS_REWARD_IN_OBSERVATION"]
 
 RecurrentState = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-"""What :meth:`RecurrentActor.predict` returns as ``state``: LSTM ``h`` and ``c`` (each of
-shape ``(n, hidden_size)``), the previous action indices (``(n, n_action_dims)``, -1 where there
-is none yet) and the previous observations (``(n, obs_dim)``, from which the previous reward is
+"""What [`RecurrentActor.predict`][agents.policy.RecurrentActor.predict] returns as ``state``: LSTM ``h`` and
+``c`` (each of shape ``(n, hidden_size)``), the previous action indices (``(n, n_action_dims)``, -1 where
+there is none yet) and the previous observations (``(n, obs_dim)``, from which the previous reward is
 recovered). Treat it as opaque and pass it back on the next call."""
 
 PREVIOUS_REWARD_IN_OBSERVATION = "previous_reward_in_observation"
-"""The reward source of an env wrapped in :class:`agents.wrappers.PreviousReward`."""
+"""The reward source of an env wrapped in [`agents.wrappers.PreviousReward`][]."""
 
 
 class RecurrentPolicy(nn.Module):
@@ -145,13 +145,15 @@ class RecurrentPolicy(nn.Module):
 
 
 class RecurrentActor:
-    """Acting with a :class:`RecurrentPolicy`: one step, the choice of actions and ``predict``.
+    """Acting with a [`RecurrentPolicy`][agents.policy.RecurrentPolicy]: one step, the choice of actions and
+    ``predict``.
 
     A base class: the agent that derives from it provides ``config`` (``hidden_size``,
     ``normalize_observations``, ``reward_input``), ``policy``, ``obs_rms``, ``device``,
     ``obs_shape``, ``nvec``, ``action_start``, ``reward_mode`` (where the previous reward can be
-    recovered from: an HPTune reward mode, :data:`PREVIOUS_REWARD_IN_OBSERVATION` or None) and
-    ``np_rng`` (the generator that samples stochastic actions).
+    recovered from: an HPTune reward mode,
+    [`PREVIOUS_REWARD_IN_OBSERVATION`][agents.policy.PREVIOUS_REWARD_IN_OBSERVATION] or None) and ``np_rng``
+    (the generator that samples stochastic actions).
     """
 
     config: Any
@@ -266,7 +268,7 @@ class RecurrentActor:
             reward: Optional: the reward the environment returned for the previous action (a
                 float, or an array of shape ``(n,)``). Not needed by a policy built with
                 ``reward_input=False``, nor on HPTune envs or envs wrapped in
-                :class:`agents.wrappers.PreviousReward`, where it is recovered from the
+                [`agents.wrappers.PreviousReward`][], where it is recovered from the
                 observations.
 
         Returns:

@@ -18,22 +18,23 @@ The public API mirrors Stable-Baselines3::
     final_test_accuracy = agent.learn_online(long_env, total_steps=100, update_every=5)
     agent.learn(512, runners=RayRunners(env_kwargs, num_runners=4))  # agents.distributed
 
-This module holds the learner: building the agent, :meth:`~RecurrentReinforce.learn`, the
-REINFORCE update (:meth:`~RecurrentReinforce._update`, readable top to bottom; what the runners'
+This module holds the learner: building the agent, [`learn`][agents.reinforce.RecurrentReinforce.learn], the
+REINFORCE update (`_update`, readable top to bottom; what the runners'
 determinism relies on is marked CONTRACT) and persistence. The other roles live where a reader
 expects them, and the agent takes them in as base classes:
 
-- the settings: :mod:`agents.reinforce_config` (:class:`RecurrentReinforceConfig`);
-- what a checkpoint holds (one list of fields): :mod:`agents.reinforce_checkpoint`;
-- the actor, the policy network and ``predict``: :mod:`agents.policy`;
+- the settings: [`agents.reinforce_config`][]
+  ([`RecurrentReinforceConfig`][agents.reinforce_config.RecurrentReinforceConfig]);
+- what a checkpoint holds (one list of fields): [`agents.reinforce_checkpoint`][];
+- the actor, the policy network and ``predict``: [`agents.policy`][];
 - the rollouts and the runner protocol (``plan_update``, ``snapshot``, ``play_chunk``):
-  :mod:`agents.rollout`, beside the one rollout loop and what learners and runners exchange;
-- the paper's online mode (``learn_online``): :mod:`agents.online`;
-- the baselines (moving average, leave-one-out): :mod:`agents.advantages`.
+  [`agents.rollout`][], beside the one rollout loop and what learners and runners exchange;
+- the paper's online mode (``learn_online``): [`agents.online`][];
+- the baselines (moving average, leave-one-out): [`agents.advantages`][].
 
 ``predict`` takes exactly Stable-Baselines3's arguments. A policy that takes the previous reward
 (the default) recovers it on HPTune envs and on envs wrapped in
-:class:`agents.wrappers.PreviousReward`; on other envs pass ``reward=`` or build the agent with
+[`agents.wrappers.PreviousReward`][]; on other envs pass ``reward=`` or build the agent with
 ``reward_input=False``.
 """
 
@@ -98,8 +99,8 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
             (``terminated`` or ``truncated``); truncation is treated like the end of the task (no
             bootstrapping).
         config: A full configuration; keyword arguments override its fields.
-        **kwargs: Any field of :class:`RecurrentReinforceConfig`, e.g. ``seed=0``,
-            ``hidden_size=32``.
+        **kwargs: Any field of [`RecurrentReinforceConfig`][agents.reinforce_config.RecurrentReinforceConfig],
+            e.g. ``seed=0``, ``hidden_size=32``.
 
     Attributes:
         config (RecurrentReinforceConfig): The hyper-parameters.
@@ -115,7 +116,8 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
 
     Raises:
         TypeError: If ``env`` or its action/observation space is of an unsupported kind, or a
-            keyword argument is not a field of :class:`RecurrentReinforceConfig`.
+            keyword argument is not a field of
+            [`RecurrentReinforceConfig`][agents.reinforce_config.RecurrentReinforceConfig].
         ValueError: If a space has an unsupported shape, a configuration value is invalid, or a
             VectorEnv's ``num_envs`` is not a multiple of ``group_size``.
     """
@@ -150,7 +152,8 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         action_start: list[int],
         config: RecurrentReinforceConfig,
     ) -> None:
-        """Create generators, network, optimiser and statistics (shared with :meth:`load`)."""
+        """Create generators, network, optimiser and statistics (shared with
+        [`load`][agents.reinforce.RecurrentReinforce.load])."""
         self.config = config
         self.obs_shape = obs_shape
         self.nvec = nvec
@@ -249,10 +252,11 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         multiple of the batch size.
 
         In process (no ``runners``) the observation statistics take in each step as it is played.
-        With ``runners`` (e.g. :class:`agents.distributed.RayRunners`) the runners play the
-        update's chunks (:meth:`plan_update`) with a frozen :meth:`snapshot` and this agent
-        learns from them (:meth:`update_from_chunks`): the result is the same for any number of
-        runners, though not the same as in process.
+        With ``runners`` (e.g. [`agents.distributed.RayRunners`][]) the runners play the
+        update's chunks ([`plan_update`][agents.rollout.RecurrentRollouts.plan_update]) with a frozen
+        [`snapshot`][agents.rollout.RecurrentRollouts.snapshot] and this agent learns from them
+        ([`update_from_chunks`][agents.reinforce.RecurrentReinforce.update_from_chunks]): the result is the
+        same for any number of runners, though not the same as in process.
 
         Args:
             total_episodes: Number of episodes to play in this call.
@@ -303,15 +307,16 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
     def update_from_chunks(
         self, chunks: list[EpisodeChunk], fold_observations: bool = True
     ) -> dict[str, Any]:
-        """One REINFORCE update on gathered chunks; records the metrics in :attr:`history`.
+        """One REINFORCE update on gathered chunks; records the metrics in `history`.
 
         With ``fold_observations`` the chunks' raw observations first enter the observation
-        statistics, chunk by chunk and step by step (the order :meth:`learn` takes them in
-        locally), so the result depends only on the chunks and their order. The batch's rows
-        follow the chunks' order, so the groups of ``group_size`` episodes stay together.
+        statistics, chunk by chunk and step by step (the order
+        [`learn`][agents.reinforce.RecurrentReinforce.learn] takes them in locally), so the result depends
+        only on the chunks and their order. The batch's rows follow the chunks' order, so the groups of
+        ``group_size`` episodes stay together.
 
         Returns:
-            The update's metrics (also appended to :attr:`history`).
+            The update's metrics (also appended to `history`).
         """
         if fold_observations and self.config.normalize_observations:
             for chunk in chunks:
@@ -332,7 +337,7 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         return metrics
 
     def _record(self, metrics: dict[str, Any]) -> None:
-        """Stamp ``metrics`` with the life-long counters and append them to :attr:`history`."""
+        """Stamp ``metrics`` with the life-long counters and append them to `history`."""
         metrics["time/episodes"] = self.num_episodes
         metrics["time/updates"] = self.num_updates
         self.history.append(metrics)
@@ -348,9 +353,10 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
     ) -> dict[str, float]:
         """One REINFORCE gradient step on a padded batch; returns the training metrics.
 
-        ``baseline`` is what the returns are compared with (one of :data:`BASELINES`; the online
-        mode passes its own choice) and ``moving_average`` the one that ``"moving_average"``
-        reads and updates (the episodes' or the online mode's).
+        ``baseline`` is what the returns are compared with (one of
+        [`BASELINES`][agents.reinforce_config.BASELINES]; the online mode passes its own choice) and
+        ``moving_average`` the one that ``"moving_average"`` reads and updates (the episodes' or the online
+        mode's).
 
         CONTRACT (results independent of the number of runners): everything here depends only
         on ``batch``, whose rows follow the chunks' order, on the agent's state before the call,
@@ -472,13 +478,14 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         env: gym.Env | VectorEnv | None = None,
         device: str | None = None,
     ) -> RecurrentReinforce:
-        """Restore an agent written by :meth:`save`.
+        """Restore an agent written by [`save`][agents.reinforce.RecurrentReinforce.save].
 
         Args:
             path: The checkpoint file.
-            env: Environment to continue learning in (needed for :meth:`learn`, not for
-                :meth:`predict`). Its spaces must match the saved ones, the hyper-parameter space
-                (names and values, not only its shape) included.
+            env: Environment to continue learning in (needed for
+                [`learn`][agents.reinforce.RecurrentReinforce.learn], not for
+                [`predict`][agents.policy.RecurrentActor.predict]). Its spaces must match the saved ones, the
+                hyper-parameter space (names and values, not only its shape) included.
             device: Torch device to load onto (default: the saved configuration's device).
 
         Returns:

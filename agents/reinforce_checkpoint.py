@@ -1,10 +1,10 @@
-"""What :class:`agents.reinforce.RecurrentReinforce` writes to a checkpoint, listed once.
+"""What [`agents.reinforce.RecurrentReinforce`][] writes to a checkpoint, listed once.
 
-Each :class:`CheckpointField` names one piece of the agent's state: where it lies in the payload,
-how to read it as checkpoint-safe values and how to put it back. ``save`` walks
-:data:`CHECKPOINT_FIELDS` to build the payload, ``load`` walks it to restore an agent just built
+Each [`CheckpointField`][agents.reinforce_checkpoint.CheckpointField] names one piece of the agent's state:
+where it lies in the payload, how to read it as checkpoint-safe values and how to put it back. ``save`` walks
+`CHECKPOINT_FIELDS` to build the payload, ``load`` walks it to restore an agent just built
 from the configuration and the spaces. The module knows the agent only by its attributes, so it
-imports nothing of :mod:`agents.reinforce`.
+imports nothing of [`agents.reinforce`][].
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 Agent = Any
-"""An :class:`agents.reinforce.RecurrentReinforce` (named loosely: this module sits below it)."""
+"""An [`agents.reinforce.RecurrentReinforce`][] (named loosely: this module sits below it)."""
 
 _REQUIRED = object()
 
@@ -46,7 +46,7 @@ def _set(name: str, kind: Callable[[Any], Any]) -> Callable[[Agent, Any], None]:
     return lambda agent, value: setattr(agent, name, kind(value))
 
 
-#: Everything :meth:`agents.reinforce.RecurrentReinforce.save` writes beyond the configuration and the spaces (which
+#: Everything [`agents.reinforce.RecurrentReinforce.save`][] writes beyond the configuration and the spaces (which
 #: ``load`` needs first, to build the agent), listed once; the layout is the one main has written.
 CHECKPOINT_FIELDS = (
     CheckpointField(

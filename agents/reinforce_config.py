@@ -1,4 +1,4 @@
-"""The settings of :class:`agents.reinforce.RecurrentReinforce`: one dataclass, checked once.
+"""The settings of [`agents.reinforce.RecurrentReinforce`][]: one dataclass, checked once.
 
 The command line and the benchmark build their options from it; checkpoints store it as a dict.
 """
@@ -11,7 +11,8 @@ from numbers import Integral
 __all__ = ["RecurrentReinforceConfig", "BASELINES"]
 
 BASELINES = ("moving_average", "value", "leave_one_out")
-"""The values :attr:`RecurrentReinforceConfig.baseline` takes."""
+"""The values [`RecurrentReinforceConfig.baseline`][agents.reinforce_config.RecurrentReinforceConfig.baseline]
+takes."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -21,10 +22,11 @@ BASELINES = ("moving_average", "value", "leave_one_out")
 
 @dataclass
 class RecurrentReinforceConfig:
-    """Hyper-parameters of :class:`RecurrentReinforce` (pass them as keyword arguments).
+    """Hyper-parameters of [`RecurrentReinforce`][agents.reinforce.RecurrentReinforce] (pass them as keyword
+    arguments).
 
     The fields with a ``help`` in their metadata are ``hptune train``'s options for this agent
-    (:mod:`agents.options` generates them).
+    ([`agents.options`][] generates them).
 
     Raises:
         ValueError: On a value out of range or a combination that cannot work (see each field).
@@ -51,9 +53,9 @@ class RecurrentReinforceConfig:
     """What the returns are compared with: ``"moving_average"`` (a per-time-step moving average
     of returns), ``"value"`` (a value head on the LSTM) or ``"leave_one_out"`` (the mean return
     of the other episodes of the same group at the same time-step; needs ``group_size >= 2``,
-    see :func:`leave_one_out_advantages`). :meth:`RecurrentReinforce.learn_online` plays one
-    long episode, which has no group: there ``"leave_one_out"`` falls back to the online
-    moving average."""
+    see [`leave_one_out_advantages`][agents.advantages.leave_one_out_advantages]).
+    [`RecurrentReinforce.learn_online`][agents.online.OnlineLearning.learn_online] plays one long episode,
+    which has no group: there ``"leave_one_out"`` falls back to the online moving average."""
     baseline_decay: float = 0.9
     """Weight the moving-average baseline keeps on its old value at each update."""
     vf_coef: float = 0.5
@@ -80,8 +82,8 @@ class RecurrentReinforceConfig:
     advantages, already centred, are only divided by their root mean square)."""
     reward_input: bool = True
     """Feed the previous reward to the LSTM (the paper's design). Without it the policy needs no
-    reward to act, so :meth:`RecurrentReinforce.predict` works on any env with exactly
-    Stable-Baselines3's arguments (another way: :class:`agents.wrappers.PreviousReward`)."""
+    reward to act, so [`RecurrentReinforce.predict`][agents.policy.RecurrentActor.predict] works on any env
+    with exactly Stable-Baselines3's arguments (another way: [`agents.wrappers.PreviousReward`][])."""
     seed: int | None = None
     """Seed of the agent's own random generators (None: fresh entropy from the OS)."""
     device: str = "cpu"

@@ -1,20 +1,22 @@
 """Running recurrent policies in environments: the plumbing an agent needs besides its algorithm.
 
-:func:`run_steps` is the one rollout loop. It resets an environment (a plain ``gymnasium.Env``
-seen as one row, or a ``VectorEnv``, through :class:`EnvAdapter`) and yields one :class:`Step`
-per time-step until every row's episode has ended; the agent decides how to act and what to do
-with the steps: :class:`agents.reinforce.RecurrentReinforce` gathers whole episodes into an
-:class:`EpisodeChunk` to learn from, and cuts one long episode into windows in its online mode.
+[`run_steps`][agents.rollout.run_steps] is the one rollout loop. It resets an environment (a plain
+``gymnasium.Env`` seen as one row, or a ``VectorEnv``, through [`EnvAdapter`][agents.rollout.EnvAdapter]) and
+yields one [`Step`][agents.rollout.Step] per time-step until every row's episode has ended; the agent decides
+how to act and what to do with the steps: [`agents.reinforce.RecurrentReinforce`][] gathers whole episodes
+into an [`EpisodeChunk`][agents.rollout.EpisodeChunk] to learn from, and cuts one long episode into windows in
+its online mode.
 
 The rest is what travels between a learner and the runners that play its episodes elsewhere
-(:class:`ChunkPlan`, :class:`PolicySnapshot`, :class:`EpisodeChunk` and the :class:`Runners`
-protocol, e.g. :class:`agents.distributed.RayRunners`), the padded batch an update stacks the
-chunks into (:class:`PaddedBatch`), discounted returns-to-go, the observation normaliser
-(:class:`RunningMeanStd`) and the checks of what environments an agent supports.
+([`ChunkPlan`][agents.rollout.ChunkPlan], [`PolicySnapshot`][agents.rollout.PolicySnapshot],
+[`EpisodeChunk`][agents.rollout.EpisodeChunk] and the [`Runners`][agents.rollout.Runners] protocol, e.g.
+[`agents.distributed.RayRunners`][]), the padded batch an update stacks the chunks into
+([`PaddedBatch`][agents.rollout.PaddedBatch]), discounted returns-to-go, the observation normaliser
+([`RunningMeanStd`][agents.rollout.RunningMeanStd]) and the checks of what environments an agent supports.
 
-:class:`RecurrentRollouts` is how a recurrent agent plays: its episodes in process, and both
-sides of the runner protocol (``plan_update`` and ``snapshot`` for the learner, ``play_chunk``
-for a runner).
+[`RecurrentRollouts`][agents.rollout.RecurrentRollouts] is how a recurrent agent plays: its episodes in
+process, and both sides of the runner protocol (``plan_update`` and ``snapshot`` for the learner,
+``play_chunk`` for a runner).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def spaces_of(
     Args:
         env: A ``gymnasium.Env``, a ``gymnasium.vector.VectorEnv``, or anything with a vector
             env's ``single_observation_space`` and ``single_action_space`` (e.g.
-            :class:`Runners`).
+            [`Runners`][agents.rollout.Runners]).
         owner: Who asks, for the error messages.
 
     Returns:
@@ -98,8 +100,8 @@ def spaces_of(
 def reward_mode_of(env: Any) -> str | None:
     """Where a policy can recover the previous reward from ``env``'s observations, or None.
 
-    :data:`agents.policy.PREVIOUS_REWARD_IN_OBSERVATION` for an env wrapped in
-    :class:`agents.wrappers.PreviousReward` (its observation ends with the reward), else the
+    [`agents.policy.PREVIOUS_REWARD_IN_OBSERVATION`][] for an env wrapped in
+    [`agents.wrappers.PreviousReward`][] (its observation ends with the reward), else the
     HPTune ``reward`` argument (through wrappers), else None.
     """
     layer = env
@@ -163,7 +165,7 @@ class RunningMeanStd:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore statistics saved by :meth:`state_dict`."""
+        """Restore statistics saved by [`state_dict`][agents.rollout.RunningMeanStd.state_dict]."""
         self.mean = state["mean"].double().cpu().numpy().copy()
         self.m2 = state["m2"].double().cpu().numpy().copy()
         self.count = int(state["count"])
@@ -245,7 +247,7 @@ class EnvAdapter:
 
 @dataclass
 class Step:
-    """One time-step of every row, as :func:`run_steps` yields it."""
+    """One time-step of every row, as [`run_steps`][agents.rollout.run_steps] yields it."""
 
     observation: np.ndarray
     """Raw observations the actions were chosen on, ``(n, obs_dim)``."""
@@ -288,7 +290,7 @@ def run_steps(
     Args:
         adapter: The environment.
         seeds: One reset seed per row.
-        act: The policy; see :data:`Act`.
+        act: The policy; see [`Act`][agents.rollout.Act].
         state: The policy's initial recurrent state for the ``n`` rows.
         obs_rms: If given, each step's observations of the running rows enter these statistics
             before ``act`` sees them.
@@ -342,7 +344,8 @@ class EpisodeChunk:
 
     @classmethod
     def from_steps(cls, steps: Iterable[Step]) -> EpisodeChunk:
-        """Gather the steps of :func:`run_steps` along the time axis, zeroing inactive rows."""
+        """Gather the steps of [`run_steps`][agents.rollout.run_steps] along the time axis, zeroing inactive
+        rows."""
         steps = list(steps)
         return cls(
             observations=np.stack(
@@ -386,7 +389,7 @@ class PolicySnapshot:
 
 
 class Runners(Protocol):
-    """Plays chunks of episodes elsewhere (e.g. :class:`agents.distributed.RayRunners`)."""
+    """Plays chunks of episodes elsewhere (e.g. [`agents.distributed.RayRunners`][])."""
 
     num_envs: int
     """Episodes per chunk (``K``): every chunk is played by one vector env of exactly K children."""
@@ -461,12 +464,12 @@ def discounted_returns(rewards: np.ndarray, mask: np.ndarray, gamma: float) -> n
 class RecurrentRollouts:
     """How a recurrent agent plays episodes: in process, and as a learner's runner.
 
-    A base class of :class:`agents.reinforce.RecurrentReinforce`. The learner side of the runner
-    protocol is :meth:`plan_update` (everything random about an update, drawn by the learner) and
-    :meth:`snapshot` (what a runner acts with); the runner side is :meth:`play_chunk`. The agent
-    provides ``config``, ``policy``, ``obs_rms``, ``np_rng``, ``adapter``, ``check_groups_fit``
-    and the actor's ``policy_step``, ``select_actions`` and ``zero_state``
-    (:class:`agents.policy.RecurrentActor`).
+    A base class of [`agents.reinforce.RecurrentReinforce`][]. The learner side of the runner
+    protocol is [`plan_update`][agents.rollout.RecurrentRollouts.plan_update] (everything random about an
+    update, drawn by the learner) and [`snapshot`][agents.rollout.RecurrentRollouts.snapshot] (what a runner
+    acts with); the runner side is [`play_chunk`][agents.rollout.RecurrentRollouts.play_chunk]. The agent
+    provides ``config``, ``policy``, ``obs_rms``, ``np_rng``, ``adapter``, ``check_groups_fit`` and the
+    actor's ``policy_step``, ``select_actions`` and ``zero_state`` ([`agents.policy.RecurrentActor`][]).
 
     CONTRACT (results independent of the number of runners): a chunk's episodes depend only on
     the snapshot and the chunk's plan, never on the runner's own state or on earlier chunks.
@@ -479,7 +482,7 @@ class RecurrentRollouts:
         rng: np.random.Generator,
         fold_observations: bool = True,
     ) -> Iterator[Step]:
-        """The agent in the one rollout loop (:func:`agents.rollout.run_steps`).
+        """The agent in the one rollout loop ([`agents.rollout.run_steps`][]).
 
         Every row starts from a zero LSTM state; ``rng`` samples the actions. With
         ``fold_observations`` the observation statistics take in each step as it is played

@@ -16,7 +16,7 @@ POLICY_NAMES = {"ppo": "MlpPolicy", "a2c": "MlpPolicy", "recurrent-ppo": "MlpLst
 
 
 def sb3_class(name: str):
-    """The algorithm class for ``name`` (a key of :data:`POLICY_NAMES`)."""
+    """The algorithm class for ``name`` (a key of `POLICY_NAMES`)."""
     if name == "recurrent-ppo":
         return import_extra("contrib", by="recurrent-ppo").RecurrentPPO
     from stable_baselines3 import A2C, PPO
@@ -41,9 +41,9 @@ class SB3Policy:
 # The one SB3 training loop: ``hptune train --agent ppo|a2c|recurrent-ppo`` and the benchmark's SB3
 # meta-learners both build their model with sb3_model and train it with train_sb3.
 def sb3_model(name: str, venv, settings=None, *, horizon: int, seed: int, device: str = "cpu", **algo_kwargs):
-    """A fresh ``name`` model (a key of :data:`POLICY_NAMES`) over SB3's vector env ``venv``.
+    """A fresh ``name`` model (a key of `POLICY_NAMES`) over SB3's vector env ``venv``.
 
-    ``settings`` (:class:`agents.options.SB3Settings`; None: its defaults) sizes the rollout:
+    ``settings`` ([`agents.options.SB3Settings`][]; None: its defaults) sizes the rollout:
     ``n_steps`` steps of every child (0: ``horizon``, so each update sees one whole episode per
     child) and, for PPO and RecurrentPPO, minibatches of ``batch_size`` (0: the whole rollout).
     Everything else keeps the library's defaults unless ``algo_kwargs`` (``learning_rate=...``)
@@ -106,7 +106,7 @@ class SGDStepCounter(VecEnvWrapper):
     """Counts the child SGD steps that SB3's vector env over HPTune children runs, in ``sgd_steps``.
 
     Reads ``info["sgd_steps"]`` (each child's count within its episode); an ended episode's info is
-    its last step's, as :class:`hpenv.wrappers.SB3VecEnv` gives it, and the next one starts from 0.
+    its last step's, as [`hpenv.wrappers.SB3VecEnv`][] gives it, and the next one starts from 0.
     """
 
     def __init__(self, venv):
@@ -132,11 +132,11 @@ class SGDStepCounter(VecEnvWrapper):
 # save_checkpoint and read back with torch.load(weights_only=True); the model is rebuilt from the
 # algorithm's name and the spaces.
 SB3_CHECKPOINT = "stable-baselines3"
-"""The ``"agent"`` of an SB3 checkpoint written by :func:`save_sb3`."""
+"""The ``"agent"`` of an SB3 checkpoint written by [`save_sb3`][agents.sb3.save_sb3]."""
 
 
 def save_sb3(path, model, name: str, hp_space: dict[str, Any] | None, history: list[dict]) -> None:
-    """Write ``model`` (algorithm ``name``, a key of :data:`POLICY_NAMES`) to ``path`` atomically.
+    """Write ``model`` (algorithm ``name``, a key of `POLICY_NAMES`) to ``path`` atomically.
 
     Holds what evaluation needs to rebuild the policy (algorithm, policy kwargs, spaces, the
     hyper-parameter space) and what resuming needs besides (optimiser state, counters, the
@@ -182,7 +182,8 @@ def load_sb3(path, env) -> dict:
 
 
 def restore_sb3(model, payload: dict, path) -> None:
-    """Put a :func:`load_sb3` payload's weights, optimiser state and counters into ``model`` (to resume)."""
+    """Put a [`load_sb3`][agents.sb3.load_sb3] payload's weights, optimiser state and counters into ``model``
+    (to resume)."""
     try:
         model.policy.load_state_dict(payload["policy"])
         model.policy.optimizer.load_state_dict(payload["optimizer"])
@@ -193,7 +194,8 @@ def restore_sb3(model, payload: dict, path) -> None:
 
 
 def sb3_policy(payload: dict, env, path, device: str = "cpu"):
-    """The policy network of a :func:`load_sb3` payload, rebuilt for ``env``'s spaces (for evaluation)."""
+    """The policy network of a [`load_sb3`][agents.sb3.load_sb3] payload, rebuilt for ``env``'s spaces (for
+    evaluation)."""
     name = payload["algorithm"]
     policy_class = sb3_class(name).policy_aliases[POLICY_NAMES[name]]
     # lr_schedule only sizes the optimiser, which evaluation never steps

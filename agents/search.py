@@ -1,40 +1,40 @@
 """Budgeted hyper-parameter search methods, measured the way the benchmark measures policies.
 
-Every method here trains real children in HPTune episodes and returns an :class:`~agents.engine.EpisodeRecord`
-per evaluation seed: the **test accuracy of the one child it finally chose** (chosen by
-validation accuracy only; the test split is read for nothing else), the child SGD steps it
-actually spent, its wall time, and, separately, any one-off cost paid before deployment
+Every method here trains real children in HPTune episodes and returns an
+[`EpisodeRecord`][agents.engine.EpisodeRecord] per evaluation seed: the **test accuracy of the one child it
+finally chose** (chosen by validation accuracy only; the test split is read for nothing else), the child SGD
+steps it actually spent, its wall time, and, separately, any one-off cost paid before deployment
 (meta-training, or a search on selection seeds).
 
 The methods, and how their budget compares with one episode of ``E = horizon * steps_per_action``
 SGD steps (what a policy such as the fixed default tuple spends):
 
-* :func:`random_search` -- ``k`` random static tuples, *equal budget*: each candidate child is
-  trained for ``E // k`` SGD steps (one env step of ``E // k`` mini-batches), the one with the
+* [`random_search`][agents.search.random_search] -- ``k`` random static tuples, *equal budget*: each candidate
+  child is trained for ``E // k`` SGD steps (one env step of ``E // k`` mini-batches), the one with the
   best validation accuracy is kept and its test accuracy reported. No retraining of the winner
   (that would spend a second budget).
-* :func:`tpe_search` -- Optuna's TPE over the static tuples with the same split as random search
-  (``k`` trials of ``E // k`` steps). Optuna is an optional extra, imported lazily.
-* :func:`grid_search` -- every static tuple of the space (480 for the default space), each
-  trained for a whole episode on a *selection* seed (never an evaluation seed), the best 16
+* [`tpe_search`][agents.search.tpe_search] -- Optuna's TPE over the static tuples with the same split as
+  random search (``k`` trials of ``E // k`` steps). Optuna is an optional extra, imported lazily.
+* [`grid_search`][agents.search.grid_search] -- every static tuple of the space (480 for the default space),
+  each trained for a whole episode on a *selection* seed (never an evaluation seed), the best 16
   confirmed on 4 more selection seeds; the tuple with the best mean validation accuracy is then
   deployed like a fixed policy. Its full cost (``(480 + 16 * 4) * E`` SGD steps) is reported as
   the one-off cost: this is the accuracy ceiling for static tuples that a practitioner could
   actually find.
-* :func:`pbt` -- population-based training on the native vector env: ``population`` children
+* [`pbt`][agents.search.pbt] -- population-based training on the native vector env: ``population`` children
   train side by side; every ``interval`` env steps the bottom ``fraction`` (by validation
   accuracy) copy the weights and momentum of a random top child
-  (:meth:`hpenv.vector.HPTuneVectorEnv.copy_child`) and perturb its tuple to a neighbouring
+  ([`hpenv.vector.HPTuneVectorEnv.copy_child`][]) and perturb its tuple to a neighbouring
   index. Cost: ``population * E``.
-* :class:`NASController` -- a NAS-style controller (Zoph & Le, 2017): REINFORCE over static
-  tuples, one tuple per episode, reward = final validation accuracy. Its training is the
+* [`NASController`][agents.search.NASController] -- a NAS-style controller (Zoph & Le, 2017): REINFORCE over
+  static tuples, one tuple per episode, reward = final validation accuracy. Its training is the
   one-off cost; it then deploys its greedy (most likely) tuple.
 
 Child seeds: a method run "at seed ``s``" starts every child it trains from ``reset(seed=s)``
 (the same initial weights and batch order as any other method evaluated at ``s``), so results
 are paired across methods.
 
-All of them are built on the one evaluation engine, :mod:`agents.engine` (K children in one
+All of them are built on the one evaluation engine, [`agents.engine`][] (K children in one
 vector env, each with its own seed and actions), which the benchmark's policy evaluation uses too.
 """
 
@@ -73,7 +73,7 @@ def _space(env_kwargs: dict, what: str | None = None) -> HPSpace:
     return space
 
 
-#: The name the searches' record had; it is :class:`agents.engine.EpisodeRecord`, the one record.
+#: The name the searches' record had; it is [`agents.engine.EpisodeRecord`][], the one record.
 SearchResult = EpisodeRecord
 
 
@@ -150,7 +150,7 @@ def tpe_search(seed: int, k: int = 4, *, n_startup_trials: int | None = None, sa
     Every trial trains a child from ``reset(seed=seed)`` with the suggested tuple for ``E // k``
     SGD steps; its validation accuracy is the objective (maximised). The best trial's child is
     kept and its test accuracy reported. The sampler is seeded (``sampler_seed`` with ``seed``).
-    ``budget`` and ``deploy`` as in :func:`random_search`. TPE only models once
+    ``budget`` and ``deploy`` as in [`random_search`][agents.search.random_search]. TPE only models once
     ``n_startup_trials`` random trials are in (default ``k // 2``): with ``k`` at or below that,
     it is random search.
 
@@ -220,7 +220,7 @@ def successive_halving(seed: int, n: int = 16, *, eta: int = 2, budget: int | No
 
 @dataclass
 class GridResult:
-    """What :func:`grid_search` found, and what it cost.
+    """What [`grid_search`][agents.search.grid_search] found, and what it cost.
 
     Attributes:
         best: the winning tuple (action indices).
@@ -249,7 +249,7 @@ def grid_search(selection_seeds: Sequence[int] = tuple(SELECTION.seeds(1)), *, c
     tuples train again on each of ``confirm_seeds``. The winner has the highest mean final
     validation accuracy over all the seeds it ran on (ties: lowest mean validation loss); a
     diverged run counts at chance accuracy. Selection seeds must differ from evaluation seeds:
-    deploy ``result.best`` on those (e.g. with :class:`agents.baselines.FixedPolicy`) and report
+    deploy ``result.best`` on those (e.g. with [`agents.baselines.FixedPolicy`][]) and report
     ``result.sgd_steps`` (both stages, every SGD step run) as the search's one-off cost.
     ``chunk`` tuples train together in one vector env. ``confirm_top=0`` skips stage 2.
     """
@@ -310,7 +310,7 @@ def pbt(seed: int, population: int = 8, *, interval: int = 2, fraction: float = 
     random tuples and train side by side for one episode. After every ``interval`` env steps
     (except the last) the bottom ``fraction`` of the population by validation accuracy *exploit*:
     each copies the weights and momentum buffers of a random member of the top ``fraction``
-    (:meth:`~hpenv.vector.HPTuneVectorEnv.copy_child`), then *explores*: its tuple becomes the
+    ([`copy_child`][hpenv.vector.HPTuneVectorEnv.copy_child]), then *explores*: its tuple becomes the
     source's tuple with each index moved to a neighbour with probability ``perturb_prob``. A
     child that diverges is replaced the same way at once. At the end the child with the best
     validation accuracy is chosen (ties: lowest validation loss) and its test accuracy reported; a child
@@ -389,7 +389,7 @@ class NASController:
     receives the final *validation* accuracy as reward; the update is REINFORCE with a
     moving-average baseline and batch-normalised advantages (plain gradient ascent,
     ``learning_rate``). Episodes run ``batch`` at a time in one vector env, on seeds drawn from
-    :data:`agents.seeds.TRAINING_DRAW` (disjoint from the benchmark's evaluation seeds).
+    `agents.seeds.TRAINING_DRAW` (disjoint from the benchmark's evaluation seeds).
 
     Deployed greedily it is a static tuple, so it has the policy interface: ``predict`` returns
     the most likely tuple.

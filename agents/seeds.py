@@ -47,24 +47,24 @@ REPORT = SeedRange("hptune train report", 2**31 + 1_000_000, 2**31 + 2_000_000)
 #: Children trained on selection members to choose anything (the benchmark's references, RR's
 #: action space, ``hptune train --task SUITE``'s references) and grid search's default stages.
 SELECTION = SeedRange("selection", 1_000_000, 1_001_000)
-#: Benchmark v2's selection children (its protocol file names them): unlike v1's :data:`SELECTION`,
+#: Benchmark v2's selection children (its protocol file names them): unlike v1's `SELECTION`,
 #: outside every other range, the training draws included.
 V2_SELECTION = SeedRange("v2 selection", 2**31 + 2_000_000, 2**31 + 3_000_000)
-#: What learners draw their training episodes' seeds from: the rollouts of :class:`agents.reinforce.RecurrentReinforce`
-#: (:mod:`agents.rollout`) and
-#: :class:`agents.search.NASController`. It contains :data:`SELECTION`: those draws run on
+#: What learners draw their training episodes' seeds from: the rollouts of [`agents.reinforce.RecurrentReinforce`][]
+#: ([`agents.rollout`][]) and
+#: [`agents.search.NASController`][]. It contains `SELECTION`: those draws run on
 #: train members (or, for NAS, on its own training task), never on the members selection
 #: scores, so a shared number is a different child; the values stay so results stay as they were.
 TRAINING_DRAW = SeedRange("training draws", 0, 2**31 - 1)
 
 #: Every range, for the disjointness check.
 RANGES: tuple[SeedRange, ...] = (HELD_OUT, REPORT, SELECTION, V2_SELECTION, TRAINING_DRAW)
-#: Overlaps that are known and harmless (see :data:`TRAINING_DRAW`); any other is a bug.
+#: Overlaps that are known and harmless (see `TRAINING_DRAW`); any other is a bug.
 ALLOWED_OVERLAPS = frozenset({frozenset({"selection", "training draws"})})
 
 
 def overlaps(ranges: Iterable[SeedRange] = RANGES) -> list[tuple[str, str]]:
-    """The pairs of ``ranges`` that share a seed, other than :data:`ALLOWED_OVERLAPS`."""
+    """The pairs of ``ranges`` that share a seed, other than `ALLOWED_OVERLAPS`."""
     ranges = list(ranges)
     return [(a.name, b.name) for i, a in enumerate(ranges) for b in ranges[i + 1:]
             if a.overlaps(b) and frozenset({a.name, b.name}) not in ALLOWED_OVERLAPS]

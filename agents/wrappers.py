@@ -1,7 +1,7 @@
 """Wrappers that make any env fit the agents of this package.
 
-:class:`PreviousReward` appends the reward of the previous step to the observation, as RL^2
-agents take it (Duan et al., 2016). A :class:`agents.reinforce.RecurrentReinforce` built on a
+[`PreviousReward`][agents.wrappers.PreviousReward] appends the reward of the previous step to the observation,
+as RL^2 agents take it (Duan et al., 2016). A [`agents.reinforce.RecurrentReinforce`][] built on a
 wrapped env recovers the previous reward from the observation, so its ``predict`` needs exactly
 Stable-Baselines3's arguments on any env (``evaluate_policy`` included).
 """
@@ -27,7 +27,7 @@ class PreviousReward(gym.Wrapper):
     """
 
     carries_previous_reward = True
-    """Marks the wrapper for :func:`agents.rollout.reward_mode_of` (seen through other wrappers)."""
+    """Marks the wrapper for [`agents.rollout.reward_mode_of`][] (seen through other wrappers)."""
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)

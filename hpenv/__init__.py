@@ -1,6 +1,6 @@
 """hpenv: hyper-parameter tuning as a Gymnasium environment.
 
-``import hpenv`` registers ``HPTune-v1`` (:data:`ENV_ID`); ``gym.make("hpenv:HPTune-v1")`` imports
+``import hpenv`` registers ``HPTune-v1`` (`ENV_ID`); ``gym.make("hpenv:HPTune-v1")`` imports
 and registers in one go (what subprocess vector envs rely on). ``HPTune-v0`` is no longer
 registered: Gymnasium refuses it with a message that names v1 (see the env's Version History).
 """

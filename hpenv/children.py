@@ -3,12 +3,13 @@
 A *family* describes the parameters of one child (names and shapes), initialises them from a
 child's own generator, and runs K children at once on stacked parameters: batched matrix
 products for the residual MLP; for the residual CNN, ordinary convolutions child by child on CPU
-and one grouped convolution of all children on CUDA (see :class:`CNNFamily`). Block ``i`` of a
-child is active when ``i < depth``; an inactive block is the identity and keeps its weights, so
+and one grouped convolution of all children on CUDA (see [`CNNFamily`][hpenv.children.CNNFamily]). Block ``i``
+of a child is active when ``i < depth``; an inactive block is the identity and keeps its weights, so
 switching depth off and on again never re-initialises anything.
 
 ``family.to_module(params, depth)`` turns one child's slice into an ordinary ``nn.Module``
-(:class:`ResidualMLP` or :class:`ResidualCNN`) that users can inspect, evaluate or export.
+([`ResidualMLP`][hpenv.children.ResidualMLP] or [`ResidualCNN`][hpenv.children.ResidualCNN]) that users can
+inspect, evaluate or export.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ Params = dict[str, Tensor]
 
 
 class Update(Protocol):
-    """What a trainer hands gradients to (:class:`hpenv.training.NesterovSGD`)."""
+    """What a trainer hands gradients to ([`hpenv.training.NesterovSGD`][])."""
 
     def out(self, name: str) -> Tensor | None:
         """Where ``name``'s gradient may be written directly (``out=``), or None."""
@@ -123,7 +124,8 @@ class _Family:
                 params[spec.name][k].uniform_(-bound, bound, generator=generator)
 
     def to_module(self, p: Params, k: int, depth: int, dropout: float = 0.0) -> nn.Module:
-        """A copy of child ``k`` as an ordinary module (:class:`ResidualMLP` / :class:`ResidualCNN`)."""
+        """A copy of child ``k`` as an ordinary module ([`ResidualMLP`][hpenv.children.ResidualMLP] /
+        [`ResidualCNN`][hpenv.children.ResidualCNN])."""
         module = self.module_class(*self.module_args, depth=depth, dropout=dropout)
         # linear weights are stored (in, out) for batched matmuls; nn.Linear keeps (out, in)
         module.load_state_dict({name: v[k].T if v.dim() == 3 else v[k] for name, v in p.items()})
@@ -190,7 +192,8 @@ class MLPFamily(_Family):
 
 
 class MLPTrainStep:
-    """Forward and backward pass of the first ``n`` children of an :class:`MLPFamily` (see ``trainer``).
+    """Forward and backward pass of the first ``n`` children of an [`MLPFamily`][hpenv.children.MLPFamily]
+    (see ``trainer``).
 
     The backward pass is written out by hand: at these sizes autograd's bookkeeping costs more
     than the arithmetic. Every view the pass needs is made once here, for all the SGD steps of
@@ -213,7 +216,7 @@ class MLPTrainStep:
         """Losses ``(n,)`` for inputs ``(n, B, features)`` and labels ``(n, B)``; hands over the gradients.
 
         ``drops[i]`` is the scaled dropout mask ``(counts[i], B, width)`` of block ``i``;
-        ``weights`` ``(n, B)`` per-example loss weights (see :func:`cross_entropy`).
+        ``weights`` ``(n, B)`` per-example loss weights (see [`cross_entropy`][hpenv.children.cross_entropy]).
         """
         n, counts, update = self.n, self.counts, self.update
         h = torch.baddbmm(self.stem[3], x, self.stem[2]).relu_()
@@ -264,8 +267,8 @@ class CNNFamily(_Family):
     K children run in one of two formulations, chosen by device unless ``grouped`` says:
 
     * per child (CPU): a loop of ordinary convolutions, one child after another, with the backward
-      pass written out (:class:`CNNTrainStep`). oneDNN runs K ordinary convolutions of a batch of
-      32 at about twice the speed of one grouped convolution of K children.
+      pass written out ([`CNNTrainStep`][hpenv.children.CNNTrainStep]). oneDNN runs K ordinary convolutions of
+      a batch of 32 at about twice the speed of one grouped convolution of K children.
     * grouped (CUDA): each layer of all K children is one grouped convolution, gradients from
       autograd; one kernel launch per layer whatever K is.
     """
@@ -293,7 +296,8 @@ class CNNFamily(_Family):
                 drops: Sequence[Tensor | None] | None = None) -> Tensor:
         """Logits ``(K, B, classes)`` for images ``(K, B, C, H, W)``, or ``(B, C, H, W)`` shared by all.
 
-        ``blocks`` as for :meth:`MLPFamily.forward`; ``drops[i]`` is a scaled channel mask ``(K, B, width)``.
+        ``blocks`` as for [`MLPFamily.forward`][hpenv.children.MLPFamily.forward]; ``drops[i]`` is a scaled
+        channel mask ``(K, B, width)``.
         """
         if self._is_grouped(p):
             return self._forward_grouped(p, x, blocks, drops)
@@ -319,7 +323,8 @@ class CNNFamily(_Family):
 
     def _forward_grouped(self, p: Params, x: Tensor, blocks: Sequence[Tensor | None],
                          drops: Sequence[Tensor | None] | None) -> Tensor:
-        """:meth:`forward` with activations ``(B, K * width, H, W)``: each layer one grouped convolution."""
+        """[`forward`][hpenv.children.CNNFamily.forward] with activations ``(B, K * width, H, W)``: each layer
+        one grouped convolution."""
         K, c = p["head.bias"].shape[0], self.width
         flat = lambda w: w.reshape(K * w.shape[1], *w.shape[2:])  # noqa: E731  (K, out, ...) -> (K*out, ...)
         if x.dim() == 4:  # one batch shared by every child: an ordinary convolution to K*c channels
@@ -344,7 +349,7 @@ class CNNFamily(_Family):
         return torch.baddbmm(p["head.bias"].unsqueeze(1), pooled, p["head.weight"])
 
     def trainer(self, p: Params, counts: Sequence[int], n: int, update: Update):
-        """As :meth:`MLPFamily.trainer`."""
+        """As [`MLPFamily.trainer`][hpenv.children.MLPFamily.trainer]."""
         if not self._is_grouped(p):
             return CNNTrainStep(p, counts, n, update)
         device = p["head.bias"].device
@@ -371,7 +376,8 @@ class CNNFamily(_Family):
 
 
 class CNNTrainStep:
-    """Forward and backward pass of the first ``n`` children of a :class:`CNNFamily`, child by child.
+    """Forward and backward pass of the first ``n`` children of a [`CNNFamily`][hpenv.children.CNNFamily],
+    child by child.
 
     Each child runs ordinary (ungrouped) convolutions with its own weights, and its backward pass
     is written out with ``convolution_backward``: on CPU, oneDNN runs a grouped convolution of K
@@ -395,7 +401,7 @@ class CNNTrainStep:
         """Losses ``(n,)`` for images ``(n, B, C, H, W)`` and labels ``(n, B)``; hands over the gradients.
 
         ``drops[i]`` is the scaled channel mask ``(counts[i], B, width)`` of block ``i``;
-        ``weights`` ``(n, B)`` per-example loss weights (see :func:`cross_entropy`).
+        ``weights`` ``(n, B)`` per-example loss weights (see [`cross_entropy`][hpenv.children.cross_entropy]).
         """
         losses = [self._child(k, x[k], y[k], drops, None if weights is None else weights[k])
                   for k in range(self.n)]

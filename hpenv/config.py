@@ -1,8 +1,8 @@
 """The environment's arguments: one dataclass, the single source of their names and defaults.
 
 ``HPTuneEnv(**kwargs)``, ``gym.make(ENV_ID, **kwargs)`` and ``gym.make_vec(ENV_ID, num_envs=K,
-**kwargs)`` all build an :class:`EnvConfig` from their keyword arguments, so a default is written
-once, here, and a misspelt argument fails the same way everywhere.
+**kwargs)`` all build an [`EnvConfig`][hpenv.config.EnvConfig] from their keyword arguments, so a default is
+written once, here, and a misspelt argument fails the same way everywhere.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def check_int(name: str, value: Any, minimum: int = 1) -> int:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """Everything that defines an HPTune environment (see :class:`hpenv.HPTuneEnv`'s Arguments)."""
+    """Everything that defines an HPTune environment (see [`hpenv.HPTuneEnv`][]'s Arguments)."""
 
     task: str | Task | TaskFamily = "digits"
     """A name from ``hpenv.list_tasks()`` or an instance-set member id, a ``Task`` or a ``TaskFamily``."""
@@ -51,7 +51,7 @@ class EnvConfig:
     device: str | torch.device = "cpu"
     """Where data and weights live (``"cpu"``, ``"cuda"``, ``"cuda:1"``)."""
     reward: str = "delta_accuracy"
-    """A key of :data:`REWARD_MODES`."""
+    """A key of `REWARD_MODES`."""
     max_depth: int = 4
     """Residual blocks built per child; the depth hyper-parameter switches them on and off."""
     width: int | None = None
@@ -65,9 +65,10 @@ class EnvConfig:
     x1/3, x1, x3. ``1 <= k < len(grid)``. None: every action is absolute."""
     relative_start: Mapping[str, float] | None = None
     """``{name: value}``: where a relative hyper-parameter starts every episode (a value on its
-    grid). Relative hyper-parameters it leaves out start at their :attr:`fixed_values` entry (the
-    grid value nearest to it; ties: the first in grid order): learning rate 0.03, momentum 0.9, dropout 0,
-    depth ``max_depth``, weight decay 0, batch size ``batch_size``."""
+    grid). Relative hyper-parameters it leaves out start at their
+    [`fixed_values`][hpenv.config.EnvConfig.fixed_values] entry (the grid value nearest to it; ties: the first
+    in grid order): learning rate 0.03, momentum 0.9, dropout 0, depth ``max_depth``, weight decay 0, batch
+    size ``batch_size``."""
 
     def __post_init__(self) -> None:
         for name in ("steps_per_action", "horizon", "batch_size", "max_depth"):

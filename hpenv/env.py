@@ -93,7 +93,7 @@ class HPTuneEnv(ConfigViews, gym.Env):
     blocks active (with a relative depth: its start depth), momentum buffers at zero.
 
     ## Streams
-    A :class:`hpenv.StreamTask` trains on phase 0's data, then on phase 1's from an env step drawn
+    A [`hpenv.StreamTask`][] trains on phase 0's data, then on phase 1's from an env step drawn
     uniformly from its window by the episode's seed (after the seed of the child's weights, so a
     plain task's episodes are unchanged), and so on. Kinds: label-noise onset, classes arriving
     with or without replay, drift of the inputs' scale, new data arriving (``hpenv.STREAM_KINDS``).
@@ -132,7 +132,7 @@ class HPTuneEnv(ConfigViews, gym.Env):
              reward="delta_accuracy", max_depth=4, width=None, task_kwargs=None,
              relative_actions=None, relative_start=None)
     ```
-    Every argument but ``render_mode`` is a field of :class:`hpenv.EnvConfig` (the one source of
+    Every argument but ``render_mode`` is a field of [`hpenv.EnvConfig`][] (the one source of
     their defaults), readable afterwards as ``env.unwrapped.config``:
 
     * ``task``: a name from ``hpenv.list_tasks()`` (``"synthetic"`` draws a new member of the
@@ -198,7 +198,7 @@ class HPTuneEnv(ConfigViews, gym.Env):
 
     @property
     def family(self):
-        """The child family (architecture): :class:`hpenv.children.MLPFamily` or ``CNNFamily``."""
+        """The child family (architecture): [`hpenv.children.MLPFamily`][] or ``CNNFamily``."""
         return self._episodes.family
 
     @property
@@ -234,8 +234,8 @@ class HPTuneEnv(ConfigViews, gym.Env):
         return self._episodes.child_state(0)
 
     def load_child_state(self, state: dict[str, torch.Tensor]) -> None:
-        """Continue the episode exactly from a :meth:`child_state` of an env with the same
-        arguments: the same actions then give the same observations, rewards and info."""
+        """Continue the episode exactly from a [`child_state`][hpenv.env.HPTuneEnv.child_state] of an env with
+        the same arguments: the same actions then give the same observations, rewards and info."""
         if self._needs_reset:
             raise RuntimeError("call reset() before load_child_state(): it sets up the task and data")
         self._episodes.load_child_state(0, state)

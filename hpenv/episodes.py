@@ -1,6 +1,6 @@
 """Episode bookkeeping for K children: seeding, rewards, divergence, observations and info.
 
-Both :class:`hpenv.env.HPTuneEnv` (K=1) and :class:`hpenv.vector.HPTuneVectorEnv` (K=num_envs)
+Both [`hpenv.env.HPTuneEnv`][] (K=1) and [`hpenv.vector.HPTuneVectorEnv`][] (K=num_envs)
 delegate here, so that an episode means exactly the same thing in both.
 """
 
@@ -75,11 +75,11 @@ def reward_from_observations(reward_mode: str, previous: np.ndarray, current: np
 
 
 class EpisodeBatch:
-    """K episodes run side by side on one :class:`~hpenv.training.ChildKernel`.
+    """K episodes run side by side on one [`ChildKernel`][hpenv.training.ChildKernel].
 
     Args:
         num_children: K.
-        config: the environment's arguments (see :class:`hpenv.HPTuneEnv`).
+        config: the environment's arguments (see [`hpenv.HPTuneEnv`][]).
     """
 
     def __init__(self, num_children: int, config: EnvConfig):
@@ -154,7 +154,7 @@ class EpisodeBatch:
     def reset(self, children: Sequence[int], rngs: Sequence[np.random.Generator]) -> np.ndarray:
         """Start a fresh episode for ``children``; all randomness is drawn from ``rngs``.
 
-        Returns the observations of all K children; :attr:`info` holds the reset info of ``children``.
+        Returns the observations of all K children; `info` holds the reset info of ``children``.
         """
         seeds, phases_before = [], self.phase.copy()
         for k, rng in zip(children, rngs):
@@ -198,7 +198,7 @@ class EpisodeBatch:
     def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Apply ``actions`` ``(K, n_hp)`` to the ``active`` children and train them.
 
-        Returns observations, rewards and terminations ``(K,)``; :attr:`info` holds the step's
+        Returns observations, rewards and terminations ``(K,)``; `info` holds the step's
         info. Rows of inactive children are to be ignored (their weights did not change).
         """
         if not active.any():
@@ -276,9 +276,10 @@ class EpisodeBatch:
     def copy_child(self, src: int, dst: int) -> None:
         """Child ``dst`` continues as a copy of child ``src`` (for population-based training).
 
-        Copies the weights and momentum (see :meth:`ChildKernel.copy_child`), the episode's
-        progress and info (so the next reward is measured from the copied child) and the task.
-        ``dst``'s own random stream is kept.
+        Copies the weights and momentum (see
+        [`ChildKernel.copy_child`][hpenv.training.ChildKernel.copy_child]), the episode's progress and info
+        (so the next reward is measured from the copied child) and the task. ``dst``'s own random stream is
+        kept.
         """
         if src == dst:
             return
@@ -292,7 +293,8 @@ class EpisodeBatch:
             self._put_tasks()
 
     def child_state(self, k: int) -> dict[str, torch.Tensor]:
-        """Child ``k`` and its episode (progress, info) as CPU tensors; see :meth:`load_child_state`."""
+        """Child ``k`` and its episode (progress, info) as CPU tensors; see
+        [`load_child_state`][hpenv.episodes.EpisodeBatch.load_child_state]."""
         if isinstance(self.task, TaskFamily):
             raise ValueError("child_state does not cover a task family's sampled task; use a single task")
         episode = {"t": torch.tensor(int(self.t[k])), "hp_norm": torch.from_numpy(self.hp_norm[k].copy()),
@@ -303,7 +305,8 @@ class EpisodeBatch:
         return {**{f"kernel/{key}": v for key, v in self.kernel.child_state(k).items()}, **episode, **info}
 
     def load_child_state(self, k: int, state: dict[str, torch.Tensor]) -> None:
-        """Child ``k`` continues exactly from a :meth:`child_state` of an env with the same arguments."""
+        """Child ``k`` continues exactly from a [`child_state`][hpenv.episodes.EpisodeBatch.child_state] of an
+        env with the same arguments."""
         if isinstance(self.tasks[k], StreamTask):  # its phase's data first: a change of data restarts the epoch
             if len(state.get("changes", ())) != len(self.tasks[k].phases):
                 raise ValueError(f"state holds no change steps for stream {self.tasks[k].name!r}; it was saved "

@@ -8,8 +8,9 @@ gives the same one-line error, naming who needs it and how to install it::
     optuna = import_extra("optuna", by="tpe_search")            # the module, or MissingExtraError
     require_all([("method 'TPE'", "optuna"), ("--runners 2", "ray")])   # a long job checks first
 
-A long job checks everything it will reach before it does any work (:func:`require_all`), so
-that it never stops half-way for a module it could have asked for at the start.
+A long job checks everything it will reach before it does any work
+([`require_all`][hpenv.extras.require_all]), so that it never stops half-way for a module it could have asked
+for at the start.
 """
 
 from __future__ import annotations
@@ -70,19 +71,22 @@ def _message(by: str, extra: str) -> str:
 
 
 def require_all(needs: Iterable[tuple[str, str]]) -> None:
-    """Raise one :class:`MissingExtraError` naming every ``(who, extra)`` pair whose extra is missing."""
+    """Raise one [`MissingExtraError`][hpenv.extras.MissingExtraError] naming every ``(who, extra)`` pair
+    whose extra is missing."""
     missing = [_message(by, extra) for by, extra in needs if not installed(extra)]
     if missing:
         raise MissingExtraError("; ".join(missing))
 
 
 def require(extra: str, by: str) -> None:
-    """Raise :class:`MissingExtraError` if ``extra`` is not installed; ``by`` names who needs it."""
+    """Raise [`MissingExtraError`][hpenv.extras.MissingExtraError] if ``extra`` is not installed; ``by`` names
+    who needs it."""
     require_all([(by, extra)])
 
 
 def import_extra(extra: str, by: str, module: str | None = None) -> ModuleType:
-    """Import ``module`` (default: ``extra``'s own) or raise :class:`MissingExtraError` naming ``by``."""
+    """Import ``module`` (default: ``extra``'s own) or raise
+    [`MissingExtraError`][hpenv.extras.MissingExtraError] naming ``by``."""
     require(extra, by)  # first: a submodule imported earlier would still import from the cache
     try:
         return importlib.import_module(module or _extra(extra).module)

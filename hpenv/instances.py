@@ -30,10 +30,10 @@ the member or the episode seed. Members are split into disjoint ranges of indice
   constants, a schedule, the best static tuple);
 * ``test``: reported only. Nothing is chosen on these.
 
-This module is also the catalogue of every suite: :func:`register_suite` adds one (the v1 suites
-below, the v2 suites of :mod:`hpenv.suites_v2`) and registers its namespace (``"v1"``) with
-:func:`hpenv.tasks.register_namespace`, so ``make_task("v1/...")`` resolves here while
-:mod:`hpenv.tasks` imports nothing of the suites.
+This module is also the catalogue of every suite: [`register_suite`][hpenv.instances.register_suite] adds one
+(the v1 suites below, the v2 suites of [`hpenv.suites_v2`][]) and registers its namespace (``"v1"``) with
+[`hpenv.tasks.register_namespace`][], so ``make_task("v1/...")`` resolves here while
+[`hpenv.tasks`][] imports nothing of the suites.
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ SPLIT_NAMES = SPLITS + ("transfer", "dev")
 class SuiteLayout:
     """Member ids and splits of a suite whose splits are consecutive ranges of member indices.
 
-    A subclass names its splits and their sizes in :attr:`split_sizes` (in index order), its
+    A subclass names its splits and their sizes in `split_sizes` (in index order), its
     episode in ``horizon``, ``steps_per_action`` and ``extra_env_kwargs``, and draws and builds a
-    member in :meth:`factors` and :meth:`build`.
+    member in [`factors`][hpenv.instances.SuiteLayout.factors] and
+    [`build`][hpenv.instances.SuiteLayout.build].
     """
 
     name: str
@@ -80,7 +81,7 @@ class SuiteLayout:
         raise NotImplementedError
 
     def build(self, index: int) -> Task:
-        """Member ``index`` as a :class:`~hpenv.tasks.Task`."""
+        """Member ``index`` as a [`Task`][hpenv.tasks.Task]."""
         raise NotImplementedError
 
     @property
@@ -93,8 +94,9 @@ class SuiteLayout:
         return {"horizon": self.horizon, "steps_per_action": self.steps_per_action, **self.extra_env_kwargs}
 
     def member_env_kwargs(self, index: int) -> dict:
-        """The env arguments member ``index`` is meant for (v1, v2: the suite's :attr:`env_kwargs`;
-        v3 members add their own batch size and child width)."""
+        """The env arguments member ``index`` is meant for (v1, v2: the suite's
+        [`env_kwargs`][hpenv.instances.SuiteLayout.env_kwargs]; v3 members add their own batch size and child
+        width)."""
         self.split_of(index)  # range check
         return self.env_kwargs
 
@@ -104,7 +106,7 @@ class SuiteLayout:
         return sum(list(self.split_sizes.values())[:self.splits.index(split)])
 
     def members(self, split: str) -> list[str]:
-        """Task ids of the members of one split (one of :attr:`splits`)."""
+        """Task ids of the members of one split (one of `splits`)."""
         start = self._start(split)
         return [f"{self.name}/{i}" for i in range(start, start + self.split_sizes[split])]
 
@@ -163,7 +165,7 @@ class Suite(SuiteLayout):
                 "noise_seed": int(rng.integers(2**31))}
 
     def build(self, index: int) -> Task:
-        """Member ``index`` as a :class:`~hpenv.tasks.Task`."""
+        """Member ``index`` as a [`Task`][hpenv.tasks.Task]."""
         import torch
 
         f = self.factors(index)
@@ -184,7 +186,8 @@ class Suite(SuiteLayout):
         )
 
 
-#: The suites by name (v1 here; other modules add theirs with :func:`register_suite`).
+#: The suites by name (v1 here; other modules add theirs with
+#: [`register_suite`][hpenv.instances.register_suite]).
 SUITES: dict[str, SuiteLayout] = {}
 
 
@@ -192,7 +195,7 @@ def register_suite(s: SuiteLayout) -> None:
     """Add suite ``s`` to the catalogue and make its member and split ids resolve in ``make_task``.
 
     ``s`` needs ``factors(index) -> dict`` and ``build(index) -> Task`` besides
-    :class:`SuiteLayout`'s members; its name is ``"<namespace>/<suite>"``.
+    [`SuiteLayout`][hpenv.instances.SuiteLayout]'s members; its name is ``"<namespace>/<suite>"``.
     """
     if not isinstance(s.name, str) or s.name.count("/") != 1:
         raise ValueError(f"a suite's name must be '<namespace>/<suite>', got {s.name!r}")
@@ -223,8 +226,9 @@ def instance_sets() -> list[str]:
 
 
 def suite(name: str) -> SuiteLayout:
-    """The suite called ``name`` (a :class:`Suite` for v1, a :class:`hpenv.suites_v2.SuiteV2` for v2,
-    a :class:`hpenv.suites_v3.SuiteV3` for v3), or a variant of one (:func:`variant_name`)."""
+    """The suite called ``name`` (a [`Suite`][hpenv.instances.Suite] for v1, a [`hpenv.suites_v2.SuiteV2`][]
+    for v2, a [`hpenv.suites_v3.SuiteV3`][] for v3), or a variant of one
+    ([`variant_name`][hpenv.instances.variant_name])."""
     if not _known(name):
         raise ValueError(f"unknown instance set {name!r}; known: {instance_sets()}")
     return SUITES[name]
@@ -243,7 +247,8 @@ def variant_name(name: str, changes: dict) -> str:
 
 
 def _known(name: str) -> bool:
-    """Whether ``name`` is a suite, registering a variant (:func:`variant_name`) on first use."""
+    """Whether ``name`` is a suite, registering a variant ([`variant_name`][hpenv.instances.variant_name]) on
+    first use."""
     if name in SUITES or not isinstance(name, str) or "~" not in name:
         return name in SUITES
     import dataclasses
@@ -306,7 +311,7 @@ SPLIT_FAMILY_CACHE = 64
 
 
 def split_family(task_id: str) -> TaskFamily:
-    """The members of one split of a suite as a :class:`~hpenv.tasks.TaskFamily`, for the task id
+    """The members of one split of a suite as a [`TaskFamily`][hpenv.tasks.TaskFamily], for the task id
     ``"<suite>/<split>"`` (``"v1/digits-scaled/train"``): every episode draws one member with its
     reset seed, so episodes reset with the same seed get the same member and the same child."""
     name, _, split = task_id.rpartition("/")
@@ -355,7 +360,7 @@ def member_rng(suite_name: str, index: int) -> np.random.Generator:
 
 def member_factors(task_id: str) -> dict:
     """The hidden factors of a member and its ``split`` (v1: ``input_scale``, ``label_noise``; v2:
-    see :mod:`hpenv.suites_v2`).
+    see [`hpenv.suites_v2`][]).
 
     For analysis only: methods under test must not read them (they see the observation).
     """
@@ -371,20 +376,20 @@ def member_env_kwargs(task_id: str) -> dict:
 
 
 def member_task(task_id: str) -> Task:
-    """Build member ``task_id`` (e.g. ``"v1/digits-scaled/17"``) as a :class:`~hpenv.tasks.Task`."""
+    """Build member ``task_id`` (e.g. ``"v1/digits-scaled/17"``) as a [`Task`][hpenv.tasks.Task]."""
     s, index = _parse(task_id)
     return s.build(index)
 
 
 def members_table(name: str, split: str) -> list[dict]:
     """One row per member of ``split`` of suite ``name``: ``task_id`` then every factor of
-    :func:`member_factors` (the columns of ``members.csv``)."""
+    [`member_factors`][hpenv.instances.member_factors] (the columns of ``members.csv``)."""
     return [{"task_id": task_id, **member_factors(task_id)} for task_id in instance_set(name, split)]
 
 
 def write_members_csv(path, name: str, splits=None) -> Path:
-    """Write ``members.csv`` for suite ``name``: the rows of :func:`members_table` for each of
-    ``splits`` (default: all of the suite's); a factor a member does not have is left empty."""
+    """Write ``members.csv`` for suite ``name``: the rows of [`members_table`][hpenv.instances.members_table]
+    for each of ``splits`` (default: all of the suite's); a factor a member does not have is left empty."""
     rows = [row for split in (splits or suite(name).splits) for row in members_table(name, split)]
     columns = list(dict.fromkeys(key for row in rows for key in row))
     path = Path(path)

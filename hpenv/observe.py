@@ -67,8 +67,8 @@ def hp_positions(observation: np.ndarray, hp_space: HPSpace) -> np.ndarray:
     """The grid positions that the ``hp_<name>`` features of ``observation`` (one row or a batch) show.
 
     For a relative hyper-parameter this is its current position, which is where its next action
-    moves from (see :meth:`HPSpace.action_toward`); for an absolute one, the last position applied
-    (0 at reset).
+    moves from (see [`HPSpace.action_toward`][hpenv.spaces.HPSpace.action_toward]); for an absolute one, the
+    last position applied (0 at reset).
     """
     obs = np.asarray(observation, dtype=np.float64)
     start = len(FEATURES)

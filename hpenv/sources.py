@@ -1,8 +1,8 @@
 """Data sources of benchmark v3: real data shipped inside installed packages, and generators.
 
 A *source* is one data set or one generator function: the base family of a v3 member
-(:mod:`hpenv.suites_v3`). :func:`source_task` returns it as a :class:`~hpenv.tasks.Task` whose
-training split is the pool members draw their training examples from and whose validation and
+([`hpenv.suites_v3`][]). [`source_task`][hpenv.sources.source_task] returns it as a [`Task`][hpenv.tasks.Task]
+whose training split is the pool members draw their training examples from and whose validation and
 test splits are fixed (stratified, split seed 0) and hold at least 300 examples each.
 
 Real data, read offline from the packages that ship it:
@@ -56,7 +56,7 @@ __all__ = ["REAL_SOURCES", "GENERATORS", "SOURCES", "source_task", "source_sizes
 #: Real sources and (validation, test) examples each.
 REAL_SOURCES = {"digits": (400, 400), "mnist7": (500, 500), "banana": (500, 500), "segment": (500, 500),
                 "shuttle": (500, 500), "phishing": (300, 300)}
-#: Generators; every one makes :data:`GENERATED` examples, of which (validation, test) are :data:`GENERATED_EVAL`.
+#: Generators; every one makes `GENERATED` examples, of which (validation, test) are `GENERATED_EVAL`.
 GENERATORS = ("make_classification", "make_blobs", "make_gaussian_quantiles", "make_hastie_10_2", "moons",
               "circles", "teacher")
 GENERATED, GENERATED_EVAL = 4000, (500, 500)

@@ -1,15 +1,17 @@
 """Hyper-parameters and spaces of them.
 
-A :class:`HyperParameter` is a named, finite, ordered list of values (its *grid*). A
-:class:`HPSpace` is an ordered tuple of them; it turns an action into the grid positions, hence
-the values, to apply, and gives the ``MultiDiscrete`` action space the environment exposes.
+A [`HyperParameter`][hpenv.spaces.HyperParameter] is a named, finite, ordered list of values (its *grid*). A
+[`HPSpace`][hpenv.spaces.HPSpace] is an ordered tuple of them; it turns an action into the grid positions,
+hence the values, to apply, and gives the ``MultiDiscrete`` action space the environment exposes.
 
 An action dimension is *absolute* by default: the action is the grid position itself. A space may
 make some dimensions *relative* (``relative_actions={name: k}``): the action is then a move of
 ``-k..+k`` grid positions from the hyper-parameter's current position (index ``k`` keeps it),
 clipped at the ends of the grid, and every episode starts from the position of ``relative_start``.
-Everything that reads an action (the action space, :meth:`HPSpace.check_action`, the action mask,
-:meth:`HPSpace.apply`) follows the space, so the env, its wrappers and the agents agree on it.
+Everything that reads an action (the action space,
+[`HPSpace.check_action`][hpenv.spaces.HPSpace.check_action], the action mask,
+[`HPSpace.apply`][hpenv.spaces.HPSpace.apply]) follows the space, so the env, its wrappers and the agents
+agree on it.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ KNOWN_HYPERPARAMETERS = {
 
 @dataclass(frozen=True)
 class HyperParameter:
-    """One hyper-parameter: a name from :data:`KNOWN_HYPERPARAMETERS` and its candidate values.
+    """One hyper-parameter: a name from `KNOWN_HYPERPARAMETERS` and its candidate values.
 
     Args:
         name: which hyper-parameter this is (``"learning_rate"``, ``"depth"``...).
@@ -110,7 +112,7 @@ class HPSpace:
             ratio 3 (the default learning rates), ``k=1`` gives x1/3, x1 and x3.
         relative_start: ``{name: value}``, the value each relative hyper-parameter starts every
             episode from; it must name exactly the relative hyper-parameters, with values on
-            their grids. (The environment fills in its defaults, see :class:`hpenv.EnvConfig`.)
+            their grids. (The environment fills in its defaults, see [`hpenv.EnvConfig`][].)
 
     Attributes:
         nvec: choices per action dimension (the grid size, or ``2k + 1`` for a relative one).
@@ -208,7 +210,8 @@ class HPSpace:
         return cls(HyperParameter(name, values) for name, values in spec.items())
 
     def to_dict(self) -> dict[str, list]:
-        """``{name: [values]}`` in action order: plain data that :meth:`from_dict` reads back.
+        """``{name: [values]}`` in action order: plain data that [`from_dict`][hpenv.spaces.HPSpace.from_dict]
+        reads back.
 
         The grids only: ``relative_actions`` and ``relative_start`` are attributes of their own."""
         return {p.name: list(p.values) for p in self.params}
@@ -305,7 +308,7 @@ class HPSpace:
 
         An absolute dimension gets the target itself; a relative one moves toward it by at most
         ``k`` positions. For an absolute space this is ``target``: policies written in grid
-        positions (:class:`agents.baselines.FixedPolicy`) act in either kind of space through it.
+        positions ([`agents.baselines.FixedPolicy`][]) act in either kind of space through it.
         """
         target, positions = np.asarray(target, dtype=np.int64), np.asarray(positions, dtype=np.int64)
         move = np.clip(target - positions, -self.moves, self.moves) + self.moves
@@ -334,7 +337,8 @@ class HPSpace:
         """The hyper-parameter values an absolute action selects, as a plain dict.
 
         A relative action has no values by itself (they depend on the current position): for a
-        relative space this raises; read ``info["hp_<name>"]``, or use :meth:`apply` and :meth:`values_at`.
+        relative space this raises; read ``info["hp_<name>"]``, or use [`apply`][hpenv.spaces.HPSpace.apply]
+        and [`values_at`][hpenv.spaces.HPSpace.values_at].
         """
         arr = self.check_action(action)
         self.require_absolute("decode")
@@ -344,7 +348,8 @@ class HPSpace:
         """The absolute action that selects ``values`` (each must be one of the candidate values).
 
         For a relative space this raises: the action that reaches ``values`` depends on the
-        current position (:meth:`positions_of` then :meth:`action_toward`).
+        current position ([`positions_of`][hpenv.spaces.HPSpace.positions_of] then
+        [`action_toward`][hpenv.spaces.HPSpace.action_toward]).
         """
         self.require_absolute("encode")
         return self.positions_of(values)
@@ -357,7 +362,8 @@ class HPSpace:
     def values_of(self, positions: np.ndarray) -> dict[str, np.ndarray]:
         """For a batch of grid positions ``(K, len(self))``, each hyper-parameter's values as an array.
 
-        For an absolute space the positions are the actions; for a relative one, :meth:`apply` them first.
+        For an absolute space the positions are the actions; for a relative one,
+        [`apply`][hpenv.spaces.HPSpace.apply] them first.
         """
         positions = np.asarray(positions, dtype=np.int64)
         return {

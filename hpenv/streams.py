@@ -1,7 +1,7 @@
 """Streams: tasks whose training data change during the episode.
 
-A :class:`StreamTask` is a :class:`~hpenv.tasks.Task` (its validation and test splits, classes and
-child family) whose training data come in *phases*. Phase 0 is the task's own training split;
+A [`StreamTask`][hpenv.streams.StreamTask] is a [`Task`][hpenv.tasks.Task] (its validation and test splits,
+classes and child family) whose training data come in *phases*. Phase 0 is the task's own training split;
 phase ``p >= 1`` replaces it from an env step drawn, every episode, uniformly from the phase's
 window ``(first, last)`` by the episode's seed. A fixed schedule cannot know that step; a
 controller that reads the child's state (its training loss jumps when the data change) can.
@@ -9,8 +9,8 @@ controller that reads the child's state (its training loss jumps when the data c
 The observation does not name the phase: ``info["phase"]`` does, for analysis only (-1 for a task
 without phases). Methods under test must not read it.
 
-Kinds (:data:`STREAM_KINDS`; :func:`make_stream` builds any of them from a task, and
-:meth:`StreamTask.from_phases` makes any user data a stream):
+Kinds (`STREAM_KINDS`; [`make_stream`][hpenv.streams.make_stream] builds any of them from a task, and
+[`StreamTask.from_phases`][hpenv.streams.StreamTask.from_phases] makes any user data a stream):
 
 ==========================  =====================================================================
 kind                        phase 1's training data
@@ -52,7 +52,7 @@ class StreamTask(Task):
         windows: per phase ``p >= 1``, ``(first, last)``: the 1-based env step from which phase ``p``
             trains is drawn uniformly from ``first .. last`` (and after phase ``p - 1``'s step).
             ``first >= 2``, so that phase 0 always trains; ``last`` at most the env's horizon.
-        kind: a key of :data:`STREAM_KINDS`, or ``"custom"``.
+        kind: a key of `STREAM_KINDS`, or ``"custom"``.
     """
 
     phases: tuple = ()
@@ -242,7 +242,7 @@ def new_data(task: Task, window: tuple[int, int], *, first_fraction: float = 0.2
                                   name=f"{task.name}~new_data", meta={"stream_first_fraction": first_fraction})
 
 
-#: Every stream kind :func:`make_stream` builds, with its builder.
+#: Every stream kind [`make_stream`][hpenv.streams.make_stream] builds, with its builder.
 STREAM_KINDS: dict[str, Callable[..., StreamTask]] = {
     "label_noise_onset": label_noise_onset,
     "class_incremental": class_incremental,
@@ -252,7 +252,7 @@ STREAM_KINDS: dict[str, Callable[..., StreamTask]] = {
 
 
 def make_stream(task: Task, kind: str, window: tuple[int, int], **kwargs) -> StreamTask:
-    """``task`` made a stream of ``kind`` (a key of :data:`STREAM_KINDS`) changing in ``window``;
+    """``task`` made a stream of ``kind`` (a key of `STREAM_KINDS`) changing in ``window``;
     keyword arguments go to that kind's builder."""
     if kind not in STREAM_KINDS:
         raise ValueError(f"kind must be one of {sorted(STREAM_KINDS)}, got {kind!r}")

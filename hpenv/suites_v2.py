@@ -1,7 +1,7 @@
 """Benchmark v2's suites: members that differ the way real tasks differ (issue 18).
 
 Every member of a v2 MLP suite is drawn from one documented distribution, by a generator seeded
-by the suite's name and the member's index (:func:`hpenv.instances.member_rng`), so a member is
+by the suite's name and the member's index ([`hpenv.instances.member_rng`][]), so a member is
 the same everywhere, forever. ``hpenv.member_factors(task_id)`` returns every factor of a member;
 ``hpenv.instances.write_members_csv(path, suite)`` writes them as ``members.csv``.
 
@@ -159,7 +159,7 @@ class SuiteV2(SuiteLayout):
         return f
 
     def build(self, index: int) -> Task:
-        """Member ``index`` as a :class:`~hpenv.tasks.Task` (see the module docstring)."""
+        """Member ``index`` as a [`Task`][hpenv.tasks.Task] (see the module docstring)."""
         f = self.factors(index)
         base = _base_of(f)
         rng = np.random.default_rng(f["noise_seed"])
@@ -188,8 +188,8 @@ class SuiteV2(SuiteLayout):
 def _train_counts(pool: np.ndarray, fraction: float, imbalance: float, rng: np.random.Generator) -> np.ndarray:
     """Training examples kept per class: ``fraction`` of the pool, split by a geometric prior whose
     largest / smallest ratio is ``imbalance`` over a random order of the classes, at least
-    :data:`MIN_PER_CLASS` (or the whole pool of a smaller class) and at most the class's pool; topped
-    up, most probable class first, to :data:`MIN_TRAIN` in all."""
+    `MIN_PER_CLASS` (or the whole pool of a smaller class) and at most the class's pool; topped
+    up, most probable class first, to `MIN_TRAIN` in all."""
     c = len(pool)
     prior = imbalance ** (-rng.permutation(c) / max(c - 1, 1))
     prior /= prior.sum()

@@ -1,13 +1,13 @@
 """Benchmark v3's suites: members with resolution and variety, and a stream suite (issue 26).
 
 Every member is drawn from one documented distribution by a generator seeded by the suite's name
-and the member's index (:func:`hpenv.instances.member_rng`), so a member is the same everywhere,
+and the member's index ([`hpenv.instances.member_rng`][]), so a member is the same everywhere,
 forever. ``hpenv.member_factors(task_id)`` returns every factor (``base`` included);
 ``hpenv.member_env_kwargs(task_id)`` the env arguments the member is meant for (its horizon, SGD
 steps per action, batch size and child width): ``gym.make(hpenv.ENV_ID, task=member,
 **hpenv.member_env_kwargs(member))``.
 
-Base families (:mod:`hpenv.sources`): thirteen, six of them real data. Train, dev, selection and
+Base families ([`hpenv.sources`][]): thirteen, six of them real data. Train, dev, selection and
 test members draw theirs from ``bases``; transfer members from ``transfer_bases``, which no other
 split uses (``segment``, real, and ``teacher``, a generator). Members of a real base share its
 fixed validation and test examples (so do members of one generator with the same ``data_seed``,
@@ -19,7 +19,7 @@ member never moves another's):
 ===================  ========================================================================
 factor               distribution
 ===================  ========================================================================
-``base``             ``bases`` (see :data:`BASES`), or ``transfer_bases`` in the transfer split
+``base``             ``bases`` (see `BASES`), or ``transfer_bases`` in the transfer split
 ``classes``          the base's own; generators: uniform in 2 .. 10 (Gaussian quantiles: at
                      most 6; Hastie, moons, circles: 2)
 ``features``         generators: make_classification's informative features, uniform in
@@ -229,7 +229,7 @@ class SuiteV3(SuiteLayout):
         return make_stream(task, f["stream"], tuple(self.window), seed=f["noise_seed"], **{key: f["stream_param"]})
 
     def build(self, index: int) -> Task:
-        """Member ``index`` as a :class:`~hpenv.tasks.Task` (a :class:`~hpenv.streams.StreamTask` in a
+        """Member ``index`` as a [`Task`][hpenv.tasks.Task] (a [`StreamTask`][hpenv.streams.StreamTask] in a
         stream suite); see the module docstring."""
         f = self.factors(index)
         name = f"{self.name}/{index}"

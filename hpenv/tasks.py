@@ -90,7 +90,8 @@ class Task:
 
         Args:
             x: inputs, ``(n, features)`` for vectors or ``(n, channels, height, width)`` for images.
-            y: non-negative integer class labels, ``(n,)``; re-encoded as in :meth:`from_splits`.
+            y: non-negative integer class labels, ``(n,)``; re-encoded as in
+                [`from_splits`][hpenv.tasks.Task.from_splits].
             val_fraction: share of the examples held out for validation.
             test_fraction: share of the examples held out for test.
             split_seed: fixes the split; the same seed gives the same split everywhere.
@@ -189,7 +190,8 @@ class Task:
     def from_dataset(cls, dataset, *, name: str = "dataset", **kwargs) -> "Task":
         """A task from a map-style ``torch.utils.data.Dataset`` of ``(input, label)`` pairs.
 
-        The examples are read once into memory; keyword arguments go to :meth:`from_arrays`.
+        The examples are read once into memory; keyword arguments go to
+        [`from_arrays`][hpenv.tasks.Task.from_arrays].
         """
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise ValueError(
@@ -392,7 +394,7 @@ _REGISTRY: dict[str, Callable[..., Task | TaskFamily]] = {
     "mnist5k": _mnist5k,
     **{key: _torchvision_task(key) for key in _TORCHVISION},
 }
-#: The optional extra (:data:`hpenv.extras.EXTRAS`) each built-in task that needs one reads its data with.
+#: The optional extra (`hpenv.extras.EXTRAS`) each built-in task that needs one reads its data with.
 TASK_EXTRAS = {"mnist5k": "mnist", **{key: "vision" for key in _TORCHVISION}}
 _DESCRIPTIONS = {
     "digits": "scikit-learn 8x8 digits, 1,797 examples, 64 features, 10 classes (default)",

@@ -10,9 +10,9 @@ numbers from the same code. Design choices, each for speed:
   all for a single env).
 * Each action, the children are put in "slot" order, deepest first, so the children that run
   block i are its leading rows: no gather or scatter inside the SGD loop.
-* MLP children have a hand-written backward pass (:class:`hpenv.children.MLPTrainStep`): at
+* MLP children have a hand-written backward pass ([`hpenv.children.MLPTrainStep`][]): at
   these sizes autograd's bookkeeping costs more than the arithmetic. So do CNN children on CPU
-  (:class:`hpenv.children.CNNTrainStep`, ordinary convolutions child by child); on CUDA they
+  ([`hpenv.children.CNNTrainStep`][], ordinary convolutions child by child); on CUDA they
   run as grouped convolutions with autograd.
 * Batches are gathered from tensors that stay on the device: no DataLoader.
 * Nothing is copied to the host inside the SGD loop; losses are written to a preallocated
@@ -56,10 +56,10 @@ class NesterovSGD:
     """SGD with Nesterov momentum (PyTorch's formulation), one learning rate, momentum and weight
     decay per child, for one SGD step of K children.
 
-    The parameters are updated in *groups*: parameters of one region (see :class:`ChildKernel`)
-    with the same number of elements, as ``(j, m, size)`` views of the weight, momentum and
-    gradient buffers, where the m rows are the children that train them. Each group takes three
-    operations with one learning rate, momentum and weight decay per row. When every row of
+    The parameters are updated in *groups*: parameters of one region (see
+    [`ChildKernel`][hpenv.training.ChildKernel]) with the same number of elements, as ``(j, m, size)`` views
+    of the weight, momentum and gradient buffers, where the m rows are the children that train them. Each
+    group takes three operations with one learning rate, momentum and weight decay per row. When every row of
     every group trains with one shared tuple (always so for a single env), the update is three
     operations on the flat buffers instead. Rows that do not train (children that skipped a
     block, inactive children) keep their weights *and* momentum, as PyTorch's SGD skips a
@@ -231,7 +231,7 @@ class ChildKernel:
         keeps its own sizes: it draws training indices from its own examples only and its
         evaluation reduces over its own rows only, so its numbers never depend on the others'.
         Training and evaluation data are shared separately: children in different phases of one
-        stream (:class:`hpenv.streams.StreamTask`) train on their own data and evaluate together.
+        stream ([`hpenv.streams.StreamTask`][]) train on their own data and evaluate together.
         A child whose training examples change starts a fresh epoch of them.
         """
         previous = self.tasks
@@ -319,7 +319,8 @@ class ChildKernel:
 
     @torch.no_grad()
     def load_child_state(self, k: int, state: dict[str, Tensor]) -> None:
-        """Child ``k`` continues exactly from a :meth:`child_state` of the same child family."""
+        """Child ``k`` continues exactly from a [`child_state`][hpenv.training.ChildKernel.child_state] of the
+        same child family."""
         expected = sum(view[k].numel() for view in self.params.values())
         for name in ("weights", "momentum"):
             if state[name].numel() != expected:

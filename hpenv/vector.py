@@ -18,12 +18,12 @@ from hpenv.spaces import HPSpace
 
 
 class HPTuneVectorEnv(ConfigViews, VectorEnv):
-    """``num_envs`` copies of :class:`hpenv.HPTuneEnv`, batched natively.
+    """``num_envs`` copies of [`hpenv.HPTuneEnv`][], batched natively.
 
     ``gym.make_vec("HPTune-v1", num_envs=K)`` returns this class. Every child has its own
     hyper-parameters (depth and dropout included), initial weights, batches and dropout masks,
     all drawn from its own generator; the K children's SGD steps run as one batched computation
-    (see :mod:`hpenv.training`). Child ``i`` after ``reset(seed=s)`` gives the same observations
+    (see [`hpenv.training`][]). Child ``i`` after ``reset(seed=s)`` gives the same observations
     and rewards as ``HPTuneEnv`` after ``reset(seed=s + i)`` for the same actions, up to float32
     rounding between batched and single matrix products.
 
@@ -47,7 +47,7 @@ class HPTuneVectorEnv(ConfigViews, VectorEnv):
     of a child (``reset``, an autoreset, ``reset_mask``) puts it back at ``relative_start``.
 
     Arguments: ``num_envs``, ``autoreset_mode`` and every keyword argument of
-    :class:`hpenv.HPTuneEnv` except ``render_mode`` (render a single env to watch an episode).
+    [`hpenv.HPTuneEnv`][] except ``render_mode`` (render a single env to watch an episode).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -111,7 +111,7 @@ class HPTuneVectorEnv(ConfigViews, VectorEnv):
 
         Weights, momentum buffers, active depth, episode progress, info and last observation
         are copied; ``dst`` keeps its own random generator (batch order, dropout masks). This is
-        the *exploit* step of population-based training (see :func:`agents.search.pbt`). A
+        the *exploit* step of population-based training (see [`agents.search.pbt`][]). A
         ``dst`` whose episode had ended (e.g. it diverged) resumes ``src``'s episode instead of
         being reset.
         """

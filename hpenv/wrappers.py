@@ -24,7 +24,7 @@ class ContinuousActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
     For algorithms that need continuous actions (SAC, TD3, DDPG). ``-1`` selects the first
     value of a hyper-parameter, ``+1`` the last; for a relative one (``relative_actions``) ``-1``
     is the largest move down, ``0`` keeps the value and ``+1`` is the largest move up. Values outside [-1, 1] (beyond float rounding,
-    :data:`TOLERANCE`) are refused rather than clipped: they mean the agent and the space disagree.
+    `TOLERANCE`) are refused rather than clipped: they mean the agent and the space disagree.
     """
 
     TOLERANCE = 1e-6
@@ -60,7 +60,7 @@ class FlatDiscreteActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
 
 
 class SB3VecEnv(VecEnv):
-    """Stable-Baselines3's ``VecEnv`` interface over :class:`~hpenv.vector.HPTuneVectorEnv`.
+    """Stable-Baselines3's ``VecEnv`` interface over [`HPTuneVectorEnv`][hpenv.vector.HPTuneVectorEnv].
 
     SB3 takes no Gymnasium ``VectorEnv``; this adapter gives PPO / A2C / RecurrentPPO all K
     children in one batched pass. Ended episodes restart in the same step, with

@@ -18,10 +18,10 @@ From Python::
 
     result = benchmark({"my decay": lr_decay}, out="bench-mine", quick=True)
 
-Modules: :mod:`~agents.bench.protocol` (suites, selection, headroom gate, resumable runs),
-:mod:`~agents.bench.methods` (methods registered by name; ``pkg.mod:Name`` the same way),
-:mod:`~agents.bench.stats` (paired statistics), :mod:`~agents.bench.report` (``paired.csv``,
-``results.md``) and :mod:`~agents.bench.plots`. Outputs in ``out``: ``results.csv``,
+Modules: [`protocol`][agents.bench.protocol] (suites, selection, headroom gate, resumable runs),
+[`methods`][agents.bench.methods] (methods registered by name; ``pkg.mod:Name`` the same way),
+[`stats`][agents.bench.stats] (paired statistics), [`report`][agents.bench.report] (``paired.csv``,
+``results.md``) and [`plots`][agents.bench.plots]. Outputs in ``out``: ``results.csv``,
 ``paired.csv``, ``headroom.csv``, ``results.md``, ``accuracy_vs_compute.png``, ``config.json``
 and ``cache/`` (what a resumed run reuses).
 """
@@ -58,10 +58,10 @@ def benchmark(policies: Mapping[str, Any] | None = None, out: str | os.PathLike 
             ``obs -> action``); deployed greedily on the same test children as every method.
         out: the run folder; running again with the same folder resumes.
         suites: instance sets (default: the preset's); ``hpenv.instance_sets()`` lists them.
-        methods: names of :data:`METHODS` or ``"pkg.mod:Name"`` (default: :data:`DEFAULT_METHODS`);
+        methods: names of `METHODS` or ``"pkg.mod:Name"`` (default: `DEFAULT_METHODS`);
             the two references of the headroom gate always run.
         quick: start from ``PRESETS["quick"]`` instead of ``PRESETS["full"]``.
-        protocol: a :class:`Protocol` (overrides ``quick``).
+        protocol: a [`Protocol`][agents.bench.protocol.Protocol] (overrides ``quick``).
         seeds: evaluation seeds per test member.
     """
     p = dataclasses.replace(protocol or PRESETS["quick" if quick else "full"])
@@ -81,8 +81,9 @@ def benchmark(policies: Mapping[str, Any] | None = None, out: str | os.PathLike 
 
 def run_and_report(protocol: Protocol, out: str | os.PathLike, methods: Sequence[Any], *, progress: bool,
                    log, command: str | None = None) -> dict:
-    """:func:`run_protocol`, then the reports, written once from its rows (``results.md``, ``paired.csv``,
-    the plot); what :func:`benchmark` and ``hptune bench`` both run."""
+    """[`run_protocol`][agents.bench.protocol.run_protocol], then the reports, written once from its rows
+    (``results.md``, ``paired.csv``, the plot); what [`benchmark`][agents.bench.benchmark] and
+    ``hptune bench`` both run."""
     result = run_protocol(protocol, out, methods=methods, progress=progress, log=log)
     write_reports(Path(out), result["rows"], result["headroom"], notes=result["notes"], protocol=protocol,
                   wall_s=result["wall_s"], cpu_s=result["cpu_s"], command=command)

@@ -3,13 +3,13 @@
 Both are pure functions of the action space (and, for schedules, of the start tuples and the
 horizon), so a protocol names them by rule and every run builds the same candidates.
 
-* :func:`static_grid`: every tuple of the space (``"full_grid"``, what the controller acts in), or
-  a documented sub-grid ``{hyper-parameter: [values]}`` whose unnamed hyper-parameters keep every
-  value.
-* :func:`schedule_family`: for each start tuple, the variants of :data:`SCHEDULE_FAMILIES`, each a
-  change of one hyper-parameter over the episode. Together they change every hyper-parameter of
-  the default space over time: the learning rate (step decay, cosine, warm-up), dropout (switched
-  on or off late), momentum (off or on late) and the active depth (grown or shrunk late).
+* [`static_grid`][agents.bench.candidates.static_grid]: every tuple of the space (``"full_grid"``, what the
+  controller acts in), or a documented sub-grid ``{hyper-parameter: [values]}`` whose unnamed hyper-parameters
+  keep every value.
+* [`schedule_family`][agents.bench.candidates.schedule_family]: for each start tuple, the variants of
+  `SCHEDULE_FAMILIES`, each a change of one hyper-parameter over the episode. Together they change every
+  hyper-parameter of the default space over time: the learning rate (step decay, cosine, warm-up), dropout
+  (switched on or off late), momentum (off or on late) and the active depth (grown or shrunk late).
 
 Variants that equal the constant start tuple (a decay from the smallest learning rate, say) are
 dropped, and so are duplicates, so every schedule in the family changes something.
@@ -140,7 +140,7 @@ def schedule_family(space: HPSpace, horizon: int, starts: np.ndarray,
     Args:
         starts: start tuples as action indices, ``(k, n_hp)``; each variant changes one
             hyper-parameter of its start over the episode and keeps the others.
-        families: names of :data:`SCHEDULE_FAMILIES`; a family whose hyper-parameter the space
+        families: names of `SCHEDULE_FAMILIES`; a family whose hyper-parameter the space
             lacks contributes nothing.
     """
     space.require_absolute("schedule_family")

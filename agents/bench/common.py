@@ -36,7 +36,7 @@ HEADROOM_COLUMNS = ["suite", "reference", "gain", "ci_low", "ci_high", "saturate
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically (:func:`agents.checkpoint.atomic_write`, the one writer)."""
+    """Replace ``path`` with ``text`` atomically ([`agents.checkpoint.atomic_write`][], the one writer)."""
     atomic_write(path, text)
 
 
@@ -78,7 +78,7 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def read_v2_rows(path: Path) -> list[dict]:
-    """Rows of a v2 results.csv (:data:`V2_COLUMNS`) with numbers and flags as Python values; ``schedule``
+    """Rows of a v2 results.csv (`V2_COLUMNS`) with numbers and flags as Python values; ``schedule``
     stays the JSON text it was written as."""
     return _read_typed(path, ("seed", "training_seed", "deployed_sgd_steps", "search_sgd_steps", "one_off_sgd_steps"),
                        ("test_accuracy", "val_accuracy", "wall_time_s", "one_off_wall_time_s"),
@@ -88,7 +88,7 @@ def read_v2_rows(path: Path) -> list[dict]:
 def cached_units(fn: Callable[[tuple], Any], units: list[tuple], folder: Path, log, what: str,
                  workers: int | None, reports: int = 10) -> list:
     """``fn`` over units whose first item is a member id, each result cached as ``folder/<index>.json``
-    (the member's index), in parallel (:func:`agents.bench.parallel.run_units`): a killed stage
+    (the member's index), in parallel ([`agents.bench.parallel.run_units`][]): a killed stage
     resumes with the members it had not finished. Logs progress about ``reports`` times."""
     from agents.bench.parallel import run_units
 

@@ -1,11 +1,12 @@
 """The ledger: one committed CSV row for every run that scored test members, never rewritten.
 
-``benchmarks/results/v2/ledger.csv`` of the repository (:data:`LEDGER_PATH`) is append-only. Each
+``benchmarks/results/v2/ledger.csv`` of the repository (`LEDGER_PATH`) is append-only. Each
 row says when (UTC), from which commit (and whether the tree was dirty), under which protocol hash, which method at which version (a
-human label plus a :func:`method_fingerprint` of its settings and code), on how many members and
-seeds, and what it scored. The README's v2 tables list :func:`scored_versions`: every version of
-every method ever scored, not the best one. A method changed after its test result was seen gets
-a new fingerprint; :func:`append_entry` refuses to file it under a version label already used for
+human label plus a [`method_fingerprint`][agents.bench.ledger.method_fingerprint] of its settings and code),
+on how many members and seeds, and what it scored. The README's v2 tables list
+[`scored_versions`][agents.bench.ledger.scored_versions]: every version of every method ever scored, not the
+best one. A method changed after its test result was seen gets a new fingerprint;
+[`append_entry`][agents.bench.ledger.append_entry] refuses to file it under a version label already used for
 another fingerprint, so the change is a new version, never a replacement.
 """
 
@@ -37,7 +38,7 @@ LEDGER_PATH = Path("benchmarks", "results", "v2", "ledger.csv")
 
 def find_ledger(start: str | Path | None = None) -> Path:
     """The committed v2 ledger of the checkout holding ``start`` (default: the current folder): the first
-    :data:`LEDGER_PATH` found in ``start`` or a folder above it.
+    `LEDGER_PATH` found in ``start`` or a folder above it.
 
     Raises:
         ValueError: there is none, naming where it looked and what to pass instead.
@@ -146,8 +147,8 @@ def new_entry(*, results: str | Path, protocol_hash: str, suite: str, method: st
 
 
 def append_entry(entry: LedgerEntry, path: str | Path | None = None) -> Path:
-    """Append one row to the ledger at ``path`` (default: :func:`find_ledger`; created with its header if
-    missing), atomically.
+    """Append one row to the ledger at ``path`` (default: [`find_ledger`][agents.bench.ledger.find_ledger];
+    created with its header if missing), atomically.
 
     Old rows are copied byte for byte; the new file replaces the old in one rename, so a kill
     leaves the old ledger or the new one. Raises if ``entry``'s (method, method_version) was scored
@@ -172,8 +173,8 @@ def append_entry(entry: LedgerEntry, path: str | Path | None = None) -> Path:
 
 
 def read_ledger(path: str | Path | None = None) -> list[LedgerEntry]:
-    """Every row of the ledger at ``path`` (default: :func:`find_ledger`), oldest first (an empty list if
-    there is no ledger yet)."""
+    """Every row of the ledger at ``path`` (default: [`find_ledger`][agents.bench.ledger.find_ledger]), oldest
+    first (an empty list if there is no ledger yet)."""
     path = Path(path) if path is not None else find_ledger()
     if not path.exists():
         return []
@@ -184,7 +185,7 @@ def read_ledger(path: str | Path | None = None) -> list[LedgerEntry]:
 
 def scored_versions(path: str | Path | None = None) -> list[dict]:
     """Every (suite, method, version, fingerprint) ever scored in the ledger at ``path`` (default:
-    :func:`find_ledger`), in order of first scoring: the README's rows.
+    [`find_ledger`][agents.bench.ledger.find_ledger]), in order of first scoring: the README's rows.
 
     Each dict has those four keys plus ``first_date``, ``runs`` and ``last`` (the latest entry).
     """

@@ -4,17 +4,21 @@ A member's evaluation seeds are averaged, and so are a learned method's meta-tra
 anything is compared: a method's result on a suite is one number per member. Comparisons are paired
 over members (every method deploys on the same members and seeds):
 
-* :func:`member_matrix` -- one method's results as ``{member: array (training seeds, evaluation seeds)}``.
-* :func:`member_comparison` -- mean member-level difference, a two-level cluster-bootstrap interval
-  (members resampled, and a learned side's training seeds resampled once per replicate for all
-  members, since one trained agent is deployed on every member), Wilcoxon signed-rank p over members,
-  wins / ties / losses, probability of improvement, means and IQMs, the per-training-seed spread.
-* :func:`family_table` / :func:`paired_rows` -- the pre-declared family (the controller against each
-  reference), Holm over that family only; ``paired.csv`` rows (:data:`PAIRED_COLUMNS`).
-* :func:`power_analysis` -- the Wilcoxon test's power to detect a member-level difference, simulated
-  from differences measured on selection members, and the number of members it needs.
-* :func:`method_summary` -- each method's member-level mean and compute per deployed child (the
-  accuracy-vs-compute plot's numbers).
+* [`member_matrix`][agents.bench.member_stats.member_matrix] -- one method's results as
+  ``{member: array (training seeds, evaluation seeds)}``.
+* [`member_comparison`][agents.bench.member_stats.member_comparison] -- mean member-level difference, a
+  two-level cluster-bootstrap interval (members resampled, and a learned side's training seeds resampled once
+  per replicate for all members, since one trained agent is deployed on every member), Wilcoxon signed-rank p
+  over members, wins / ties / losses, probability of improvement, means and IQMs, the per-training-seed
+  spread.
+* [`family_table`][agents.bench.member_stats.family_table] /
+  [`paired_rows`][agents.bench.member_stats.paired_rows] -- the pre-declared family (the controller against
+  each reference), Holm over that family only; ``paired.csv`` rows (`PAIRED_COLUMNS`).
+* [`power_analysis`][agents.bench.member_stats.power_analysis] -- the Wilcoxon test's power to detect a
+  member-level difference, simulated from differences measured on selection members, and the number of members
+  it needs.
+* [`method_summary`][agents.bench.member_stats.method_summary] -- each method's member-level mean and compute
+  per deployed child (the accuracy-vs-compute plot's numbers).
 
 Pure numpy / scipy; every random draw comes from a seeded ``numpy.random.Generator``.
 """
@@ -135,7 +139,8 @@ def _cluster_interval(sx: np.ndarray, sy: np.ndarray, resamples: int, confidence
 
 def member_comparison(x: MemberMatrix, y: MemberMatrix, *, resamples: int = 10000, confidence: float = 0.95,
                       seed: int = 0) -> dict:
-    """Compare a method (``x``) with a reference (``y``), two :func:`member_matrix` results on the same members.
+    """Compare a method (``x``) with a reference (``y``), two
+    [`member_matrix`][agents.bench.member_stats.member_matrix] results on the same members.
 
     Returns ``n_members``, ``n_training_seeds`` / ``reference_training_seeds``, ``mean_diff`` (mean over
     members of the member-level difference), ``ci_low`` / ``ci_high`` (percentile interval of a
@@ -193,9 +198,9 @@ def family_table(rows: Sequence[dict], suite: str, controller: str, references: 
                  split: str = "test", alpha: float = 0.05, resamples: int = 10000, confidence: float = 0.95,
                  seed: int = 0) -> list[dict]:
     """The controller against each reference of the pre-declared family on ``suite``'s ``split``, one dict
-    per reference (:func:`member_comparison`'s keys, plus ``suite``, ``split``, ``method``,
-    ``method_version``, ``reference``, ``in_family`` True, ``p_holm``, Holm-adjusted over this family
-    only, and ``verdict``, :func:`agents.bench.stats.verdict` at ``alpha``)."""
+    per reference ([`member_comparison`][agents.bench.member_stats.member_comparison]'s keys, plus ``suite``,
+    ``split``, ``method``, ``method_version``, ``reference``, ``in_family`` True, ``p_holm``, Holm-adjusted
+    over this family only, and ``verdict``, [`agents.bench.stats.verdict`][] at ``alpha``)."""
     alpha = _check_unit_interval("alpha", alpha)
     if not references:
         raise ValueError(f"references must name at least one method of the family, got {references!r}")
@@ -213,13 +218,13 @@ def family_table(rows: Sequence[dict], suite: str, controller: str, references: 
 
 def paired_rows(rows: Sequence[dict], families: Mapping[str, tuple[str, Sequence[str]]], *, alpha: float = 0.05,
                 resamples: int = 10000, confidence: float = 0.95, seed: int = 0) -> list[dict]:
-    """``paired.csv`` rows (:data:`PAIRED_COLUMNS`): per suite and split, every method against every
+    """``paired.csv`` rows (`PAIRED_COLUMNS`): per suite and split, every method against every
     reference of its suite's family ``families[suite] = (controller, references)``.
 
-    The controller's rows are :func:`family_table`'s (Holm over the family, a verdict). Every other
-    comparison is descriptive: ``p_holm`` is empty and ``verdict`` is ``"exploratory"``. Two
-    references are compared once, in the family's order. Empty training-seed columns: neither side is
-    meta-trained.
+    The controller's rows are [`family_table`][agents.bench.member_stats.family_table]'s (Holm over the
+    family, a verdict). Every other comparison is descriptive: ``p_holm`` is empty and ``verdict`` is
+    ``"exploratory"``. Two references are compared once, in the family's order. Empty training-seed columns:
+    neither side is meta-trained.
     """
     out: list[dict] = []
     for suite, split in dict.fromkeys((r["suite"], r["split"]) for r in rows):
@@ -249,7 +254,8 @@ def paired_rows(rows: Sequence[dict], families: Mapping[str, tuple[str, Sequence
 # ---------------------------------------------------------------------- power
 @dataclass(frozen=True)
 class PowerAnalysis:
-    """The result of :func:`power_analysis`; ``table`` is ``[{"n": members, "power": ...}, ...]``."""
+    """The result of [`power_analysis`][agents.bench.member_stats.power_analysis]; ``table`` is
+    ``[{"n": members, "power": ...}, ...]``."""
 
     delta: float
     level: float
@@ -337,7 +343,7 @@ def method_summary(rows: Sequence[dict], suite: str, split: str = "test") -> dic
 
 
 def read_members(path: Path) -> list[dict]:
-    """Rows of a ``members.csv`` (:func:`hpenv.instances.write_members_csv`), values as written."""
+    """Rows of a ``members.csv`` ([`hpenv.instances.write_members_csv`][]), values as written."""
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 

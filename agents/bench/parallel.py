@@ -1,8 +1,8 @@
 """Independent units of the benchmark (members, candidates, meta-training seeds) on every core.
 
-:func:`run_units` calls ``fn(unit)`` for each unit and yields ``(index, result)`` as units finish:
-on Ray (the project's way to scale out; a local cluster with one worker per core unless one is
-running) when the ``ray`` extra is installed and ``workers > 1``, else one after another in this
+[`run_units`][agents.bench.parallel.run_units] calls ``fn(unit)`` for each unit and yields ``(index, result)``
+as units finish: on Ray (the project's way to scale out; a local cluster with one worker per core unless one
+is running) when the ``ray`` extra is installed and ``workers > 1``, else one after another in this
 process. The caller writes each result as it arrives, so a killed run keeps what finished. Every
 unit's children train on one torch thread, as the benchmark's deployed children always do, so a
 unit's result is the same on either path.
@@ -36,7 +36,8 @@ def run_units(fn: Callable[[Any], Any], units: Sequence[Any], *, workers: int | 
     """Yield ``(i, fn(units[i]))`` for every unit, in the order they finish.
 
     ``fn`` must be a module-level function and units picklable for the Ray path. With
-    ``workers`` (default :func:`default_workers`) of 1, or without Ray, units run serially in order.
+    ``workers`` (default [`default_workers`][agents.bench.parallel.default_workers]) of 1, or without Ray,
+    units run serially in order.
     """
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:

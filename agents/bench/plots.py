@@ -44,7 +44,7 @@ def plot_accuracy_vs_compute(rows: Sequence[dict], path: Path) -> None:
     so that equal costs stay readable; its bar spans the per-seed means (each over the test
     members). A thin line runs right to the total with the whole one-off cost added (selection,
     meta-training), so every cost shows. Benchmark v2's rows (they carry ``training_seed``) are drawn
-    by :func:`plot_member_accuracy_vs_compute`.
+    by [`plot_member_accuracy_vs_compute`][agents.bench.plots.plot_member_accuracy_vs_compute].
     """
     if rows and "training_seed" in rows[0]:
         return plot_member_accuracy_vs_compute(rows, path)

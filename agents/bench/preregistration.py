@@ -1,18 +1,19 @@
 """The pre-registered benchmark protocol: one committed, versioned TOML file fixed before any test run.
 
-The file (``agents/bench/data/v2/protocol.toml`` is v2's, :data:`REGISTERED_PROTOCOL`) declares
+The file (``agents/bench/data/v2/protocol.toml`` is v2's, `REGISTERED_PROTOCOL`) declares
 everything a reported number depends on: the suites with their member counts per split and episode (``horizon x steps_per_action``),
 the evaluation and selection seeds (by rule: ``first``, ``count``), the candidate sets the
 references choose from, the comparison family per suite (the controller against each reference)
 and the statistics (member-level cluster bootstrap, Wilcoxon over members, Holm over the family,
 alpha, the minimum detectable difference and its power). Every result records the protocol's
-:attr:`~RegisteredProtocol.hash`.
+[`hash`][agents.bench.preregistration.RegisteredProtocol.hash].
 
 The hash is the SHA-256 of the file's raw bytes. Any edit, a comment or a space included, makes
 another protocol: that is stricter than hashing a canonical form, and it is what a reader can check
 with ``sha256sum``. A ``status = "draft"`` protocol may be loaded, inspected and run on train and
-selection members, but :meth:`RegisteredProtocol.require_frozen` refuses to score test members
-under it::
+selection members, but
+[`RegisteredProtocol.require_frozen`][agents.bench.preregistration.RegisteredProtocol.require_frozen] refuses
+to score test members under it::
 
     protocol = load_protocol()                     # the registered v2 file
     protocol.require_frozen()                      # before the first test member runs
@@ -68,7 +69,7 @@ class SeedRule:
 class SuitePlan:
     """One suite of the protocol and its comparison family.
 
-    Members follow :class:`hpenv.instances.SuiteLayout`: ``f"{name}/{i}"`` with indices
+    Members follow [`hpenv.instances.SuiteLayout`][]: ``f"{name}/{i}"`` with indices
     ``0 .. train-1`` train, the next ``selection`` selection, the next ``test`` test, the next
     ``transfer`` transfer (members of a base data set no train member uses; reported apart).
     """
@@ -161,7 +162,7 @@ class Budgets:
 
 @dataclass(frozen=True)
 class RegisteredProtocol:
-    """A loaded protocol file; build it with :func:`load_protocol`."""
+    """A loaded protocol file; build it with [`load_protocol`][agents.bench.preregistration.load_protocol]."""
 
     path: Path
     hash: str
@@ -263,7 +264,7 @@ def _budgets(read: _Reader, table: Any) -> Budgets:
 
 
 def registry_problems(protocol: RegisteredProtocol) -> list[str]:
-    """Where the protocol's suites disagree with the suites registered in :mod:`hpenv.instances`.
+    """Where the protocol's suites disagree with the suites registered in [`hpenv.instances`][].
 
     The protocol fixes the member counts; a suite whose registered definition has other counts
     would give other member ids, so results under it could not be compared.
@@ -286,8 +287,8 @@ def registry_problems(protocol: RegisteredProtocol) -> list[str]:
 
 
 def seed_range_problems(protocol: RegisteredProtocol) -> list[str]:
-    """Where the protocol's seeds leave the ranges :mod:`agents.seeds` reserves for them: evaluation
-    seeds in :data:`~agents.seeds.HELD_OUT`, selection seeds in :data:`~agents.seeds.V2_SELECTION`
+    """Where the protocol's seeds leave the ranges `agents.seeds` reserves for them: evaluation
+    seeds in `HELD_OUT`, selection seeds in `V2_SELECTION`
     (disjoint from every other range, so no seed a result reports was trained or chosen on)."""
     from agents.seeds import HELD_OUT, V2_SELECTION
 

@@ -1,19 +1,19 @@
 """The v1 protocol: suites, selection, the headroom gate, equal deployment budgets, resumable runs.
 
-Per suite (an instance set of :mod:`hpenv.instances`):
+Per suite (an instance set of [`hpenv.instances`][]):
 
 1. **Selection** (one-off, on selection members x selection seeds ``1_000_000 + i``): every
-   candidate static tuple (:func:`candidate_tuples`) and every candidate fixed schedule
-   (:func:`candidate_schedules`) trains one episode; the best of each by mean validation accuracy
-   becomes the ``best static tuple`` and ``best fixed schedule`` references. Their SGD steps are
-   those methods' one-off cost.
+   candidate static tuple ([`candidate_tuples`][agents.bench.protocol.candidate_tuples]) and every candidate
+   fixed schedule ([`candidate_schedules`][agents.bench.protocol.candidate_schedules]) trains one episode; the
+   best of each by mean validation accuracy becomes the ``best static tuple`` and ``best fixed schedule``
+   references. Their SGD steps are those methods' one-off cost.
 2. **Headroom gate** (before any controller is scored): on the test members x evaluation seeds
    (``2**31 + i``), every candidate tuple trains one episode. An oracle that picks, per test
    member, the tuple with the best mean validation accuracy (over that member's seeds) is
    compared, paired over (member, seed), with the best static tuple and the best fixed schedule
    chosen in step 1. A suite is *saturated* unless the gain is >= ``headroom_min_gain`` with a
    paired 95% interval that excludes 0.
-3. **Methods** (:mod:`agents.bench.methods`): every method deploys one child per (test member,
+3. **Methods** ([`agents.bench.methods`][]): every method deploys one child per (test member,
    seed) trained for exactly ``E = horizon * steps_per_action`` SGD steps; search compute and
    one-off costs are reported beside it.
 
@@ -56,7 +56,7 @@ __all__ = ["Protocol", "PRESETS", "DEPLOY_CHUNK", "SuiteContext", "candidate_tup
            "check_v1_suites",
            "CSV_COLUMNS", "HEADROOM_COLUMNS", "SELECTION_SEED", "write_atomic", "read_rows"]
 
-#: The first seed of children trained on selection members (:data:`agents.seeds.SELECTION` owns the range).
+#: The first seed of children trained on selection members (`agents.seeds.SELECTION` owns the range).
 SELECTION_SEED = SELECTION.start
 
 @dataclass
@@ -92,7 +92,7 @@ class Protocol:
     num_envs: int = 64
     """Children per batch of meta-training (one native vector env; also the episodes per update)."""
     rr: RecurrentReinforceConfig = dataclasses.field(default_factory=reinforce_settings)
-    """RecurrentReinforce's settings (:func:`agents.options.reinforce_settings`: groups of 8 episodes
+    """RecurrentReinforce's settings ([`agents.options.reinforce_settings`][]: groups of 8 episodes
     that share a member and an initial child, a leave-one-out baseline, the entropy bonus decayed
     linearly to a tenth of it over meta-training); RR meta sets ``seed``, ``episodes_per_update``
     (``num_envs``) and the decay's length (``rr_meta_episodes``) from the protocol."""
@@ -105,7 +105,7 @@ class Protocol:
     """``RR meta + online``: env steps between the agent's updates while a test child trains."""
     headroom_min_gain: float = 0.03
     methods: tuple[str, ...] = ()
-    """Methods to run (empty: :data:`agents.bench.methods.DEFAULT_METHODS`)."""
+    """Methods to run (empty: `agents.bench.methods.DEFAULT_METHODS`)."""
     horizon: int | None = None
     steps_per_action: int | None = None
     """Episode settings; None: the suite's own (``hpenv.suite(name).env_kwargs``)."""
@@ -340,8 +340,8 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
                  progress: bool = True, log=print) -> dict:
     """Run the protocol into ``out`` (resumable); returns ``{"rows", "headroom", "notes", "wall_s"}``.
 
-    ``methods``: names, ``"pkg.mod:Name"`` specs or :class:`~agents.bench.methods.Method` objects
-    (default: the protocol's, else :data:`~agents.bench.methods.DEFAULT_METHODS`). The references
+    ``methods``: names, ``"pkg.mod:Name"`` specs or [`Method`][agents.bench.methods.Method] objects
+    (default: the protocol's, else `DEFAULT_METHODS`). The references
     ``best static tuple`` and ``best fixed schedule`` always run (the headroom gate needs them).
     """
 

@@ -2,10 +2,10 @@
 
 The registered v2 run's ``results.csv`` (12 MB, in the repository only) records every child it
 trained; the main job needs only the two references that run chose on each suite (the best static
-tuple and the best fixed schedule). :data:`REGISTERED_REFERENCES` holds just those, as package data
-beside the protocol (:data:`agents.bench.preregistration.REGISTERED_DATA`), so an installed wheel
-compares with them; :func:`registered_references_json` makes it from a results folder, and a test
-checks that the committed file is what the committed results hold.
+tuple and the best fixed schedule). `REGISTERED_REFERENCES` holds just those, as package data
+beside the protocol (`agents.bench.preregistration.REGISTERED_DATA`), so an installed wheel
+compares with them; [`registered_references_json`][agents.bench.registered.registered_references_json] makes
+it from a results folder, and a test checks that the committed file is what the committed results hold.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from agents.bench.preregistration import REGISTERED_DATA, REGISTERED_PROTOCOL, l
 __all__ = ["REFERENCES", "REGISTERED_REFERENCES", "references_in_results", "registered_references_json",
            "registered_references"]
 
-#: The references :func:`registered_references` returns, as ``results.csv`` names them.
+#: The references [`registered_references`][agents.bench.registered.registered_references] returns, as
+#: ``results.csv`` names them.
 REFERENCES = ("best static tuple", "best fixed schedule")
 
-#: What the registered v2 run chose for :data:`REFERENCES` on each suite (:func:`registered_references_json`).
+#: What the registered v2 run chose for `REFERENCES` on each suite
+#: ([`registered_references_json`][agents.bench.registered.registered_references_json]).
 REGISTERED_REFERENCES = REGISTERED_DATA / "v2" / "references.json"
 
 
@@ -52,8 +54,9 @@ def references_in_results(results: Path, suite: str, protocol: Path = REGISTERED
 
 
 def registered_references_json(results: Path, protocol: Path = REGISTERED_PROTOCOL) -> str:
-    """The text of :data:`REGISTERED_REFERENCES` for the registered run whose folder is ``results``: the
-    references of every suite of ``protocol`` (:func:`references_in_results`) under its hash.
+    """The text of `REGISTERED_REFERENCES` for the registered run whose folder is ``results``: the
+    references of every suite of ``protocol``
+    ([`references_in_results`][agents.bench.registered.references_in_results]) under its hash.
 
     After a new registered run, in a checkout: ``REGISTERED_REFERENCES.write_text(registered_references_json(
     Path("benchmarks/results/v2")))``; a test checks that the committed file equals this.
@@ -67,11 +70,11 @@ def registered_references(suite: str, references: Path = REGISTERED_REFERENCES,
                           protocol: Path = REGISTERED_PROTOCOL) -> dict[str, list[dict]]:
     """The ``best static tuple`` and ``best fixed schedule`` that the registered run of ``suite`` chose.
 
-    Read from ``references`` (:data:`REGISTERED_REFERENCES`: what the registered run's ``results.csv``
-    holds for them, :func:`registered_references_json`), taken under ``protocol``'s hash: ``{reference: its
-    schedule, one dict of applied values per env step}``, so a caller (``hptune train``) compares with
-    exactly the references the benchmark reports, without re-running the selection stage. A ValueError
-    names what is missing.
+    Read from ``references`` (`REGISTERED_REFERENCES`: what the registered run's ``results.csv``
+    holds for them, [`registered_references_json`][agents.bench.registered.registered_references_json]), taken
+    under ``protocol``'s hash: ``{reference: its schedule, one dict of applied values per env step}``, so a
+    caller (``hptune train``) compares with exactly the references the benchmark reports, without re-running
+    the selection stage. A ValueError names what is missing.
     """
     expected = load_protocol(protocol).hash
     path = Path(references)

@@ -78,7 +78,7 @@ def difference_text(c: dict) -> str:
 
 
 def member_table_md(paired: Sequence[dict]) -> str:
-    """Benchmark v2's paired table for results.md (rows of :func:`agents.bench.member_stats.paired_rows`):
+    """Benchmark v2's paired table for results.md (rows of [`agents.bench.member_stats.paired_rows`][]):
     one table per suite and split, the pre-declared family first."""
     lines: list[str] = []
     for suite, split in dict.fromkeys((p["suite"], p["split"]) for p in paired):

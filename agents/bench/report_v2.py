@@ -1,5 +1,6 @@
 """Benchmark v2's reports: ``paired.csv``, ``results.md`` and the plots of one suite, written once
-from its rows (:func:`write_suite_report`). Pure analysis on top of :mod:`agents.bench.member_stats`."""
+from its rows ([`write_suite_report`][agents.bench.report_v2.write_suite_report]). Pure analysis on top of
+[`agents.bench.member_stats`][]."""
 
 from __future__ import annotations
 
@@ -122,7 +123,7 @@ def write_suite_report(folder: Path, plan, protocol, sel: dict, gates: Sequence[
 
 def ledger_table_md(ledger: Path | None = None) -> str:
     """Every version of every method ever scored on v2 test members, from the ledger (default:
-    :func:`agents.bench.ledger.find_ledger`; the README's table)."""
+    [`agents.bench.ledger.find_ledger`][]; the README's table)."""
     from agents.bench.ledger import scored_versions
 
     out = ["| suite | method | version | fingerprint | first scored | runs | test accuracy (members) |",

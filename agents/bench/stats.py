@@ -4,12 +4,13 @@ Every method trains the same evaluation children (same member, same seed), so co
 paired: the unit is one (member, seed) pair, and a method's result is compared with a
 reference's result *on the same pair*. Never a verdict from overlapping unpaired intervals.
 
-* :func:`paired_comparison` -- mean paired difference, paired bootstrap 95% interval
-  (``scipy.stats.bootstrap(..., paired=True)``, seeded, percentile), Wilcoxon signed-rank p
+* [`paired_comparison`][agents.bench.stats.paired_comparison] -- mean paired difference, paired bootstrap 95%
+  interval (``scipy.stats.bootstrap(..., paired=True)``, seeded, percentile), Wilcoxon signed-rank p
   (``scipy.stats.wilcoxon``; 1.0 when every difference is zero), wins / ties / losses and the
   probability of improvement.
-* :func:`holm` -- Holm-Bonferroni step-down adjustment of a table's p-values.
-* :func:`iqm` -- interquartile mean (rliable's robust aggregate; :func:`agents.evaluation.iqm`).
+* [`holm`][agents.bench.stats.holm] -- Holm-Bonferroni step-down adjustment of a table's p-values.
+* [`iqm`][agents.evaluation.iqm] -- interquartile mean (rliable's robust aggregate;
+  [`agents.evaluation.iqm`][]).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def win_tie_loss(differences: Sequence[float]) -> tuple[int, int, int]:
-    """How many differences are above, within :data:`TIE_TOLERANCE` of, and below zero."""
+    """How many differences are above, within `TIE_TOLERANCE` of, and below zero."""
     d = np.asarray(differences, dtype=np.float64)
     wins, losses = int((d > TIE_TOLERANCE).sum()), int((d < -TIE_TOLERANCE).sum())
     return wins, d.size - wins - losses, losses

@@ -1,11 +1,11 @@
 """Benchmark v2: the registered protocol run on its suites (``hptune bench --v2``).
 
-Per suite of the protocol (:mod:`agents.bench.preregistration`), in this order:
+Per suite of the protocol ([`agents.bench.preregistration`][]), in this order:
 
-1. **Selection** (:func:`selection_stage`, selection members only, on the protocol's two
-   selection seeds A and B). On seed A every static tuple of the grid trains one child per
+1. **Selection** ([`selection_stage`][agents.bench.v2.selection_stage], selection members only, on the
+   protocol's two selection seeds A and B). On seed A every static tuple of the grid trains one child per
    member; the best tuple by mean validation accuracy is the ``best static tuple`` reference, and
-   the family of fixed schedules (:func:`agents.bench.candidates.schedule_family`) is built around
+   the family of fixed schedules ([`agents.bench.candidates.schedule_family`][]) is built around
    the best ``schedule_starts`` tuples and trained on seed A too: its best is the ``best fixed
    schedule``. Per member, the static oracle is the member's best tuple on seed A and the dynamic
    oracle its best schedule on seed A (over the global family and a family around the member's own
@@ -15,16 +15,16 @@ Per suite of the protocol (:mod:`agents.bench.preregistration`), in this order:
 2. **Gates** (``headroom.csv``): static headroom (per-member static oracle over the best static
    tuple and over the best fixed schedule) and dynamic headroom (per-member best fixed schedule
    over the per-member best static tuple), paired at member level.
-3. **Power** (``power.csv``): :func:`agents.bench.member_stats.power_analysis` on the selection
+3. **Power** (``power.csv``): [`agents.bench.member_stats.power_analysis`][] on the selection
    members' differences, for the protocol's minimum detectable difference at the Holm worst case.
 4. **Methods**: each method of the suite's comparison family is prepared with a
-   :class:`PrepareContext`, which holds the train and selection members and nothing else; a
-   meta-trained method (``learned = True``) once per meta-training seed. Then every method
+   [`PrepareContext`][agents.bench.v2.PrepareContext], which holds the train and selection members and nothing
+   else; a meta-trained method (``learned = True``) once per meta-training seed. Then every method
    deploys one child per (test or transfer member, evaluation seed), written to ``results.csv``
    with the protocol's hash, the method's version and fingerprint and the applied schedule.
 
 Units that are independent (members, meta-training seeds) run on every core
-(:func:`agents.bench.parallel.run_units`); every stage is cached in the run folder, so a killed
+([`agents.bench.parallel.run_units`][]); every stage is cached in the run folder, so a killed
 run continues where it stopped.
 """
 
@@ -216,10 +216,10 @@ def gate_rows(plan: SuitePlan, protocol: RegisteredProtocol, sel: dict) -> list[
 # ---------------------------------------------------------------------- stage 3: methods
 class PrepareContext:
     """What a method's ``prepare`` receives in v2: the attributes v1's
-    :class:`agents.bench.protocol.SuiteContext` offers methods, with the suite seen through
-    :class:`SelectionView` and no test grid, so no code path reaches a test member.
+    [`agents.bench.protocol.SuiteContext`][] offers methods, with the suite seen through
+    [`SelectionView`][agents.bench.v2.SelectionView] and no test grid, so no code path reaches a test member.
 
-    ``protocol`` is a v1 :class:`~agents.bench.protocol.Protocol` carrying the registered budgets,
+    ``protocol`` is a v1 [`Protocol`][agents.bench.protocol.Protocol] carrying the registered budgets,
     its ``seed`` the meta-training seed of this preparation (0 for methods that learn nothing).
     """
 
@@ -389,13 +389,14 @@ QUICK = {"selection": 8, "members": 8, "seeds": 1,
 
 
 def quick_settings(overrides: dict | None = None) -> dict:
-    """:data:`QUICK` updated with ``overrides`` (their ``budgets`` merged into QUICK's)."""
+    """`QUICK` updated with ``overrides`` (their ``budgets`` merged into QUICK's)."""
     overrides = overrides or {}
     return {**QUICK, **overrides, "budgets": {**QUICK["budgets"], **overrides.get("budgets", {})}}
 
 
 def quick_protocol(protocol: RegisteredProtocol, overrides: dict | None = None) -> RegisteredProtocol:
-    """The protocol cut down to :func:`quick_settings` (hash ``quick-<hash>``, which ``--verify`` refuses)."""
+    """The protocol cut down to [`quick_settings`][agents.bench.v2.quick_settings] (hash ``quick-<hash>``,
+    which ``--verify`` refuses)."""
     q = quick_settings(overrides)
     return dataclasses.replace(
         protocol, hash=f"quick-{protocol.hash[:12]}", evaluation_seeds=protocol.evaluation_seeds[: q["seeds"]],
@@ -425,12 +426,13 @@ def run_v2(protocol: RegisteredProtocol, out: str | Path, *, suites: Sequence[st
     Args:
         suites: names of the protocol's suites (default: all).
         methods: override the suites' methods (default: each suite's family and ``reported``).
-        quick: :func:`quick_protocol` (a dict: with those overrides of :data:`QUICK`), deployed on
-            selection members: a rehearsal, not a result.
+        quick: [`quick_protocol`][agents.bench.v2.quick_protocol] (a dict: with those overrides of `QUICK`),
+            deployed on selection members: a rehearsal, not a result.
         ledger: the ledger file a full run appends to (default: the committed one of the checkout holding
-            the current folder, :func:`agents.bench.ledger.find_ledger`; found before any work starts).
+            the current folder, [`agents.bench.ledger.find_ledger`][]; found before any work starts).
         check_registry: refuse a protocol whose suites' member counts differ from the registered
-            suites' (:func:`~agents.bench.preregistration.registry_problems`); off only for test protocols.
+            suites' ([`registry_problems`][agents.bench.preregistration.registry_problems]); off only for test
+            protocols.
 
     A full run scores test members, so the protocol must be frozen, and every (method, version)
     it scores is appended to the ledger.
@@ -499,7 +501,8 @@ def run_v2(protocol: RegisteredProtocol, out: str | Path, *, suites: Sequence[st
 
 
 def run_sessions(out: Path) -> list[dict]:
-    """The summaries of every :func:`run_v2` call that finished in ``out`` (a resumed run has several)."""
+    """The summaries of every [`run_v2`][agents.bench.v2.run_v2] call that finished in ``out`` (a resumed run
+    has several)."""
     path = Path(out) / "sessions.json"
     return json.loads(path.read_text()) if path.exists() else []
 

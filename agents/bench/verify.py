@@ -1,17 +1,17 @@
 """``hptune bench --verify DIR``: does a results folder hold what the registered protocol asks for?
 
-:func:`verify` reads ``DIR/results.csv`` (one row per suite, member, seed, method and method
-version) and reports one line per problem: another protocol hash, a seed that is not one of the
+[`verify`][agents.bench.verify.verify] reads ``DIR/results.csv`` (one row per suite, member, seed, method and
+method version) and reports one line per problem: another protocol hash, a seed that is not one of the
 protocol's evaluation seeds, a draft protocol, a missing test member or seed, a member that is not a test member,
 a deployed budget other than the suite's, a comparison-family method without results. Then, as
 CompilerGym's ``validate`` does, it re-trains a seeded sample of rows from their member, seed and
 recorded ``schedule`` (the JSON list of the hyper-parameter dicts applied at each env step) and
 checks the recorded validation and test accuracies, so a table cannot claim what its schedules do
 not do. ``method_version`` is the label the ledger files the method under; a ``method_fingerprint``
-column (:func:`agents.bench.ledger.method_fingerprint`) beside it is recommended, not required.
+column ([`agents.bench.ledger.method_fingerprint`][]) beside it is recommended, not required.
 
 Tolerance: results are bit-identical on one machine, so the default ``tolerance=0.0`` asks for
-the recorded value up to the CSV's rounding (:data:`CSV_ROUNDING`). On another CPU, children can
+the recorded value up to the CSV's rounding (`CSV_ROUNDING`). On another CPU, children can
 differ by a few test examples; pass e.g. ``tolerance=1 / n_test_examples`` (one example: 0.028 on
 wine's 36 test examples, 0.0028 on digits' 360) and read the replayed spread.
 """
@@ -39,7 +39,7 @@ CSV_ROUNDING = 1e-6
 
 @dataclass(frozen=True)
 class Verification:
-    """What :func:`verify` found: one line per problem (none: the folder passes)."""
+    """What [`verify`][agents.bench.verify.verify] found: one line per problem (none: the folder passes)."""
 
     problems: tuple[str, ...]
     rows: int
@@ -58,7 +58,7 @@ def verify(folder: str | Path, protocol: RegisteredProtocol | None = None, *, re
         replays: rows re-trained from their recorded schedule, drawn with ``numpy`` seeded by ``seed``
             (0: none; more than the rows: all of them).
         tolerance: allowed absolute accuracy difference of a replay, beyond the CSV's rounding.
-        check_registry: also check that the protocol's suites match :mod:`hpenv.instances`'s.
+        check_registry: also check that the protocol's suites match [`hpenv.instances`][]'s.
     """
     if replays < 0 or tolerance < 0:
         raise ValueError(f"replays and tolerance must be >= 0, got replays={replays!r}, tolerance={tolerance!r}")

@@ -1,8 +1,9 @@
 """The final comparisons of ``hptune train``: the trained policy beside baselines and references, on the same children.
 
-:func:`compare` on a task's held-out seeds, :func:`compare_on_selection` on a v1 suite's selection
-members (references chosen there), :func:`compare_on_v2_selection` on a v2 suite's selection members
-with the references the registered benchmark run chose. Test members are never used.
+[`compare`][agents.cli.compare.compare] on a task's held-out seeds,
+[`compare_on_selection`][agents.cli.compare.compare_on_selection] on a v1 suite's selection members
+(references chosen there), [`compare_on_v2_selection`][agents.cli.compare.compare_on_v2_selection] on a v2
+suite's selection members with the references the registered benchmark run chose. Test members are never used.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ __all__ = ["compare", "compare_on_selection", "compare_on_v2_selection", "member
 def compare(policies: dict[str, Any], env_kwargs: dict, episodes: int) -> dict[str, list[EpisodeRecord]]:
     """Each policy on the same held-out seeds (same children, same batches).
 
-    The seeds are :data:`agents.seeds.REPORT`'s, never the benchmark's evaluation seeds (and
-    :class:`TrainConfig` refuses a suite's test members).
+    The seeds are `agents.seeds.REPORT`'s, never the benchmark's evaluation seeds (and
+    [`TrainConfig`][agents.cli.config.TrainConfig] refuses a suite's test members).
     """
     env = gym.make(hpenv.ENV_ID, **env_kwargs)
     seeds = REPORT.seeds(episodes)
@@ -101,11 +102,11 @@ def compare_on_v2_selection(policies: dict[str, Any], cfg: TrainConfig, checkpoi
     """Each policy and the benchmark's two references on a v2 suite's selection members, on every core.
 
     The references are those the registered ``hptune bench --v2`` run chose on these members and
-    reports against (:func:`agents.bench.registered.registered_references`: the best static tuple over the
+    reports against ([`agents.bench.registered.registered_references`][]: the best static tuple over the
     whole grid, the best fixed schedule of the protocol's family). Every method trains one child per
     (selection member, seed) on the same seeds, ``cfg.eval_episodes`` seeds of the v2 selection range
     after the protocol's own (so no child here chose anything; the members did choose the
-    references, which favours them). Members run in parallel (:func:`agents.bench.parallel.run_units`);
+    references, which favours them). Members run in parallel ([`agents.bench.parallel.run_units`][]);
     a RecurrentReinforce policy travels to the workers as its ``checkpoint`` (a policy that cannot be
     pickled keeps the evaluation in this process). Returns the results by method (in (member, seed)
     order), the references' names and the members.

@@ -1,7 +1,8 @@
-"""``hptune train``'s run config: :class:`TrainConfig`, its defaults and the reading of old runs' ``config.json``.
+"""``hptune train``'s run config: [`TrainConfig`][agents.cli.config.TrainConfig], its defaults and the reading
+of old runs' ``config.json``.
 
-One run is one :class:`TrainConfig`: the options every agent shares, and the chosen agent's own
-settings (the dataclass its registration names, :mod:`agents.options`). Every default a run takes
+One run is one [`TrainConfig`][agents.cli.config.TrainConfig]: the options every agent shares, and the chosen
+agent's own settings (the dataclass its registration names, [`agents.options`][]). Every default a run takes
 from its task or its machine is decided here, on construction, and written to ``config.json``, so
 a resumed run is the run it was.
 """
@@ -25,12 +26,12 @@ __all__ = ["TrainConfig", "AGENTS", "TASK_HORIZON", "TASK_STEPS_PER_ACTION", "AU
            "AUTO_RUNNERS_MIN_EPISODES", "auto_runners", "RUNNER_ENVS", "default_runner_envs", "RESUME_OPTIONS",
            "train_options"]
 
-#: The names ``--agent`` takes (a live view of :data:`agents.options.TRAINERS`: a registered agent joins it;
-#: importing :mod:`agents.cli` registers the built-in ones, :mod:`agents.cli.trainers`).
+#: The names ``--agent`` takes (a live view of `agents.options.TRAINERS`: a registered agent joins it;
+#: importing [`agents.cli`][] registers the built-in ones, [`agents.cli.trainers`][]).
 AGENTS = TRAINERS.keys()
 
 #: Env steps per episode of ``hptune train --task NAME`` on a plain task (a suite brings its own episode).
-#: Half the env's default (:class:`hpenv.EnvConfig`'s 20, the paper's): an episode costs horizon x
+#: Half the env's default ([`hpenv.EnvConfig`][]'s 20, the paper's): an episode costs horizon x
 #: steps_per_action SGD steps, and at 10 x 50 the default meta-training on one task (2,048 episodes)
 #: takes minutes on a CPU instead of twice as many; a user who wants the paper's episode gives --horizon 20.
 TASK_HORIZON = 10
@@ -47,10 +48,11 @@ class TrainConfig:
     """Everything that defines a ``hptune train`` run (written to ``config.json``).
 
     The options shared by every agent are fields here; the chosen agent's own settings are one
-    dataclass in ``settings`` (:class:`~agents.reinforce.RecurrentReinforceConfig` for reinforce),
-    given as that dataclass, a dict of its fields, or None (the agent's defaults).
-    :meth:`from_options` takes the command line's flat option names. Every value is checked on
-    construction; a bad one raises a ValueError naming its option, the value and what is allowed.
+    dataclass in ``settings`` ([`RecurrentReinforceConfig`][agents.reinforce.RecurrentReinforceConfig] for
+    reinforce), given as that dataclass, a dict of its fields, or None (the agent's defaults).
+    [`from_options`][agents.cli.config.TrainConfig.from_options] takes the command line's flat option names.
+    Every value is checked on construction; a bad one raises a ValueError naming its option, the value and
+    what is allowed.
     """
 
     task: str = field(default="v2/mlp-short", metadata=_doc(
@@ -157,7 +159,8 @@ class TrainConfig:
                    settings={k: v for k, v in options.items() if k in own})
 
     def options(self) -> dict[str, Any]:
-        """The flat option names and values of this config (the inverse of :meth:`from_options`)."""
+        """The flat option names and values of this config (the inverse of
+        [`from_options`][agents.cli.config.TrainConfig.from_options])."""
         values = {f.name: getattr(self, f.name) for f in _shared_fields()}
         own = TRAINERS[self.agent].option_help()
         values.update({name: getattr(self.settings, name) for name in own})
@@ -221,9 +224,10 @@ class TrainConfig:
         return kwargs
 
 
-#: ``--runners`` default: decided by :func:`auto_runners`.
+#: ``--runners`` default: decided by [`auto_runners`][agents.cli.config.auto_runners].
 AUTO_RUNNERS = -1
-#: The fewest episodes for which :func:`auto_runners` starts Ray (a local cluster takes seconds to start).
+#: The fewest episodes for which [`auto_runners`][agents.cli.config.auto_runners] starts Ray (a local cluster
+#: takes seconds to start).
 AUTO_RUNNERS_MIN_EPISODES = 256
 
 
@@ -236,7 +240,7 @@ def auto_runners(agent: str, episodes: int) -> int:
 
 
 #: The most children in one chunk of an update on Ray runners when ``--runner-envs`` is not given. The
-#: chunks, not the runners, decide what an update plays (:mod:`agents.distributed`), so the default
+#: chunks, not the runners, decide what an update plays ([`agents.distributed`][]), so the default
 #: must not follow ``--runners``: then the same seed gives the same run on any number of runners, and
 #: on machines with another core count. 32 is what the main job (64 children per update) played on
 #: the two runners of a 2-core machine before this default was fixed, so that run is unchanged.
@@ -244,7 +248,7 @@ RUNNER_ENVS = 32
 
 
 def default_runner_envs(num_envs: int, group_size: int = 1) -> int:
-    """``--runner-envs 0``: the largest chunk of at most :data:`RUNNER_ENVS` children that holds whole
+    """``--runner-envs 0``: the largest chunk of at most `RUNNER_ENVS` children that holds whole
     groups and divides ``num_envs`` (so an update is whole chunks); ``group_size`` when a group alone is larger.
 
     Depends on neither the runner count nor the machine."""

@@ -1,4 +1,4 @@
-"""The ``hptune`` command line: its parser and :func:`main`, which runs a subcommand of :mod:`agents.cli.commands`."""
+"""The ``hptune`` command line: its parser and `main`, which runs a subcommand of [`agents.cli.commands`][]."""
 
 from __future__ import annotations
 

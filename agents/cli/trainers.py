@@ -3,7 +3,7 @@
 A trainer is built as ``trainer(cfg, checkpoint, resume, env)`` and builds its agent there, loading
 the checkpoint when resuming, before the run folder exists, so that a bad option or checkpoint fails
 with nothing written; ``learn(run, progress)`` trains, writing the checkpoint and ``metrics.csv``
-after every update. Adding an agent is one :func:`agents.options.register_agent` call; importing :mod:`agents.cli`
+after every update. Adding an agent is one [`agents.options.register_agent`][] call; importing [`agents.cli`][]
 registers these.
 """
 
@@ -72,7 +72,7 @@ class ReinforceTrainer:
 class SB3Trainer:
     """A Stable-Baselines3 algorithm on the native vector env; checkpoints/last.pt after every update.
 
-    The checkpoint is plain data (see :func:`agents.sb3.save_sb3`), never SB3's pickled .zip.
+    The checkpoint is plain data (see [`agents.sb3.save_sb3`][]), never SB3's pickled .zip.
     """
 
     def __init__(self, cfg: TrainConfig, ckpt: Path, resume: bool, env: gym.Env):

@@ -7,19 +7,19 @@ A method has two phases:
   ``ctx.selection`` (results on selection members) and the suite's train members; the SGD
   steps it runs are its ``one_off_sgd_steps``.
 * ``run(ctx, member, seeds)``: deploy on one test member, one child per seed; returns one
-  :class:`agents.engine.EpisodeRecord` per seed. The deployed child trains exactly one episode
+  [`agents.engine.EpisodeRecord`][] per seed. The deployed child trains exactly one episode
   (``E = horizon * steps_per_action`` SGD steps); candidates a search tries besides it are its
   ``search_sgd_steps``.
 
-Built-in methods are in :data:`METHODS` (``register_method`` adds one); ``resolve_method(spec)``
+Built-in methods are in `METHODS` (``register_method`` adds one); ``resolve_method(spec)``
 takes a registered name or ``"package.module:Name"`` (a policy class taking the env, an object
 with ``predict``, or a callable ``obs -> action``), so a user's policy is run exactly like
 ``fixed default``.
 
-The methods live by kind: the registry in :mod:`~agents.bench.methods.base`, the references in
-:mod:`~agents.bench.methods.references`, the searches in :mod:`~agents.bench.methods.searches`,
-the learned methods in :mod:`~agents.bench.methods.learned` (and the wrappers they train through
-in :mod:`~agents.bench.methods.wrappers`). Every name stays importable from here; importing the
+The methods live by kind: the registry in [`base`][agents.bench.methods.base], the references in
+[`references`][agents.bench.methods.references], the searches in [`searches`][agents.bench.methods.searches],
+the learned methods in [`learned`][agents.bench.methods.learned] (and the wrappers they train through
+in [`wrappers`][agents.bench.methods.wrappers]). Every name stays importable from here; importing the
 package registers every built-in method, in table order.
 """
 
@@ -61,7 +61,8 @@ DEFAULT_METHODS = ("fixed default", "best static tuple", "best fixed schedule", 
 
 
 def resolve_method(spec: str | Method, name: str | None = None) -> Method:
-    """A :class:`Method` from a registered name, ``"package.module:Name"`` or a Method instance."""
+    """A [`Method`][agents.bench.methods.base.Method] from a registered name, ``"package.module:Name"`` or a
+    Method instance."""
     if isinstance(spec, Method):
         return spec
     if spec in METHODS:

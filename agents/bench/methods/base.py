@@ -1,6 +1,7 @@
-"""The registry of benchmark methods: :class:`Method`, :data:`METHODS`, :func:`register_method` and
-:func:`load_agent` (a user's ``"package.module:Name"``). Every module of :mod:`agents.bench.methods`
-registers into it; :func:`agents.bench.methods.resolve_method` builds from it."""
+"""The registry of benchmark methods: [`Method`][agents.bench.methods.base.Method], `METHODS`,
+[`register_method`][agents.bench.methods.base.register_method] and
+[`load_agent`][agents.bench.methods.base.load_agent] (a user's ``"package.module:Name"``). Every module of
+[`agents.bench.methods`][] registers into it; [`agents.bench.methods.resolve_method`][] builds from it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ class Method:
     name: str = ""
     source: str = "built-in"
     extras: tuple[str, ...] = ()
-    """Optional extras (:data:`hpenv.extras.EXTRAS`) the method imports; the benchmark checks them
+    """Optional extras (`hpenv.extras.EXTRAS`) the method imports; the benchmark checks them
     for every method before it trains any child."""
     version: str = "1"
     """The label the v2 ledger files the method under; a change after a test result is a new label."""

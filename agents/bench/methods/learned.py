@@ -49,11 +49,12 @@ class RRMeta(Method):
     overrides: dict = {}
     """RecurrentReinforce options that differ from the protocol's (``num_envs``, ``episodes`` too)."""
     spaces: tuple[str, ...] | None = None
-    """The action spaces (keys of :data:`RR_SPACES`) to choose among; None: ``Protocol.rr_spaces``."""
+    """The action spaces (keys of `RR_SPACES`) to choose among; None: ``Protocol.rr_spaces``."""
 
     def agent_settings(self, p) -> dict:
-        """``{"episodes", "num_envs", "agent"}``: the agent's :class:`RecurrentReinforceConfig` fields
-        (``Protocol.rr`` with the protocol's seed and batch, then ``overrides``)."""
+        """``{"episodes", "num_envs", "agent"}``: the agent's
+        [`RecurrentReinforceConfig`][agents.reinforce_config.RecurrentReinforceConfig] fields (``Protocol.rr``
+        with the protocol's seed and batch, then ``overrides``)."""
         episodes = self.overrides.get("episodes", p.rr_meta_episodes)
         num_envs = self.overrides.get("num_envs", p.num_envs)
         own = {k: v for k, v in self.overrides.items() if k not in ("episodes", "num_envs")}
@@ -218,18 +219,18 @@ class _SB3Meta(Method):
     seed; ``Protocol.rr_meta_episodes`` episodes per agent, ``Protocol.num_envs`` children per
     rollout, one whole episode per child per rollout (``n_steps = horizon``), so PPO and A2C
     update once per batch of episodes as RecurrentReinforce does; PPO's minibatch is the whole
-    rollout (:func:`agents.sb3.sb3_model`'s defaults, those of ``hptune train``). The model's
+    rollout ([`agents.sb3.sb3_model`][]'s defaults, those of ``hptune train``). The model's
     seed is ``Protocol.seed``. One agent is meta-trained per learning rate of
     ``learning_rates``; the one whose greedy children reach the best mean validation accuracy
     on the selection members x selection seeds is deployed (deterministic actions). Every
     meta-training and that selection are its one-off cost. Agents are plain-data checkpoints
-    (:func:`agents.sb3.save_sb3`) cached in ``ctx.cache_dir`` by their settings.
+    ([`agents.sb3.save_sb3`][]) cached in ``ctx.cache_dir`` by their settings.
     """
 
     learned = True
     version = "1"
     algorithm = ""
-    """A key of :data:`agents.sb3.POLICY_NAMES`."""
+    """A key of `agents.sb3.POLICY_NAMES`."""
     learning_rates: tuple[float, ...] = ()
     """The candidates, chosen among on selection members: the library's default and about 3x it."""
 
@@ -337,7 +338,7 @@ class RecurrentPPOMeta(_SB3Meta):
 
 @register_method("NAS-style controller")
 class NASMeta(Method):
-    """:class:`agents.search.NASController` (REINFORCE over static tuples, reward = final validation
+    """[`agents.search.NASController`][] (REINFORCE over static tuples, reward = final validation
     accuracy) trained on the suite's train members, deployed as its greedy static tuple.
 
     Its search budget is RecurrentReinforce's: ``Protocol.rr_meta_episodes`` whole episodes of

@@ -68,9 +68,10 @@ class PBT(_BudgetedSearch):
 
 @register_method("PBT (Ray Tune)")
 class PBTRayTune(_BudgetedSearch):
-    """:class:`PBT` with every member a Ray Tune trial (:func:`agents.pbt_tune.pbt_tune`): the
-    same members, seeds and compute, each SGD step counted as it runs. Not a default method:
-    on one machine Tune's trial scheduling and checkpoints cost far more than the training."""
+    """[`PBT`][agents.bench.methods.searches.PBT] with every member a Ray Tune trial
+    ([`agents.pbt_tune.pbt_tune`][]): the same members, seeds and compute, each SGD step counted as it runs.
+    Not a default method: on one machine Tune's trial scheduling and checkpoints cost far more than the
+    training."""
 
     extras = ("ray",)
     replayable = False

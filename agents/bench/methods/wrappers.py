@@ -1,5 +1,7 @@
-"""Wrappers the learned methods train and deploy through: :class:`EpisodeRecorder` records an
-episode someone else drives, :class:`CountingVectorEnv` counts the SGD steps a vector env runs."""
+"""Wrappers the learned methods train and deploy through:
+[`EpisodeRecorder`][agents.bench.methods.wrappers.EpisodeRecorder] records an episode someone else drives,
+[`CountingVectorEnv`][agents.bench.methods.wrappers.CountingVectorEnv] counts the SGD steps a vector env
+runs."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from agents.engine import EpisodeLog, EpisodeRecord
 
 class EpisodeRecorder(gym.Wrapper):
     """Records the last episode of an HPTune env that someone else drives (the online learner) as
-    an :class:`~agents.engine.EpisodeRecord`, the way :func:`agents.engine.play_episodes` records."""
+    an [`EpisodeRecord`][agents.engine.EpisodeRecord], the way [`agents.engine.play_episodes`][] records."""
 
     def reset(self, **kwargs):
         self.log = EpisodeLog()

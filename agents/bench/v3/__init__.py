@@ -2,18 +2,18 @@
 selection members before any protocol is frozen (issue 26); the primary analysis and the ledger
 its protocol will register (issue 27).
 
-* :mod:`agents.bench.v3.candidates`: what the references search on top of v2's static grid and
+* [`agents.bench.v3.candidates`][]: what the references search on top of v2's static grid and
   fixed schedules: rate changes at every step of a stream's change window, schedules that freeze
   the child from the window's start (reported apart), and the family of closed-loop rules.
-* :mod:`agents.bench.v3.gates`: the selection stage of a v3 suite (choices on validation at some
+* [`agents.bench.v3.gates`][]: the selection stage of a v3 suite (choices on validation at some
   seeds, scores on test at others) and its ``headroom.csv``.
-* :mod:`agents.bench.v3.analysis`: the one primary analysis (a crossed bootstrap over members and
+* [`agents.bench.v3.analysis`][]: the one primary analysis (a crossed bootstrap over members and
   meta-training seeds, max-|T| simultaneous intervals, adjusted p-values, four verdicts), with
-  :mod:`agents.bench.v3.power` (sizing a test split) and :mod:`agents.bench.v3.bootstrap` (what
+  [`agents.bench.v3.power`][] (sizing a test split) and [`agents.bench.v3.bootstrap`][] (what
   they share).
-* :mod:`agents.bench.v3.statistics`: the protocol's ``[statistics]`` and ``[family]`` tables (the
+* [`agents.bench.v3.statistics`][]: the protocol's ``[statistics]`` and ``[family]`` tables (the
   registered analysis, checked against the procedure the code runs).
-* :mod:`agents.bench.v3.ledger`: the append-only ledger with a ``start`` and an ``end`` row per run.
+* [`agents.bench.v3.ledger`][]: the append-only ledger with a ``start`` and an ``end`` row per run.
 
-v3 never imports v1 (:mod:`agents.bench.protocol`).
+v3 never imports v1 ([`agents.bench.protocol`][]).
 """

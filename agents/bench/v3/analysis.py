@@ -7,7 +7,8 @@ comparison of the controller with reference ``j`` is
     Delta_j = mean over members of (controller's member accuracy - reference j's member accuracy),
 
 over the members common to every method of the family. One procedure gives the intervals, the
-adjusted p-values and the verdicts of the whole family (:func:`primary_analysis`):
+adjusted p-values and the verdicts of the whole family
+([`primary_analysis`][agents.bench.v3.analysis.primary_analysis]):
 
 * **A crossed two-level bootstrap.** Each replicate draws the members with replacement, one draw
   shared by every comparison of the family (the comparisons share the controller and the members,
@@ -30,12 +31,12 @@ adjusted p-values and the verdicts of the whole family (:func:`primary_analysis`
   ``equivalent`` (inside ``[-margin, +margin]``), else ``inconclusive``.
 
 The interval and the single-step p agree exactly (``p_single_step < alpha`` if and only if the
-interval excludes 0, by the choice of the empirical quantile in :func:`critical_count`). The
-step-down p is never above the single-step p, so an interval that excludes 0 always has
-``p_holm < alpha``; the converse holds for the comparison ranked first, but the step-down can reject
-a later comparison whose simultaneous interval still holds 0 (it drops the comparisons already
-rejected before it computes that comparison's critical value; no interval matches that). Such a
-row keeps the interval's verdict, and it is common where the controller beats some references by
+interval excludes 0, by the choice of the empirical quantile in
+[`critical_count`][agents.bench.v3.bootstrap.critical_count]). The step-down p is never above the single-step
+p, so an interval that excludes 0 always has ``p_holm < alpha``; the converse holds for the comparison ranked
+first, but the step-down can reject a later comparison whose simultaneous interval still holds 0 (it drops the
+comparisons already rejected before it computes that comparison's critical value; no interval matches that).
+Such a row keeps the interval's verdict, and it is common where the controller beats some references by
 far and others narrowly; ``p_adjustment="single-step"`` makes ``p_holm`` and the verdict agree.
 
 The seed level is a bootstrap over the meta-training seeds, a handful of units: where their spread
@@ -47,12 +48,13 @@ measured on selection members.
 Secondary statistics (never override the verdict), per comparison in the same rows: wins / ties /
 losses over members, counted exactly on integer counts of correct examples; the Wilcoxon
 signed-rank p over members; both sides' IQMs; the probability of improvement; with a fixed default
-and a static oracle, the mean normalised score (:func:`normalised_scores`).
+and a static oracle, the mean normalised score
+([`normalised_scores`][agents.bench.v3.analysis.normalised_scores]).
 
-:func:`agents.bench.v3.power.power_simulation` sizes the test split for a registered minimum
+[`agents.bench.v3.power.power_simulation`][] sizes the test split for a registered minimum
 detectable difference of the *mean*, counting only rejections in the true direction.
 
-Numpy (scipy for the Wilcoxon p; :func:`agents.evaluation.iqm`, the project's one IQM); every random draw comes from a seeded
+Numpy (scipy for the Wilcoxon p; [`agents.evaluation.iqm`][], the project's one IQM); every random draw comes from a seeded
 ``numpy.random.Generator``.
 """
 
@@ -289,7 +291,7 @@ def _signed_rank_p(differences: np.ndarray) -> float:
 # ---------------------------------------------------------------------- normalised scores
 @dataclass(frozen=True, eq=False)
 class NormalisedScores:
-    """The result of :func:`normalised_scores`.
+    """The result of [`normalised_scores`][agents.bench.v3.analysis.normalised_scores].
 
     Attributes:
         members: The members scored (common to the three methods, without the dropped ones).
@@ -410,7 +412,8 @@ def primary_analysis(controller: MethodScores, references: Sequence[MethodScores
         p_adjustment: Which adjusted p goes in ``p_holm``: ``"step-down"`` (Romano-Wolf) or
             ``"single-step"`` (the one that agrees exactly with the intervals); both are returned.
         fixed_default: With ``static_oracle``, adds each side's mean normalised score
-            (:func:`normalised_scores`, fixed default 0, static oracle 1).
+            ([`normalised_scores`][agents.bench.v3.analysis.normalised_scores], fixed default 0, static oracle
+            1).
         static_oracle: See ``fixed_default``.
 
     Returns:

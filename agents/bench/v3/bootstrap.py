@@ -64,6 +64,7 @@ def critical_count(resamples: int, level: float) -> int:
 
 
 def critical_value(max_abs_t: np.ndarray, level: float) -> float:
-    """The ``1 - level`` quantile of ``max_abs_t`` (per replicate), as :func:`critical_count` defines it."""
+    """The ``1 - level`` quantile of ``max_abs_t`` (per replicate), as
+    [`critical_count`][agents.bench.v3.bootstrap.critical_count] defines it."""
     k = critical_count(len(max_abs_t), level)
     return float(np.partition(max_abs_t, len(max_abs_t) - k)[len(max_abs_t) - k])

@@ -1,15 +1,16 @@
 """What benchmark v3's references search beyond v2's static grid and fixed schedules.
 
-* :func:`window_schedules`: for each start tuple, the learning rate lowered by ``k`` grid
-  positions (or raised) from each env step of a stream's change window on: the best a fixed
-  schedule can do when the change comes at an unknown step of the window.
-* :func:`is_freeze`: whether a schedule freezes the child from the window's start (the grid's
-  smallest learning rate from there on). A gain that only freezing earns rewards an exploit (stop
-  training before any change can hurt), not control, so such schedules are reported apart.
-* :func:`rule_family` and :func:`rule_episodes`: closed-loop rules
-  (:class:`agents.baselines.LossJumpPolicy`: keep the start tuple until the training loss jumps,
-  then lower the rate, optionally after one step one position higher), every combination of the
-  registered thresholds, drops and raise-first flags around each start tuple.
+* [`window_schedules`][agents.bench.v3.candidates.window_schedules]: for each start tuple, the learning rate
+  lowered by ``k`` grid positions (or raised) from each env step of a stream's change window on: the best a
+  fixed schedule can do when the change comes at an unknown step of the window.
+* [`is_freeze`][agents.bench.v3.candidates.is_freeze]: whether a schedule freezes the child from the window's
+  start (the grid's smallest learning rate from there on). A gain that only freezing earns rewards an exploit
+  (stop training before any change can hurt), not control, so such schedules are reported apart.
+* [`rule_family`][agents.bench.v3.candidates.rule_family] and
+  [`rule_episodes`][agents.bench.v3.candidates.rule_episodes]: closed-loop rules
+  ([`agents.baselines.LossJumpPolicy`][]: keep the start tuple until the training loss jumps, then lower the
+  rate, optionally after one step one position higher), every combination of the registered thresholds, drops
+  and raise-first flags around each start tuple.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ def rule_name(space: HPSpace, rule: dict) -> str:
 
 def rule_episodes(space: HPSpace, rules: Sequence[dict], seeds: Sequence[int], *, chunk: int = 16,
                   **env_kwargs) -> tuple[list[EpisodeRecord], int]:
-    """Train one child per (rule, seed) pair, each following its rule (one :class:`LossJumpPolicy`
-    over the batch, a rule per row)."""
+    """Train one child per (rule, seed) pair, each following its rule (one
+    [`LossJumpPolicy`][agents.baselines.LossJumpPolicy] over the batch, a rule per row)."""
     def make_actor(rows):
         batch = [rules[r] for r in rows]
         policy = LossJumpPolicy(space, np.array([r["start"] for r in batch]),

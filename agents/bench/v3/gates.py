@@ -5,11 +5,11 @@ On the members of one split (the registered design: ``selection``; designs are t
 1. **Seeds A choose** (validation accuracy). At the first seed A, one child per candidate and
    member: every static tuple of the grid, whose best by mean over members is the ``best static
    tuple``; fixed
-   schedules (v2's family, :func:`agents.bench.candidates.schedule_family`, and on a stream suite
-   the rate moved from every step of the change window, :func:`~agents.bench.v3.candidates.window_schedules`)
-   around the best ``schedule_starts`` tuples and, per member, its own best
-   ``oracle_schedule_starts``; on a stream suite also closed-loop rules
-   (:func:`~agents.bench.v3.candidates.rule_family`) around the same starts. Per member: the
+   schedules (v2's family, [`agents.bench.candidates.schedule_family`][], and on a stream suite
+   the rate moved from every step of the change window,
+   [`window_schedules`][agents.bench.v3.candidates.window_schedules]) around the best ``schedule_starts``
+   tuples and, per member, its own best ``oracle_schedule_starts``; on a stream suite also closed-loop rules
+   ([`rule_family`][agents.bench.v3.candidates.rule_family]) around the same starts. Per member: the
    static oracle (its best tuple), the dynamic oracle (its best fixed schedule that does not
    freeze the child from the window's start), the closed-loop oracle (its best rule), the freeze
    oracle (its best freezing schedule, reported apart) and the better of the dynamic and closed-loop
@@ -22,7 +22,7 @@ On the members of one split (the registered design: ``selection``; designs are t
 2. **Seeds B score**: each member's chosen children are trained again at the ``seeds_b`` (never
    used to choose) and scored by test accuracy, averaged over those seeds, so no gate has a
    winner's curse.
-3. **Gates**, paired at member level (:func:`agents.bench.stats.paired_comparison`): static (static
+3. **Gates**, paired at member level ([`agents.bench.stats.paired_comparison`][]): static (static
    oracle over the best static tuple), dynamic (dynamic oracle over the static oracle) and, on a
    stream suite, closed-loop (closed-loop oracle over the dynamic oracle; the better of the two over
    the static oracle); the freeze oracle and the global references beside them.
@@ -71,7 +71,7 @@ class GateSettings:
             per member that the other seeds A re-train.
         seeds_b: the seeds whose children score the choices (test accuracy); never used to choose.
         static_candidates: v2's rule for the static grid (``"full_grid"`` or ``{name: [values]}``).
-        schedule_families: names of :data:`agents.bench.candidates.SCHEDULE_FAMILIES`.
+        schedule_families: names of `agents.bench.candidates.SCHEDULE_FAMILIES`.
         schedule_starts: best static tuples (mean over members) the global schedules start from.
         oracle_schedule_starts: a member's own best tuples its own schedules and rules start from.
         window_moves: learning-rate moves (grid positions) from each step of a stream's window.
@@ -101,8 +101,8 @@ class GateSettings:
 
 
 def load_gate_settings(path: str | Path) -> GateSettings:
-    """The ``[selection]`` table of a v3 protocol file as :class:`GateSettings` (a clear error names
-    an unknown key)."""
+    """The ``[selection]`` table of a v3 protocol file as [`GateSettings`][agents.bench.v3.gates.GateSettings]
+    (a clear error names an unknown key)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"protocol file {str(path)!r} does not exist")

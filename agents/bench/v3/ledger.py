@@ -1,22 +1,25 @@
 """Benchmark v3's ledger: a row when a run that scores test or transfer members begins, another when it ends.
 
-``benchmarks/results/v3/ledger.csv`` of a checkout (:data:`LEDGER_PATH`, found by :func:`find_ledger`) is
-append-only. v2's ledger (:mod:`agents.bench.ledger`) wrote a row only when a run completed, so an
-aborted test run left no trace (issue 27). Here :func:`ledger_run` wraps the scoring of one suite's
-split (``test`` or ``transfer``):
+``benchmarks/results/v3/ledger.csv`` of a checkout (`LEDGER_PATH`, found by
+[`find_ledger`][agents.bench.v3.ledger.find_ledger]) is append-only. v2's ledger ([`agents.bench.ledger`][])
+wrote a row only when a run completed, so an aborted test run left no trace (issue 27). Here
+[`ledger_run`][agents.bench.v3.ledger.ledger_run] wraps the scoring of one suite's split (``test`` or
+``transfer``):
 
 * on entry, before any member is scored, one ``start`` row per method, all with one new ``run_id``;
 * on a normal exit, one ``end`` row per method with the same ``run_id``, the SHA-256 of the results
   file, the number of members scored and the mean test accuracy;
-* on an exception, nothing more: the ``start`` rows stay (:func:`unfinished_runs` lists the run) and
-  the exception propagates. A resumed run is a new run: a new ``start`` and a new ``run_id``.
+* on an exception, nothing more: the ``start`` rows stay
+  ([`unfinished_runs`][agents.bench.v3.ledger.unfinished_runs] lists the run) and the exception propagates. A
+  resumed run is a new run: a new ``start`` and a new ``run_id``.
 
 Every row records the code that ran (the commit, whether the tree was dirty, the method's
-:func:`method_code_fingerprint` and the environment's :func:`env_fingerprint`, both over source with
-docstrings and comments stripped) and the machine (hpenv and torch versions, the CPU).
+[`method_code_fingerprint`][agents.bench.v3.ledger.method_code_fingerprint] and the environment's
+[`env_fingerprint`][agents.bench.v3.ledger.env_fingerprint], both over source with docstrings and comments
+stripped) and the machine (hpenv and torch versions, the CPU).
 
 Rows are appended with one write of whole lines, flushed and fsync'ed; the file is never rewritten,
-and a file whose header is not :data:`LEDGER_COLUMNS` is refused rather than appended to.
+and a file whose header is not `LEDGER_COLUMNS` is refused rather than appended to.
 """
 
 from __future__ import annotations
@@ -85,17 +88,17 @@ class LedgerRow:
     """``end``: SHA-256 of the results file the run wrote; ``start``: of the file as the run found it
     (a resumed run's earlier rows), empty if there was none."""
     split: str
-    """``test`` or ``transfer`` (:data:`SPLITS`)."""
+    """``test`` or ``transfer`` (`SPLITS`)."""
     event: str
-    """``start`` or ``end`` (:data:`EVENTS`)."""
+    """``start`` or ``end`` (`EVENTS`)."""
     run_id: str
     """One id per run session, shared by its ``start`` and ``end`` rows."""
     env_fingerprint: str
-    """:func:`env_fingerprint` when the run began."""
+    """[`env_fingerprint`][agents.bench.v3.ledger.env_fingerprint] when the run began."""
     hpenv_version: str
     torch_version: str
     cpu: str
-    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` says."""
+    """The CPU's model name (``/proc/cpuinfo``), else what `platform` says."""
 
 
 #: The ledger's header: v2's columns, then ``split``, ``event``, ``run_id`` and the machine's identity.
@@ -108,8 +111,8 @@ _HEADER = ",".join(LEDGER_COLUMNS)
 def find_ledger(start: str | Path | None = None) -> Path:
     """The v3 ledger of the checkout holding ``start`` (default: the current folder).
 
-    The first folder, from ``start`` upwards, that has :data:`LEDGER_PATH`; failing that, the first
-    that has the v3 protocol (:data:`PROTOCOL_PATH`), whose ledger the first run creates.
+    The first folder, from ``start`` upwards, that has `LEDGER_PATH`; failing that, the first
+    that has the v3 protocol (`PROTOCOL_PATH`), whose ledger the first run creates.
 
     Raises:
         ValueError: neither is found, naming where it looked and what to pass instead.
@@ -184,10 +187,10 @@ def code_fingerprint(modules: Iterable[ModuleType | str] | ModuleType | str) -> 
     """SHA-256 (hex) of the code of ``modules``, docstrings and comments stripped.
 
     Each module's source file is parsed, its docstrings dropped and the tree written back with
-    :func:`ast.unparse`, so comments, docstrings and formatting do not count and code does. The
+    `ast.unparse`, so comments, docstrings and formatting do not count and code does. The
     modules are hashed by name in sorted order (a module given twice counts once); a module's name
     is part of what is hashed. The source is read from disk now: fingerprint before the run, from the
-    tree the run imported. :func:`ast.unparse`'s layout can differ between Python versions, so compare
+    tree the run imported. `ast.unparse`'s layout can differ between Python versions, so compare
     fingerprints made under one Python minor version.
 
     Args:
@@ -248,8 +251,8 @@ def method_code_fingerprint(method_obj: Any, settings: Any) -> str:
 
 
 def env_fingerprint(package: str = "hpenv") -> str:
-    """:func:`code_fingerprint` of every module of the ``hpenv`` package (its ``__init__`` included),
-    found by walking the package with :mod:`pkgutil`.
+    """[`code_fingerprint`][agents.bench.v3.ledger.code_fingerprint] of every module of the ``hpenv`` package
+    (its ``__init__`` included), found by walking the package with `pkgutil`.
 
     Args:
         package: the package to walk (a parameter for tests and for other packages; the ledger's
@@ -270,7 +273,7 @@ def env_fingerprint(package: str = "hpenv") -> str:
 
 def machine_identity() -> dict[str, str]:
     """``hpenv_version``, ``torch_version``, ``cpu`` and ``env_fingerprint`` of this process, as
-    :func:`ledger_run` files them."""
+    [`ledger_run`][agents.bench.v3.ledger.ledger_run] files them."""
     import torch
 
     import hpenv
@@ -344,7 +347,7 @@ def read_ledger(path: str | Path) -> list[LedgerRow]:
     """Every row of the v3 ledger at ``path``, oldest first (an empty list if there is no file yet).
 
     Raises:
-        ValueError: the header is not :data:`LEDGER_COLUMNS`, or a row has the wrong number of cells
+        ValueError: the header is not `LEDGER_COLUMNS`, or a row has the wrong number of cells
             or a value that does not parse (naming the line).
     """
     path = Path(path)
@@ -407,7 +410,8 @@ def _results_summary(results: Path, split: str, method: str, version: str) -> tu
 
 
 class LedgerRun:
-    """The context manager :func:`ledger_run` returns; ``with`` gives it back as the run's handle.
+    """The context manager [`ledger_run`][agents.bench.v3.ledger.ledger_run] returns; ``with`` gives it back
+    as the run's handle.
 
     Attributes:
         path: the ledger file.
@@ -527,17 +531,20 @@ def ledger_run(path: str | Path, *, protocol_hash: str, suite: str, split: str,
 
     Entering appends one ``start`` row per method (a new ``run_id``); leaving normally appends one
     ``end`` row per method (SHA-256 of ``results``, members, mean test accuracy, and what
-    :meth:`LedgerRun.record` gave). Leaving by an exception appends nothing and lets it propagate:
-    the run stays in :func:`unfinished_runs`. Enter it before the first member is scored; a resumed
-    run enters a new one.
+    [`LedgerRun.record`][agents.bench.v3.ledger.LedgerRun.record] gave). Leaving by an exception appends
+    nothing and lets it propagate: the run stays in
+    [`unfinished_runs`][agents.bench.v3.ledger.unfinished_runs]. Enter it before the first member is scored; a
+    resumed run enters a new one.
 
     Args:
-        path: the ledger file (:func:`find_ledger` finds a checkout's); created with its header if missing.
+        path: the ledger file ([`find_ledger`][agents.bench.v3.ledger.find_ledger] finds a checkout's);
+            created with its header if missing.
         protocol_hash: the registered protocol's hash.
         suite: the suite's name.
         split: ``"test"`` or ``"transfer"``.
         methods: ``(name, version, fingerprint)`` of every method the run scores (fingerprint:
-            :func:`method_code_fingerprint`); a name given twice must agree.
+            [`method_code_fingerprint`][agents.bench.v3.ledger.method_code_fingerprint]); a name given twice
+            must agree.
         results: the results file the run writes; hashed at the start (if it exists) and at the end.
         n_seeds: evaluation seeds per member.
         n_members: members the run means to score (the ``start`` rows).

@@ -122,7 +122,8 @@ def power_simulation(pilot_differences: Sequence[float], *, delta: float, n_memb
 
 
 def smallest_n(rows: Sequence[Mapping], target: float = 0.8) -> int | None:
-    """The smallest ``n_members`` of :func:`power_simulation`'s rows from which power stays at or above ``target``.
+    """The smallest ``n_members`` of [`power_simulation`][agents.bench.v3.power.power_simulation]'s rows from
+    which power stays at or above ``target``.
 
     Simulated power is noisy, so a size counts only if every larger size of the grid also reaches
     ``target``. None when the largest size does not.

@@ -2,11 +2,11 @@
 
 ``[statistics]`` names the analysis in words a reader checks (``estimand``, ``test``, ``interval``,
 ``correction``) and in the values the code runs with (the margin, the level, the replicates, the
-seeds, the sizing). :func:`load_statistics` reads it and refuses a table that names another
-procedure than the one :func:`agents.bench.v3.analysis.primary_analysis` implements, so the words
-and the code cannot drift apart. ``[family]`` names the controller and the references it is
-compared with on each suite (:func:`load_family`): the family over which the intervals are
-simultaneous and the power simulation's Bonferroni level is set.
+seeds, the sizing). [`load_statistics`][agents.bench.v3.statistics.load_statistics] reads it and refuses a
+table that names another procedure than the one [`agents.bench.v3.analysis.primary_analysis`][] implements, so
+the words and the code cannot drift apart. ``[family]`` names the controller and the references it is
+compared with on each suite ([`load_family`][agents.bench.v3.statistics.load_family]): the family over which
+the intervals are simultaneous and the power simulation's Bonferroni level is set.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ __all__ = ["ESTIMAND", "TEST", "INTERVAL", "CORRECTIONS", "StatisticsSettings", 
 ESTIMAND = "mean over members of the member-level accuracy difference (meta-training and evaluation seeds averaged)"
 TEST = "crossed bootstrap over members and meta-training seeds, studentised"
 INTERVAL = "max-|T| simultaneous over the suite's family"
-#: ``correction`` -> :func:`~agents.bench.v3.analysis.primary_analysis`'s ``p_adjustment``.
+#: ``correction`` -> [`primary_analysis`][agents.bench.v3.analysis.primary_analysis]'s ``p_adjustment``.
 CORRECTIONS = {"max-|T| single-step": "single-step", "max-|T| step-down": "step-down"}
 
 
@@ -33,9 +33,9 @@ class StatisticsSettings:
     """The protocol's ``[statistics]`` table.
 
     Attributes:
-        estimand, test, interval: The registered procedure in words (must equal :data:`ESTIMAND`,
-            :data:`TEST` and :data:`INTERVAL`).
-        correction: A key of :data:`CORRECTIONS`: which adjusted p goes in ``paired.csv``'s ``p_holm``.
+        estimand, test, interval: The registered procedure in words (must equal `ESTIMAND`,
+            `TEST` and `INTERVAL`).
+        correction: A key of `CORRECTIONS`: which adjusted p goes in ``paired.csv``'s ``p_holm``.
         equivalence_margin: The verdict ``equivalent`` needs the simultaneous interval inside
             ``[-margin, +margin]`` (accuracy as a fraction).
         alpha: The family-wise level.
@@ -70,7 +70,8 @@ class StatisticsSettings:
 
     @property
     def p_adjustment(self) -> str:
-        """The ``p_adjustment`` argument of :func:`~agents.bench.v3.analysis.primary_analysis`."""
+        """The ``p_adjustment`` argument of
+        [`primary_analysis`][agents.bench.v3.analysis.primary_analysis]."""
         return CORRECTIONS[self.correction]
 
 
@@ -91,7 +92,7 @@ class Family:
     reported_beside: tuple
 
     def references_on(self, suite: str) -> tuple:
-        """The references of ``suite``'s family (a stream suite's adds :attr:`stream_references`)."""
+        """The references of ``suite``'s family (a stream suite's adds `stream_references`)."""
         import hpenv
 
         return self.references + (self.stream_references if getattr(hpenv.instances.suite(suite), "streams", None)
