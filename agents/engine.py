@@ -181,11 +181,11 @@ def play_episodes(seeds: Sequence[int], make_actor: Callable[[list[int]], Actor]
     products when several train together).
 
     Returns:
-        one [`EpisodeRecord`][agents.engine.EpisodeRecord] per seed, in order (``wall_time_s`` is the batch's
-            wall time
-        divided by its size: the cost per child when children train together), and the child
-        SGD steps actually run (in a vector env, children that end early, by divergence, are
-        restarted by its autoreset while others finish; those steps are wasted but counted).
+        records: One [`EpisodeRecord`][agents.engine.EpisodeRecord] per seed, in order (``wall_time_s`` is
+            the batch's wall time divided by its size: the cost per child when children train together).
+        sgd_steps: The child SGD steps actually run (in a vector env, children that end early, by
+            divergence, are restarted by its autoreset while others finish; those steps are wasted but
+            counted).
     """
     seeds = [int(s) for s in seeds]
     if env is not None and env_kwargs:

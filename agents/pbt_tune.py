@@ -116,7 +116,7 @@ def pbt_tune(seed: int, population: int = 8, *, interval: int = 2, fraction: flo
 
     Returns:
         The [`EpisodeRecord`][agents.engine.EpisodeRecord] of the member with the best final validation
-        accuracy (ties: lowest validation loss); ``sgd_steps`` counts every trial's steps.
+            accuracy (ties: lowest validation loss); ``sgd_steps`` counts every trial's steps.
     """
     if not 0 < fraction <= 0.5:
         raise ValueError(f"fraction must lie in (0, 0.5] (Tune's quantile_fraction), got {fraction!r}")

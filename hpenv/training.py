@@ -407,8 +407,8 @@ class ChildKernel:
             active: ``(K,)`` bools; inactive children draw no random numbers and keep their weights.
 
         Returns:
-            losses ``(steps, K)`` (training loss of every step; 0 for inactive children) and the
-            gradient norm ``(K,)`` of the last step.
+            losses: ``(steps, K)``, the training loss of every step (0 for inactive children).
+            grad_norm: ``(K,)``, the gradient norm of the last step.
         """
         K, dev = self.K, self.device
         self.depth = np.where(active, hp["depth"], self.depth).astype(np.int64)

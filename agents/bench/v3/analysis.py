@@ -418,17 +418,17 @@ def primary_analysis(controller: MethodScores, references: Sequence[MethodScores
 
     Returns:
         One dict per reference, in ``references``' order: ``reference``, ``method``, ``n_members``,
-        ``mean_diff``, ``ci_low`` / ``ci_high`` (simultaneous), ``p_holm`` (the ``p_adjustment`` one),
-        ``p_step_down``, ``p_single_step``, ``p_unadjusted`` (this comparison's own studentised bootstrap
-        p), ``p_adjustment``, ``verdict``,
-        ``se``, ``t``, ``critical_value``, ``margin``, ``alpha``, ``resamples``, ``method_mean`` /
-        ``reference_mean``, ``n_train_seeds`` / ``reference_train_seeds``, and the secondary
-        ``wins`` / ``ties`` / ``losses``, ``p_wilcoxon``, ``method_iqm`` / ``reference_iqm``,
-        ``prob_improvement``, ``training_seed_min_diff`` / ``training_seed_max_diff`` (the mean
-        difference of each pair of meta-training seeds; NaN when neither side is learned),
-        ``seed_variance_share`` (the meta-training seed level's share of the bootstrap variance: near 1
-        with 5 seeds, the interval is a bootstrap over 5 units and too narrow) and, with a
-        default and an oracle, ``method_normalised`` / ``reference_normalised`` / ``n_normalised``.
+            ``mean_diff``, ``ci_low`` / ``ci_high`` (simultaneous), ``p_holm`` (the ``p_adjustment`` one),
+            ``p_step_down``, ``p_single_step``, ``p_unadjusted`` (this comparison's own studentised
+            bootstrap p), ``p_adjustment``, ``verdict``, ``se``, ``t``, ``critical_value``, ``margin``,
+            ``alpha``, ``resamples``, ``method_mean`` / ``reference_mean``, ``n_train_seeds`` /
+            ``reference_train_seeds``, and the secondary ``wins`` / ``ties`` / ``losses``, ``p_wilcoxon``,
+            ``method_iqm`` / ``reference_iqm``, ``prob_improvement``, ``training_seed_min_diff`` /
+            ``training_seed_max_diff`` (the mean difference of each pair of meta-training seeds; NaN when
+            neither side is learned), ``seed_variance_share`` (the meta-training seed level's share of the
+            bootstrap variance: near 1 with 5 seeds, the interval is a bootstrap over 5 units and too
+            narrow) and, with a default and an oracle, ``method_normalised`` / ``reference_normalised`` /
+            ``n_normalised``.
 
     Raises:
         ValueError: on a bad argument, names that repeat, fewer than 2 common members, or a member

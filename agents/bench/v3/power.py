@@ -62,8 +62,8 @@ def power_simulation(pilot_differences: Sequence[float], *, delta: float, n_memb
 
     Returns:
         One row per size, ascending: ``n_members``, ``delta``, ``power``, ``wrong_direction_rate``,
-        ``false_positive_rate_at_zero``, ``family_size``, ``alpha``, ``level`` (``alpha / family_size``),
-        ``simulations``, ``resamples``, ``seed_sd``, ``train_seeds``.
+            ``false_positive_rate_at_zero``, ``family_size``, ``alpha``, ``level``
+            (``alpha / family_size``), ``simulations``, ``resamples``, ``seed_sd``, ``train_seeds``.
     """
     d = np.asarray(pilot_differences, dtype=np.float64)
     if d.ndim != 1 or d.size < 2 or not np.isfinite(d).all():
