@@ -90,7 +90,8 @@ class EpisodeRecord:
         sgd_steps: child SGD steps spent for this result (for a search: all candidates too), not
             counting ``meta_train_sgd_steps``.
         wall_time_s: wall time spent for this result.
-        meta_train_sgd_steps, meta_train_wall_time_s: one-off cost paid before deployment.
+        meta_train_sgd_steps: one-off cost paid before deployment, in child SGD steps.
+        meta_train_wall_time_s: one-off cost paid before deployment, in wall time.
         episode_return: sum of the child's rewards (final - initial validation accuracy with the
             default reward).
         diverged: whether the child diverged.

@@ -128,11 +128,14 @@ class Suite(SuiteLayout):
         name: ``"v1/<base>-scaled"``; member ``i`` has the task id ``f"{name}/{i}"``.
         base: the underlying data set (a built-in task name: digits, wine, breast_cancer, mnist5k).
         child: the child family (``"mlp"`` or ``"cnn"``).
-        n_train, n_selection, n_test: member counts; members ``0 .. n_train-1`` are train, the
-            next ``n_selection`` selection, the next ``n_test`` test.
-        log10_scale_low, log10_scale_high: the input scale is ``10 ** U(low, high)``.
+        n_train: train members: members ``0 .. n_train-1``.
+        n_selection: selection members: the next ``n_selection`` after the train members.
+        n_test: test members: the next ``n_test`` after the selection members.
+        log10_scale_low: the low end of the input scale ``10 ** U(low, high)``.
+        log10_scale_high: the high end of the input scale ``10 ** U(low, high)``.
         label_noise_high: training-label noise is ``U(0, label_noise_high)``.
-        horizon, steps_per_action: the episode this suite is meant for (``env_kwargs``).
+        horizon: env steps of the episode this suite is meant for (``env_kwargs``).
+        steps_per_action: SGD steps per env step of that episode (``env_kwargs``).
         split_seed: fixes the train / validation / test examples of every member.
         description: one line.
     """

@@ -93,12 +93,19 @@ class SuiteV2(SuiteLayout):
 
     Attributes:
         name: ``"v2/<suite>"``; member ``i`` has the task id ``f"{name}/{i}"``.
-        n_train, n_selection, n_test, n_transfer: member counts, in that index order.
+        n_train: train members (the first indices).
+        n_selection: selection members (the indices after the train members).
+        n_test: test members (the indices after the selection members).
+        n_transfer: transfer members (the last indices).
         bases: ``{base: probability}`` for the train, selection and test members.
         transfer_base: the base of every transfer member; in no other split.
-        horizon, steps_per_action: the episode this suite is meant for (``env_kwargs``).
-        train_fraction_log10, imbalance_log10, label_noise, feature_noise, input_scale_log10:
-            ``(low, high)`` of the uniform draws.
+        horizon: env steps of the episode this suite is meant for (``env_kwargs``).
+        steps_per_action: SGD steps per env step of that episode (``env_kwargs``).
+        train_fraction_log10: ``(low, high)`` of the uniform draw of log10 of ``train_fraction``.
+        imbalance_log10: ``(low, high)`` of the uniform draw of log10 of ``imbalance``.
+        label_noise: ``(low, high)`` of the uniform draw of ``label_noise``.
+        feature_noise: ``(low, high)`` of the uniform draw of ``feature_noise``.
+        input_scale_log10: ``(low, high)`` of the uniform draw of log10 of ``input_scale``.
         description: one line.
     """
 

@@ -96,12 +96,21 @@ class SuiteV3(SuiteLayout):
 
     Attributes:
         name: ``"v3/<suite>"``; member ``i`` has the task id ``f"{name}/{i}"``.
-        horizon, steps_per_action: the episode every member is meant for.
-        n_train, n_dev, n_selection, n_test, n_transfer: member counts, in that index order.
-        bases, transfer_bases: ``{base: probability}``.
+        horizon: env steps of the episode every member is meant for.
+        steps_per_action: SGD steps per env step of that episode.
+        n_train: train members (the first indices).
+        n_dev: dev members (the indices after the train members).
+        n_selection: selection members (the indices after the dev members).
+        n_test: test members (the indices after the selection members).
+        n_transfer: transfer members (the last indices).
+        bases: ``{base: probability}`` of the train, dev, selection and test members.
+        transfer_bases: ``{base: probability}`` of the transfer members.
         train_size: ``(low, high)`` of the log-uniform training-set size.
-        label_noise, feature_noise, input_scale_log10: ``(low, high)`` of uniform draws.
-        batch_sizes, widths: the values drawn uniformly.
+        label_noise: ``(low, high)`` of the uniform draw of ``label_noise``.
+        feature_noise: ``(low, high)`` of the uniform draw of ``feature_noise``.
+        input_scale_log10: ``(low, high)`` of the uniform draw of log10 of ``input_scale``.
+        batch_sizes: the batch sizes drawn uniformly.
+        widths: the child widths drawn uniformly.
         steps_choices: SGD steps per action drawn uniformly per member (the member's training budget);
             empty: every member trains ``steps_per_action``.
         streams: ``{kind: probability}`` of a stream suite; empty for a stationary one.

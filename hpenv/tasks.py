@@ -28,7 +28,12 @@ class Task:
 
     Attributes:
         name: short identifier, shown in logs and results.
-        x_train, y_train, x_val, y_val, x_test, y_test: float32 inputs and int64 labels.
+        x_train: training inputs (float32).
+        y_train: training labels (int64).
+        x_val: validation inputs (float32).
+        y_val: validation labels (int64).
+        x_test: test inputs (float32).
+        y_test: test labels (int64).
         num_classes: labels are ``0 .. num_classes - 1``.
         child: the child-network family that suits the inputs, ``"mlp"`` or ``"cnn"``.
         meta: free-form facts about the task; ``meta["classes"]`` holds the original label of

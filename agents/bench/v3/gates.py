@@ -76,9 +76,14 @@ class GateSettings:
         oracle_schedule_starts: a member's own best tuples its own schedules and rules start from.
         window_moves: learning-rate moves (grid positions) from each step of a stream's window.
         rule_starts: best static tuples the global rules start from.
-        rule_thresholds, rule_drops, rule_raise_first: the closed-loop rules' settings (every combination).
-        static_min_gain, stream_min_gain: the gates' targets (accuracy as a fraction).
-        bootstrap_resamples, confidence: the member-level intervals.
+        rule_thresholds: the closed-loop rules' thresholds (relative rises of the training loss);
+            every combination of a threshold, a drop and a raise-first flag is a rule.
+        rule_drops: the closed-loop rules' drops (grid positions below the start).
+        rule_raise_first: the closed-loop rules' raise-first flags.
+        static_min_gain: the static gate's target (accuracy as a fraction).
+        stream_min_gain: a stream suite's closed-loop gate's target (accuracy as a fraction).
+        bootstrap_resamples: bootstrap replicates of the member-level intervals.
+        confidence: confidence level of the member-level intervals.
     """
 
     seeds_a: tuple = (7_300_000, 7_300_001, 7_300_002, 7_300_003, 7_300_004)

@@ -33,8 +33,9 @@ class StatisticsSettings:
     """The protocol's ``[statistics]`` table.
 
     Attributes:
-        estimand, test, interval: The registered procedure in words (must equal `ESTIMAND`,
-            `TEST` and `INTERVAL`).
+        estimand: The registered estimand in words (must equal `ESTIMAND`).
+        test: The registered test in words (must equal `TEST`).
+        interval: The registered interval in words (must equal `INTERVAL`).
         correction: A key of `CORRECTIONS`: which adjusted p goes in ``paired.csv``'s ``p_holm``.
         equivalence_margin: The verdict ``equivalent`` needs the simultaneous interval inside
             ``[-margin, +margin]`` (accuracy as a fraction).
@@ -45,8 +46,10 @@ class StatisticsSettings:
         meta_training_seeds: Meta-training seeds of every learned method, all inside every interval.
         minimum_detectable_difference: The difference of the mean the test split is sized to show.
         power: The power the test split must reach at that difference (true-direction rejections only).
-        pilot_method, pilot_reference: The selection stage's references (columns ``test: <name>`` of a
-            suite's ``members.csv``) whose member-level difference is the power simulation's pilot.
+        pilot_method: The selection stage's reference (a column ``test: <name>`` of a suite's
+            ``members.csv``) that plays the method in the power simulation's pilot difference.
+        pilot_reference: The selection stage's reference that plays the reference in that pilot
+            difference (``pilot_method`` minus ``pilot_reference``, member by member).
         pilot_seed_sd: The standard deviation of a meta-training seed's effect on a learned method's
             mean accuracy, which the pilot (no learned method) lacks; the simulation adds it.
     """
