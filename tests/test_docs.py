@@ -6,7 +6,10 @@ from ``SKIP_REASONS``: on its fence line (```python {skip: long-run}) or on an H
 above it (<!-- skip: cluster -->).
 
 The API reference is built from the docstrings in one style, Google's (``docstring_style: google``
-in mkdocs.yml): no docstring of hpenv/ or agents/ may hold a numpy-style section.
+in mkdocs.yml): no docstring of hpenv/ or agents/ may hold a numpy-style section, a Sphinx role
+(mkdocstrings shows it as literal text), a Returns section whose items do not match what the
+function returns, or an Attributes entry with several names (griffe, which mkdocstrings reads them
+with, checks the last three).
 """
 
 from __future__ import annotations
@@ -165,6 +168,152 @@ def test_the_numpy_section_finder(tmp_path):
         "    table = 'a\\n---\\n'  # a string that is not a docstring\n"
     )
     assert numpy_sections(module) == [f"{module}:3: Returns", f"{module}:20: Parameters"]
+
+
+# ------------------------------------------------------------------ what the API reference renders
+#: A Sphinx role (``:class:`X```, ``:py:func:`X```): mkdocstrings shows it as literal text; write
+#: an autorefs link, ``[`X`][package.module.X]``, or plain code for what the reference does not render.
+SPHINX_ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|data|attr|exc|obj|const|any|function|method"
+                         r"|module|attribute|exception):`")
+#: Words a Returns / Yields item's name never is: griffe reads ``word: text`` as a named value,
+#: so prose such as ``One :class:...`` or ``The record: ...`` made an item named after its first word.
+PROSE_WORDS = {"a", "an", "the", "one", "each", "every", "all", "any", "its", "their", "this", "that",
+               "these", "those", "it", "if", "when", "whether", "or", "and", "none", "true", "false",
+               "some", "no", "how", "what", "which", "where", "who", "how", "as", "for", "per"}
+
+
+def _tuple_size(annotation: str | None) -> int | None:
+    """Elements of a fixed-size ``tuple[...]`` annotation; None for any other (or none)."""
+    try:
+        node = ast.parse(annotation or "", mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(node, ast.Subscript):
+        return None
+    name = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
+    if name not in ("tuple", "Tuple"):
+        return None
+    elements = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+    if any(isinstance(e, ast.Constant) and e.value is Ellipsis for e in elements):
+        return None  # tuple[X, ...]: one value however long
+    return len(elements)
+
+
+def _yielded(annotation: str | None) -> str | None:
+    """The yielded type of an ``Iterator[X]`` / ``Generator[X, ...]`` (and the like) annotation."""
+    try:
+        node = ast.parse(annotation or "", mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(node, ast.Subscript):
+        return None
+    first = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) else node.slice
+    return ast.unparse(first)
+
+
+def docstring_problems(root: Path, packages: tuple[str, ...] = PACKAGES) -> list[str]:
+    """``file:line: object: problem`` for what the API reference would render wrongly, read from
+    the docstrings as mkdocstrings reads them (griffe, Google style):
+
+    * a Sphinx role (literal text in the reference);
+    * a Returns or Yields section whose items do not match the annotation: more than one item
+      where the function returns (yields) one value, more than a fixed-size tuple's elements where
+      it returns a tuple (a continuation line not indented deeper than its item starts another
+      item), several items not all named (a tuple's elements are ``name: description``), or an
+      item whose name is a prose word or no identifier (``One :class:`X` ...`` read as a value
+      named ``One``);
+    * an Attributes item whose name is no identifier (``a, b: text`` is read as an attribute
+      ``a,`` of type ``b``).
+    """
+    griffe = pytest.importorskip("griffe")
+    found: list[str] = []
+
+    def where(obj) -> str:
+        return f"{obj.relative_filepath}:{obj.docstring.lineno}: {obj.path}"
+
+    def walk(obj, seen: set):
+        if obj.path in seen:
+            return
+        seen.add(obj.path)
+        yield obj
+        for member in obj.members.values():
+            if not member.is_alias:
+                yield from walk(member, seen)
+
+    for package in packages:
+        module = griffe.load(package, search_paths=[str(root)], try_relative_path=False,
+                             resolve_aliases=False, docstring_parser=None)
+        for obj in walk(module, set()):
+            if obj.docstring is None:
+                continue
+            if SPHINX_ROLE.search(obj.docstring.value):
+                roles = sorted(set(re.findall(SPHINX_ROLE.pattern + r"[^`]*`", obj.docstring.value)))
+                found.append(f"{where(obj)}: Sphinx roles {roles}")
+            sections = obj.docstring.parse("google", warn_missing_types=False, warnings=False)
+            for section in sections:
+                kind = section.kind.value
+                if kind in ("returns", "yields"):
+                    annotation = str(obj.returns) if getattr(obj, "returns", None) is not None else None
+                    if kind == "yields":
+                        annotation = _yielded(annotation)
+                    size = _tuple_size(annotation) or 1
+                    items = section.value
+                    if len(items) > size:
+                        found.append(f"{where(obj)}: {len(items)} {kind} items for "
+                                     f"{'a tuple of ' + str(size) if size > 1 else 'one value'} "
+                                     f"({annotation}): {[item.description[:40] for item in items]}")
+                    elif len(items) > 1 and not all(item.name for item in items):
+                        found.append(f"{where(obj)}: {kind} items of a tuple without names (lines of one "
+                                     f"item?): {[item.description[:40] for item in items]}")
+                    for item in items:
+                        if item.name and (not item.name.isidentifier() or item.name.lower() in PROSE_WORDS):
+                            found.append(f"{where(obj)}: {kind} item named {item.name!r}: "
+                                         f"{item.description[:60]!r}")
+                elif kind == "attributes":
+                    for item in section.value:
+                        if not item.name.isidentifier():
+                            found.append(f"{where(obj)}: attribute named {item.name!r} "
+                                         f"(type {item.annotation}); one name per entry")
+    return found
+
+
+def test_the_api_reference_reads_the_docstrings_right():
+    found = docstring_problems(REPO)
+    assert not found, (
+        "docstrings the API reference renders wrongly (Sphinx roles: write [`Name`][full.path] or "
+        "`code`; Returns: indent continuation lines deeper than their item; Attributes: one name "
+        "per entry):\n" + "\n".join(found)
+    )
+
+
+def test_the_docstring_checker(tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        '"""Package: see :class:`pkg.C`."""\n\n'
+        "def pair() -> tuple[int, str]:\n"
+        '    """Two values.\n\n    Returns:\n        count: how many.\n        label: its name.\n    """\n\n'
+        "def split() -> list[dict]:\n"
+        '    """A continuation at the item\'s indent.\n\n    Returns:\n        One dict per row:\n'
+        '        ``a`` and ``b``.\n    """\n\n'
+        "def prose() -> int:\n"
+        '    """A first word read as a name.\n\n    Returns:\n        Whether (it is known): 42.\n    """\n\n'
+        "def unnamed() -> tuple[int, int]:\n"
+        '    """Two lines of one item.\n\n    Returns:\n        The first and\n        the second.\n    """\n\n'
+        "def fine() -> int:\n"
+        '    """One value over two lines.\n\n    Returns:\n        The answer, with a long\n'
+        '            description.\n    """\n\n'
+        "class C:\n"
+        '    """A class.\n\n    Attributes:\n        a, b: two names.\n        c: one name.\n    """\n'
+    )
+    found = docstring_problems(tmp_path, ("pkg",))
+    assert [line.split(": ", 2)[1:] for line in found] == [
+        ["pkg", "Sphinx roles [':class:`pkg.C`']"],
+        ["pkg.split", "2 returns items for one value (list[dict]): ['One dict per row:', '``a`` and ``b``.']"],
+        ["pkg.prose", "returns item named 'Whether': '42.'"],
+        ["pkg.unnamed", "returns items of a tuple without names (lines of one item?): ['The first and', 'the second.']"],
+        ["pkg.C", "attribute named 'a,' (type b); one name per entry"],
+    ], found
 
 
 class _Page:
