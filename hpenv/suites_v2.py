@@ -7,28 +7,18 @@ the same everywhere, forever. ``hpenv.member_factors(task_id)`` returns every fa
 
 Factors, drawn independently per member:
 
-=================  ==========================================================================
-factor             distribution
-=================  ==========================================================================
-``base``           train / selection / test: ``digits`` 0.3, ``wine`` 0.15, ``iris`` 0.15,
-                   ``make_classification`` 0.4; transfer: always ``breast_cancer``, which no
-                   other split uses
-``classes``        the base's (digits 10, wine 3, iris 3, breast cancer 2); make_classification:
-                   uniform integer in 2 .. 10
-``informative``    make_classification only: uniform integer in max(2, ceil(log2 classes)) .. 20
-                   of its 20 features (no redundant features, one cluster per class)
-``class_sep``      make_classification only: U(0.5, 2.0)
-``data_seed``      make_classification only: its ``random_state``
-``train_fraction`` 10 ** U(-1, 0) of the base's training split (10% to 100%, log-uniform)
-``imbalance``      training classes subsampled to a geometric prior whose largest / smallest
-                   class probability is ``10 ** U(0, log10 20)`` (1 to 20), the classes in a
-                   random order; at least 5 examples per class and 64 in all (the most
-                   probable classes topped up)
-``label_noise``    U(0, 0.4) of the training labels replaced by a different class, uniformly
-``feature_noise``  Gaussian noise of std U(0, 1) added to the base's standardised inputs
-                   (train, validation and test: the measurements of the task are noisier)
-``input_scale``    10 ** U(-0.5, 0.5), applied after standardising (a mild factor)
-=================  ==========================================================================
+| factor | distribution |
+|---|---|
+| `base` | train / selection / test: `digits` 0.3, `wine` 0.15, `iris` 0.15, `make_classification` 0.4; transfer: always `breast_cancer`, which no other split uses |
+| `classes` | the base's (digits 10, wine 3, iris 3, breast cancer 2); make_classification: uniform integer in 2 .. 10 |
+| `informative` | make_classification only: uniform integer in max(2, ceil(log2 classes)) .. 20 of its 20 features (no redundant features, one cluster per class) |
+| `class_sep` | make_classification only: U(0.5, 2.0) |
+| `data_seed` | make_classification only: its `random_state` |
+| `train_fraction` | 10 ** U(-1, 0) of the base's training split (10% to 100%, log-uniform) |
+| `imbalance` | training classes subsampled to a geometric prior whose largest / smallest class probability is `10 ** U(0, log10 20)` (1 to 20), the classes in a random order; at least 5 examples per class and 64 in all (the most probable classes topped up) |
+| `label_noise` | U(0, 0.4) of the training labels replaced by a different class, uniformly |
+| `feature_noise` | Gaussian noise of std U(0, 1) added to the base's standardised inputs (train, validation and test: the measurements of the task are noisier) |
+| `input_scale` | 10 ** U(-0.5, 0.5), applied after standardising (a mild factor) |
 
 Built from them, in this order: the base's fixed 60/20/20 split (make_classification: 1,500
 examples), the training subsample (size, then class prior), label noise on the training labels,

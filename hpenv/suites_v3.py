@@ -16,34 +16,22 @@ which they never do); every member's validation and test splits hold at least 30
 Factors, drawn per member (every draw is made for every member, so adding a factor to one kind of
 member never moves another's):
 
-===================  ========================================================================
-factor               distribution
-===================  ========================================================================
-``base``             ``bases`` (see `BASES`), or ``transfer_bases`` in the transfer split
-``classes``          the base's own; generators: uniform in 2 .. 10 (Gaussian quantiles: at
-                     most 6; Hastie, moons, circles: 2)
-``features``         generators: make_classification's informative features, uniform in
-                     max(2, ceil(log2 classes)) .. 20; blobs, moons, circles: 2 .. 20;
-                     quantiles: 2 .. 10; Hastie 10, teacher 20
-``param``            generators: class_sep U(0.5, 2), cluster_std U(1, 4), moons' noise
-                     U(0.1, 0.4), circles' U(0.05, 0.2), teacher's inverse temperature U(2, 8)
-``data_seed``        generators: their ``random_state``
-``n_train``          log-uniform in ``train_size`` (300 .. 3,000), at most the base's pool
-``label_noise``      U(``label_noise``) of the training labels replaced by a different class
-``feature_noise``    Gaussian noise of std U(``feature_noise``) on the standardised inputs of
-                     every split (the measurements are noisier)
-``input_scale``      10 ** U(-0.3, 0.3), after standardising with the member's own training split
-``batch_size``       uniform over 16, 32, 64, 128 (at most the smallest phase's examples)
-``width``            uniform over 32, 64, 128 (the child's units per block; depth stays an action)
-``stream``           stream suite: the kind of change (``streams``: label-noise onset 0.7, classes
-                     arriving 0.3); a class-incremental draw on a member with fewer than 4 classes
-                     becomes a label-noise onset
-``stream_param``     label-noise onset: the fraction of labels made wrong, U(0.3, 0.6);
-                     class-incremental: replay U(0, 0.2); input drift: the scale 10 ** U(0.5, 1);
-                     new data: phase 0's share of the training split U(0.1, 0.3), at least one
-                     batch
-``window``           stream suite: the env steps from which the change may come (the suite's)
-===================  ========================================================================
+| factor | distribution |
+|---|---|
+| `base` | `bases` (see `BASES`), or `transfer_bases` in the transfer split |
+| `classes` | the base's own; generators: uniform in 2 .. 10 (Gaussian quantiles: at most 6; Hastie, moons, circles: 2) |
+| `features` | generators: make_classification's informative features, uniform in max(2, ceil(log2 classes)) .. 20; blobs, moons, circles: 2 .. 20; quantiles: 2 .. 10; Hastie 10, teacher 20 |
+| `param` | generators: class_sep U(0.5, 2), cluster_std U(1, 4), moons' noise U(0.1, 0.4), circles' U(0.05, 0.2), teacher's inverse temperature U(2, 8) |
+| `data_seed` | generators: their `random_state` |
+| `n_train` | log-uniform in `train_size` (300 .. 3,000), at most the base's pool |
+| `label_noise` | U(`label_noise`) of the training labels replaced by a different class |
+| `feature_noise` | Gaussian noise of std U(`feature_noise`) on the standardised inputs of every split (the measurements are noisier) |
+| `input_scale` | 10 ** U(-0.3, 0.3), after standardising with the member's own training split |
+| `batch_size` | uniform over 16, 32, 64, 128 (at most the smallest phase's examples) |
+| `width` | uniform over 32, 64, 128 (the child's units per block; depth stays an action) |
+| `stream` | stream suite: the kind of change (`streams`: label-noise onset 0.7, classes arriving 0.3); a class-incremental draw on a member with fewer than 4 classes becomes a label-noise onset |
+| `stream_param` | label-noise onset: the fraction of labels made wrong, U(0.3, 0.6); class-incremental: replay U(0, 0.2); input drift: the scale 10 ** U(0.5, 1); new data: phase 0's share of the training split U(0.1, 0.3), at least one batch |
+| `window` | stream suite: the env steps from which the change may come (the suite's) |
 
 Inputs are padded with zero features to 64 and every member has 10 outputs (labels use the first
 ``classes``), so that members of one width train in one batch. The env's "chance" (the divergence
