@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-import agents.bench as bench
+import agents.bench.v1 as bench
 import hpenv
 from agents import search
 from agents.baselines import FixedPolicy
 from agents.bench import methods as bench_methods
-from agents.bench.protocol import SuiteContext, headroom
+from agents.bench.v1.protocol import SuiteContext, headroom
 from agents.engine import evaluate_policy, schedule_episodes, static_episodes
 from agents.options import reinforce_settings
 from hpenv.training import ChildKernel
@@ -325,7 +325,7 @@ def test_rr_meta_chooses_its_action_space_on_selection_members_and_references_ge
 
 
 def test_oracle_share_is_the_fraction_of_the_oracles_gain_over_the_best_static_tuple():
-    from agents.bench.report import add_oracle_share
+    from agents.bench.v1.report import add_oracle_share
 
     paired = [{"suite": "s", "reference": "best static tuple", "mean_diff": 0.045},
               {"suite": "s", "reference": "best fixed schedule", "mean_diff": 0.02}]

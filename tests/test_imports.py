@@ -1,4 +1,5 @@
-"""No import cycles among the modules of hpenv and agents.
+"""The layering of hpenv and agents, read from their imports: no cycles, the task registry at the
+bottom, the command above the library, and benchmark v1 in its own room.
 
 Every ``import`` / ``from ... import`` counts as an edge, at module level and inside functions
 alike: a function-level import only defers a cycle to the first call, the two modules still
@@ -8,11 +9,12 @@ know each other. Relative imports are resolved against the importing module's pa
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("hpenv", "agents")
-
 
 
 def _module_name(path: Path) -> str:
@@ -120,14 +122,12 @@ def test_the_library_never_imports_the_command():
     assert not offenders, offenders
 
 
-
-#: The v1 benchmark: ``hptune bench`` (the agents.bench package itself), its protocol and its report.
-#: What v1 shares with the later generations (methods, stats, plots, common) is not in it.
-V1_BENCHMARK = {"agents.bench", "agents.bench.protocol", "agents.bench.report"}
+#: Benchmark v1, frozen in its own room: the package agents.bench.v1 and its modules.
+V1_BENCHMARK = {"agents.bench.v1", "agents.bench.v1.protocol", "agents.bench.v1.report", "agents.bench.v1.plots"}
 
 #: The one named exception: v2's PrepareContext rebuilds a v1 Protocol (the budgets the methods read
 #: as ``ctx.protocol``). These are exactly v2's imports of v1, ``(module, name)``, so it cannot grow.
-V2_IMPORTS_OF_V1 = {("agents.bench.protocol", "Protocol")}
+V2_IMPORTS_OF_V1 = {("agents.bench.v1.protocol", "Protocol")}
 
 
 def _reachable(graph: dict[str, set[str]], start: str, skip: set[str] = frozenset()) -> set[str]:
@@ -170,3 +170,12 @@ def test_benchmark_v2_imports_v1_only_where_named():
     assert _v1_imports(ROOT / "agents" / "bench" / "v2.py") == V2_IMPORTS_OF_V1
     excepted = {module for module, _ in V2_IMPORTS_OF_V1}
     assert not _reachable(graph, "agents.bench.v2", skip=excepted) & V1_BENCHMARK
+
+
+def test_importing_v3_runs_no_v1_code():
+    """Importing a submodule runs its packages' ``__init__`` first, which the import graph does not show:
+    agents.bench's must not import v1."""
+    code = ("import sys, agents.bench.v3.gates, agents.bench.v3.analysis, agents.bench.v3.ledger; "
+            "print(sorted(m for m in sys.modules if m.startswith('agents.bench.v1')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert out.strip() == "[]"

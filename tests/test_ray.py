@@ -25,7 +25,7 @@ pytest.importorskip("ray.tune")  # the PBT test; Ray core alone is not the extra
 import hpenv  # noqa: E402
 from agents import RecurrentReinforce, bench  # noqa: E402
 from agents.bench.methods import resolve_method  # noqa: E402
-from agents.bench.protocol import SuiteContext  # noqa: E402
+from agents.bench.v1.protocol import SuiteContext  # noqa: E402
 from agents.checkpoint import load_checkpoint  # noqa: E402
 from agents.cli import main as hptune  # noqa: E402
 from agents.distributed import RayRunners, keep_ray_on_loopback  # noqa: E402

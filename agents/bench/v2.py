@@ -216,15 +216,15 @@ def gate_rows(plan: SuitePlan, protocol: RegisteredProtocol, sel: dict) -> list[
 # ---------------------------------------------------------------------- stage 3: methods
 class PrepareContext:
     """What a method's ``prepare`` receives in v2: the attributes v1's
-    :class:`agents.bench.protocol.SuiteContext` offers methods, with the suite seen through
+    :class:`agents.bench.v1.protocol.SuiteContext` offers methods, with the suite seen through
     :class:`SelectionView` and no test grid, so no code path reaches a test member.
 
-    ``protocol`` is a v1 :class:`~agents.bench.protocol.Protocol` carrying the registered budgets,
+    ``protocol`` is a v1 :class:`~agents.bench.v1.protocol.Protocol` carrying the registered budgets,
     its ``seed`` the meta-training seed of this preparation (0 for methods that learn nothing).
     """
 
     def __init__(self, plan: SuitePlan, protocol: RegisteredProtocol, sel: dict, cache_dir: Path, seed: int = 0):
-        from agents.bench.protocol import Protocol
+        from agents.bench.v1.protocol import Protocol
         from agents.options import reinforce_settings
 
         b = protocol.budgets

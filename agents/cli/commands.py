@@ -177,6 +177,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from agents.bench.v2 import main_v2
 
         return main_v2(args)
-    from agents.bench import main as bench_main
+    from agents.bench.v1 import main as bench_main
 
     return bench_main(args)

@@ -45,7 +45,7 @@ def compare_on_selection(policies: dict[str, Any], cfg: TrainConfig, cache: Path
     never used. Returns the results by method name (in (member, seed) order) and the names of the
     two references.
     """
-    from agents.bench.protocol import Protocol, SuiteContext
+    from agents.bench.v1.protocol import Protocol, SuiteContext
     from agents.engine import evaluate_policy, schedule_episodes, static_episodes
 
     protocol = Protocol(suites=(cfg.task,), selection_seeds=cfg.eval_episodes, horizon=cfg.horizon,

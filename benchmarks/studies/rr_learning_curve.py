@@ -32,7 +32,7 @@ import torch
 
 import hpenv
 from agents.bench.methods import RR_SPACES, RRMeta
-from agents.bench.protocol import PRESETS, SELECTION_SEED, SuiteContext
+from agents.bench.v1.protocol import PRESETS, SELECTION_SEED, SuiteContext
 from agents.engine import evaluate_policy
 from agents.reinforce import RecurrentReinforce
 

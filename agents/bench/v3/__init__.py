@@ -13,5 +13,5 @@ its protocol will register (issue 27).
   they share).
 * :mod:`agents.bench.v3.ledger`: the append-only ledger with a ``start`` and an ``end`` row per run.
 
-v3 never imports v1 (:mod:`agents.bench.protocol`).
+v3 never imports v1 (:mod:`agents.bench.v1`).
 """

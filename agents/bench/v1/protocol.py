@@ -38,8 +38,7 @@ import numpy as np
 import torch
 
 import hpenv
-from agents.bench.common import (CSV_COLUMNS, DEPLOY_CHUNK, HEADROOM_COLUMNS, read_rows, write_atomic,
-                                 write_csv)
+from agents.bench.common import DEPLOY_CHUNK, read_typed, write_atomic, write_csv
 from agents.bench.methods import DEFAULT_METHODS, resolve_method
 from agents.checkpoint import remove_stale_temporaries
 from agents.engine import schedule_episodes, static_episodes
@@ -58,6 +57,22 @@ __all__ = ["Protocol", "PRESETS", "DEPLOY_CHUNK", "SuiteContext", "candidate_tup
 
 #: The first seed of children trained on selection members (:data:`agents.seeds.SELECTION` owns the range).
 SELECTION_SEED = SELECTION.start
+
+#: ``results.csv``: one row per (suite, test member, seed, method).
+CSV_COLUMNS = ["suite", "member", "seed", "method", "test_accuracy", "val_accuracy", "deployed_sgd_steps",
+               "search_sgd_steps", "one_off_sgd_steps", "wall_time_s", "one_off_wall_time_s", "diverged",
+               "input_scale", "label_noise", "source", "chosen"]
+#: ``headroom.csv``: the per-member oracle against each reference, per suite.
+HEADROOM_COLUMNS = ["suite", "reference", "gain", "ci_low", "ci_high", "saturated", "n_pairs", "p_wilcoxon",
+                    "oracle_mean", "reference_mean", "reference_choice"]
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows of a (v1) results.csv with numbers as Python numbers."""
+    return read_typed(path, ("seed", "deployed_sgd_steps", "search_sgd_steps", "one_off_sgd_steps"),
+                      ("test_accuracy", "val_accuracy", "wall_time_s", "one_off_wall_time_s", "input_scale",
+                       "label_noise"), ("diverged",))
+
 
 @dataclass
 class Protocol:
@@ -130,6 +145,7 @@ class Protocol:
                           "pass rr=dataclasses.replace(agents.options.reinforce_settings(), ...)",
                           DeprecationWarning, stacklevel=3)
             self.rr = dataclasses.replace(self.rr, **old)
+
 
 
 PRESETS: dict[str, Protocol] = {
@@ -416,7 +432,7 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
                     new = _rows_of(ctx, m, member, m.run(ctx, member, todo))
                     rows += new
                     done |= {(r["suite"], r["member"], r["seed"], r["method"]) for r in new}
-                    write_csv(rows, results_path)
+                    write_csv(rows, results_path, CSV_COLUMNS)
                     save_session()
                 if bar is not None:
                     bar.set_postfix_str(f"{ctx.suite.name.split('/')[-1]} {member.rsplit('/', 1)[-1]} {m.name}")
