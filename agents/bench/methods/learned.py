@@ -1,5 +1,10 @@
 """The learned methods, meta-trained on the suite's train members: RecurrentReinforce (``RR meta``
-and its ablations), Stable-Baselines3's PPO, A2C and RecurrentPPO, and a NAS-style controller."""
+and its ablations), Stable-Baselines3's PPO, A2C and RecurrentPPO, and a NAS-style controller.
+
+Their budgets are ``ctx.budgets`` (:class:`~agents.bench.methods.budgets.MethodBudgets`). ``RR meta``,
+``RR meta + online`` and the NAS-style controller read them as ``ctx.protocol`` under v1's names
+(``rr_meta_episodes``): the v2 ledger's fingerprints hash those classes' code
+(:func:`agents.bench.v2.method_identity`), so it stays as it was scored."""
 
 from __future__ import annotations
 
@@ -215,11 +220,11 @@ class _SB3Meta(Method):
     """A Stable-Baselines3 algorithm meta-trained on the suite's train members, deployed greedily.
 
     Like ``RR meta``: every episode draws a train member (``f"{suite}/train"``) with its reset
-    seed; ``Protocol.rr_meta_episodes`` episodes per agent, ``Protocol.num_envs`` children per
+    seed; ``ctx.budgets.meta_episodes`` episodes per agent, ``ctx.budgets.num_envs`` children per
     rollout, one whole episode per child per rollout (``n_steps = horizon``), so PPO and A2C
     update once per batch of episodes as RecurrentReinforce does; PPO's minibatch is the whole
     rollout (:func:`agents.sb3.sb3_model`'s defaults, those of ``hptune train``). The model's
-    seed is ``Protocol.seed``. One agent is meta-trained per learning rate of
+    seed is ``ctx.budgets.seed``. One agent is meta-trained per learning rate of
     ``learning_rates``; the one whose greedy children reach the best mean validation accuracy
     on the selection members x selection seeds is deployed (deterministic actions). Every
     meta-training and that selection are its one-off cost. Agents are plain-data checkpoints
@@ -259,8 +264,8 @@ class _SB3Meta(Method):
         from hpenv.wrappers import SB3VecEnv
         from stable_baselines3.common.vec_env import VecMonitor
 
-        p = ctx.protocol
-        run = {"episodes": p.rr_meta_episodes, "num_envs": p.num_envs, "seed": p.seed,
+        b = ctx.budgets
+        run = {"episodes": b.meta_episodes, "num_envs": b.num_envs, "seed": b.seed,
                "learning_rate": learning_rate, "env": ctx.env_kwargs}
         key = _cache_key(self.settings(), run)
         stem = ctx.cache_dir / f"{self.algorithm}_meta_{key}"
@@ -268,13 +273,13 @@ class _SB3Meta(Method):
         if path.exists() and meta_file.exists():
             return {**json.loads(meta_file.read_text()), "path": path}
         t0 = time.perf_counter()
-        children = SB3VecEnv(num_envs=p.num_envs, task=f"{ctx.suite.name}/train", **ctx.env_kwargs)
+        children = SB3VecEnv(num_envs=b.num_envs, task=f"{ctx.suite.name}/train", **ctx.env_kwargs)
         venv = SGDStepCounter(children)
         horizon = ctx.env_kwargs["horizon"]
         with _global_rng_kept():  # SB3 seeds and draws from the global generators
-            model = sb3_model(self.algorithm, VecMonitor(venv), horizon=horizon, seed=p.seed,
+            model = sb3_model(self.algorithm, VecMonitor(venv), horizon=horizon, seed=b.seed,
                               learning_rate=learning_rate)
-            history = train_sb3(model, p.rr_meta_episodes, horizon)
+            history = train_sb3(model, b.meta_episodes, horizon)
         info = {"sgd_steps": venv.sgd_steps, "wall_time_s": time.perf_counter() - t0,
                 "members": len(ctx.suite.members("train")), "episodes": model.num_timesteps // horizon,
                 "learning_rate": learning_rate, "run": run}

@@ -39,7 +39,7 @@ import torch
 
 import hpenv
 from agents.bench.common import DEPLOY_CHUNK, read_typed, write_atomic, write_csv
-from agents.bench.methods import DEFAULT_METHODS, resolve_method
+from agents.bench.methods import DEFAULT_METHODS, MethodBudgets, resolve_method
 from agents.checkpoint import remove_stale_temporaries
 from agents.engine import schedule_episodes, static_episodes
 from agents.engine import EpisodeRecord
@@ -146,6 +146,14 @@ class Protocol:
                           DeprecationWarning, stacklevel=3)
             self.rr = dataclasses.replace(self.rr, **old)
 
+    def method_budgets(self) -> MethodBudgets:
+        """What the methods read of this run (``ctx.budgets``), under the registered protocol's names."""
+        return MethodBudgets(meta_episodes=self.rr_meta_episodes, num_envs=self.num_envs,
+                             search_budget_episodes=self.search_budget_episodes,
+                             search_candidates=self.search_candidates, tpe_startup_trials=self.tpe_startup_trials,
+                             pbt_interval=self.pbt_interval, seed=self.seed, rr=self.rr, rr_spaces=self.rr_spaces,
+                             rr_selection_seeds=self.rr_selection_seeds,
+                             rr_online_update_every=self.rr_online_update_every)
 
 
 PRESETS: dict[str, Protocol] = {
@@ -189,7 +197,10 @@ def _result_json(r: EpisodeRecord) -> dict:
 
 # ---------------------------------------------------------------------- one suite
 class SuiteContext:
-    """What methods see of a suite: its settings, the selection results and the cached test grid."""
+    """What methods see of a suite: its settings, the selection results and the cached test grid.
+
+    ``protocol`` is the run's :class:`Protocol`; methods read their budgets from :attr:`budgets`.
+    """
 
     def __init__(self, suite_name: str, protocol: Protocol, cache_dir: Path | None):
         self.suite = get_suite(suite_name)
@@ -209,6 +220,11 @@ class SuiteContext:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.selection: dict = {}
         self._grids: dict[str, dict] = {}
+
+    @property
+    def budgets(self) -> MethodBudgets:
+        """What the methods may spend, from :attr:`protocol` (:meth:`Protocol.method_budgets`)."""
+        return self.protocol.method_budgets()
 
     # selection members and seeds: choosing the references
     def selection_members(self) -> list[str]:
