@@ -202,13 +202,15 @@ class SuiteContext:
     ``protocol`` is the run's :class:`Protocol`; methods read their budgets from :attr:`budgets`.
     """
 
-    def __init__(self, suite_name: str, protocol: Protocol, cache_dir: Path | None):
+    def __init__(self, suite_name: str, protocol: Protocol, cache_dir: Path | None, env_kwargs: dict | None = None):
+        """``env_kwargs``: every child's env arguments but its task (default: the suite's own, with the
+        protocol's ``horizon`` and ``steps_per_action`` where it sets them)."""
         self.suite = get_suite(suite_name)
         self.protocol = protocol
-        kw = dict(self.suite.env_kwargs)
-        if protocol.horizon is not None:
+        kw = dict(self.suite.env_kwargs) if env_kwargs is None else dict(env_kwargs)
+        if env_kwargs is None and protocol.horizon is not None:
             kw["horizon"] = protocol.horizon
-        if protocol.steps_per_action is not None:
+        if env_kwargs is None and protocol.steps_per_action is not None:
             kw["steps_per_action"] = protocol.steps_per_action
         self.env_kwargs = kw
         self.episode_steps = kw["horizon"] * kw["steps_per_action"]
