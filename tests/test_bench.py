@@ -173,6 +173,19 @@ def test_methods_resolve_by_name_or_module_path(monkeypatch):
         bench.load_agent("tests.user_policy:Missing")
 
 
+def test_the_names_agents_bench_exported_as_v1s_facade_resolve_with_a_warning(monkeypatch):
+    import agents.bench as face
+
+    for name in ("benchmark", "resolve_method"):
+        monkeypatch.delitem(vars(face), name, raising=False)  # resolved by an earlier test: resolve it again
+    with pytest.warns(DeprecationWarning, match="agents.bench.benchmark is deprecated; import it from agents.bench.v1"):
+        assert face.benchmark is bench.benchmark
+    with pytest.warns(DeprecationWarning, match="import it from agents.bench.methods"):
+        assert face.resolve_method is bench_methods.resolve_method
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        face.no_such_name
+
+
 def test_cli_agent_errors_are_clear(tmp_path, monkeypatch):
     from agents.cli import main
 
