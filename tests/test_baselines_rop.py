@@ -13,9 +13,9 @@ import pytest
 import hpenv
 from agents import ReduceOnPlateauPolicy
 from agents.baselines import DECAY_START, PlateauState
-from agents.bench import Protocol
+from agents.bench.v1 import Protocol
 from agents.bench import methods as bench_methods
-from agents.bench.protocol import SuiteContext
+from agents.bench.v1.protocol import SuiteContext
 from hpenv.observe import feature_table
 
 SPACE = hpenv.HPSpace.default()  # learning rates (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)

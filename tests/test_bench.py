@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-import agents.bench as bench
+import agents.bench.v1 as bench
 import hpenv
 from agents import search
 from agents.baselines import FixedPolicy
 from agents.bench import methods as bench_methods
-from agents.bench.protocol import SuiteContext, headroom
+from agents.bench.v1.protocol import SuiteContext, headroom
 from agents.engine import evaluate_policy, schedule_episodes, static_episodes
 from agents.options import reinforce_settings
 from hpenv.training import ChildKernel
@@ -173,6 +173,19 @@ def test_methods_resolve_by_name_or_module_path(monkeypatch):
         bench.load_agent("tests.user_policy:Missing")
 
 
+def test_the_names_agents_bench_exported_as_v1s_facade_resolve_with_a_warning(monkeypatch):
+    import agents.bench as face
+
+    for name in ("benchmark", "resolve_method"):
+        monkeypatch.delitem(vars(face), name, raising=False)  # resolved by an earlier test: resolve it again
+    with pytest.warns(DeprecationWarning, match="agents.bench.benchmark is deprecated; import it from agents.bench.v1"):
+        assert face.benchmark is bench.benchmark
+    with pytest.warns(DeprecationWarning, match="import it from agents.bench.methods"):
+        assert face.resolve_method is bench_methods.resolve_method
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        face.no_such_name
+
+
 def test_cli_agent_errors_are_clear(tmp_path, monkeypatch):
     from agents.cli import main
 
@@ -325,7 +338,7 @@ def test_rr_meta_chooses_its_action_space_on_selection_members_and_references_ge
 
 
 def test_oracle_share_is_the_fraction_of_the_oracles_gain_over_the_best_static_tuple():
-    from agents.bench.report import add_oracle_share
+    from agents.bench.v1.report import add_oracle_share
 
     paired = [{"suite": "s", "reference": "best static tuple", "mean_diff": 0.045},
               {"suite": "s", "reference": "best fixed schedule", "mean_diff": 0.02}]

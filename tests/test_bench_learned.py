@@ -13,7 +13,7 @@ import pytest
 import hpenv.wrappers
 from agents import search
 from agents.bench import methods as bench_methods
-from agents.bench.protocol import Protocol, SuiteContext
+from agents.bench.v1.protocol import Protocol, SuiteContext
 from agents.sb3 import SGDStepCounter
 
 SUITE = "v2/mlp-short"

@@ -267,3 +267,57 @@ def test_a_references_file_of_another_protocol_or_none_at_all_is_a_clear_error(t
         registered_references("v2/mlp-short", references=other)
     with pytest.raises(ValueError, match="references file .*missing.json' does not exist"):
         registered_references("v2/mlp-short", references=tmp_path / "missing.json")
+
+def _choices(static: np.ndarray, schedule: np.ndarray) -> dict:
+    """A selection stage's output that chose ``static`` and ``schedule`` (what methods read of it)."""
+    return {"grid": static[None], "family": schedule[None], "family_names": ["the chosen schedule"],
+            "selection": {"static_best": 0, "schedule_best": 0, "static_sgd_steps": 0, "static_wall_time_s": 0.0,
+                          "schedule_sgd_steps": 0, "schedule_wall_time_s": 0.0}}
+
+
+def test_methods_read_the_registered_budgets_under_their_names(tmp_path):
+    protocol = load_protocol()
+    space = hpenv.HPSpace.default()
+    sel = _choices(np.zeros(len(space.names), dtype=np.int64), np.zeros((3, len(space.names)), dtype=np.int64))
+    ctx = PrepareContext(protocol.suite(SUITE), protocol, sel, tmp_path, seed=2)
+    b = protocol.budgets
+    assert (ctx.budgets.meta_episodes, ctx.budgets.num_envs, ctx.budgets.search_budget_episodes,
+            ctx.budgets.search_candidates, ctx.budgets.tpe_startup_trials, ctx.budgets.pbt_interval) == (
+        b.meta_episodes, b.num_envs, b.search_budget_episodes, b.search_candidates, b.tpe_startup_trials,
+        b.pbt_interval)
+    assert ctx.budgets.seed == 2 and ctx.budgets.rr_spaces == ("absolute",)
+    assert ctx.protocol is ctx.budgets and ctx.protocol.rr_meta_episodes == b.meta_episodes  # the ledgered code's name
+
+
+def test_the_code_keeps_the_fingerprints_the_v2_ledger_filed(tmp_path, monkeypatch):
+    """A method's fingerprint hashes its class's code, so an edit there (a refactor too) is another version
+    of the method, which the ledger refuses under the old label. Every method of v2/mlp-short's family,
+    set up as the registered run set it up, has the fingerprint the ledger filed for its version."""
+    from agents.bench.ledger import find_ledger
+    from agents.bench.methods import PBT, TPE, BestSchedule, BestStatic, RandomSearch, RRMeta, SuccessiveHalving
+    from agents.bench.methods import resolve_method
+    from agents.bench.registered import registered_references
+    from agents.bench.v2 import family_methods, method_identity
+
+    protocol = load_protocol()
+    plan = protocol.suite(SUITE)
+    space = hpenv.HPSpace.default()
+    chosen = registered_references(SUITE)
+    sel = _choices(space.encode(chosen["best static tuple"][0]),
+                   np.stack([space.encode(step) for step in chosen["best fixed schedule"]]))
+    filed = {(e.method, e.method_version): e.method_fingerprint for e in read_ledger(find_ledger(REGISTERED_RESULTS))}
+    checked = []
+    for spec in family_methods(plan):
+        method = resolve_method(spec)
+        seed = 0 if method.learned else -1
+        if isinstance(method, RRMeta):  # its meta-training stood in for: the fingerprint reads the settings it records
+            monkeypatch.setattr(method, "meta_train", lambda ctx, space, m=method: {
+                "settings": m.agent_settings(ctx.protocol), "agent": None, "path": None, "sgd_steps": 0,
+                "wall_time_s": 0.0, "members": 0, "episodes": 0})
+        if isinstance(method, (RRMeta, BestStatic, BestSchedule, RandomSearch, TPE, SuccessiveHalving, PBT)):
+            method.prepare(PrepareContext(plan, protocol, sel, tmp_path, seed=max(seed, 0)))  # what settings() reads
+        version, fingerprint = method_identity(method, plan, seed)
+        if (method.name, version) in filed:
+            assert fingerprint == filed[(method.name, version)], method.name
+            checked.append(method.name)
+    assert len(checked) == len(family_methods(plan)) == 14

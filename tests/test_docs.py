@@ -211,9 +211,10 @@ def _yielded(annotation: str | None) -> str | None:
     return ast.unparse(first)
 
 
-def docstring_problems(root: Path, packages: tuple[str, ...] = PACKAGES) -> list[str]:
+def docstring_problems(root: Path, packages: tuple[str, ...] = PACKAGES, frozen: frozenset = frozenset()) -> list[str]:
     """``file:line: object: problem`` for what the API reference would render wrongly, read from
-    the docstrings as mkdocstrings reads them (griffe, Google style):
+    the docstrings as mkdocstrings reads them (griffe, Google style). Objects under a path in
+    ``frozen`` (and their members) are left as they are:
 
     * a Sphinx role (literal text in the reference);
     * a Returns or Yields section whose items do not match the annotation: more than one item
@@ -232,7 +233,7 @@ def docstring_problems(root: Path, packages: tuple[str, ...] = PACKAGES) -> list
         return f"{obj.relative_filepath}:{obj.docstring.lineno}: {obj.path}"
 
     def walk(obj, seen: set):
-        if obj.path in seen:
+        if obj.path in seen or obj.path in frozen:
             return
         seen.add(obj.path)
         yield obj
@@ -277,8 +278,23 @@ def docstring_problems(root: Path, packages: tuple[str, ...] = PACKAGES) -> list
     return found
 
 
+def frozen_by_the_v2_ledger() -> frozenset:
+    """The method classes whose source (docstrings included) v2's frozen ledger fingerprints hash
+    (``agents.bench.v2.method_identity``): an edit there files the method as another version, so
+    their docstrings keep the bytes the registered run hashed."""
+    from agents.bench.methods import resolve_method
+    from agents.bench.preregistration import load_protocol
+    from agents.bench.v2 import family_methods
+
+    protocol = load_protocol()
+    classes = {type(resolve_method(spec)) for plan in protocol.suites for spec in family_methods(plan)}
+    return frozenset(f"{c.__module__}.{c.__qualname__}" for c in classes)
+
+
 def test_the_api_reference_reads_the_docstrings_right():
-    found = docstring_problems(REPO)
+    frozen = frozen_by_the_v2_ledger()
+    assert "agents.bench.methods.learned.RRMeta" in frozen
+    found = docstring_problems(REPO, frozen=frozen)
     assert not found, (
         "docstrings the API reference renders wrongly (Sphinx roles: write [`Name`][full.path] or "
         "`code`; Returns: indent continuation lines deeper than their item; Attributes: one name "

@@ -103,7 +103,7 @@ def test_seed_ranges_are_disjoint_but_for_the_one_documented_overlap():
 
 
 def test_every_user_draws_inside_its_range(tmp_path, monkeypatch):
-    from agents.bench.protocol import PRESETS, SuiteContext
+    from agents.bench.v1.protocol import PRESETS, SuiteContext
     from agents.reinforce import RecurrentReinforce
 
     ctx = SuiteContext("v1/wine-scaled", PRESETS["quick"], tmp_path)

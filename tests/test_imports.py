@@ -1,4 +1,5 @@
-"""No import cycles among the modules of hpenv and agents.
+"""The layering of hpenv and agents, read from their imports: no cycles, the task registry at the
+bottom, the command above the library, and benchmark v1 in a room no later benchmark imports.
 
 Every ``import`` / ``from ... import`` counts as an edge, at module level and inside functions
 alike: a function-level import only defers a cycle to the first call, the two modules still
@@ -8,11 +9,12 @@ know each other. Relative imports are resolved against the importing module's pa
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("hpenv", "agents")
-
 
 
 def _module_name(path: Path) -> str:
@@ -120,19 +122,14 @@ def test_the_library_never_imports_the_command():
     assert not offenders, offenders
 
 
-
-#: The v1 benchmark: ``hptune bench`` (the agents.bench package itself), its protocol and its report.
-#: What v1 shares with the later generations (methods, stats, plots, common) is not in it.
-V1_BENCHMARK = {"agents.bench", "agents.bench.protocol", "agents.bench.report"}
-
-#: The one named exception: v2's PrepareContext rebuilds a v1 Protocol (the budgets the methods read
-#: as ``ctx.protocol``). These are exactly v2's imports of v1, ``(module, name)``, so it cannot grow.
-V2_IMPORTS_OF_V1 = {("agents.bench.protocol", "Protocol")}
+def _benchmark_v1(graph: dict[str, set[str]]) -> set[str]:
+    """Benchmark v1, frozen in its own room: the package agents.bench.v1 and its modules."""
+    return {m for m in graph if m == "agents.bench.v1" or m.startswith("agents.bench.v1.")}
 
 
-def _reachable(graph: dict[str, set[str]], start: str, skip: set[str] = frozenset()) -> set[str]:
-    """The modules ``start`` imports, directly or through others, leaving out its edges to ``skip``."""
-    seen, todo = set(), [w for w in graph[start] if w not in skip]
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """The modules ``start`` imports, directly or through others."""
+    seen, todo = set(), list(graph[start])
     while todo:
         v = todo.pop()
         if v not in seen:
@@ -141,32 +138,29 @@ def _reachable(graph: dict[str, set[str]], start: str, skip: set[str] = frozense
     return seen
 
 
-def _v1_imports(path: Path) -> set[tuple[str, str]]:
-    """``(module, name)`` for every ``from module import name`` of a v1 module in ``path``
-    (``import module``: name "")."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.ImportFrom) and node.module in V1_BENCHMARK:
-            found |= {(node.module, alias.name) for alias in node.names}
-        elif isinstance(node, ast.Import):
-            found |= {(alias.name, "") for alias in node.names if alias.name in V1_BENCHMARK}
-    return found
-
-
-def test_benchmark_v3_never_imports_v1():
-    """v3 stands on its own: no module of agents.bench.v3 reaches v1, directly or through another."""
+def test_the_later_benchmarks_never_import_v1():
+    """No module of agents.bench outside v1 (v2, v3 and what the generations share) reaches v1, directly
+    or through another: only the command (agents.cli) runs v1."""
     graph = import_graph()
-    assert V1_BENCHMARK <= set(graph), V1_BENCHMARK - set(graph)
-    v3 = sorted(m for m in graph if m == "agents.bench.v3" or m.startswith("agents.bench.v3."))
-    assert {"agents.bench.v3", "agents.bench.v3.gates", "agents.bench.v3.analysis"} <= set(v3)
-    offenders = {m: sorted(_reachable(graph, m) & V1_BENCHMARK) for m in v3 if _reachable(graph, m) & V1_BENCHMARK}
+    v1 = _benchmark_v1(graph)
+    assert {"agents.bench.v1", "agents.bench.v1.protocol", "agents.bench.v1.report", "agents.bench.v1.plots"} <= v1
+    later = {m for m in graph if m.startswith("agents.bench") and m not in v1}
+    assert {"agents.bench", "agents.bench.v2", "agents.bench.report_v2", "agents.bench.preregistration",
+            "agents.bench.v3.gates", "agents.bench.v3.analysis", "agents.bench.methods.learned"} <= later
+    offenders = {m: sorted(_reachable(graph, m) & v1) for m in sorted(later) if _reachable(graph, m) & v1}
     assert not offenders, offenders
 
 
-def test_benchmark_v2_imports_v1_only_where_named():
-    """v2 imports v1 only as :data:`V2_IMPORTS_OF_V1` lists (remove an entry when v2 stops needing
-    it), and nothing else it imports reaches v1."""
-    graph = import_graph()
-    assert _v1_imports(ROOT / "agents" / "bench" / "v2.py") == V2_IMPORTS_OF_V1
-    excepted = {module for module, _ in V2_IMPORTS_OF_V1}
-    assert not _reachable(graph, "agents.bench.v2", skip=excepted) & V1_BENCHMARK
+def test_the_reach_check_sees_an_import_of_v1():
+    graph = {"agents.bench.v2": {"agents.bench.common"}, "agents.bench.common": {"agents.bench.v1.protocol"},
+             "agents.bench.v1.protocol": set()}
+    assert _reachable(graph, "agents.bench.v2") & _benchmark_v1(graph) == {"agents.bench.v1.protocol"}
+
+
+def test_importing_v2_or_v3_runs_no_v1_code():
+    """Importing a submodule runs its packages' ``__init__`` first, which the import graph does not show:
+    agents.bench's must not import v1 either."""
+    code = ("import sys, agents.bench.v2, agents.bench.verify, agents.bench.v3.gates, agents.bench.v3.analysis, "
+            "agents.bench.v3.ledger; print(sorted(m for m in sys.modules if m.startswith('agents.bench.v1')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert out.strip() == "[]"

@@ -102,7 +102,7 @@ def test_a_flat_config_json_of_an_older_run_loads_into_the_nested_settings(tmp_p
 
 def test_hptune_and_the_benchmark_share_the_entropy_decay_rule():
     from agents.bench.methods import RRMeta
-    from agents.bench.protocol import Protocol
+    from agents.bench.v1.protocol import Protocol
 
     cfg = TrainConfig.from_options(task="digits", episodes=1000, num_envs=16)
     assert cfg.settings == with_entropy_decay(cfg.settings, 1000)
@@ -114,7 +114,7 @@ def test_hptune_and_the_benchmark_share_the_entropy_decay_rule():
 
 
 def test_the_old_protocol_settings_still_work_with_a_deprecation_naming_the_new_place():
-    from agents.bench.protocol import Protocol
+    from agents.bench.v1.protocol import Protocol
 
     with pytest.warns(DeprecationWarning, match="rr=dataclasses.replace"):
         p = Protocol(rr_group_size=2, rr_ent_coef=0.1)
@@ -130,14 +130,14 @@ def test_the_cli_does_not_parse_its_own_source():
 
 def _protocol_of(config: dict):
     """A Protocol from a bench run's config.json (as benchmarks/studies/transfer.py reads it)."""
-    from agents.bench.protocol import Protocol
+    from agents.bench.v1.protocol import Protocol
 
     return Protocol(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["protocol"].items()})
 
 
 def test_a_protocol_round_trips_through_a_bench_config_json_and_the_committed_runs_train_the_same_agent():
     from agents.bench.methods import RRMeta
-    from agents.bench.protocol import PRESETS
+    from agents.bench.v1.protocol import PRESETS
 
     full = PRESETS["full"]
     assert _protocol_of(json.loads(json.dumps({"protocol": dataclasses.asdict(full)}))) == full

@@ -320,9 +320,12 @@ def test_git_state_names_this_checkout_and_unknown_elsewhere(tmp_path):
 
 
 def test_the_registered_protocol_matches_the_v2_suites_and_the_reserved_seed_ranges():
+    """Member counts and seeds, and the episode too: the protocol's plan and hpenv's suite both name it, and
+    ``hptune train`` plays the suite's episode against references the protocol's run chose at its own."""
     registered = load_protocol(REGISTERED_PROTOCOL)
     assert registry_problems(registered) == [] and seed_range_problems(registered) == []
     assert {p.name for p in registered.suites} <= set(hpenv.instance_sets())
+    assert all(plan.env_kwargs == hpenv.suite(plan.name).env_kwargs for plan in registered.suites)
 
 
 def test_selection_seeds_outside_the_reserved_range_are_reported(tmp_path):

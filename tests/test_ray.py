@@ -23,9 +23,9 @@ ray = pytest.importorskip("ray")
 pytest.importorskip("ray.tune")  # the PBT test; Ray core alone is not the extra
 
 import hpenv  # noqa: E402
-from agents import RecurrentReinforce, bench  # noqa: E402
+from agents import RecurrentReinforce  # noqa: E402
 from agents.bench.methods import resolve_method  # noqa: E402
-from agents.bench.protocol import SuiteContext  # noqa: E402
+from agents.bench.v1.protocol import Protocol, SuiteContext  # noqa: E402
 from agents.checkpoint import load_checkpoint  # noqa: E402
 from agents.cli import main as hptune  # noqa: E402
 from agents.distributed import RayRunners, keep_ray_on_loopback  # noqa: E402
@@ -180,8 +180,8 @@ def test_tune_pbt_is_a_benchmark_method_on_the_members_of_pbt_and_counts_its_ste
 
     # a quarter CPU per trial: the module's runners hold most of the cluster's two CPUs
     monkeypatch.setattr(agents.pbt_tune, "CPUS_PER_MEMBER", 0.25)
-    protocol = bench.Protocol(suites=("v1/wine-scaled",), test_members=1, horizon=3, steps_per_action=4,
-                              search_budget_episodes=3, pbt_interval=1)
+    protocol = Protocol(suites=("v1/wine-scaled",), test_members=1, horizon=3, steps_per_action=4,
+                        search_budget_episodes=3, pbt_interval=1)
     ctx = SuiteContext("v1/wine-scaled", protocol, tmp_path)
     member = ctx.suite.members("test")[0]
     seed = 2**31

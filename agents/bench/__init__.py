@@ -1,110 +1,43 @@
-"""The v1 benchmark: instance sets with headroom, equal deployment budgets, paired statistics.
+"""hpenv's benchmarks, one generation per room.
 
-From the command line::
+* [`agents.bench.v1`][]: benchmark v1, frozen (``hptune bench``; [`agents.bench.v1.benchmark`][] from
+  Python), with its protocol, report and plot.
+* [`agents.bench.v2`][]: benchmark v2, the registered protocol (``hptune bench --v2``), with
+  [`preregistration`][agents.bench.preregistration] (the protocol file and its suite plans),
+  [`registered`][agents.bench.registered] (what its registered run chose), [`ledger`][agents.bench.ledger],
+  [`verify`][agents.bench.verify], [`member_stats`][agents.bench.member_stats] and
+  [`report_v2`][agents.bench.report_v2].
+* [`agents.bench.v3`][]: benchmark v3's gates, analysis and ledger (its protocol is a draft).
+* Shared by the generations: [`methods`][agents.bench.methods] (the methods, by kind, and the budgets
+  they read), [`candidates`][agents.bench.candidates], [`stats`][agents.bench.stats],
+  [`plots`][agents.bench.plots], [`parallel`][agents.bench.parallel] and [`common`][agents.bench.common].
 
-    hptune bench --quick --out bench-quick/              # one suite, 20 pairs (~4.5 min on 2 CPU cores)
-    hptune bench --out bench/                            # the three MLP suites, 36 pairs each (~14 min)
-    hptune bench --suite v1/mnist5k-scaled --out cnn/    # the CNN suite, on its own (slow on CPU)
-    hptune bench --quick --out b/ --agent mypkg.policies:MyPolicy   # your policy beside ours
-
-From Python::
-
-    import hpenv
-    from agents.bench import benchmark
-
-    def lr_decay(obs):                                   # a plain callable obs -> action ...
-        progress = obs[hpenv.feature_index("progress")]       # t / horizon
-        return [3, 0, 4 if progress < 0.5 else 3, 2]
-
-    result = benchmark({"my decay": lr_decay}, out="bench-mine", quick=True)
-
-Modules: [`protocol`][agents.bench.protocol] (suites, selection, headroom gate, resumable runs),
-[`methods`][agents.bench.methods] (methods registered by name; ``pkg.mod:Name`` the same way),
-[`stats`][agents.bench.stats] (paired statistics), [`report`][agents.bench.report] (``paired.csv``,
-``results.md``) and [`plots`][agents.bench.plots]. Outputs in ``out``: ``results.csv``,
-``paired.csv``, ``headroom.csv``, ``results.md``, ``accuracy_vs_compute.png``, ``config.json``
-and ``cache/`` (what a resumed run reuses).
+Importing this package imports none of them, so a generation's code runs none of another's. The
+names it exported while it was v1's facade (``from agents.bench import benchmark``, ``Method``, ...)
+still resolve, on first use and with a DeprecationWarning that names the module they now live in.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import os
-import sys
-import time
-from pathlib import Path
-from typing import Any, Mapping, Sequence
+import importlib
+import warnings
+from typing import Any
 
-from agents.bench.methods import (DEFAULT_METHODS, METHODS, REFERENCES, Method, PolicyMethod, load_agent,
-                                  register_method, resolve_method)
-from agents.bench.protocol import CSV_COLUMNS, HEADROOM_COLUMNS, PRESETS, Protocol, run_protocol
-from agents.bench.report import PAIRED_COLUMNS, write_reports
-
-__all__ = ["benchmark", "Protocol", "PRESETS", "METHODS", "DEFAULT_METHODS", "REFERENCES", "Method",
-           "PolicyMethod", "register_method", "resolve_method", "load_agent", "CSV_COLUMNS", "PAIRED_COLUMNS",
-           "HEADROOM_COLUMNS", "run_and_report", "main"]
+#: The names this package exported before 0.2.0, and the module that holds each now.
+MOVED = {
+    **dict.fromkeys(("benchmark", "run_and_report", "main", "Protocol", "PRESETS", "CSV_COLUMNS", "PAIRED_COLUMNS",
+                     "HEADROOM_COLUMNS"), "agents.bench.v1"),
+    **dict.fromkeys(("METHODS", "DEFAULT_METHODS", "REFERENCES", "Method", "PolicyMethod", "register_method",
+                     "resolve_method", "load_agent"), "agents.bench.methods"),
+}
 
 
-def benchmark(policies: Mapping[str, Any] | None = None, out: str | os.PathLike = "bench", *,
-              suites: Sequence[str] | None = None, methods: Sequence[str] | None = None, quick: bool = False,
-              protocol: Protocol | None = None, seeds: int | None = None, progress: bool = False,
-              verbose: bool = True) -> dict:
-    """Run the v1 protocol and write its files to ``out``; returns rows, headroom and notes.
-
-    Args:
-        policies: your policies, ``{"name": policy}`` (a class taking the env, an object with
-            ``predict(obs, state=None, episode_start=True, deterministic=True)``, or a callable
-            ``obs -> action``); deployed greedily on the same test children as every method.
-        out: the run folder; running again with the same folder resumes.
-        suites: instance sets (default: the preset's); ``hpenv.instance_sets()`` lists them.
-        methods: names of `METHODS` or ``"pkg.mod:Name"`` (default: `DEFAULT_METHODS`);
-            the two references of the headroom gate always run.
-        quick: start from ``PRESETS["quick"]`` instead of ``PRESETS["full"]``.
-        protocol: a [`Protocol`][agents.bench.protocol.Protocol] (overrides ``quick``).
-        seeds: evaluation seeds per test member.
-    """
-    p = dataclasses.replace(protocol or PRESETS["quick" if quick else "full"])
-    if suites is not None:
-        p.suites = tuple(suites)
-    if seeds is not None:
-        p.seeds = int(seeds)
-    specs: list[Any] = list(methods if methods is not None else (p.methods or DEFAULT_METHODS))
-    for name, pol in (policies or {}).items():
-        if name in METHODS:
-            raise ValueError(f"policy name {name!r} clashes with a built-in method; rename it")
-        specs.append(PolicyMethod(name, pol))
-    t0 = time.perf_counter()
-    log = (lambda msg: print(f"[{time.perf_counter() - t0:6.0f}s] {msg}", flush=True)) if verbose else (lambda m: None)
-    return run_and_report(p, out, specs, progress=progress, log=log)
-
-
-def run_and_report(protocol: Protocol, out: str | os.PathLike, methods: Sequence[Any], *, progress: bool,
-                   log, command: str | None = None) -> dict:
-    """[`run_protocol`][agents.bench.protocol.run_protocol], then the reports, written once from its rows
-    (``results.md``, ``paired.csv``, the plot); what [`benchmark`][agents.bench.benchmark] and
-    ``hptune bench`` both run."""
-    result = run_protocol(protocol, out, methods=methods, progress=progress, log=log)
-    write_reports(Path(out), result["rows"], result["headroom"], notes=result["notes"], protocol=protocol,
-                  wall_s=result["wall_s"], cpu_s=result["cpu_s"], command=command)
-    return result
-
-
-def main(args: argparse.Namespace) -> int:
-    """``hptune bench --out DIR [--quick] [--suite NAME] [--agent pkg.mod:Name ...] [--methods a,b] [--seeds N]``."""
-    p = dataclasses.replace(PRESETS["quick" if args.quick else "full"])
-    if getattr(args, "suite", None):
-        p.suites = tuple(s.strip() for s in args.suite.split(",") if s.strip())
-    if getattr(args, "seeds", None):
-        p.seeds = int(args.seeds)
-    specs = list(getattr(args, "methods", None) or p.methods or DEFAULT_METHODS)
-    specs += list(getattr(args, "agent", None) or [])
-    t0 = time.perf_counter()
-    command = "hptune " + " ".join(sys.argv[1:]) if sys.argv and "bench" in sys.argv else None
-    result = run_and_report(p, args.out, specs, progress=not getattr(args, "no_progress", False),
-                            log=lambda msg: print(f"[{time.perf_counter() - t0:6.0f}s] {msg}", file=sys.stderr,
-                                                  flush=True), command=command)
-    print((Path(args.out) / "results.md").read_text())
-    print(f"wrote {len(result['rows'])} rows to {Path(args.out) / 'results.csv'} in {result['wall_s']:.0f} s "
-          f"({result['cpu_s']:.0f} s CPU time)")
-    return 0
+def __getattr__(name: str) -> Any:
+    """A name of `MOVED`, imported from its module on first use (PEP 562) and kept here, so that it
+    warns once."""
+    module = MOVED.get(name)
+    if module is None:  # also how ``from agents.bench import v2`` falls through to importing the submodule
+        raise AttributeError(f"module 'agents.bench' has no attribute {name!r}")
+    warnings.warn(f"agents.bench.{name} is deprecated; import it from {module}", DeprecationWarning, stacklevel=2)
+    value = globals()[name] = getattr(importlib.import_module(module), name)
+    return value

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 from agents.checkpoint import atomic_write
 
-__all__ = ["cpu_name", "cached_units", "DEPLOY_CHUNK", "CSV_COLUMNS", "V2_COLUMNS", "HEADROOM_COLUMNS", "write_atomic", "write_csv", "read_rows",
+__all__ = ["cpu_name", "cached_units", "DEPLOY_CHUNK", "V2_COLUMNS", "write_atomic", "write_csv", "read_typed",
            "read_v2_rows"]
 
 #: Children a method deploys on a test member train alone, one per vector env (``chunk=1``): batched
@@ -21,9 +21,6 @@ __all__ = ["cpu_name", "cached_units", "DEPLOY_CHUNK", "CSV_COLUMNS", "V2_COLUMN
 #: bit for bit whichever method deploys it, so paired differences are exactly zero where methods agree.
 DEPLOY_CHUNK = 1
 
-CSV_COLUMNS = ["suite", "member", "seed", "method", "test_accuracy", "val_accuracy", "deployed_sgd_steps",
-               "search_sgd_steps", "one_off_sgd_steps", "wall_time_s", "one_off_wall_time_s", "diverged",
-               "input_scale", "label_noise", "source", "chosen"]
 #: Benchmark v2's results.csv: one row per (member, evaluation seed, method, training seed). ``training_seed``
 #: is the meta-training seed of a learned method's copy and -1 for a method that is not meta-trained;
 #: ``schedule`` is the deployed child's applied hyper-parameters as JSON.
@@ -31,8 +28,6 @@ V2_COLUMNS = ["suite", "split", "member", "seed", "method", "method_version", "m
               "test_accuracy", "val_accuracy", "deployed_sgd_steps", "search_sgd_steps", "one_off_sgd_steps",
               "one_off_wall_time_s", "wall_time_s", "diverged", "protocol_hash", "schedule", "replayable", "source",
               "chosen"]
-HEADROOM_COLUMNS = ["suite", "reference", "gain", "ci_low", "ci_high", "saturated", "n_pairs", "p_wilcoxon",
-                    "oracle_mean", "reference_mean", "reference_choice"]
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -51,11 +46,14 @@ def _csv_text(rows: Sequence[dict], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def write_csv(rows: Sequence[dict], path: Path, columns: Sequence[str] = CSV_COLUMNS) -> None:
+def write_csv(rows: Sequence[dict], path: Path, columns: Sequence[str]) -> None:
+    """``rows`` as a CSV file of ``columns`` (others left out; floats to six significant digits), atomically."""
     write_atomic(path, _csv_text(rows, columns))
 
 
-def _read_typed(path: Path, ints: Sequence[str], floats: Sequence[str], flags: Sequence[str]) -> list[dict]:
+def read_typed(path: Path, ints: Sequence[str], floats: Sequence[str], flags: Sequence[str]) -> list[dict]:
+    """Rows of the CSV file at ``path`` (none if it does not exist), the named columns as ints, floats and
+    flags (``"True"``); the rest stay text."""
     if not Path(path).exists():
         return []
     with open(path) as f:
@@ -70,19 +68,12 @@ def _read_typed(path: Path, ints: Sequence[str], floats: Sequence[str], flags: S
     return rows
 
 
-def read_rows(path: Path) -> list[dict]:
-    """Rows of a (v1) results.csv with numbers as Python numbers."""
-    return _read_typed(path, ("seed", "deployed_sgd_steps", "search_sgd_steps", "one_off_sgd_steps"),
-                       ("test_accuracy", "val_accuracy", "wall_time_s", "one_off_wall_time_s", "input_scale",
-                        "label_noise"), ("diverged",))
-
-
 def read_v2_rows(path: Path) -> list[dict]:
     """Rows of a v2 results.csv (`V2_COLUMNS`) with numbers and flags as Python values; ``schedule``
     stays the JSON text it was written as."""
-    return _read_typed(path, ("seed", "training_seed", "deployed_sgd_steps", "search_sgd_steps", "one_off_sgd_steps"),
-                       ("test_accuracy", "val_accuracy", "wall_time_s", "one_off_wall_time_s"),
-                       ("diverged", "replayable"))
+    return read_typed(path, ("seed", "training_seed", "deployed_sgd_steps", "search_sgd_steps", "one_off_sgd_steps"),
+                      ("test_accuracy", "val_accuracy", "wall_time_s", "one_off_wall_time_s"),
+                      ("diverged", "replayable"))
 
 
 def cached_units(fn: Callable[[tuple], Any], units: list[tuple], folder: Path, log, what: str,

@@ -1,4 +1,5 @@
-"""The accuracy-vs-compute plot (v1 pairs, v2 members) and v2's per-member differences against the references."""
+"""Benchmark v2's plots (accuracy against compute per member, per-member differences against the references)
+and the pieces every benchmark's plots share; v1's pair plot is [`agents.bench.v1.plots`][]."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ from pathlib import Path
 from typing import Sequence
 
 from agents.bench.member_stats import member_differences, member_factor, member_matrix, method_summary, read_members
-from agents.bench.stats import summary_table
 
-__all__ = ["plot_accuracy_vs_compute", "plot_member_accuracy_vs_compute", "plot_member_differences"]
+__all__ = ["pyplot", "method_colors", "save_with_one_legend", "plot_member_accuracy_vs_compute",
+           "plot_member_differences"]
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib and its pyplot on the Agg backend (files only: runs have no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,12 +22,13 @@ def _pyplot():
     return matplotlib, plt
 
 
-def _method_colors(matplotlib, methods: Sequence[str]) -> dict:
+def method_colors(matplotlib, methods: Sequence[str]) -> dict:
+    """One colour per method, in the order given (tab10, cycled)."""
     cmap = matplotlib.colormaps["tab10"]
     return {m: cmap(i % 10) for i, m in enumerate(methods)}
 
 
-def _save_with_one_legend(plt, fig, axes, path: Path) -> None:
+def save_with_one_legend(plt, fig, axes, path: Path) -> None:
     """One legend right of the panels, each method once, then the PNG."""
     seen: dict = {}
     for ax in axes.flat:
@@ -37,57 +40,16 @@ def _save_with_one_legend(plt, fig, axes, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_accuracy_vs_compute(rows: Sequence[dict], path: Path) -> None:
-    """One panel per suite: mean test accuracy against child SGD steps per result.
-
-    A marker sits at the per-result compute (deployed child + search), nudged sideways per method
-    so that equal costs stay readable; its bar spans the per-seed means (each over the test
-    members). A thin line runs right to the total with the whole one-off cost added (selection,
-    meta-training), so every cost shows. Benchmark v2's rows (they carry ``training_seed``) are drawn
-    by [`plot_member_accuracy_vs_compute`][agents.bench.plots.plot_member_accuracy_vs_compute].
-    """
-    if rows and "training_seed" in rows[0]:
-        return plot_member_accuracy_vs_compute(rows, path)
-    matplotlib, plt = _pyplot()
-    stats = summary_table(rows)
-    if not stats:
-        return
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    colors = _method_colors(matplotlib, methods)
-    n = len(stats)
-    fig, axes = plt.subplots(1, n, figsize=(5.5 * n, 4.2), squeeze=False)
-    for ax, (suite, ms) in zip(axes.flat, stats.items()):
-        for m, s in ms.items():
-            nudge = 1.0 + 0.04 * (methods.index(m) - (len(methods) - 1) / 2)
-            per_result = max(s["deployed"] + s["search"], 1.0) * nudge
-            total = per_result + s["one_off"]
-            marker = "D" if s["source"] == "user" else ("*" if m.startswith("RR") else "o")
-            yerr = [[s["mean"] - s["seed_min"]], [s["seed_max"] - s["mean"]]]
-            ax.errorbar(per_result, s["mean"], yerr=yerr, fmt=marker, color=colors[m], capsize=2, label=m,
-                        ms=9 if marker == "*" else 6)
-            if total > per_result:
-                ax.plot([per_result, total], [s["mean"], s["mean"]], color=colors[m], lw=0.8, alpha=0.6)
-                ax.plot([total], [s["mean"]], "|", color=colors[m], ms=8)
-        ax.set_xscale("log")
-        ax.set_title(suite)
-        ax.set_xlabel("child SGD steps per result (marker); + one-off cost (line end)")
-        ax.text(0.01, 0.01, "bars: range of per-seed means", transform=ax.transAxes, fontsize=7, alpha=0.7)
-        ax.set_ylabel("test accuracy")
-        ax.grid(alpha=0.3)
-    _save_with_one_legend(plt, fig, axes, path)
-
-
-
 def plot_member_accuracy_vs_compute(rows: Sequence[dict], path: Path, split: str = "test") -> None:
     """Benchmark v2, one panel per suite: each method at its member-level mean test accuracy on ``split``
     against its total compute per deployed child (deployed + search SGD steps + its one-off cost over
     the children it deployed), log x. A learned method's bar spans its per-training-seed means; a
     thin line from deployed + search to the marker shows the one-off share."""
-    matplotlib, plt = _pyplot()
+    matplotlib, plt = pyplot()
     suites = list(dict.fromkeys(r["suite"] for r in rows if r["split"] == split))
     if not suites:
         return
-    colors = _method_colors(matplotlib, list(dict.fromkeys(r["method"] for r in rows)))
+    colors = method_colors(matplotlib, list(dict.fromkeys(r["method"] for r in rows)))
     fig, axes = plt.subplots(1, len(suites), figsize=(5.5 * len(suites), 4.2), squeeze=False)
     for ax, suite in zip(axes.flat, suites):
         for m, s in method_summary(rows, suite, split).items():
@@ -104,7 +66,7 @@ def plot_member_accuracy_vs_compute(rows: Sequence[dict], path: Path, split: str
         ax.set_ylabel("member-level mean test accuracy")
         ax.text(0.01, 0.01, "bars: range over meta-training seeds", transform=ax.transAxes, fontsize=7, alpha=0.7)
         ax.grid(alpha=0.3)
-    _save_with_one_legend(plt, fig, axes, path)
+    save_with_one_legend(plt, fig, axes, path)
 
 
 def plot_member_differences(rows: Sequence[dict], members: Sequence[dict] | Path | str, method: str,
@@ -112,7 +74,7 @@ def plot_member_differences(rows: Sequence[dict], members: Sequence[dict] | Path
     """A panel per reference: ``method``'s member-level difference against it on each member (seeds
     averaged), against one ``factor`` of ``members.csv`` (its rows, or its path); a categorical factor's
     members are grouped by value. A zero line marks no difference."""
-    matplotlib, plt = _pyplot()
+    matplotlib, plt = pyplot()
     if not references:
         raise ValueError(f"references must name at least one method, got {references!r}")
     if isinstance(members, (str, Path)):

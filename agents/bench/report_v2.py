@@ -9,7 +9,7 @@ from typing import Sequence
 
 from agents.bench.common import write_atomic, write_csv
 from agents.bench.member_stats import PAIRED_COLUMNS, method_summary, paired_rows, read_members
-from agents.bench.plots import plot_accuracy_vs_compute, plot_member_differences
+from agents.bench.plots import plot_member_accuracy_vs_compute, plot_member_differences
 
 __all__ = ["write_suite_report", "ledger_table_md", "FACTORS_PLOTTED"]
 
@@ -112,7 +112,7 @@ def write_suite_report(folder: Path, plan, protocol, sel: dict, gates: Sequence[
                   *_methods_md(method_summary(rows, plan.name, split), notes), ""]
     write_atomic(folder / "results.md", "\n".join(lines) + "\n")
     test_rows = [r for r in rows if r["split"] == splits[0]]
-    plot_accuracy_vs_compute(test_rows, folder / "accuracy_vs_compute.png")
+    plot_member_accuracy_vs_compute(test_rows, folder / "accuracy_vs_compute.png")
     members = read_members(folder / "members.csv")
     controller, references = families[plan.name]
     if references:

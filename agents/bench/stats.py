@@ -23,7 +23,7 @@ import numpy as np
 from agents.evaluation import iqm  # the one implementation (rliable's interquartile mean)
 
 __all__ = ["paired_comparison", "holm", "iqm", "probability_of_improvement", "signed_rank_p", "win_tie_loss", "verdict",
-           "methods_of", "summary_table"]
+           "difference_text", "methods_of", "summary_table"]
 
 #: Differences smaller than this are ties (accuracies are multiples of 1 / n_test anyway).
 TIE_TOLERANCE = 1e-9
@@ -119,6 +119,11 @@ def verdict(c: dict, alpha: float = 0.05) -> str:
     if c["ci_high"] < 0:
         return "worse"
     return "no difference shown"
+
+
+def difference_text(c: dict) -> str:
+    """A paired comparison's mean difference and 95% interval in points: ``+8.50 [+4.34, +13.31]``."""
+    return f"{100 * c['mean_diff']:+.2f} [{100 * c['ci_low']:+.2f}, {100 * c['ci_high']:+.2f}]"
 
 
 # ---------------------------------------------------------------------- tables of rows

@@ -41,12 +41,14 @@ import numpy as np
 import hpenv
 from agents.bench.candidates import schedule_family, static_grid
 from agents.bench.common import cached_units, write_atomic, write_csv
+from agents.bench.methods.budgets import MethodBudgets
 from agents.bench.parallel import run_units
 from agents.bench.preregistration import ProtocolError, RegisteredProtocol, SuitePlan
 from agents.engine import EpisodeRecord, schedule_episodes, static_episodes
 from hpenv.instances import Suite
 
-__all__ = ["HEADROOM_V2_COLUMNS", "SelectionView", "PrepareContext", "selection_stage", "gate_rows", "plan_of"]
+__all__ = ["HEADROOM_V2_COLUMNS", "SelectionView", "PrepareContext", "method_budgets", "selection_stage", "gate_rows",
+           "plan_of"]
 
 HEADROOM_V2_COLUMNS = ["suite", "gate", "method", "reference", "n_members", "gain", "ci_low", "ci_high",
                        "p_wilcoxon", "method_mean", "reference_mean", "threshold", "passes"]
@@ -214,26 +216,29 @@ def gate_rows(plan: SuitePlan, protocol: RegisteredProtocol, sel: dict) -> list[
 
 
 # ---------------------------------------------------------------------- stage 3: methods
-class PrepareContext:
-    """What a method's ``prepare`` receives in v2: the attributes v1's
-    [`agents.bench.protocol.SuiteContext`][] offers methods, with the suite seen through
-    [`SelectionView`][agents.bench.v2.SelectionView] and no test grid, so no code path reaches a test member.
+def method_budgets(protocol: RegisteredProtocol, seed: int = 0) -> MethodBudgets:
+    """The protocol's budgets as a method reads them, seeded with the meta-training seed ``seed`` (0 for
+    methods that learn nothing); RR meta is meta-trained with absolute actions only."""
+    b = protocol.budgets
+    return MethodBudgets(meta_episodes=b.meta_episodes, num_envs=b.num_envs,
+                         search_budget_episodes=b.search_budget_episodes, search_candidates=b.search_candidates,
+                         tpe_startup_trials=b.tpe_startup_trials, pbt_interval=b.pbt_interval, seed=int(seed),
+                         rr_spaces=("absolute",))
 
-    ``protocol`` is a v1 [`Protocol`][agents.bench.protocol.Protocol] carrying the registered budgets,
-    its ``seed`` the meta-training seed of this preparation (0 for methods that learn nothing).
+
+class PrepareContext:
+    """What a method receives in v2 (``prepare(ctx)``, ``run(ctx, member, seeds)``): the suite seen
+    through [`SelectionView`][agents.bench.v2.SelectionView], the selection stage's choices and no test grid,
+    so no code path reaches a test member; ``budgets`` is [`method_budgets`][agents.bench.v2.method_budgets]
+    for the meta-training seed ``seed``.
     """
 
     def __init__(self, plan: SuitePlan, protocol: RegisteredProtocol, sel: dict, cache_dir: Path, seed: int = 0):
-        from agents.bench.protocol import Protocol
-        from agents.options import reinforce_settings
-
-        b = protocol.budgets
         self.suite = SelectionView(plan)
-        self.protocol = Protocol(suites=(plan.name,), seeds=len(protocol.evaluation_seeds), seed=int(seed),
-                                 rr_meta_episodes=b.meta_episodes, num_envs=b.num_envs, rr=reinforce_settings(),
-                                 rr_spaces=("absolute",), search_budget_episodes=b.search_budget_episodes,
-                                 search_candidates=b.search_candidates, tpe_startup_trials=b.tpe_startup_trials,
-                                 pbt_interval=b.pbt_interval)
+        self.budgets = method_budgets(protocol, seed)
+        # The methods the v2 ledger scored read their budgets as ``ctx.protocol``, and their fingerprints
+        # hash that code (method_identity): the budgets answer to that name too, so it stays as scored.
+        self.protocol = self.budgets
         self.env_kwargs = plan.env_kwargs
         self.episode_steps = plan.deployed_sgd_steps
         self.space = hpenv.HPSpace.default()

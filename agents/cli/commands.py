@@ -16,7 +16,7 @@ import gymnasium as gym
 import hpenv
 from agents.baselines import FixedPolicy, RandomPolicy
 from agents.checkpoint import atomic_write, load_checkpoint
-from agents.cli.compare import compare, compare_on_selection, compare_on_v2_selection, members_by_factor
+from agents.cli.compare import final_comparison, members_by_factor
 from agents.cli.config import RESUME_OPTIONS, TrainConfig, train_options
 from agents.cli.run_folder import RunFolder
 from agents.cli.summary import first_name, paired_text, plot_run, schedule_text, summary_table
@@ -59,13 +59,22 @@ def train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     cfg, path = train_config(args)
-    # Everything that can fail on bad input (a missing extra, the task, its data, the checkpoint)
+    # Everything that can fail on bad input (the task, its data, a missing extra, the checkpoint)
     # runs before the run folder is created or touched.
-    require_all(cfg.extras)
     env = gym.make(hpenv.ENV_ID, **cfg.env_kwargs())
+    # the baselines the trained policy is compared with; a suite's references are chosen constants instead
+    # of the random one
+    baselines: dict[str, Any] = {}
+    if cfg.agent == "random" or not cfg.is_suite:
+        baselines["random"] = RandomPolicy(env, seed=cfg.seed)
+    baselines["fixed default"] = FixedPolicy(env)
+    if cfg.agent in ("random", "fixed"):  # nothing to train: the run is that baseline
+        baselines = {k: v for k, v in baselines.items() if k.startswith(cfg.agent)}
+    require_all(cfg.extras)
     names = env.unwrapped.hp_space.names
     make_trainer = TRAINERS[cfg.agent].trainer
-    trainer = make_trainer(cfg, path / "checkpoints" / "last.pt", bool(args.resume), env) if make_trainer else None
+    checkpoint = path / "checkpoints" / "last.pt"
+    trainer = make_trainer(cfg, checkpoint, bool(args.resume), env) if make_trainer else None
     if trainer is not None and trainer.episodes_done > cfg.episodes:
         raise ValueError(f"--episodes {cfg.episodes} is below the {trainer.episodes_done} episodes the run has "
                          f"trained already; give a total of at least {trainer.episodes_done}")
@@ -79,29 +88,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         policy, history = trainer.learn(run, not args.no_progress)
         policies[f"{trainer.label} (greedy)"] = policy
     train_time = time.perf_counter() - t0
-    if cfg.agent == "random" or not cfg.is_suite:  # a suite's references are chosen constants instead
-        policies["random"] = RandomPolicy(env, seed=cfg.seed)
-    policies["fixed default"] = FixedPolicy(env)
-    if cfg.agent in ("random", "fixed"):  # nothing to train: these are the baselines themselves
-        policies = {k: v for k, v in policies.items() if k.startswith(cfg.agent)}
-    shown = None
-    if cfg.is_v2:
-        ckpt = path / "checkpoints" / "last.pt"
-        results, references, members = compare_on_v2_selection(policies, cfg, ckpt if ckpt.exists() else None)
-        table = summary_table(results) + "\n\n" + paired_text(results, references, members)
-        where = (f"{len(members)} selection members of {cfg.task} x {cfg.eval_episodes} seeds, member level (the "
-                 f"benchmark's references were chosen on these members, at other seeds)")
-        shown = members_by_factor(results[first_name(results)], members)
-    elif cfg.is_suite:
-        results, references = compare_on_selection(policies, cfg, run.path / "selection")
-        table = summary_table(results) + "\n\n" + paired_text(results, references)
-        where = (f"{len(hpenv.instance_set(cfg.task, 'selection'))} selection members of {cfg.task} x "
-                 f"{cfg.eval_episodes} seeds (the references were chosen on these very children)")
-    else:
-        results = compare(policies, cfg.env_kwargs(), cfg.eval_episodes)
-        table = summary_table(results)
-        where = f"{cfg.eval_episodes} held-out seeds ({cfg.task})"
+    policies.update(baselines)
+    comparison = final_comparison(policies, cfg, run.path, checkpoint if checkpoint.exists() else None)
+    results, where = comparison.results, comparison.where
+    table = summary_table(results)
+    if comparison.references:
+        table += "\n\n" + paired_text(results, comparison.references, comparison.members)
     first = first_name(results)
+    shown = members_by_factor(results[first], comparison.members) if comparison.members else None
     plot_run(run, history, shown or results[first][0], names, results, env.unwrapped.hp_space)
     summary = {
         "config": asdict(cfg), "train_wall_time_s": train_time,
@@ -134,9 +128,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     overrides = {name: getattr(args, name) for name in ("task", "horizon", "steps_per_action", "data_root")
                  if getattr(args, name) is not None}
     cfg = dataclasses.replace(cfg, **overrides)
-    env_kwargs = cfg.env_kwargs()
-    if cfg.is_suite:  # a suite's run trained on its train members: evaluate on its selection members
-        env_kwargs["task"] = f"{cfg.task}/selection"
+    # a suite's run trained on its train members: evaluate on its selection members
+    env_kwargs = cfg.env_kwargs(f"{cfg.task}/selection" if cfg.is_suite else None)
     env = gym.make(hpenv.ENV_ID, **env_kwargs)
     if load_checkpoint(ckpt).get("agent") == SB3_CHECKPOINT:
         policy = SB3Policy(sb3_policy(load_sb3(ckpt, env), env, ckpt, cfg.device))
@@ -177,6 +170,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from agents.bench.v2 import main_v2
 
         return main_v2(args)
-    from agents.bench import main as bench_main
+    from agents.bench.v1 import main as bench_main
 
     return bench_main(args)

@@ -1,9 +1,11 @@
 """The final comparisons of ``hptune train``: the trained policy beside baselines and references, on the same children.
 
+[`final_comparison`][agents.cli.compare.final_comparison] picks one by the run's task:
 [`compare`][agents.cli.compare.compare] on a task's held-out seeds,
 [`compare_on_selection`][agents.cli.compare.compare_on_selection] on a v1 suite's selection members
 (references chosen there), [`compare_on_v2_selection`][agents.cli.compare.compare_on_v2_selection] on a v2
 suite's selection members with the references the registered benchmark run chose. Test members are never used.
+Every child plays the run's episode ([`episode_kwargs`][agents.cli.config.TrainConfig.episode_kwargs]).
 """
 
 from __future__ import annotations
@@ -21,7 +23,45 @@ from agents.engine import EpisodeRecord
 from agents.evaluation import run_episodes
 from agents.seeds import REPORT
 
-__all__ = ["compare", "compare_on_selection", "compare_on_v2_selection", "members_by_factor"]
+__all__ = ["Comparison", "final_comparison", "compare", "compare_on_selection", "compare_on_v2_selection",
+           "members_by_factor"]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The comparison a run of ``hptune train`` ends with.
+
+    Attributes:
+        results: every method's children by name (the trained policy first), in (member, seed) order.
+        references: the methods every other one is paired against (none on a plain task).
+        members: a v2 suite's selection members, compared at member level; None: children paired one by one.
+        where: which children these are, in words.
+    """
+
+    results: dict[str, list[EpisodeRecord]]
+    references: list[str]
+    members: list[str] | None
+    where: str
+
+
+def final_comparison(policies: dict[str, Any], cfg: TrainConfig, folder: Path, checkpoint: Path | None = None
+                     ) -> Comparison:
+    """The comparison for ``cfg.task``: a task's ([`compare`][agents.cli.compare.compare]), a v2 suite's
+    ([`compare_on_v2_selection`][agents.cli.compare.compare_on_v2_selection], ``checkpoint`` the trained
+    RecurrentReinforce's) or a v1 suite's ([`compare_on_selection`][agents.cli.compare.compare_on_selection],
+    its references' selection cached in ``folder / "selection"``)."""
+    if not cfg.is_suite:
+        return Comparison(compare(policies, cfg.env_kwargs(), cfg.eval_episodes), [], None,
+                          f"{cfg.eval_episodes} held-out seeds ({cfg.task})")
+    if cfg.is_v2:
+        results, references, members = compare_on_v2_selection(policies, cfg, checkpoint)
+        return Comparison(results, references, members,
+                          f"{len(members)} selection members of {cfg.task} x {cfg.eval_episodes} seeds, member level "
+                          f"(the benchmark's references were chosen on these members, at other seeds)")
+    results, references = compare_on_selection(policies, cfg, folder / "selection")
+    return Comparison(results, references, None,
+                      f"{len(hpenv.instance_set(cfg.task, 'selection'))} selection members of {cfg.task} x "
+                      f"{cfg.eval_episodes} seeds (the references were chosen on these very children)")
 
 
 def compare(policies: dict[str, Any], env_kwargs: dict, episodes: int) -> dict[str, list[EpisodeRecord]]:
@@ -46,13 +86,13 @@ def compare_on_selection(policies: dict[str, Any], cfg: TrainConfig, cache: Path
     never used. Returns the results by method name (in (member, seed) order) and the names of the
     two references.
     """
-    from agents.bench.protocol import Protocol, SuiteContext
+    from agents.bench.v1.protocol import Protocol, SuiteContext
     from agents.engine import evaluate_policy, schedule_episodes, static_episodes
 
-    protocol = Protocol(suites=(cfg.task,), selection_seeds=cfg.eval_episodes, horizon=cfg.horizon,
-                        steps_per_action=cfg.steps_per_action, seed=cfg.seed)
+    # v1's candidates and selection seeds choose the references; every child plays the run's episode
+    protocol = Protocol(suites=(cfg.task,), selection_seeds=cfg.eval_episodes, seed=cfg.seed)
     # one cache per seed count: a resumed run with another --eval-episodes chooses its references anew
-    ctx = SuiteContext(cfg.task, protocol, cache / f"{cfg.eval_episodes}-seeds")
+    ctx = SuiteContext(cfg.task, protocol, cache / f"{cfg.eval_episodes}-seeds", env_kwargs=cfg.episode_kwargs())
     print(f"choosing the references on {len(ctx.selection_members())} selection members x {cfg.eval_episodes} "
           f"seeds ({len(ctx.candidates)} static tuples, {len(ctx.schedules)} fixed schedules)")
     selection = ctx.run_selection()
@@ -61,7 +101,7 @@ def compare_on_selection(policies: dict[str, Any], cfg: TrainConfig, cache: Path
     schedule = ctx.schedules[selection["schedule_best"]]
     references = [f"best static tuple ({_tuple_text(ctx.space.decode(static))})",
                   f"best fixed schedule ({ctx.schedule_names[selection['schedule_best']]})"]
-    kw = {"device": cfg.device, **ctx.env_kwargs}
+    kw = ctx.env_kwargs
     results: dict[str, list[EpisodeRecord]] = {name: [] for name in [*policies, *references]}
     for member in ctx.selection_members():
         for name, policy in policies.items():
@@ -120,6 +160,7 @@ def compare_on_v2_selection(policies: dict[str, Any], cfg: TrainConfig, checkpoi
     from agents.seeds import V2_SELECTION
     from hpenv.config import EnvConfig
 
+    kw = cfg.episode_kwargs()
     space = EnvConfig.from_kwargs(cfg.env_kwargs()).resolve_space()  # the env's space, without building one
     chosen = registered_references(cfg.task)
     schedules = {f"{name} ({_schedule_title(steps)})": np.stack([space.encode(values) for values in steps])
@@ -133,7 +174,6 @@ def compare_on_v2_selection(policies: dict[str, Any], cfg: TrainConfig, checkpoi
     except (pickle.PicklingError, TypeError, AttributeError):  # it cannot travel: evaluate here, member by member
         workers = 1
     members = hpenv.instance_set(cfg.task, "selection")
-    kw = {"horizon": cfg.horizon, "steps_per_action": cfg.steps_per_action, "device": cfg.device}
     units = [(m, seeds, kw, portable, schedules) for m in members]
     print(f"comparing on {len(members)} selection members x {len(seeds)} seeds with the benchmark's references "
           f"({', '.join(schedules)}), {workers} worker(s)")

@@ -214,11 +214,19 @@ class TrainConfig:
         """Whether ``task`` names a benchmark v2 suite (compared with the references its registered run chose)."""
         return self.is_suite and self.task.startswith("v2/")
 
-    def env_kwargs(self) -> dict[str, Any]:
-        """The training env's arguments (a suite's train members as one task family)."""
-        task = f"{self.task}/train" if self.is_suite else self.task
-        kwargs = {"task": task, "horizon": self.horizon, "steps_per_action": self.steps_per_action,
-                  "device": self.device}
+    def env_kwargs(self, task: str | None = None) -> dict[str, Any]:
+        """The env's arguments for ``task`` (default: the training task, a suite's train members as one task
+        family): the task, then [`episode_kwargs`][agents.cli.config.TrainConfig.episode_kwargs]."""
+        return {"task": task or (f"{self.task}/train" if self.is_suite else self.task), **self.episode_kwargs()}
+
+    def episode_kwargs(self) -> dict[str, Any]:
+        """Every env argument of the run but the task: the episode (``horizon``, ``steps_per_action``), the
+        device and the data's folder. The one place the run's episode settings are handed on: training,
+        evaluation and every comparison build their envs from it (through
+        [`env_kwargs`][agents.cli.config.TrainConfig.env_kwargs], or beside the member each child trains
+        on)."""
+        kwargs: dict[str, Any] = {"horizon": self.horizon, "steps_per_action": self.steps_per_action,
+                                  "device": self.device}
         if self.data_root:
             kwargs["task_kwargs"] = {"root": self.data_root}
         return kwargs

@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("tasks", help="list the built-in tasks").set_defaults(func=cmd_tasks)
 
-    b = sub.add_parser("bench", help="the v1 benchmark: instance sets, headroom gate, paired statistics")
+    b = sub.add_parser("bench", help="run a benchmark (v1, frozen; --v2: the registered protocol) or verify a v2 "
+                                     "results folder (--verify)")
     what = b.add_mutually_exclusive_group(required=True)
     what.add_argument("--out", help="run folder (results.csv, paired.csv, headroom.csv, results.md, "
                                     "plot); the same folder again resumes a killed run")
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also benchmark your policy (a class taking env, or an object/callable) or Method")
     b.add_argument("--seeds", type=int, help="evaluation seeds per test member")
     b.add_argument("--methods", type=lambda text: [t.strip() for t in text.split(",") if t.strip()],
-                   help="comma-separated methods (names of agents.bench.METHODS or module:Name)")
+                   help="comma-separated methods (names of agents.bench.methods.METHODS or module:Name)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_bench)
     return p

@@ -22,8 +22,7 @@ def paired_text(results: dict[str, list[EpisodeRecord]], references: list[str],
     ``members`` (results in (member, seed) order) at member level, as ``hptune bench --v2`` reports a
     suite (seeds averaged within a member, members resampled, Wilcoxon over members)."""
     from agents.bench.member_stats import member_comparison
-    from agents.bench.report import difference_text
-    from agents.bench.stats import paired_comparison
+    from agents.bench.stats import difference_text, paired_comparison
 
     def compare(x: list[EpisodeRecord], y: list[EpisodeRecord]) -> dict:
         if members is None:

@@ -23,9 +23,8 @@ import csv
 import sys
 from pathlib import Path
 
-from agents.bench.protocol import read_rows
-from agents.bench.report import difference_text
-from agents.bench.stats import holm, paired_comparison
+from agents.bench.stats import difference_text, holm, paired_comparison
+from agents.bench.v1.protocol import read_rows
 
 BASE = "RR ablation: absolute actions only"
 

@@ -4,7 +4,7 @@
     python benchmarks/studies/rr_learning_curve.py --suite v1/wine-scaled --space relative_lr --out runs/curve-wine
     python benchmarks/studies/rr_learning_curve.py --group-size 1 --baseline moving_average --out runs/curve-ma
 
-Meta-trains with the benchmark's settings (``agents.bench.Protocol.rr``: batches of
+Meta-trains with the benchmark's settings (``agents.bench.v1.Protocol.rr``: batches of
 64 children from the train members, in groups of 8 that share a member and an initial child, a
 leave-one-out baseline, the entropy bonus decayed from 0.05 to 0.005 over ``--episodes``) and
 every ``--eval-every`` episodes deploys the greedy policy on every selection member x
@@ -32,7 +32,7 @@ import torch
 
 import hpenv
 from agents.bench.methods import RR_SPACES, RRMeta
-from agents.bench.protocol import PRESETS, SELECTION_SEED, SuiteContext
+from agents.bench.v1.protocol import PRESETS, SELECTION_SEED, SuiteContext
 from agents.engine import evaluate_policy
 from agents.reinforce import RecurrentReinforce
 

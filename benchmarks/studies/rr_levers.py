@@ -36,8 +36,8 @@ import torch
 
 import hpenv
 from agents.bench.member_stats import member_comparison
-from agents.bench.report import difference_text
 from agents.bench.registered import registered_references
+from agents.bench.stats import difference_text
 from agents.engine import evaluate_policy, static_episodes
 from agents.options import reinforce_settings, with_entropy_decay
 from agents.reinforce import RecurrentReinforce

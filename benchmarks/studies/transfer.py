@@ -24,10 +24,10 @@ from pathlib import Path
 
 import torch
 
+from agents.bench.common import DEPLOY_CHUNK, write_atomic, write_csv
 from agents.bench.methods import RRMeta
-from agents.bench.protocol import DEPLOY_CHUNK, Protocol, SuiteContext, read_rows, write_atomic, write_csv
-from agents.bench.report import difference_text
-from agents.bench.stats import holm, paired_comparison
+from agents.bench.stats import difference_text, holm, paired_comparison
+from agents.bench.v1.protocol import Protocol, SuiteContext, read_rows
 from agents.engine import evaluate_policy
 
 REFERENCES = ("best static tuple", "best fixed schedule", "RR meta (train members)")

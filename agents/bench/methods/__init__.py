@@ -5,7 +5,9 @@ A method has two phases:
 * ``prepare(ctx)``, once per suite: anything chosen or learned before deployment (a constant
   chosen on selection members, meta-training on train members). It may only use
   ``ctx.selection`` (results on selection members) and the suite's train members; the SGD
-  steps it runs are its ``one_off_sgd_steps``.
+  steps it runs are its ``one_off_sgd_steps``. What it may spend, and the seed of its
+  learners, is ``ctx.budgets`` ([`MethodBudgets`][agents.bench.methods.budgets.MethodBudgets], under the
+  registered protocol's names).
 * ``run(ctx, member, seeds)``: deploy on one test member, one child per seed; returns one
   [`agents.engine.EpisodeRecord`][] per seed. The deployed child trains exactly one episode
   (``E = horizon * steps_per_action`` SGD steps); candidates a search tries besides it are its
@@ -16,7 +18,8 @@ takes a registered name or ``"package.module:Name"`` (a policy class taking the 
 with ``predict``, or a callable ``obs -> action``), so a user's policy is run exactly like
 ``fixed default``.
 
-The methods live by kind: the registry in [`base`][agents.bench.methods.base], the references in
+The methods live by kind: the registry in [`base`][agents.bench.methods.base] (and the budgets they
+read in [`budgets`][agents.bench.methods.budgets]), the references in
 [`references`][agents.bench.methods.references], the searches in [`searches`][agents.bench.methods.searches],
 the learned methods in [`learned`][agents.bench.methods.learned] (and the wrappers they train through
 in [`wrappers`][agents.bench.methods.wrappers]). Every name stays importable from here; importing the
@@ -28,6 +31,7 @@ from __future__ import annotations
 import inspect
 
 from agents.bench.methods.base import METHODS, Method, load_agent, register_method
+from agents.bench.methods.budgets import MethodBudgets
 # Every class stays importable from here (``from agents.bench.methods import RRMeta``).
 # isort: off  (importing registers: references, searches, learned methods, in table order)
 from agents.bench.methods.references import BestSchedule, BestStatic, FixedDefault, PolicyMethod, ReduceOnPlateau
@@ -50,7 +54,7 @@ from agents.bench.methods.learned import (
 # isort: on
 from agents.bench.methods.wrappers import CountingVectorEnv, EpisodeRecorder
 
-__all__ = ["Method", "PolicyMethod", "METHODS", "REFERENCES", "register_method", "resolve_method",
+__all__ = ["Method", "MethodBudgets", "PolicyMethod", "METHODS", "REFERENCES", "register_method", "resolve_method",
            "load_agent", "DEFAULT_METHODS"]
 
 #: The references every method is compared with (paired), in table order.

@@ -1,5 +1,10 @@
 """The learned methods, meta-trained on the suite's train members: RecurrentReinforce (``RR meta``
-and its ablations), Stable-Baselines3's PPO, A2C and RecurrentPPO, and a NAS-style controller."""
+and its ablations), Stable-Baselines3's PPO, A2C and RecurrentPPO, and a NAS-style controller.
+
+Their budgets are ``ctx.budgets`` ([`MethodBudgets`][agents.bench.methods.budgets.MethodBudgets]).
+``RR meta``, ``RR meta + online`` and the NAS-style controller read them as ``ctx.protocol`` under v1's names
+(``rr_meta_episodes``): the v2 ledger's fingerprints hash those classes' code
+([`agents.bench.v2.method_identity`][]), so it stays as it was scored."""
 
 from __future__ import annotations
 
@@ -49,12 +54,11 @@ class RRMeta(Method):
     overrides: dict = {}
     """RecurrentReinforce options that differ from the protocol's (``num_envs``, ``episodes`` too)."""
     spaces: tuple[str, ...] | None = None
-    """The action spaces (keys of `RR_SPACES`) to choose among; None: ``Protocol.rr_spaces``."""
+    """The action spaces (keys of :data:`RR_SPACES`) to choose among; None: ``Protocol.rr_spaces``."""
 
     def agent_settings(self, p) -> dict:
-        """``{"episodes", "num_envs", "agent"}``: the agent's
-        [`RecurrentReinforceConfig`][agents.reinforce_config.RecurrentReinforceConfig] fields (``Protocol.rr``
-        with the protocol's seed and batch, then ``overrides``)."""
+        """``{"episodes", "num_envs", "agent"}``: the agent's :class:`RecurrentReinforceConfig` fields
+        (``Protocol.rr`` with the protocol's seed and batch, then ``overrides``)."""
         episodes = self.overrides.get("episodes", p.rr_meta_episodes)
         num_envs = self.overrides.get("num_envs", p.num_envs)
         own = {k: v for k, v in self.overrides.items() if k not in ("episodes", "num_envs")}
@@ -216,11 +220,11 @@ class _SB3Meta(Method):
     """A Stable-Baselines3 algorithm meta-trained on the suite's train members, deployed greedily.
 
     Like ``RR meta``: every episode draws a train member (``f"{suite}/train"``) with its reset
-    seed; ``Protocol.rr_meta_episodes`` episodes per agent, ``Protocol.num_envs`` children per
+    seed; ``ctx.budgets.meta_episodes`` episodes per agent, ``ctx.budgets.num_envs`` children per
     rollout, one whole episode per child per rollout (``n_steps = horizon``), so PPO and A2C
     update once per batch of episodes as RecurrentReinforce does; PPO's minibatch is the whole
     rollout ([`agents.sb3.sb3_model`][]'s defaults, those of ``hptune train``). The model's
-    seed is ``Protocol.seed``. One agent is meta-trained per learning rate of
+    seed is ``ctx.budgets.seed``. One agent is meta-trained per learning rate of
     ``learning_rates``; the one whose greedy children reach the best mean validation accuracy
     on the selection members x selection seeds is deployed (deterministic actions). Every
     meta-training and that selection are its one-off cost. Agents are plain-data checkpoints
@@ -260,8 +264,8 @@ class _SB3Meta(Method):
         from hpenv.wrappers import SB3VecEnv
         from stable_baselines3.common.vec_env import VecMonitor
 
-        p = ctx.protocol
-        run = {"episodes": p.rr_meta_episodes, "num_envs": p.num_envs, "seed": p.seed,
+        b = ctx.budgets
+        run = {"episodes": b.meta_episodes, "num_envs": b.num_envs, "seed": b.seed,
                "learning_rate": learning_rate, "env": ctx.env_kwargs}
         key = _cache_key(self.settings(), run)
         stem = ctx.cache_dir / f"{self.algorithm}_meta_{key}"
@@ -269,13 +273,13 @@ class _SB3Meta(Method):
         if path.exists() and meta_file.exists():
             return {**json.loads(meta_file.read_text()), "path": path}
         t0 = time.perf_counter()
-        children = SB3VecEnv(num_envs=p.num_envs, task=f"{ctx.suite.name}/train", **ctx.env_kwargs)
+        children = SB3VecEnv(num_envs=b.num_envs, task=f"{ctx.suite.name}/train", **ctx.env_kwargs)
         venv = SGDStepCounter(children)
         horizon = ctx.env_kwargs["horizon"]
         with _global_rng_kept():  # SB3 seeds and draws from the global generators
-            model = sb3_model(self.algorithm, VecMonitor(venv), horizon=horizon, seed=p.seed,
+            model = sb3_model(self.algorithm, VecMonitor(venv), horizon=horizon, seed=b.seed,
                               learning_rate=learning_rate)
-            history = train_sb3(model, p.rr_meta_episodes, horizon)
+            history = train_sb3(model, b.meta_episodes, horizon)
         info = {"sgd_steps": venv.sgd_steps, "wall_time_s": time.perf_counter() - t0,
                 "members": len(ctx.suite.members("train")), "episodes": model.num_timesteps // horizon,
                 "learning_rate": learning_rate, "run": run}
@@ -338,7 +342,7 @@ class RecurrentPPOMeta(_SB3Meta):
 
 @register_method("NAS-style controller")
 class NASMeta(Method):
-    """[`agents.search.NASController`][] (REINFORCE over static tuples, reward = final validation
+    """:class:`agents.search.NASController` (REINFORCE over static tuples, reward = final validation
     accuracy) trained on the suite's train members, deployed as its greedy static tuple.
 
     Its search budget is RecurrentReinforce's: ``Protocol.rr_meta_episodes`` whole episodes of

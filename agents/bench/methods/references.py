@@ -48,7 +48,7 @@ class PolicyMethod(Method):
 
 @register_method("fixed default")
 class FixedDefault(PolicyMethod):
-    """`agents.baselines.DEFAULT_TUPLE` at every step (depth 4, no dropout, lr 0.03, Nesterov 0.9)."""
+    """:data:`agents.baselines.DEFAULT_TUPLE` at every step (depth 4, no dropout, lr 0.03, Nesterov 0.9)."""
 
     def __init__(self):
         super().__init__("fixed default", None, source="built-in")
@@ -127,11 +127,11 @@ class BestSchedule(_ChosenOnSelection):
 
 @register_method("reduce on plateau")
 class ReduceOnPlateau(Method):
-    """The classic state-dependent rule ([`agents.baselines.ReduceOnPlateauPolicy`][]): from the
+    """The classic state-dependent rule (:class:`agents.baselines.ReduceOnPlateauPolicy`): from the
     best static tuple, lower the learning rate when validation accuracy stops improving; a
     controller that reads the state must beat it.
 
-    ``patience`` and ``factor_steps`` are chosen among `PATIENCE` x `FACTOR_STEPS`
+    ``patience`` and ``factor_steps`` are chosen among :attr:`PATIENCE` x :attr:`FACTOR_STEPS`
     (the first in that order on ties) by mean validation accuracy on the selection members x
     selection seeds. Its one-off cost is that choice plus the static-tuple selection it starts from.
     """

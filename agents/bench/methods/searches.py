@@ -1,5 +1,9 @@
 """The searches at every test child (random search, TPE, successive halving) and population-based
-training (ours and Ray Tune's), each with the protocol's ``search_*`` budgets."""
+training (ours and Ray Tune's), each with the run's ``search_*`` budgets.
+
+The classes the v2 ledger scored read them as ``ctx.protocol``: their fingerprints hash their code
+([`agents.bench.v2.method_identity`][]), so it stays as it was scored; the rest read ``ctx.budgets``
+([`MethodBudgets`][agents.bench.methods.budgets.MethodBudgets]), which carries the same names."""
 
 from __future__ import annotations
 
@@ -8,12 +12,12 @@ from agents.bench.methods.base import Method, register_method
 
 
 class _BudgetedSearch(Method):
-    """A search whose compute per deployed child is the protocol's (``search_*`` budgets)."""
+    """A search whose compute per deployed child is the run's (``ctx.budgets``' ``search_*`` fields)."""
 
     def prepare(self, ctx):
-        p = ctx.protocol
-        self.budget = {"search_budget_episodes": p.search_budget_episodes, "search_candidates": p.search_candidates,
-                       "tpe_startup_trials": p.tpe_startup_trials, "pbt_interval": p.pbt_interval, "seed": p.seed}
+        b = ctx.budgets
+        self.budget = {"search_budget_episodes": b.search_budget_episodes, "search_candidates": b.search_candidates,
+                       "tpe_startup_trials": b.tpe_startup_trials, "pbt_interval": b.pbt_interval, "seed": b.seed}
 
     def settings(self) -> dict:
         return dict(self.budget)
@@ -24,7 +28,7 @@ class _PerMemberSearch(_BudgetedSearch):
     then the winner is retrained for one episode (the deployed child)."""
 
     def run(self, ctx, member, seeds):
-        budget = ctx.protocol.search_budget_episodes * ctx.episode_steps
+        budget = ctx.budgets.search_budget_episodes * ctx.episode_steps
         return [self.search(ctx, s, budget, {**ctx.env_kwargs, "task": member}) for s in seeds]
 
 
@@ -79,6 +83,6 @@ class PBTRayTune(_BudgetedSearch):
     def run(self, ctx, member, seeds):
         from agents.pbt_tune import pbt_tune  # imported here: Ray is slow to import
 
-        p = ctx.protocol
-        return [pbt_tune(s, 1 + p.search_budget_episodes, interval=p.pbt_interval, rng_seed=p.seed,
+        b = ctx.budgets
+        return [pbt_tune(s, 1 + b.search_budget_episodes, interval=b.pbt_interval, rng_seed=b.seed,
                          task=member, **ctx.env_kwargs) for s in seeds]

@@ -15,5 +15,5 @@ its protocol will register (issue 27).
   registered analysis, checked against the procedure the code runs).
 * [`agents.bench.v3.ledger`][]: the append-only ledger with a ``start`` and an ``end`` row per run.
 
-v3 never imports v1 ([`agents.bench.protocol`][]).
+v3 never imports v1 ([`agents.bench.v1`][]).
 """

@@ -3,10 +3,10 @@
 Per suite (an instance set of [`hpenv.instances`][]):
 
 1. **Selection** (one-off, on selection members x selection seeds ``1_000_000 + i``): every
-   candidate static tuple ([`candidate_tuples`][agents.bench.protocol.candidate_tuples]) and every candidate
-   fixed schedule ([`candidate_schedules`][agents.bench.protocol.candidate_schedules]) trains one episode; the
-   best of each by mean validation accuracy becomes the ``best static tuple`` and ``best fixed schedule``
-   references. Their SGD steps are those methods' one-off cost.
+   candidate static tuple ([`candidate_tuples`][agents.bench.v1.protocol.candidate_tuples]) and every
+   candidate fixed schedule ([`candidate_schedules`][agents.bench.v1.protocol.candidate_schedules]) trains one
+   episode; the best of each by mean validation accuracy becomes the ``best static tuple`` and
+   ``best fixed schedule`` references. Their SGD steps are those methods' one-off cost.
 2. **Headroom gate** (before any controller is scored): on the test members x evaluation seeds
    (``2**31 + i``), every candidate tuple trains one episode. An oracle that picks, per test
    member, the tuple with the best mean validation accuracy (over that member's seeds) is
@@ -38,9 +38,8 @@ import numpy as np
 import torch
 
 import hpenv
-from agents.bench.common import (CSV_COLUMNS, DEPLOY_CHUNK, HEADROOM_COLUMNS, read_rows, write_atomic,
-                                 write_csv)
-from agents.bench.methods import DEFAULT_METHODS, resolve_method
+from agents.bench.common import DEPLOY_CHUNK, read_typed, write_atomic, write_csv
+from agents.bench.methods import DEFAULT_METHODS, MethodBudgets, resolve_method
 from agents.checkpoint import remove_stale_temporaries
 from agents.engine import schedule_episodes, static_episodes
 from agents.engine import EpisodeRecord
@@ -58,6 +57,22 @@ __all__ = ["Protocol", "PRESETS", "DEPLOY_CHUNK", "SuiteContext", "candidate_tup
 
 #: The first seed of children trained on selection members (`agents.seeds.SELECTION` owns the range).
 SELECTION_SEED = SELECTION.start
+
+#: ``results.csv``: one row per (suite, test member, seed, method).
+CSV_COLUMNS = ["suite", "member", "seed", "method", "test_accuracy", "val_accuracy", "deployed_sgd_steps",
+               "search_sgd_steps", "one_off_sgd_steps", "wall_time_s", "one_off_wall_time_s", "diverged",
+               "input_scale", "label_noise", "source", "chosen"]
+#: ``headroom.csv``: the per-member oracle against each reference, per suite.
+HEADROOM_COLUMNS = ["suite", "reference", "gain", "ci_low", "ci_high", "saturated", "n_pairs", "p_wilcoxon",
+                    "oracle_mean", "reference_mean", "reference_choice"]
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows of a (v1) results.csv with numbers as Python numbers."""
+    return read_typed(path, ("seed", "deployed_sgd_steps", "search_sgd_steps", "one_off_sgd_steps"),
+                      ("test_accuracy", "val_accuracy", "wall_time_s", "one_off_wall_time_s", "input_scale",
+                       "label_noise"), ("diverged",))
+
 
 @dataclass
 class Protocol:
@@ -131,6 +146,15 @@ class Protocol:
                           DeprecationWarning, stacklevel=3)
             self.rr = dataclasses.replace(self.rr, **old)
 
+    def method_budgets(self) -> MethodBudgets:
+        """What the methods read of this run (``ctx.budgets``), under the registered protocol's names."""
+        return MethodBudgets(meta_episodes=self.rr_meta_episodes, num_envs=self.num_envs,
+                             search_budget_episodes=self.search_budget_episodes,
+                             search_candidates=self.search_candidates, tpe_startup_trials=self.tpe_startup_trials,
+                             pbt_interval=self.pbt_interval, seed=self.seed, rr=self.rr, rr_spaces=self.rr_spaces,
+                             rr_selection_seeds=self.rr_selection_seeds,
+                             rr_online_update_every=self.rr_online_update_every)
+
 
 PRESETS: dict[str, Protocol] = {
     # a smoke test: one suite, 10 test members x 2 seeds = 20 pairs, RR meta-trained for 1,024 episodes.
@@ -173,15 +197,21 @@ def _result_json(r: EpisodeRecord) -> dict:
 
 # ---------------------------------------------------------------------- one suite
 class SuiteContext:
-    """What methods see of a suite: its settings, the selection results and the cached test grid."""
+    """What methods see of a suite: its settings, the selection results and the cached test grid.
 
-    def __init__(self, suite_name: str, protocol: Protocol, cache_dir: Path | None):
+    ``protocol`` is the run's [`Protocol`][agents.bench.v1.protocol.Protocol]; methods read their budgets from
+    [`budgets`][agents.bench.v1.protocol.SuiteContext.budgets].
+    """
+
+    def __init__(self, suite_name: str, protocol: Protocol, cache_dir: Path | None, env_kwargs: dict | None = None):
+        """``env_kwargs``: every child's env arguments but its task (default: the suite's own, with the
+        protocol's ``horizon`` and ``steps_per_action`` where it sets them)."""
         self.suite = get_suite(suite_name)
         self.protocol = protocol
-        kw = dict(self.suite.env_kwargs)
-        if protocol.horizon is not None:
+        kw = dict(self.suite.env_kwargs) if env_kwargs is None else dict(env_kwargs)
+        if env_kwargs is None and protocol.horizon is not None:
             kw["horizon"] = protocol.horizon
-        if protocol.steps_per_action is not None:
+        if env_kwargs is None and protocol.steps_per_action is not None:
             kw["steps_per_action"] = protocol.steps_per_action
         self.env_kwargs = kw
         self.episode_steps = kw["horizon"] * kw["steps_per_action"]
@@ -193,6 +223,12 @@ class SuiteContext:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.selection: dict = {}
         self._grids: dict[str, dict] = {}
+
+    @property
+    def budgets(self) -> MethodBudgets:
+        """What the methods may spend, from `protocol`
+        ([`Protocol.method_budgets`][agents.bench.v1.protocol.Protocol.method_budgets])."""
+        return self.protocol.method_budgets()
 
     # selection members and seeds: choosing the references
     def selection_members(self) -> list[str]:
@@ -416,7 +452,7 @@ def run_protocol(protocol: Protocol, out: str | os.PathLike, *, methods: Sequenc
                     new = _rows_of(ctx, m, member, m.run(ctx, member, todo))
                     rows += new
                     done |= {(r["suite"], r["member"], r["seed"], r["method"]) for r in new}
-                    write_csv(rows, results_path)
+                    write_csv(rows, results_path, CSV_COLUMNS)
                     save_session()
                 if bar is not None:
                     bar.set_postfix_str(f"{ctx.suite.name.split('/')[-1]} {member.rsplit('/', 1)[-1]} {m.name}")

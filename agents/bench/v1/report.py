@@ -1,4 +1,4 @@
-"""Tables of a benchmark run: ``paired.csv`` and ``results.md`` (headroom first, verdicts from paired statistics only)."""
+"""Benchmark v1's tables: ``paired.csv`` and ``results.md`` (headroom first, verdicts from paired statistics only)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ import torch
 
 from agents.bench.common import cpu_name, write_atomic, write_csv
 from agents.bench.methods import REFERENCES
-from agents.bench.plots import plot_accuracy_vs_compute
-from agents.bench.stats import holm, methods_of, paired_comparison, summary_table, verdict
+from agents.bench.stats import difference_text, holm, methods_of, paired_comparison, summary_table, verdict
+from agents.bench.v1.plots import plot_accuracy_vs_compute
 
-__all__ = ["difference_text", "paired_table", "summary_table", "markdown", "write_reports", "machine_description",
-           "member_table_md", "PAIRED_COLUMNS"]
+__all__ = ["paired_table", "markdown", "write_reports", "machine_description", "add_oracle_share", "PAIRED_COLUMNS"]
 
 PAIRED_COLUMNS = ["suite", "method", "reference", "mean_diff", "ci_low", "ci_high", "p_holm", "wins", "ties",
                   "losses", "n_pairs", "p_wilcoxon", "prob_improvement", "iqm", "ref_iqm", "verdict", "oracle_share"]
@@ -70,34 +69,6 @@ def paired_table(rows: Sequence[dict], references: Sequence[str] | None = None, 
 
 def _pts(x: float) -> str:
     return f"{100 * x:+.2f}"
-
-
-def difference_text(c: dict) -> str:
-    """A paired comparison's mean difference and 95% interval in points: ``+8.50 [+4.34, +13.31]``."""
-    return f"{_pts(c['mean_diff'])} [{_pts(c['ci_low'])}, {_pts(c['ci_high'])}]"
-
-
-def member_table_md(paired: Sequence[dict]) -> str:
-    """Benchmark v2's paired table for results.md (rows of [`agents.bench.member_stats.paired_rows`][]):
-    one table per suite and split, the pre-declared family first."""
-    lines: list[str] = []
-    for suite, split in dict.fromkeys((p["suite"], p["split"]) for p in paired):
-        ptab = sorted((p for p in paired if (p["suite"], p["split"]) == (suite, split)),
-                      key=lambda p: not p["in_family"])
-        lines += [f"### {suite}, {split} members", "",
-                  "Member-level difference in points, method minus reference [95% cluster-bootstrap interval over "
-                  "members and meta-training seeds]; Wilcoxon over members; Holm over the family only.", "",
-                  "| method | reference | members | diff [95% CI] | training seeds | W/T/L | P(improve) | p | "
-                  "p Holm | verdict |", "|---|---|---:|---|---|---|---:|---:|---:|---|"]
-        for p in ptab:
-            seeds = (f"{_pts(p['training_seed_min_diff'])} to {_pts(p['training_seed_max_diff'])}"
-                     if p["training_seed_min_diff"] != "" else "")
-            holm_p = "" if p["p_holm"] == "" else f"{p['p_holm']:.2g}"
-            lines.append(f"| {p['method']} | {p['reference']} | {p['n_members']} | {difference_text(p)} | {seeds} | "
-                         f"{p['wins']}/{p['ties']}/{p['losses']} | {p['prob_improvement']:.2f} | {p['p']:.2g} | "
-                         f"{holm_p} | {'**' + p['verdict'] + '**' if p['in_family'] else p['verdict']} |")
-        lines.append("")
-    return "\n".join(lines)
 
 
 def markdown(rows: Sequence[dict], headroom: Sequence[dict], paired: Sequence[dict], *, notes=None,
