@@ -182,13 +182,19 @@ PROSE_WORDS = {"a", "an", "the", "one", "each", "every", "all", "any", "its", "t
                "some", "no", "how", "what", "which", "where", "who", "how", "as", "for", "per"}
 
 
-def _tuple_size(annotation: str | None) -> int | None:
-    """Elements of a fixed-size ``tuple[...]`` annotation; None for any other (or none)."""
+def _subscript(annotation: str | None) -> ast.Subscript | None:
+    """The annotation's ``X[...]`` node; None for any other annotation (or none)."""
     try:
         node = ast.parse(annotation or "", mode="eval").body
     except SyntaxError:
         return None
-    if not isinstance(node, ast.Subscript):
+    return node if isinstance(node, ast.Subscript) else None
+
+
+def _tuple_size(annotation: str | None) -> int | None:
+    """Elements of a fixed-size ``tuple[...]`` annotation; None for any other (or none)."""
+    node = _subscript(annotation)
+    if node is None:
         return None
     name = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
     if name not in ("tuple", "Tuple"):
@@ -201,11 +207,8 @@ def _tuple_size(annotation: str | None) -> int | None:
 
 def _yielded(annotation: str | None) -> str | None:
     """The yielded type of an ``Iterator[X]`` / ``Generator[X, ...]`` (and the like) annotation."""
-    try:
-        node = ast.parse(annotation or "", mode="eval").body
-    except SyntaxError:
-        return None
-    if not isinstance(node, ast.Subscript):
+    node = _subscript(annotation)
+    if node is None:
         return None
     first = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) else node.slice
     return ast.unparse(first)

@@ -90,9 +90,10 @@ def compare_on_selection(policies: dict[str, Any], cfg: TrainConfig, cache: Path
     from agents.engine import evaluate_policy, schedule_episodes, static_episodes
 
     # v1's candidates and selection seeds choose the references; every child plays the run's episode
+    episode = cfg.episode_kwargs()
     protocol = Protocol(suites=(cfg.task,), selection_seeds=cfg.eval_episodes, seed=cfg.seed)
     # one cache per seed count: a resumed run with another --eval-episodes chooses its references anew
-    ctx = SuiteContext(cfg.task, protocol, cache / f"{cfg.eval_episodes}-seeds", env_kwargs=cfg.episode_kwargs())
+    ctx = SuiteContext(cfg.task, protocol, cache / f"{cfg.eval_episodes}-seeds", env_kwargs=episode)
     print(f"choosing the references on {len(ctx.selection_members())} selection members x {cfg.eval_episodes} "
           f"seeds ({len(ctx.candidates)} static tuples, {len(ctx.schedules)} fixed schedules)")
     selection = ctx.run_selection()
