@@ -25,7 +25,7 @@ import numpy as np
 
 from hpenv.spaces import HPSpace
 
-__all__ = ["SCHEDULE_FAMILIES", "static_grid", "schedule_family"]
+__all__ = ["SCHEDULE_FAMILIES", "ScheduleSet", "static_grid", "schedule_family"]
 
 #: Where late-stage changes happen, as fractions of the episode.
 LATE = (0.5, 0.8)
@@ -133,6 +133,39 @@ SCHEDULE_FAMILIES: dict[str, tuple[str, Callable]] = {
 }
 
 
+class ScheduleSet:
+    """Fixed schedules collected once each, in the order they are first made.
+
+    A schedule that keeps its start tuple at every step, or repeats one already collected, is
+    dropped: a family's variants of different starts can coincide, and a repeated candidate would
+    only spend children.
+    """
+
+    def __init__(self, space: HPSpace, horizon: int):
+        self.space, self.horizon = space, horizon
+        self._schedules: list[np.ndarray] = []
+        self._names: list[str] = []
+        self._seen: set[bytes] = set()
+
+    def label(self, start: np.ndarray) -> str:
+        """A start tuple as text (``depth 2, dropout 0, ...``), for the schedules' names."""
+        return ", ".join(f"{k} {v:g}" for k, v in self.space.decode(start).items())
+
+    def add(self, schedule: np.ndarray, start: np.ndarray, name: str) -> None:
+        """Collect ``schedule`` (``(horizon, n_hp)``) unless it equals ``start`` throughout or a schedule already in."""
+        key = schedule.tobytes()
+        if (schedule == start).all() or key in self._seen:
+            return
+        self._seen.add(key)
+        self._schedules.append(schedule)
+        self._names.append(name)
+
+    def arrays(self) -> tuple[np.ndarray, list[str]]:
+        """``(schedules (n, horizon, n_hp) int64, names)``."""
+        shape = (-1, self.horizon, len(self.space.params))
+        return np.array(self._schedules, dtype=np.int64).reshape(shape), list(self._names)
+
+
 def schedule_family(space: HPSpace, horizon: int, starts: np.ndarray,
                     families: Sequence[str] = tuple(SCHEDULE_FAMILIES)) -> tuple[np.ndarray, list[str]]:
     """Fixed schedules around each start tuple: ``(schedules (n, horizon, n_hp) int64, names)``.
@@ -150,9 +183,9 @@ def schedule_family(space: HPSpace, horizon: int, starts: np.ndarray,
     if horizon < 2:
         raise ValueError(f"horizon must be >= 2 for a schedule to change anything, got {horizon}")
     starts = np.asarray(starts, dtype=np.int64).reshape(-1, len(space.params))
-    out, names, seen = [], [], set()
+    collected = ScheduleSet(space, horizon)
     for start in starts:
-        label = ", ".join(f"{k} {v:g}" for k, v in space.decode(start).items())
+        label = collected.label(start)
         for family in families:
             hp, variants = SCHEDULE_FAMILIES[family]
             if hp not in space.names:
@@ -161,10 +194,5 @@ def schedule_family(space: HPSpace, horizon: int, starts: np.ndarray,
             for what, column in variants(space, start, horizon, j).items():
                 sched = np.repeat(start[None], horizon, 0)
                 sched[:, j] = column
-                key = sched.tobytes()
-                if (sched == start).all() or key in seen:
-                    continue
-                seen.add(key)
-                out.append(sched)
-                names.append(f"{hp} {what} from ({label})")
-    return np.array(out, dtype=np.int64).reshape(-1, horizon, len(space.params)), names
+                collected.add(sched, start, f"{hp} {what} from ({label})")
+    return collected.arrays()

@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from agents.baselines import LossJumpPolicy
+from agents.bench.candidates import ScheduleSet
 from agents.engine import EpisodeRecord, play_episodes
 from hpenv.spaces import HPSpace
 
@@ -42,19 +43,14 @@ def window_schedules(space: HPSpace, horizon: int, starts: np.ndarray, window: S
     space.require_absolute("window_schedules")
     j, by_value, rank = _lr_order(space)
     starts = np.asarray(starts, dtype=np.int64).reshape(-1, len(space.params))
-    out, names, seen = [], [], set()
+    collected = ScheduleSet(space, horizon)
     for start in starts:
-        label = ", ".join(f"{k} {v:g}" for k, v in space.decode(start).items())
+        label = collected.label(start)
         for step, move in itertools.product(range(int(window[0]), int(window[1]) + 1), moves):
             sched = np.repeat(start[None], horizon, 0)
             sched[step - 1:, j] = by_value[np.clip(rank[start[j]] + int(move), 0, len(by_value) - 1)]
-            key = sched.tobytes()
-            if (sched == start).all() or key in seen:
-                continue
-            seen.add(key)
-            out.append(sched)
-            names.append(f"learning_rate {int(move):+d} from step {step} from ({label})")
-    return np.array(out, dtype=np.int64).reshape(-1, horizon, len(space.params)), names
+            collected.add(sched, start, f"learning_rate {int(move):+d} from step {step} from ({label})")
+    return collected.arrays()
 
 
 def is_freeze(space: HPSpace, schedules: np.ndarray, window: Sequence[int]) -> np.ndarray:
