@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import tomllib
 from pathlib import Path
 
 import hpenv
 from agents.bench.v3.gates import load_gate_settings, run_gates
+from agents.bench.v3.statistics import protocol_table
 from hpenv.instances import variant_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ def main() -> None:
         raise SystemExit("designs and settings are tried on dev members (--split dev); the registered design is "
                          "gated once, on selection members")
 
-    suites = args.suite or tomllib.loads(Path(args.protocol).read_text())["protocol"]["suites"]
+    suites = args.suite or protocol_table(args.protocol, "protocol")[1]["suites"]
     for suite in suites:
         changes = _assignments(args.variant)
         suite = variant_name(suite, changes) if changes else suite

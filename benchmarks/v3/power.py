@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
 from agents.bench.common import write_csv
 from agents.bench.v3.power import power_simulation, smallest_n
-from agents.bench.v3.statistics import load_family, load_statistics
+from agents.bench.v3.statistics import load_family, load_statistics, protocol_table
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = (30, 50, 75, 100, 150, 200, 300, 400)
@@ -51,7 +50,7 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=2000)
     args = parser.parse_args()
     stats, family = load_statistics(args.protocol), load_family(args.protocol)
-    suites = args.suite or tomllib.loads(Path(args.protocol).read_text())["protocol"]["suites"]
+    suites = args.suite or protocol_table(args.protocol, "protocol")[1]["suites"]
     for suite in suites:
         folder = Path(args.results) / suite.split("/", 1)[1]
         if not (folder / "members.csv").is_file():

@@ -37,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
@@ -49,6 +48,7 @@ from agents.bench.candidates import SCHEDULE_FAMILIES, schedule_family, static_g
 from agents.bench.common import cached_units, write_atomic, write_csv
 from agents.bench.stats import paired_comparison
 from agents.bench.v3.candidates import is_freeze, rule_episodes, rule_family, rule_name, window_schedules
+from agents.bench.v3.statistics import protocol_table
 from agents.engine import schedule_episodes, static_episodes
 
 __all__ = ["GateSettings", "HEADROOM_COLUMNS", "load_gate_settings", "run_gates", "gate_rows"]
@@ -108,12 +108,7 @@ class GateSettings:
 def load_gate_settings(path: str | Path) -> GateSettings:
     """The ``[selection]`` table of a v3 protocol file as [`GateSettings`][agents.bench.v3.gates.GateSettings]
     (a clear error names an unknown key)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"protocol file {str(path)!r} does not exist")
-    table = tomllib.loads(path.read_text()).get("selection")
-    if not isinstance(table, dict):
-        raise ValueError(f"{path} has no [selection] table")
+    path, table = protocol_table(path, "selection")
     known = {f.name for f in fields(GateSettings)} - {"table"}
     unknown = sorted(set(table) - known)
     if unknown:

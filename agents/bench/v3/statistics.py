@@ -17,8 +17,8 @@ from pathlib import Path
 
 from agents.bench.v3.bootstrap import check_count, check_finite, check_probability, check_resamples
 
-__all__ = ["ESTIMAND", "TEST", "INTERVAL", "CORRECTIONS", "StatisticsSettings", "Family", "load_statistics",
-           "load_family"]
+__all__ = ["ESTIMAND", "TEST", "INTERVAL", "CORRECTIONS", "StatisticsSettings", "Family", "protocol_table",
+           "load_statistics", "load_family"]
 
 #: The registered words, exactly as ``[statistics]`` must spell them.
 ESTIMAND = "mean over members of the member-level accuracy difference (meta-training and evaluation seeds averaged)"
@@ -102,7 +102,9 @@ class Family:
                                   else ())
 
 
-def _table(path: str | Path, name: str) -> tuple[Path, dict]:
+def protocol_table(path: str | Path, name: str) -> tuple[Path, dict]:
+    """``(path, table)``: the ``[name]`` table of a v3 protocol file (``FileNotFoundError`` when the file is
+    missing, ``ValueError`` when the table is)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"protocol file {str(path)!r} does not exist")
@@ -125,7 +127,7 @@ def load_family(path: str | Path) -> Family:
         FileNotFoundError: when ``path`` does not exist.
         ValueError: on a missing table, a missing or unknown key, or names that are empty or repeat.
     """
-    path, table = _table(path, "family")
+    path, table = protocol_table(path, "family")
     _check_keys(path, "family", table, [f.name for f in fields(Family)])
     lists = {k: table[k] for k in ("references", "stream_references", "reported_beside")}
     for key, value in lists.items():
@@ -146,7 +148,7 @@ def load_statistics(path: str | Path) -> StatisticsSettings:
         ValueError: on a missing table, a missing or unknown key, words that name another procedure,
             or a value out of range (the message names the key, the value and what is allowed).
     """
-    path, table = _table(path, "statistics")
+    path, table = protocol_table(path, "statistics")
     _check_keys(path, "statistics", table, [f.name for f in fields(StatisticsSettings) if f.name != "table"])
     for key, registered in (("estimand", ESTIMAND), ("test", TEST), ("interval", INTERVAL)):
         if table[key] != registered:
