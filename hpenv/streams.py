@@ -14,7 +14,7 @@ Kinds (`STREAM_KINDS`; [`make_stream`][hpenv.streams.make_stream] builds any of 
 
 | kind | phase 1's training data |
 |---|---|
-| `label_noise_onset` | the same examples with a `fraction` of the labels replaced by a different class (validation and test labels stay clean) |
+| `label_noise_onset` | the same examples with a `fraction` of the labels replaced by a different one of the classes the task's splits hold (validation and test labels stay clean) |
 | `class_incremental` | the classes phase 0 never saw, plus a `replay` share of phase 0's examples; phase 0 trains on `first_classes` (the first half by default); validation and test hold every class |
 | `input_drift` | the inputs multiplied by `scale`; validation and test hold both domains (each example as it was and as it becomes) |
 | `new_data` | the whole training split; phase 0 trains on a `first_fraction` of it |
@@ -97,6 +97,12 @@ class StreamTask(Task):
                              f"the horizon {horizon}: that phase would never train; use horizon >= "
                              f"{self.last_change} or an earlier window")
 
+    def _digest_facts(self) -> tuple:  # Task.digest covers the phases and their windows too
+        return (*super()._digest_facts(), self.kind, self.windows)
+
+    def _digest_tensors(self) -> tuple:
+        return (*super()._digest_tensors(), *(t for phase in self.phases for t in phase))
+
     def phase_sizes(self) -> list[int]:
         """Training examples of each phase."""
         return [len(self.y_train), *(len(y) for _, y in self.phases)]
@@ -174,10 +180,19 @@ def _check_fraction(name: str, value: float, low: float = 0.0, high: float = 1.0
 
 def label_noise_onset(task: Task, window: tuple[int, int], *, fraction: float = 0.5, seed: int = 0) -> StreamTask:
     """From a step in ``window`` on, a ``fraction`` of the training labels are wrong (each replaced
-    by a different class, uniformly); validation and test labels stay clean."""
+    by a different one of the task's classes, uniformly); validation and test labels stay clean.
+
+    The task's classes are the labels its splits hold, not the child's outputs: a task padded to
+    more outputs than it has classes (every v3 member has 10) gets wrong labels it is tested on,
+    not labels of outputs no test example has, which the child could learn without losing accuracy.
+    """
     fraction = _check_fraction("fraction", fraction, closed_high=True)
-    y = replace_labels(task.y_train.numpy(), int(round(fraction * len(task.y_train))), task.num_classes,
-                       np.random.default_rng([int(seed), 1]))
+    classes = np.unique(np.concatenate([t.numpy() for t in (task.y_train, task.y_val, task.y_test)]))
+    if len(classes) < 2:
+        raise ValueError(f"label_noise_onset needs a task with at least 2 classes, {task.name!r} has {classes.tolist()}")
+    index = replace_labels(np.searchsorted(classes, task.y_train.numpy()), int(round(fraction * len(task.y_train))),
+                           len(classes), np.random.default_rng([int(seed), 1]))
+    y = classes[index]
     return StreamTask.from_phases(task, [(task.x_train, y)], [window], kind="label_noise_onset",
                                   meta={"stream_fraction": fraction})
 

@@ -8,6 +8,7 @@ and every method sees the same validation and test examples.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -69,6 +70,25 @@ class Task:
     @property
     def sizes(self) -> tuple[int, int, int]:
         return len(self.y_train), len(self.y_val), len(self.y_test)
+
+    def digest(self) -> str:
+        """A SHA-256 hex digest of what a child trains and is scored on: every split's tensors, the
+        classes and the child family (a stream's phases and windows too), not the name or ``meta``.
+
+        A cache of results on a task keys on it, so that a change in how the task is built can never
+        serve results of the old data.
+        """
+        h = hashlib.sha256(repr(self._digest_facts()).encode())
+        for t in self._digest_tensors():
+            h.update(repr((str(t.dtype), tuple(t.shape))).encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    def _digest_facts(self) -> tuple:
+        return type(self).__name__, self.num_classes, self.child
+
+    def _digest_tensors(self) -> tuple:
+        return self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test
 
     def __repr__(self) -> str:
         n_tr, n_va, n_te = self.sizes

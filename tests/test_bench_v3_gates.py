@@ -6,8 +6,10 @@ import dataclasses
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import hpenv
+import agents.bench.v3.gates as gates_module
 from agents.baselines import LossJumpPolicy
 from agents.bench.v3.candidates import is_freeze, rule_family, window_schedules
 from agents.bench.v3.gates import HEADROOM_COLUMNS, cache_key, load_gate_settings, run_gates
@@ -129,6 +131,22 @@ def test_the_gates_of_a_stream_suite_end_to_end_and_their_cache(tmp_path):
     # the cache is keyed by the [selection] table (not the rest of the protocol), the suite and its members
     assert cache_key(settings, "v3/stream", members) != cache_key(tiny_settings(seeds_a=(1, 2)), "v3/stream", members)
     assert cache_key(settings, "v3/stream", members) != cache_key(settings, "v3/stream", members[:1])
+
+
+def test_the_cache_key_changes_when_a_members_data_do(monkeypatch):
+    # factors and env arguments equal, the data built differently (a fixed bug in how a stream's
+    # wrong labels are drawn, say): the cached units must not be served
+    settings, members = tiny_settings(), hpenv.instance_set("v3/stream", "dev")[:2]
+    before = cache_key(settings, "v3/stream", members)
+    built = gates_module.member_task
+
+    def rebuilt(member):
+        task = built(member)
+        x, y = task.phases[0]
+        return dataclasses.replace(task, phases=((x, torch.roll(y, 1)),))
+
+    monkeypatch.setattr(gates_module, "member_task", rebuilt)
+    assert cache_key(settings, "v3/stream", members) != before
 
 
 def test_a_stationary_suite_has_no_closed_loop_gate(tmp_path):

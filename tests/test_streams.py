@@ -1,5 +1,6 @@
 """Streams: tasks whose training data change during the episode (hpenv.streams, issue 26)."""
 
+import dataclasses
 import pickle
 import random
 
@@ -122,6 +123,36 @@ def test_streams_never_touch_global_rng():
         run(gym.make(hpenv.ENV_ID, task=make_stream(small_task(), kind, (2, 3)), **STEP), 0)
     got = (torch.rand(2), np.random.random(2), random.random())
     assert torch.equal(got[0], expected[0]) and np.array_equal(got[1], expected[1]) and got[2] == expected[2]
+
+
+def test_a_label_noise_onset_draws_wrong_labels_among_the_classes_the_task_has():
+    # a task padded to more outputs than it has classes (every v3 member: 10 outputs) must get wrong
+    # labels it is tested on; labels of outputs no example has would cost the child nothing
+    binary = small_task(classes=2)
+    padded = hpenv.Task(name="padded", x_train=binary.x_train, y_train=binary.y_train, x_val=binary.x_val,
+                        y_val=binary.y_val, x_test=binary.x_test, y_test=binary.y_test, num_classes=10)
+    noisy = make_stream(padded, "label_noise_onset", (2, 3), fraction=0.4, seed=3)
+    y, clean = noisy.phases[0][1].numpy(), binary.y_train.numpy()
+    assert set(y.tolist()) == {0, 1}
+    assert np.mean(y != clean) == pytest.approx(0.4, abs=0.005)
+    ten = make_stream(small_task(classes=10), "label_noise_onset", (2, 3), fraction=0.4, seed=3)
+    assert set(ten.phases[0][1].tolist()) == set(range(10))  # all ten classes are the task's own
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        one = hpenv.Task(name="one", x_train=binary.x_train, y_train=torch.zeros_like(binary.y_train),
+                         x_val=binary.x_val, y_val=torch.zeros_like(binary.y_val), x_test=binary.x_test,
+                         y_test=torch.zeros_like(binary.y_test), num_classes=2)
+        make_stream(one, "label_noise_onset", (2, 3))
+
+
+def test_a_streams_digest_follows_its_data_not_its_name():
+    stream = make_stream(small_task(), "label_noise_onset", (2, 5), fraction=0.5)
+    again = make_stream(small_task(), "label_noise_onset", (2, 5), fraction=0.5)
+    assert stream.digest() == again.digest() == dataclasses.replace(again, name="other").digest()
+    x, y = stream.phases[0]
+    assert dataclasses.replace(stream, phases=((x, torch.roll(y, 1)),)).digest() != stream.digest()
+    assert dataclasses.replace(stream, windows=((2, 4),)).digest() != stream.digest()
+    assert make_stream(small_task(), "label_noise_onset", (2, 5), fraction=0.4).digest() != stream.digest()
+    assert small_task().digest() != stream.digest()  # phase 0 alone is another task
 
 
 def test_kinds_do_what_they_say():

@@ -44,6 +44,7 @@ from typing import Sequence
 import numpy as np
 
 import hpenv
+from hpenv.instances import member_task
 from agents.bench.candidates import SCHEDULE_FAMILIES, schedule_family, static_grid
 from agents.bench.common import cached_units, write_atomic, write_csv
 from agents.bench.stats import paired_comparison
@@ -181,9 +182,11 @@ def _top(values: np.ndarray, k: int) -> np.ndarray:
 
 def cache_key(settings: GateSettings, suite: str, members: Sequence[str]) -> str:
     """A digest of everything the stage reads: the ``[selection]`` table, the suite, each member's
-    factors and env arguments."""
+    factors, env arguments and data ([`Task.digest`][hpenv.tasks.Task.digest]: a change in how a
+    member is built re-runs its units)."""
     blob = json.dumps({"selection": settings.table or repr(settings), "suite": suite,
-                       "members": [[m, hpenv.member_factors(m), hpenv.member_env_kwargs(m)] for m in members]},
+                       "members": [[m, hpenv.member_factors(m), hpenv.member_env_kwargs(m),
+                                    member_task(m).digest()] for m in members]},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
