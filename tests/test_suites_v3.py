@@ -10,7 +10,7 @@ import hpenv
 from hpenv.sources import GENERATORS, REAL_SOURCES, source_task
 from hpenv.suites_v3 import BASES, N_FEATURES, TRANSFER_BASES
 
-SUITES = ("v3/mlp", "v3/stream")
+SUITES = ("v3/mlp", "v3/stream")  # the CPU suites
 SPLITS = ("train", "dev", "selection", "test", "transfer")
 
 
@@ -19,7 +19,7 @@ def sample(suite: str, per_split: int = 6) -> list[str]:
 
 
 def test_the_v3_suites_are_listed_with_five_disjoint_splits():
-    for name in SUITES:
+    for name in (*SUITES, "v3/image"):
         assert name in hpenv.instance_sets()
         s = hpenv.suite(name)
         assert s.splits == SPLITS
@@ -70,6 +70,34 @@ def test_every_member_has_resolution_and_its_env_arguments_work(suite):
     env = gym.make(hpenv.ENV_ID, task=member, **kw)  # the last one runs an episode step
     env.reset(seed=0)
     assert env.step(env.action_space.sample())[4]["sgd_steps"] == kw["steps_per_action"]
+
+
+def test_the_image_suite_gives_the_cnn_child_images_with_resolution():
+    s = hpenv.suite("v3/image")
+    assert (s.child, s.accelerator, s.horizon, s.steps_per_action) == ("cnn", "gpu", 20, 50)
+    rows = [hpenv.member_factors(m) for m in hpenv.instance_set("v3/image", "train")[:40]]
+    assert {r["width"] for r in rows} == {8, 16, 32} and len({r["n_train"] for r in rows}) > 20
+    for member in sample("v3/image", per_split=2):
+        task, f = hpenv.make_task(member), hpenv.member_factors(member)
+        assert task.child == "cnn" and task.input_shape == (1, 28, 28) and task.num_classes == 10
+        assert min(len(task.y_val), len(task.y_test)) >= 300
+        assert f["base"] == ("digits28" if f["split"] == "transfer" else "mnist28")
+    # one short step of the member's own child (width, batch) on the CPU: the suite's episode is for a GPU
+    env = gym.make(hpenv.ENV_ID, task=member, **{**hpenv.member_env_kwargs(member), "steps_per_action": 2})
+    env.reset(seed=0)
+    info = env.step(env.action_space.sample())[4]
+    assert info["sgd_steps"] == 2 and 0.0 <= info["val_accuracy"] <= 1.0
+
+
+def test_a_suite_refuses_bases_its_child_cannot_read():
+    from hpenv.suites_v3 import SuiteV3
+
+    with pytest.raises(ValueError, match="child='cnn' needs bases that are all images"):
+        SuiteV3("v3/bad", horizon=10, steps_per_action=5, child="cnn")
+    with pytest.raises(ValueError, match="child='mlp' needs bases that are all tables"):
+        SuiteV3("v3/bad", horizon=10, steps_per_action=5, bases={"mnist28": 1.0})
+    with pytest.raises(ValueError, match="accelerator must be 'cpu' or 'gpu', got 'tpu'"):
+        SuiteV3("v3/bad", horizon=10, steps_per_action=5, accelerator="tpu")
 
 
 def test_members_are_the_same_every_time_and_real_ones_share_their_evaluation_examples():
