@@ -11,7 +11,8 @@ from scipy import stats as st
 from agents.bench.common import V2_COLUMNS, read_v2_rows, write_csv
 from agents.bench.member_stats import (PAIRED_COLUMNS, family_table, member_comparison, member_matrix, paired_rows,
                                        power_analysis)
-from agents.bench.plots import plot_member_accuracy_vs_compute, plot_member_differences
+from agents.bench.plots import (method_styles, panel_grid, plot_member_accuracy_vs_compute,
+                                plot_member_differences, pyplot)
 from agents.bench.stats import holm
 
 
@@ -156,3 +157,44 @@ def test_plots_write_pngs_and_v2_rows_round_trip(tmp_path):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / name).stat().st_size > 5000
     with pytest.raises(ValueError, match="factor must be a column"):
         plot_member_differences(read, tmp_path / "members.csv", "RR", ["static"], "width", tmp_path / "x.png")
+
+
+def test_plots_are_read_at_a_glance_a_grid_of_panels_and_a_colour_and_marker_per_method(tmp_path):
+    matplotlib, plt = pyplot()
+    methods = [f"method {i}" for i in range(14)]  # a v3 family and the methods beside it
+    styles = method_styles(matplotlib, methods)
+    assert len({styles[m][0] for m in methods}) == 14  # no two methods share a colour
+    assert all(styles[a][1] != styles[b][1] for a, b in zip(methods, methods[1:]))
+    fig, axes = panel_grid(plt, 11)
+    assert axes.shape == (3, 4) and [ax.get_visible() for ax in axes.flat].count(True) == 11
+    plt.close(fig)
+    with pytest.raises(ValueError, match="n must be at least 1 panel, got 0"):
+        panel_grid(plt, 0)
+
+    # eleven references: rows of four panels, not v2.0's strip of 3,960 x 288 pixels
+    rng = np.random.default_rng(6)
+    base = rng.uniform(0.6, 0.9, (30, 1, 2))
+    rows = make_rows("RR", base + 0.01) + [r for k in range(11) for r in make_rows(f"ref {k}", base + 0.001 * k)]
+    with open(tmp_path / "members.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["task_id", "train_fraction"])
+        w.writeheader()
+        w.writerows({"task_id": f"v2/s/{i}", "train_fraction": rng.random()} for i in range(30))
+    plot_member_differences(rows, tmp_path / "members.csv", "RR", [f"ref {k}" for k in range(11)], "train_fraction",
+                            tmp_path / "grid.png")
+    height, width = matplotlib.image.imread(tmp_path / "grid.png").shape[:2]
+    assert width < 1300 and height > 600  # four panels wide, three high
+
+    # accuracy against compute: each method in its own colour and marker, decade tick labels only
+    import agents.bench.plots as plots
+
+    drawn = []
+    real = plots.save_with_one_legend
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(plots, "save_with_one_legend", lambda plt, fig, axes, path: (drawn.append(fig),
+                                                                                 real(plt, fig, axes, path)))
+        plot_member_accuracy_vs_compute(suite_rows(rng), tmp_path / "acc.png")
+    ax = drawn[0].axes[0]
+    points = {c.get_label(): (tuple(c.lines[0].get_color()), c.lines[0].get_marker()) for c in ax.containers}
+    assert list(points) == ["RR", "static", "schedule", "random search", "default"]
+    assert len({colour for colour, _ in points.values()}) == len({marker for _, marker in points.values()}) == 5
+    assert not [t.get_text() for t in ax.xaxis.get_minorticklabels() if t.get_text()]
