@@ -37,7 +37,7 @@ member never moves another's):
 | `batch_size` | uniform over 16, 32, 64, 128 (at most the smallest phase's examples) |
 | `width` | uniform over 32, 64, 128 (the child's units per block; depth stays an action); `v3/image`: 8, 16, 32 channels |
 | `stream` | stream suite: the kind of change (`streams`: label-noise onset 0.7, classes arriving 0.3); a class-incremental draw on a member with fewer than 4 classes becomes a label-noise onset |
-| `stream_param` | label-noise onset: the fraction of labels made wrong, U(0.3, 0.6); class-incremental: replay U(0, 0.2); input drift: the scale 10 ** U(0.5, 1); new data: phase 0's share of the training split U(0.1, 0.3), at least one batch |
+| `stream_param` | label-noise onset: the noise rate η, U(`onset_noise`): each training label is replaced, with probability η, by a class drawn uniformly from the member's k, so a fraction η (k - 1) / k of them are wrong and the true class keeps its plurality (a binary member's labels are never inverted); class-incremental: replay U(0, 0.2); input drift: the scale 10 ** U(0.5, 1); new data: phase 0's share of the training split U(0.1, 0.3), at least one batch |
 | `window` | stream suite: the env steps from which the change may come (the suite's) |
 
 Inputs are padded with zero features to 64 (images keep their shape, 1x28x28, standardised per
@@ -111,6 +111,7 @@ class SuiteV3(SuiteLayout):
             empty: every member trains ``steps_per_action``.
         streams: ``{kind: probability}`` of a stream suite; empty for a stationary one.
         window: a stream's change window ``(first, last)`` (env steps).
+        onset_noise: ``(low, high)`` of the uniform draw of a label-noise onset's noise rate.
         child: the child family of every member, ``"mlp"`` (tables of features, padded to `N_FEATURES`)
             or ``"cnn"`` (images of the `IMAGE_SOURCES`, standardised per channel, not padded).
         accelerator: ``"cpu"``, or ``"gpu"`` for a suite whose protocol runs only where a GPU is lent
@@ -139,6 +140,7 @@ class SuiteV3(SuiteLayout):
     steps_choices: tuple = ()
     streams: dict = field(default_factory=dict)
     window: tuple = (3, 8)
+    onset_noise: tuple = (0.5, 0.9)
     child: str = "mlp"
     accelerator: str = "cpu"
     description: str = ""
@@ -194,7 +196,7 @@ class SuiteV3(SuiteLayout):
                  batch_size=int(self.batch_sizes[int(rng.integers(len(self.batch_sizes)))]),
                  width=int(self.widths[int(rng.integers(len(self.widths)))]))
         kind = _choice(rng, self.streams or {"none": 1.0})
-        stream_params = {"label_noise_onset": float(rng.uniform(0.3, 0.6)), "class_incremental": float(rng.uniform(0.0, 0.2)),
+        stream_params = {"label_noise_onset": float(rng.uniform(*self.onset_noise)), "class_incremental": float(rng.uniform(0.0, 0.2)),
                          "input_drift": 10.0 ** float(rng.uniform(0.5, 1.0)), "new_data": float(rng.uniform(0.1, 0.3))}
         f["noise_seed"] = int(rng.integers(2**31))
         steps = int(self.steps_choices[int(rng.integers(len(self.steps_choices)))]) if self.steps_choices else None
@@ -250,7 +252,10 @@ class SuiteV3(SuiteLayout):
     def _stream(self, task: Task, f: dict):
         key = {"label_noise_onset": "fraction", "class_incremental": "replay", "input_drift": "scale",
                "new_data": "first_fraction"}[f["stream"]]
-        return make_stream(task, f["stream"], tuple(self.window), seed=f["noise_seed"], **{key: f["stream_param"]})
+        param = f["stream_param"]
+        if f["stream"] == "label_noise_onset":  # the noise rate as the fraction of labels it makes wrong
+            param *= (f["classes"] - 1) / f["classes"]
+        return make_stream(task, f["stream"], tuple(self.window), seed=f["noise_seed"], **{key: param})
 
     def build(self, index: int) -> Task:
         """Member ``index`` as a [`Task`][hpenv.tasks.Task] (a [`StreamTask`][hpenv.streams.StreamTask] in a
@@ -272,7 +277,7 @@ def _source(f: dict) -> Task:
 
 
 V3_SUITES = (
-    SuiteV3("v3/mlp", horizon=10, steps_per_action=20, input_scale_log10=(-0.5, 0.5), label_noise=(0.0, 0.4),
+    SuiteV3("v3/mlp", horizon=10, steps_per_action=20, input_scale_log10=(-0.5, 0.5), label_noise=(0.0, 0.6),
             steps_choices=(10, 20, 50),
             description="13 base families (6 real), members varied in training size, batch size, width, SGD steps per "
                         "action (10, 20, 50), label and feature noise, input scale; transfer: segment and teacher; "

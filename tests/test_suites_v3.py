@@ -128,6 +128,20 @@ def test_the_stream_suite_draws_every_kind_and_changes_inside_its_window():
     assert changes <= set(range(s.window[0], s.window[1] + 1)) and len(changes) > 1
 
 
+def test_a_label_noise_onset_is_noise_at_a_rate_and_never_inverts_the_labels():
+    onsets = [m for m in hpenv.instance_set("v3/stream", "train")[:40]
+              if hpenv.member_factors(m)["stream"] == "label_noise_onset"]
+    assert len({hpenv.member_factors(m)["classes"] for m in onsets}) > 2
+    for member in onsets[:12]:
+        f, task = hpenv.member_factors(member), hpenv.make_task(member)
+        k, before, after = f["classes"], task.y_train.numpy(), task.phases[0][1].numpy()
+        assert hpenv.suite("v3/stream").onset_noise[0] <= f["stream_param"] <= hpenv.suite("v3/stream").onset_noise[1]
+        assert np.mean(before != after) == pytest.approx(f["stream_param"] * (k - 1) / k, abs=0.002)
+        # more examples keep their label than move to any one other class (a binary member's are not inverted)
+        moved_to = [np.mean((after == j) & (before != j)) for j in range(k)]
+        assert np.mean(before == after) > max(moved_to), (member, moved_to)
+
+
 def test_sources_hold_their_documented_sizes():
     for name in REAL_SOURCES:
         t = source_task(name)
