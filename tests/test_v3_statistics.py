@@ -76,4 +76,4 @@ def test_the_power_script_sizes_a_suite_from_its_selection_members(tmp_path):
     assert [int(r["n_members"]) for r in rows] == sorted(int(r["n_members"]) for r in rows)
     assert {r["pilot"] for r in rows} == {"best fixed schedule - best static tuple"}
     powers = [float(r["power"]) for r in rows]
-    assert powers[-1] > 0.9 and all(float(r["wrong_direction_rate"]) == 0 for r in rows)
+    assert powers[-1] > 0.8 and all(float(r["wrong_direction_rate"]) == 0 for r in rows)

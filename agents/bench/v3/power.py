@@ -23,9 +23,10 @@ def power_simulation(pilot_differences: Sequence[float], *, delta: float, n_memb
     as far as it moves these). They are re-centred to mean 0; each simulation draws ``n`` members with
     replacement from them, which is the sample at a true mean difference of 0, and adds ``delta``
     for the sample at the true mean ``delta`` (the same draws: common random numbers). Each sample is
-    analysed with the primary procedure's one-comparison analogue: a studentised bootstrap of the
-    mean over members, ``mean +- c se`` with ``c`` the ``1 - alpha / family_size`` quantile of
-    ``|T*|``. The Bonferroni level stands in for the family's max-|T| critical value: it is never
+    analysed with the primary procedure's one-comparison analogue: a bootstrap-t of the mean over
+    members, ``mean +- c se`` with ``se`` the plug-in standard error and ``c`` the ``1 - alpha /
+    family_size`` quantile of ``|T*| = |mean* - mean| / se*``, each replicate's ``se*`` from its own
+    draw. The Bonferroni level stands in for the family's max-|T| critical value: it is never
     smaller, whatever the comparisons' dependence, so the power is conservative.
 
     Only rejections in the true direction are power: for ``delta > 0`` the interval's low above 0
@@ -40,8 +41,9 @@ def power_simulation(pilot_differences: Sequence[float], *, delta: float, n_memb
     on every member, so its effect shifts the mean of every member alike and does not shrink as the
     test split grows. With ``seed_sd > 0`` each simulated split draws ``train_seeds`` seed effects from
     a normal of that standard deviation, adds their mean to the split's mean, and its bootstrap redraws
-    them with replacement beside the members, as the primary analysis's crossed bootstrap does (with
-    few seeds that bootstrap understates their spread, and the simulation shows what that costs).
+    them with replacement beside the members, stretched as the primary analysis's crossed bootstrap-t
+    stretches them (``false_positive_rate_at_zero`` shows how near the level that keeps the test with
+    few seeds).
 
     The bootstrap's member draws (a count matrix) are shared by the ``chunk`` simulations of one
     block and drawn afresh per block: each simulation's analysis is an ordinary bootstrap, and this
@@ -99,17 +101,28 @@ def power_simulation(pilot_differences: Sequence[float], *, delta: float, n_memb
             weights = member_weights(rng, n, resamples)                  # (resamples, n), rows sum to 1
             means = sample.mean(axis=1)
             boot = sample @ weights.T                                     # (size, resamples)
+            # the bootstrap-t: each replicate's own se (the drawn members' variance, and seeds' below)
+            var_star = np.maximum((sample * sample) @ weights.T - boot ** 2, 0.0) / (n - 1)
+            se = sample.std(axis=1, ddof=1) / np.sqrt(n)
             if seed_sd > 0:
-                effects = rng.normal(0.0, seed_sd, size=(size, train_seeds))
-                means = means + effects.mean(axis=1)
-                boot = boot + effects @ member_weights(rng, train_seeds, resamples).T
-            se = boot.std(axis=1, ddof=1)
+                s = train_seeds
+                effects = rng.normal(0.0, seed_sd, size=(size, s))
+                centre = effects.mean(axis=1)
+                v = member_weights(rng, s, resamples)
+                drawn, stretch = effects @ v.T, np.sqrt(s / (s - 1))  # as the analysis stretches the seed level
+                means = means + centre
+                boot = boot + centre[:, None] + stretch * (drawn - centre[:, None])
+                var_star = var_star + stretch ** 2 * np.maximum((effects * effects) @ v.T - drawn ** 2, 0.0) / (s - 1)
+                se = np.sqrt(se ** 2 + effects.var(axis=1, ddof=1) / s)
+            se_star = np.sqrt(var_star)
             zero_se = se <= SE_ZERO
-            abs_t_star = np.abs(boot - means[:, None]) / np.where(zero_se, 1.0, se)[:, None]
+            gap = np.abs(boot - means[:, None])
+            flat = se_star <= SE_ZERO
+            abs_t_star = np.where(flat, np.where(gap > SE_ZERO, np.inf, 0.0), gap / np.where(flat, 1.0, se_star))
             c = np.partition(abs_t_star, resamples - k, axis=1)[:, resamples - k]
             # A zero spread makes the interval the point: it excludes 0 when the point is not 0 (beyond
             # the float noise of re-centring).
-            half = np.where(zero_se, SE_ZERO, c * se)
+            half = np.where(zero_se, SE_ZERO, c * np.where(zero_se, 1.0, se))
             shifted = means + delta
             up += int(((shifted - half > 0) if delta >= 0 else (shifted + half < 0)).sum())
             down += int(((shifted + half < 0) if delta >= 0 else (shifted - half > 0)).sum())

@@ -22,7 +22,7 @@ __all__ = ["ESTIMAND", "TEST", "INTERVAL", "CORRECTIONS", "StatisticsSettings", 
 
 #: The registered words, exactly as ``[statistics]`` must spell them.
 ESTIMAND = "mean over members of the member-level accuracy difference (meta-training and evaluation seeds averaged)"
-TEST = "crossed bootstrap over members and meta-training seeds, studentised"
+TEST = "crossed bootstrap-t over members and meta-training seeds, each replicate studentised by its own standard error"
 INTERVAL = "max-|T| simultaneous over the suite's family"
 #: ``correction`` -> [`primary_analysis`][agents.bench.v3.analysis.primary_analysis]'s ``p_adjustment``.
 CORRECTIONS = {"max-|T| single-step": "single-step", "max-|T| step-down": "step-down"}
