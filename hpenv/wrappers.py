@@ -1,4 +1,5 @@
-"""Other views of the action space, and the adapter that lets Stable-Baselines3 train on the vector env."""
+"""Other views of the action space, features a controller may add to the observation, and the adapter that
+lets Stable-Baselines3 train on the vector env."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv
 
+from hpenv.observe import feature_index
 from hpenv.vector import HPTuneVectorEnv
+
+#: (name, low, high, meaning) of the features `ChangeFeatures` and `ChangeFeaturesVector` append, in order.
+CHANGE_FEATURES: list[tuple[str, float, float, str]] = [
+    ("train_loss_jump", -1.0, 10.0, "train_loss_mean / the previous step's train_loss_mean - 1 (0 at reset): the rise "
+                                    "a change of the training data makes"),
+    ("train_val_gap", -10.0, 10.0, "val_loss - train_loss_mean (both / log C): how far the child's validation loss "
+                                   "is from its training loss"),
+]
+_LOSS, _VAL_LOSS, _PROGRESS = (feature_index(n) for n in ("train_loss_mean", "val_loss", "progress"))
 
 
 def _multidiscrete_nvec(space: gym.Space, wrapper: str) -> np.ndarray:
@@ -57,6 +68,77 @@ class FlatDiscreteActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
         if a.size != 1 or a != np.round(a) or not 0 <= int(a) < self.action_space.n:
             raise ValueError(f"action must be an integer in [0, {self.action_space.n}), got {action!r}")
         return np.array(np.unravel_index(int(a), tuple(self.nvec)), dtype=np.int64)
+
+
+def _change_space(space: gym.Space, wrapper: str) -> spaces.Box:
+    """``space`` (one observation) with the `CHANGE_FEATURES` columns appended."""
+    if not isinstance(space, spaces.Box) or len(space.shape) != 1 or space.shape[0] <= _PROGRESS:
+        raise ValueError(f"{wrapper} wraps an HPTune env (a 1-D Box observation with its features), got {space}")
+    low = np.concatenate([space.low, [f[1] for f in CHANGE_FEATURES]]).astype(np.float32)
+    high = np.concatenate([space.high, [f[2] for f in CHANGE_FEATURES]]).astype(np.float32)
+    return spaces.Box(low, high, dtype=np.float32)
+
+
+def _with_change(obs: np.ndarray, previous_loss: np.ndarray) -> np.ndarray:
+    """``obs`` (rows of observations) with the change features; a row at progress 0 (a reset) has no jump."""
+    obs = np.asarray(obs, dtype=np.float32)
+    loss = obs[..., _LOSS].astype(np.float64)
+    jump = np.where((obs[..., _PROGRESS] > 0) & (previous_loss > 0), loss / np.maximum(previous_loss, 1e-12) - 1.0, 0.0)
+    gap = obs[..., _VAL_LOSS].astype(np.float64) - loss
+    extra = np.stack([np.clip(jump, CHANGE_FEATURES[0][1], CHANGE_FEATURES[0][2]),
+                      np.clip(gap, CHANGE_FEATURES[1][1], CHANGE_FEATURES[1][2])], axis=-1)
+    return np.concatenate([obs, extra.astype(np.float32)], axis=-1)
+
+
+class ChangeFeatures(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """Opt-in features that make a change of the training data and the child's state visible early.
+
+    Appends the `CHANGE_FEATURES` columns to [`hpenv.HPTuneEnv`][]'s observation (the env's own
+    columns keep their places): the relative jump of the mean training loss since the previous step,
+    and the gap between the validation and the training loss. Both are computed from the
+    observations alone, so they add no information a recurrent policy could not derive, only a
+    shorter path to it; they never read a stream's ``info["phase"]``. For the vector env, use
+    [`ChangeFeaturesVector`][hpenv.wrappers.ChangeFeaturesVector]: child ``i`` of it equals this
+    wrapper over a single env seeded ``s + i``.
+
+    Example:
+        >>> env = ChangeFeatures(gym.make("HPTune-v1", task="v3/stream/200", **hpenv.member_env_kwargs("v3/stream/200")))
+    """
+
+    def __init__(self, env: gym.Env):
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.ObservationWrapper.__init__(self, env)
+        self.observation_space = _change_space(env.observation_space, "ChangeFeatures")
+        self._previous = np.zeros(())
+
+    def reset(self, **kwargs):
+        self._previous = np.zeros(())
+        return super().reset(**kwargs)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        out = _with_change(observation, self._previous)
+        self._previous = np.asarray(observation[_LOSS], dtype=np.float64)
+        return out
+
+
+class ChangeFeaturesVector(gym.vector.VectorObservationWrapper):
+    """[`ChangeFeatures`][hpenv.wrappers.ChangeFeatures] for a vector env (any autoreset mode: a child
+    whose observation shows progress 0 has just been reset, and has no jump)."""
+
+    def __init__(self, env: gym.vector.VectorEnv):
+        super().__init__(env)
+        self.single_observation_space = _change_space(env.single_observation_space, "ChangeFeaturesVector")
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, env.num_envs)
+        self._previous = np.zeros(env.num_envs)
+
+    def reset(self, **kwargs):
+        self._previous = np.zeros(self.num_envs)
+        return super().reset(**kwargs)
+
+    def observations(self, observations: np.ndarray) -> np.ndarray:
+        out = _with_change(observations, self._previous)
+        self._previous = np.asarray(observations[:, _LOSS], dtype=np.float64)
+        return out
 
 
 class SB3VecEnv(VecEnv):

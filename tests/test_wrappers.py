@@ -168,3 +168,59 @@ def test_maskable_ppo_trains_on_the_vector_env():
 
     venv = SB3VecEnv(num_envs=2, **FAST | {"horizon": 2})
     MaskablePPO("MlpPolicy", venv, n_steps=2, batch_size=4, n_epochs=1, seed=0).learn(4)
+
+
+def _onset_stream():
+    from hpenv.streams import make_stream
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 8)) * 2
+    y = np.arange(400) % 4
+    task = hpenv.Task.from_arrays(centres[y] + rng.normal(size=(400, 8)), y, name="blobs", split_seed=0)
+    return make_stream(task, "label_noise_onset", (3, 4), fraction=1.0, seed=0)  # every label wrong from then
+
+
+def test_change_features_show_a_jump_of_the_training_loss_at_the_change_and_keep_the_envs_columns():
+    from hpenv.wrappers import CHANGE_FEATURES, ChangeFeatures
+
+    stream, kw, action = _onset_stream(), dict(steps_per_action=20, horizon=6), np.array([1, 0, 4, 2])
+    plain, env = gym.make(hpenv.ENV_ID, task=stream, **kw), ChangeFeatures(gym.make(hpenv.ENV_ID, task=stream, **kw))
+    assert env.observation_space.shape == (plain.observation_space.shape[0] + len(CHANGE_FEATURES),)
+    obs, _ = env.reset(seed=3)
+    base, _ = plain.reset(seed=3)
+    assert np.array_equal(obs[:-2], base) and np.array_equal(obs[-2:], [0.0, 0.0])
+    loss, val_loss = hpenv.feature_index("train_loss_mean"), hpenv.feature_index("val_loss")
+    jumps, previous = {}, base[loss]
+    for _ in range(kw["horizon"]):
+        obs, _, _, _, info = env.step(action)
+        base = plain.step(action)[0]
+        assert np.array_equal(obs[:-2], base) and env.observation_space.contains(obs)
+        assert obs[-2] == pytest.approx(min(base[loss] / previous - 1, 10.0), rel=1e-5, abs=1e-6)
+        assert obs[-1] == pytest.approx(base[val_loss] - base[loss], abs=1e-6)
+        jumps[int(info["phase"])] = jumps.get(int(info["phase"]), []) + [float(obs[-2])]
+        previous = base[loss]
+    # the first step of phase 1 (every label wrong) is the largest rise of the episode, by far
+    assert jumps[1][0] > 1.0 and max(jumps[0] + jumps[1][1:]) < 0.5
+    obs, _ = env.reset(seed=4)
+    assert np.array_equal(obs[-2:], [0.0, 0.0])  # a new episode has no jump
+
+
+def test_change_features_of_the_vector_env_match_single_envs_and_restart_at_a_reset():
+    from hpenv.wrappers import ChangeFeatures, ChangeFeaturesVector
+
+    stream, kw = _onset_stream(), dict(steps_per_action=20, horizon=6)
+    venv = ChangeFeaturesVector(gym.make_vec(hpenv.ENV_ID, num_envs=3, task=stream, **kw))
+    assert venv.single_observation_space.shape == (19,) and venv.observation_space.shape == (3, 19)
+    singles = [ChangeFeatures(gym.make(hpenv.ENV_ID, task=stream, **kw)) for _ in range(3)]
+    obs, _ = venv.reset(seed=10)
+    rows = [e.reset(seed=10 + i)[0] for i, e in enumerate(singles)]
+    actions = np.array([[1, 0, 4, 2], [0, 1, 3, 1], [2, 0, 2, 2]])
+    for _ in range(kw["horizon"]):
+        assert np.allclose(obs, np.stack(rows), rtol=1e-4, atol=1e-5)
+        obs = venv.step(actions)[0]
+        rows = [e.step(a)[0] for e, a in zip(singles, actions)]
+    assert np.allclose(obs, np.stack(rows), rtol=1e-4, atol=1e-5)
+    obs = venv.step(actions)[0]  # NEXT_STEP autoreset: every child starts again, with no jump
+    assert np.array_equal(obs[:, -2], np.zeros(3))
+    with pytest.raises(ValueError, match="ChangeFeatures wraps an HPTune env"):
+        ChangeFeatures(gym.make("CartPole-v1"))
