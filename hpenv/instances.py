@@ -49,8 +49,8 @@ import numpy as np
 from hpenv.tasks import Task, TaskFamily, make_task, register_namespace, replace_labels
 
 __all__ = ["Suite", "SuiteLayout", "SUITES", "instance_sets", "instance_set", "suite", "register_suite",
-           "member_task", "member_factors", "member_env_kwargs", "members_table", "write_members_csv", "is_member_id",
-           "split_family", "split_of_task"]
+           "member_task", "members_family", "member_factors", "member_env_kwargs", "members_table",
+           "write_members_csv", "is_member_id", "split_family", "split_of_task"]
 
 #: The splits of a v1 suite, in member-index order.
 SPLITS = ("train", "selection", "test")
@@ -313,13 +313,22 @@ class _Members:
 SPLIT_FAMILY_CACHE = 64
 
 
+def members_family(name: str, members: list[str]) -> TaskFamily:
+    """Suite members (task ids) as a [`TaskFamily`][hpenv.tasks.TaskFamily] called ``name``: every
+    episode draws one of them with its reset seed, so episodes reset with the same seed get the same
+    member and the same child."""
+    members = list(members)
+    for m in members:
+        _parse(m)  # a clear error for an id that is not a member
+    return TaskFamily(name, _Members(members), range(len(members)), max_cached=SPLIT_FAMILY_CACHE)
+
+
 def split_family(task_id: str) -> TaskFamily:
     """The members of one split of a suite as a [`TaskFamily`][hpenv.tasks.TaskFamily], for the task id
-    ``"<suite>/<split>"`` (``"v1/digits-scaled/train"``): every episode draws one member with its
-    reset seed, so episodes reset with the same seed get the same member and the same child."""
+    ``"<suite>/<split>"`` (``"v1/digits-scaled/train"``; see
+    [`members_family`][hpenv.instances.members_family])."""
     name, _, split = task_id.rpartition("/")
-    members = suite(name).members(split)
-    return TaskFamily(task_id, _Members(members), range(len(members)), max_cached=SPLIT_FAMILY_CACHE)
+    return members_family(task_id, suite(name).members(split))
 
 
 def resolve_task_id(task_id: str) -> Task | TaskFamily:
