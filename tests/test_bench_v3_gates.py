@@ -11,8 +11,9 @@ import torch
 import hpenv
 import agents.bench.v3.gates as gates_module
 from agents.baselines import LossJumpPolicy
-from agents.bench.v3.candidates import is_freeze, rule_family, window_schedules
-from agents.bench.v3.gates import HEADROOM_COLUMNS, cache_key, load_gate_settings, run_gates
+from agents.bench.v3.candidates import is_freeze, rule_episodes, rule_family, window_schedules
+from agents.bench.v3.gates import HEADROOM_COLUMNS, cache_key, load_gate_settings, load_references, run_gates
+from agents.engine import schedule_episodes
 
 SPACE = hpenv.HPSpace.default()
 LOSS = hpenv.feature_index("train_loss_mean")
@@ -123,6 +124,16 @@ def test_the_gates_of_a_stream_suite_end_to_end_and_their_cache(tmp_path):
         per_member = list(csv.DictReader(f))
     assert [r["member"] for r in per_member] == members and per_member[0]["closed-loop oracle"].startswith("on a")
     assert any("members to train" in line for line in log)
+    # references.json deploys the global references: the same children as the gate's seed-B scores
+    refs = load_references(tmp_path / "out" / "references.json")
+    assert set(refs) == {"best static tuple", "best fixed schedule", "best closed-loop rule"}
+    assert (refs["best static tuple"] == refs["best static tuple"][0]).all()  # one tuple, every step
+    kw = hpenv.member_env_kwargs(members[0])
+    res, _ = schedule_episodes(np.stack([refs["best static tuple"], refs["best fixed schedule"]]), [7, 7],
+                               task=members[0], **kw)
+    rule, _ = rule_episodes(SPACE, [refs["best closed-loop rule"]], [7], task=members[0], **kw)
+    for method, r in zip(("best static tuple", "best fixed schedule", "best closed-loop rule"), [*res, *rule]):
+        assert r.test_accuracy == pytest.approx(float(per_member[0][f"test: {method}"]), abs=1e-6), method
     assert any("shortlists at the other seeds A" in line for line in log)
     log.clear()
     again = run_gates("v3/stream", settings, tmp_path / "out2", tmp_path / "cache", split="dev", members=members,
@@ -147,6 +158,25 @@ def test_the_cache_key_changes_when_a_members_data_do(monkeypatch):
 
     monkeypatch.setattr(gates_module, "member_task", rebuilt)
     assert cache_key(settings, "v3/stream", members) != before
+
+
+def test_references_that_are_not_on_the_grid_are_refused(tmp_path):
+    import json
+
+    path = tmp_path / "references.json"
+    good = {"horizon": 2, "hyper_parameters": list(SPACE.names),
+            "references": {"best static tuple": {"schedule": [[1, 0, 2, 2]] * 2, "name": "x"}}}
+    path.write_text(json.dumps(good))
+    assert load_references(path)["best static tuple"].shape == (2, 4)
+    bad = dict(good, references={"best static tuple": {"schedule": [[1, 0, 9, 2]] * 2, "name": "x"}})
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="must be 2 steps of 4 grid positions"):
+        load_references(path)
+    path.write_text(json.dumps(dict(good, hyper_parameters=["learning_rate"])))
+    with pytest.raises(ValueError, match="not of the default space's"):
+        load_references(path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_references(tmp_path / "missing.json")
 
 
 def test_a_stationary_suite_has_no_closed_loop_gate(tmp_path):

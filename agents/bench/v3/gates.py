@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -52,7 +53,7 @@ from agents.bench.v3.candidates import is_freeze, rule_episodes, rule_family, ru
 from agents.bench.v3.statistics import protocol_table
 from agents.engine import schedule_episodes, static_episodes
 
-__all__ = ["GateSettings", "HEADROOM_COLUMNS", "load_gate_settings", "run_gates", "gate_rows"]
+__all__ = ["GateSettings", "HEADROOM_COLUMNS", "load_gate_settings", "run_gates", "gate_rows", "load_references"]
 
 #: ``headroom.csv``'s columns (v2's; ``gate`` is ``static``, ``dynamic`` or ``closed_loop``).
 HEADROOM_COLUMNS = ["suite", "gate", "method", "reference", "n_members", "gain", "ci_low", "ci_high",
@@ -116,6 +117,38 @@ def load_gate_settings(path: str | Path) -> GateSettings:
         raise ValueError(f"{path} [selection] has unknown keys {unknown}; known: {sorted(known)}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
     return GateSettings(**values, table=table)
+
+
+def load_references(path: str | Path) -> dict:
+    """The global references a gate run chose, from its ``references.json``, ready to deploy:
+    ``{name: schedule}`` with a schedule an ``int64`` array ``(horizon, n_hp)`` of the default space's
+    grid positions (for [`agents.engine.schedule_episodes`][]; a static tuple repeats one row), and a
+    closed-loop rule as the dict [`rule_episodes`][agents.bench.v3.candidates.rule_episodes] takes.
+
+    Raises:
+        FileNotFoundError: when ``path`` does not exist.
+        ValueError: when a schedule is not ``(horizon, n_hp)`` positions on the default space's grid, or
+            the file names other hyper-parameters than the default space's.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"references file {str(path)!r} does not exist (benchmarks/v3/gates.py writes it)")
+    data = json.loads(path.read_text())
+    space = hpenv.HPSpace.default()
+    if data.get("hyper_parameters") != list(space.names):
+        raise ValueError(f"{path} holds positions of {data.get('hyper_parameters')}, not of the default space's "
+                         f"{list(space.names)}")
+    out = {}
+    for name, ref in data["references"].items():
+        if "rule" in ref:
+            out[name] = ref["rule"]
+            continue
+        sched = np.asarray(ref["schedule"], dtype=np.int64)
+        if sched.shape != (data["horizon"], len(space)) or (sched < 0).any() or (sched >= space.sizes).any():
+            raise ValueError(f"{path}: {name!r} must be {data['horizon']} steps of {len(space)} grid positions on the "
+                             f"default space, got shape {sched.shape}")
+        out[name] = sched
+    return out
 
 
 # ---------------------------------------------------------------------- units (one member each)
@@ -329,8 +362,19 @@ def run_gates(suite: str, settings: GateSettings, out: str | Path, cache: str | 
     write_csv(member_rows, out / "members.csv", list(member_rows[0]))
     references = {"best static tuple": space.decode(grid[static_best]),
                   "best fixed schedule": global_names[schedule_best]}
+    deployable = {"best static tuple": {"schedule": constant(grid[static_best]).tolist(),
+                                        "name": json.dumps(space.decode(grid[static_best]))},
+                  "best fixed schedule": {"schedule": global_family[schedule_best].tolist(),
+                                          "name": global_names[schedule_best]}}
     if stream:
         references["best closed-loop rule"] = rule_name(space, global_rules[rule_best])
+        deployable["best closed-loop rule"] = {"rule": global_rules[rule_best], "name": references["best closed-loop rule"]}
+    text = json.dumps({"suite": suite, "split": split, "cache": cache.name, "horizon": horizon,
+                       "hyper_parameters": list(space.names), "references": deployable}, indent=1)
+    # one line per step of a schedule: [1, 2, 3, 2], not a line per grid position
+    write_atomic(out / "references.json", re.sub(r"\[\s+([-\d,\s]+?)\s+\]",
+                                                 lambda m: "[" + ", ".join(m.group(1).split()).replace(",,", ",") + "]",
+                                                 text))
     spent = sum(r["sgd_steps"] for r in static) + sum(d["sgd_steps"] for d in dynamic)
     summary = {"suite": suite, "split": split, "members": len(members), "references": references,
                "seeds_a": list(settings.seeds_a), "shortlist": settings.shortlist, "seeds_b": list(settings.seeds_b),
