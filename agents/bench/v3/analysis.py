@@ -77,7 +77,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from agents.bench.v3.bootstrap import (SE_ZERO, check_count, check_finite, check_probability, check_resamples,
-                                       critical_value, member_weights)
+                                       critical_value, member_weights, seed_inflation)
 from agents.evaluation import iqm  # the one implementation (rliable's interquartile mean)
 
 __all__ = ["NOT_LEARNED", "VERDICTS", "MethodScores", "NormalisedScores", "primary_analysis", "normalised_scores",
@@ -346,21 +346,15 @@ def normalised_scores(method: MethodScores, fixed_default: MethodScores,
 
 
 # ---------------------------------------------------------------------- the bootstrap
-def _seed_inflation(seeds: int) -> float:
-    """How much the seed level's resampled deviations are stretched: ``sqrt(S / (S - 1))``, so that the
-    bootstrap variance of a mean of ``S`` seeds is the unbiased ``s^2 / S``, not ``(S - 1) / S`` of it."""
-    return float(np.sqrt(seeds / (seeds - 1)))
-
-
-def _bootstrap_family(controller: MethodScores, references: Sequence[MethodScores], resamples: int,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _bootstrap_family(controller: MethodScores, references: Sequence[MethodScores], diffs: Sequence[np.ndarray],
+                      resamples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``(Delta*, se*)``, each ``(resamples, m)``: every comparison's difference under one crossed draw per
     replicate, and the standard error that replicate's own draw estimates (the bootstrap-t's denominator).
 
     One member draw ``w`` (weights ``(resamples, members)``) serves the whole family. A learned method's
     value in a replicate is ``c + lambda (sum_s v[s] B[s] - c)``: ``B = w @ A`` its per-seed means over
     the drawn members, ``v`` its own seed draw (shared by the members), ``c`` the mean of ``B`` over its
-    seeds and ``lambda`` [`_seed_inflation`][agents.bench.v3.analysis._seed_inflation]. ``se*^2`` is the
+    seeds and ``lambda`` [`seed_inflation`][agents.bench.v3.bootstrap.seed_inflation]. ``se*^2`` is the
     drawn members' variance of the member-level difference over ``n``, plus each learned side's drawn
     seeds' variance (stretched alike) over ``S``: the plug-in that gives the observed ``se``.
     """
@@ -374,16 +368,14 @@ def _bootstrap_family(controller: MethodScores, references: Sequence[MethodScore
         s = a.shape[1]
         v = member_weights(rng, s, resamples)
         b = w @ a
-        centre, drawn, stretch = b.mean(axis=1), (b * v).sum(axis=1), _seed_inflation(s)
+        centre, drawn, stretch = b.mean(axis=1), (b * v).sum(axis=1), seed_inflation(s)
         spread = (v * (b - drawn[:, None]) ** 2).sum(axis=1) * s / (s - 1)
         return centre + stretch * (drawn - centre), stretch ** 2 * spread / s
 
     mine, mine_var = replicate(controller)
-    ctrl_acc = controller.member_accuracy()
     deltas, ses = [], []
-    for ref in references:
+    for ref, d in zip(references, diffs):
         theirs, their_var = replicate(ref)
-        d = ctrl_acc - ref.member_accuracy()
         member_mean = w @ d
         member_var = np.maximum(w @ (d * d) - member_mean ** 2, 0.0) * n / (n - 1) / n
         deltas.append(mine - theirs)
@@ -510,7 +502,8 @@ def primary_analysis(controller: MethodScores, references: Sequence[MethodScores
     parts = [_variance_parts(ctrl, r, d) for r, (_, d) in zip(refs, exact)]
     se = np.sqrt([member + seed_level for member, seed_level in parts])
     se = np.where(se <= SE_ZERO, 0.0, se)
-    replicates, se_star = _bootstrap_family(ctrl, refs, resamples, np.random.default_rng(seed))
+    replicates, se_star = _bootstrap_family(ctrl, refs, [d for _, d in exact], resamples,
+                                            np.random.default_rng(seed))
     abs_t, abs_t_star = _studentised(delta, se, replicates, se_star)
     max_abs_t = abs_t_star.max(axis=1)
     c = critical_value(max_abs_t, alpha)

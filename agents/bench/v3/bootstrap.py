@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 __all__ = ["SE_ZERO", "check_probability", "check_count", "check_finite", "check_resamples", "member_weights",
-           "critical_count", "critical_value"]
+           "seed_inflation", "critical_count", "critical_value"]
 
 #: A bootstrap standard error at or below this is zero: every replicate gave the same difference
 #: (accuracies are multiples of 1 / (n_test x cells), far above it; float sums are not exact).
@@ -45,6 +45,13 @@ def member_weights(rng: np.random.Generator, k: int, resamples: int) -> np.ndarr
     """``(resamples, k)``: how often each of ``k`` units is drawn in ``k`` draws with replacement, over ``k``."""
     draws = rng.integers(0, k, size=(resamples, k)) + k * np.arange(resamples)[:, None]
     return np.bincount(draws.ravel(), minlength=resamples * k).reshape(resamples, k) / k
+
+
+def seed_inflation(seeds: int) -> float:
+    """How much a bootstrap stretches resampled meta-training seeds' deviations from their mean:
+    ``sqrt(S / (S - 1))``, so that the bootstrap variance of a mean of ``S`` seeds is the unbiased
+    ``s^2 / S``, not ``(S - 1) / S`` of it."""
+    return float(math.sqrt(seeds / (seeds - 1)))
 
 
 def critical_count(resamples: int, level: float) -> int:

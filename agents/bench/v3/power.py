@@ -8,7 +8,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from agents.bench.v3.bootstrap import (SE_ZERO, check_count, check_finite, check_probability, check_resamples, critical_count,
-                                       member_weights)
+                                       member_weights, seed_inflation)
 
 __all__ = ["power_simulation", "smallest_n"]
 
@@ -109,7 +109,7 @@ def power_simulation(pilot_differences: Sequence[float], *, delta: float, n_memb
                 effects = rng.normal(0.0, seed_sd, size=(size, s))
                 centre = effects.mean(axis=1)
                 v = member_weights(rng, s, resamples)
-                drawn, stretch = effects @ v.T, np.sqrt(s / (s - 1))  # as the analysis stretches the seed level
+                drawn, stretch = effects @ v.T, seed_inflation(s)  # as the analysis stretches the seed level
                 means = means + centre
                 boot = boot + centre[:, None] + stretch * (drawn - centre[:, None])
                 var_star = var_star + stretch ** 2 * np.maximum((effects * effects) @ v.T - drawn ** 2, 0.0) / (s - 1)
