@@ -35,9 +35,8 @@ import hpenv
 from agents.bench.candidates import schedule_family, static_grid
 from agents.bench.common import cached_units, write_csv
 from agents.bench.stats import paired_comparison
-from agents.bench.v3.candidates import is_freeze, rule_episodes, rule_family, rule_name, window_schedules
-from agents.bench.v3.gates import CHUNK, load_gate_settings
-from agents.engine import schedule_episodes
+from agents.bench.v3.candidates import is_freeze, rule_family, rule_name, window_schedules
+from agents.bench.v3.gates import load_gate_settings, scored_means, validation_means
 from hpenv.instances import variant_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,23 +51,6 @@ def candidates(space, horizon: int, starts: np.ndarray, window: tuple[int, int],
     keep = ~is_freeze(space, scheds, window)
     rules = rule_family(starts, settings.rule_thresholds, settings.rule_drops, settings.rule_raise_first)
     return scheds[keep], [n for n, k in zip(names, keep) if k], rules
-
-
-def _seeds_unit(unit: tuple) -> dict:
-    """Validation (``seeds A``) or test (``seeds B``) accuracy of each schedule and rule on one member,
-    one row per candidate, one column per seed."""
-    member, schedules, rules, seeds, metric, kw = unit
-    space, n = hpenv.HPSpace.default(), len(seeds)
-    out = {"schedules": [], "rules": []}
-    if len(schedules):
-        res, _ = schedule_episodes(np.repeat(np.asarray(schedules), n, 0), list(seeds) * len(schedules),
-                                   chunk=CHUNK, task=member, **kw)
-        out["schedules"] = [[getattr(r, metric) for r in res[i * n:(i + 1) * n]] for i in range(len(schedules))]
-    if rules:
-        res, _ = rule_episodes(space, [r for r in rules for _ in seeds], list(seeds) * len(rules), chunk=CHUNK,
-                               task=member, **kw)
-        out["rules"] = [[getattr(r, metric) for r in res[i * n:(i + 1) * n]] for i in range(len(rules))]
-    return out
 
 
 def main() -> None:
@@ -105,17 +87,15 @@ def main() -> None:
         kws = [hpenv.member_env_kwargs(m) for m in ids]
         scheds, names, rules = candidates(space, horizon, starts, window, settings)
         folder = Path(args.cache) / f"window-{window[0]}-{window[1]}-starts{args.starts}-a{len(seeds_a)}"
-        chosen = cached_units(_seeds_unit, [(m, scheds, rules, seeds_a, "val_accuracy", kw) for m, kw in zip(ids, kws)],
-                              folder / "seeds_a", print, f"window {window}: {len(scheds)} schedules, {len(rules)} rules",
+        chosen = cached_units(validation_means, [(m, scheds, rules, seeds_a, kw) for m, kw in zip(ids, kws)],
+                              folder / "validation", print, f"window {window}: {len(scheds)} schedules, {len(rules)} rules",
                               args.workers)
-        best_s = int(np.argmax(np.mean([np.mean(c["schedules"], 1) for c in chosen], 0)))
-        best_r = int(np.argmax(np.mean([np.mean(c["rules"], 1) for c in chosen], 0)))
-        constant = np.repeat(starts[:1], horizon, 0)
-        scored = cached_units(_seeds_unit, [(m, np.stack([constant, scheds[best_s]]), [rules[best_r]], seeds_b,
-                                             "test_accuracy", kw) for m, kw in zip(ids, kws)],
-                              folder / f"seeds_b-{best_s}-{best_r}", print, f"window {window}: seeds B", args.workers)
-        const, sched = (np.array([np.mean(s["schedules"][k]) for s in scored]) for k in (0, 1))
-        rule = np.array([np.mean(s["rules"][0]) for s in scored])
+        best_s = int(np.argmax(np.mean([c["schedule_val"] for c in chosen], 0)))
+        best_r = int(np.argmax(np.mean([c["rule_val"] for c in chosen], 0)))
+        children = {"constant": np.repeat(starts[:1], horizon, 0).tolist(), "schedule": scheds[best_s].tolist()}
+        scored = cached_units(scored_means, [(m, children, {"rule": rules[best_r]}, seeds_b, kw) for m, kw in zip(ids, kws)],
+                              folder / f"test-{best_s}-{best_r}", print, f"window {window}: seeds B", args.workers)
+        const, sched, rule = (np.array([s[k] for s in scored]) for k in ("constant", "schedule", "rule"))
         for method, reference, x, y in (("best closed-loop rule", "best fixed schedule", rule, sched),
                                         ("best fixed schedule", "best static tuple", sched, const)):
             c = paired_comparison(x, y, n_resamples=settings.bootstrap_resamples)

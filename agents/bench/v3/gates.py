@@ -53,7 +53,8 @@ from agents.bench.v3.candidates import is_freeze, rule_episodes, rule_family, ru
 from agents.bench.v3.statistics import protocol_table
 from agents.engine import schedule_episodes, static_episodes
 
-__all__ = ["GateSettings", "HEADROOM_COLUMNS", "load_gate_settings", "run_gates", "gate_rows", "load_references"]
+__all__ = ["GateSettings", "HEADROOM_COLUMNS", "load_gate_settings", "run_gates", "gate_rows", "load_references",
+           "validation_means", "scored_means"]
 
 #: ``headroom.csv``'s columns (v2's; ``gate`` is ``static``, ``dynamic`` or ``closed_loop``).
 HEADROOM_COLUMNS = ["suite", "gate", "method", "reference", "n_members", "gain", "ci_low", "ci_high",
@@ -169,8 +170,9 @@ def _dynamic_unit(unit: tuple) -> dict:
     return out
 
 
-def _confirm_unit(unit: tuple) -> dict:
-    """Validation accuracy of a member's shortlisted candidates at the other seeds A, averaged."""
+def validation_means(unit: tuple) -> dict:
+    """``(member, schedules, rules, seeds, env_kwargs)``: each schedule's and rule's validation accuracy on
+    ``member``, averaged over ``seeds`` (``schedule_val``, ``rule_val``; a shortlist at the other seeds A)."""
     member, schedules, rules, seeds, kw = unit
     space = hpenv.HPSpace.default()
     n = len(seeds)
@@ -187,8 +189,9 @@ def _confirm_unit(unit: tuple) -> dict:
     return out
 
 
-def _score_unit(unit: tuple) -> dict:
-    """Test accuracy of each chosen child at every seed B, averaged over the seeds."""
+def scored_means(unit: tuple) -> dict:
+    """``(member, {name: schedule}, {name: rule}, seeds, env_kwargs)``: each named child's test accuracy on
+    ``member``, averaged over ``seeds`` (the seeds B)."""
     member, schedules, rules, seeds, kw = unit
     space = hpenv.HPSpace.default()
     n = len(seeds)
@@ -305,7 +308,7 @@ def run_gates(suite: str, settings: GateSettings, out: str | Path, cache: str | 
         rows = np.concatenate([np.repeat(grid[lists["static"]][:, None], horizon, 1), scheds[lists["dynamic"]],
                                scheds[lists["freeze"]]])
         confirm_units.append((m, rows, [rules[j] for j in lists["rule"]], other_a, kws[i]))
-    confirmed = (cached_units(_confirm_unit, confirm_units, cache / "confirm", log, "shortlists at the other seeds A",
+    confirmed = (cached_units(validation_means, confirm_units, cache / "confirm", log, "shortlists at the other seeds A",
                               workers) if other_a else [None] * len(members))
 
     score_units, choices = [], []
@@ -345,7 +348,7 @@ def run_gates(suite: str, settings: GateSettings, out: str | Path, cache: str | 
                                                                  else "dynamic oracle")})
         choices.append(choice)
         score_units.append((m, {k: v.tolist() for k, v in chosen_s.items()}, chosen_r, tuple(settings.seeds_b), kws[i]))
-    scores = cached_units(_score_unit, score_units, cache / "scores", log, "seed-B children", workers, reports=5)
+    scores = cached_units(scored_means, score_units, cache / "scores", log, "seed-B children", workers, reports=5)
     for c, s in zip(choices, scores):
         if stream:
             s["dynamic or closed-loop oracle"] = s[c["better of dynamic and closed-loop"]]
@@ -372,8 +375,7 @@ def run_gates(suite: str, settings: GateSettings, out: str | Path, cache: str | 
     text = json.dumps({"suite": suite, "split": split, "cache": cache.name, "horizon": horizon,
                        "hyper_parameters": list(space.names), "references": deployable}, indent=1)
     # one line per step of a schedule: [1, 2, 3, 2], not a line per grid position
-    write_atomic(out / "references.json", re.sub(r"\[\s+([-\d,\s]+?)\s+\]",
-                                                 lambda m: "[" + ", ".join(m.group(1).split()).replace(",,", ",") + "]",
+    write_atomic(out / "references.json", re.sub(r"\[\s+([-\d,\s]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]",
                                                  text))
     spent = sum(r["sgd_steps"] for r in static) + sum(d["sgd_steps"] for d in dynamic)
     summary = {"suite": suite, "split": split, "members": len(members), "references": references,
