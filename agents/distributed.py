@@ -29,7 +29,6 @@ Ray is an optional extra: ``pip install "hpenv[ray]"``.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import warnings
@@ -96,8 +95,7 @@ class _Runner:
 
     def play(self, snapshot: PolicySnapshot, plan: ChunkPlan) -> EpisodeChunk:
         """Play one chunk of ``K`` episodes with the learner's weights and statistics."""
-        if self.agent is None or dataclasses.asdict(self.agent.config) != snapshot.config:
-            self.agent = RecurrentReinforce(self.env, **snapshot.config)  # a vessel for weights
+        self.agent = RecurrentReinforce.vessel(self.env, snapshot, self.agent)
         return self.agent.play_chunk(snapshot, plan)
 
 

@@ -25,7 +25,6 @@ played.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any, Sequence
 
@@ -107,10 +106,8 @@ class MemberGroupRunners:
         chunks = []
         for plan in plans:
             g = self.group_of(plan)
-            vessel = self._vessels.get(g)
-            if vessel is None or dataclasses.asdict(vessel.config) != snapshot.config:
-                vessel = self._vessels[g] = RecurrentReinforce(self.env(g), **snapshot.config)  # holds weights only
-            chunks.append(vessel.play_chunk(snapshot, plan))
+            self._vessels[g] = RecurrentReinforce.vessel(self.env(g), snapshot, self._vessels.get(g))
+            chunks.append(self._vessels[g].play_chunk(snapshot, plan))
         return chunks
 
     def close(self) -> None:

@@ -548,6 +548,15 @@ class RecurrentRollouts:
             obs_rms=self.obs_rms.state_dict(),
         )
 
+    @classmethod
+    def vessel(cls, env: VectorEnv, snapshot: PolicySnapshot, current: Any = None) -> Any:
+        """An agent on ``env`` to [`play_chunk`][agents.rollout.RecurrentRollouts.play_chunk] with ``snapshot``:
+        ``current`` when its configuration is the snapshot's, else a new one (a runner's vessel: it holds
+        weights it is handed, never its own)."""
+        if current is not None and dataclasses.asdict(current.config) == snapshot.config:
+            return current
+        return cls(env, **snapshot.config)
+
     def play_chunk(self, snapshot: PolicySnapshot, plan: ChunkPlan) -> EpisodeChunk:
         """Play one chunk of episodes in this agent's vector env as ``snapshot``'s learner would.
 
