@@ -38,6 +38,7 @@ import gymnasium as gym
 import torch
 
 import hpenv
+from agents.member_groups import MemberGroupRunners
 from agents.reinforce import RecurrentReinforce
 from agents.rollout import ChunkPlan, EpisodeChunk, PolicySnapshot
 from hpenv.extras import import_extra
@@ -80,21 +81,27 @@ def keep_ray_on_loopback() -> None:
 
 
 class _Runner:
-    """A Ray actor: one native vector env and an agent that acts with the learner's snapshots."""
+    """A Ray actor: one native vector env (or one per group of ``members``) and an agent that acts with the
+    learner's snapshots."""
 
-    def __init__(self, env_id: str, env_kwargs: dict[str, Any], num_envs: int, threads: int):
+    def __init__(self, env_id: str, env_kwargs: dict[str, Any], num_envs: int, threads: int,
+                 members: list[str] | None = None):
         # Ray sets OMP_NUM_THREADS to the actor's CPUs; torch's own pool must match, or a runner
         # would spin threads on cores that belong to the next runner.
         torch.set_num_threads(threads)
-        self.env = gym.make_vec(env_id, num_envs=num_envs, **env_kwargs)
+        self.groups = MemberGroupRunners(members, num_envs, env_kwargs=env_kwargs) if members else None
+        self.env = None if members else gym.make_vec(env_id, num_envs=num_envs, **env_kwargs)
         self.agent: RecurrentReinforce | None = None
 
     def spaces(self) -> tuple[gym.spaces.Box, gym.spaces.MultiDiscrete]:
         """The vector env's single observation and action spaces."""
-        return self.env.single_observation_space, self.env.single_action_space
+        source = self.groups or self.env
+        return source.single_observation_space, source.single_action_space
 
     def play(self, snapshot: PolicySnapshot, plan: ChunkPlan) -> EpisodeChunk:
         """Play one chunk of ``K`` episodes with the learner's weights and statistics."""
+        if self.groups is not None:  # the group the plan draws, as in process
+            return self.groups.play(snapshot, [plan])[0]
         self.agent = RecurrentReinforce.vessel(self.env, snapshot, self.agent)
         return self.agent.play_chunk(snapshot, plan)
 
@@ -129,6 +136,10 @@ class RayRunners:
         start_timeout_s: How long to wait for the runners to start (a cluster without room for
             them never starts them).
         env_id: The registered env id.
+        members: Suite members whose env arguments differ (a benchmark v3 split): each runner then holds a
+            [`MemberGroupRunners`][agents.member_groups.MemberGroupRunners] over them, ``env_kwargs`` over each
+            member's own arguments, and plays every chunk in the group its plan draws, so the run is the
+            one ``MemberGroupRunners`` gives in process.
 
     Raises:
         ValueError: On a bad count, or when the runners cannot all start in time.
@@ -146,6 +157,7 @@ class RayRunners:
         max_chunk_retries: int = 3,
         start_timeout_s: float = 300.0,
         env_id: str = hpenv.ENV_ID,
+        members: list[str] | None = None,
     ) -> None:
         for name, value in (("num_runners", num_runners), ("num_envs", num_envs)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -158,6 +170,7 @@ class RayRunners:
                 or max_chunk_retries < 0:
             raise ValueError(f"max_chunk_retries must be an integer >= 0, got {max_chunk_retries!r}")
         self.env_kwargs = dict(env_kwargs)
+        self.members = list(members) if members else None
         self.num_runners = num_runners
         self.num_envs = num_envs
         self.max_chunk_retries = max_chunk_retries
@@ -184,7 +197,7 @@ class RayRunners:
 
     def _start_runner(self) -> Any:
         return _RemoteRunner.options(**self._options).remote(
-            self._env_id, self.env_kwargs, self.num_envs, self._threads
+            self._env_id, self.env_kwargs, self.num_envs, self._threads, self.members
         )
 
     def _replace_runner(self, slot: int, error: BaseException) -> None:

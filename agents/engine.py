@@ -73,10 +73,15 @@ def _info_reader(info: Mapping[str, Any], index: int | None) -> Callable[[str], 
 
 def step_record(info: Mapping[str, Any], index: int | None = None) -> dict:
     """One step of a schedule: the hyper-parameters applied (by name), ``val_accuracy`` and
-    ``val_loss``, from a single env's ``info`` (or row ``index`` of a vector env's)."""
+    ``val_loss``, from a single env's ``info`` (or row ``index`` of a vector env's); on a stream task
+    also ``phase``, the phase whose data the step trained on (for plots around the change, never for acting)."""
     at = _info_reader(info, index)
-    return {**hyperparameters_from_info(info, index), "val_accuracy": float(at("val_accuracy")),
-            "val_loss": float(at("val_loss"))}
+    record = {**hyperparameters_from_info(info, index), "val_accuracy": float(at("val_accuracy")),
+              "val_loss": float(at("val_loss"))}
+    phase = int(at("phase")) if "phase" in info else -1
+    if phase >= 0:  # a task without phases keeps the record it always had
+        record["phase"] = phase
+    return record
 
 
 @dataclass
@@ -113,6 +118,11 @@ class EpisodeRecord:
     schedule: list[dict] = field(default_factory=list)
     chosen: dict | None = None
     search_sgd_steps: int = 0
+
+    @property
+    def change_step(self) -> int | None:
+        """On a stream task, the env step (from 1) whose training first used changed data; else None."""
+        return next((t + 1 for t, step in enumerate(self.schedule) if step.get("phase", 0) > 0), None)
 
     @property
     def deployed_sgd_steps(self) -> int:

@@ -94,8 +94,9 @@ class HPTuneEnv(ConfigViews, gym.Env):
 
     ## Streams
     A [`hpenv.StreamTask`][] trains on phase 0's data, then on phase 1's from an env step drawn
-    uniformly from its window by the episode's seed (after the seed of the child's weights, so a
-    plain task's episodes are unchanged), and so on. Kinds: label-noise onset, classes arriving
+    uniformly from its window by the episode's seed mixed with the stream's data (after the seed of the
+    child's weights, so a plain task's episodes are unchanged; two streams change at different steps for one
+    seed), and so on. Kinds: label-noise onset, classes arriving
     with or without replay, drift of the inputs' scale, new data arriving (``hpenv.STREAM_KINDS``).
     The observation stays as it is: a controller reads the change from the child's state (the
     training loss jumps); ``info["phase"]`` names the phase for analysis. A window that ends after
@@ -138,7 +139,7 @@ class HPTuneEnv(ConfigViews, gym.Env):
     * ``task``: a name from ``hpenv.list_tasks()`` (``"synthetic"`` draws a new member of the
       synthetic family every episode; ``"synthetic:N"`` is member N), a ``Task``, a ``TaskFamily``
       or a stream (``hpenv.StreamTask``, ``hpenv.make_stream(task, kind, window)``): a task whose
-      training data change from an env step drawn from each episode's seed (see Streams).
+      training data change from an env step drawn from each episode's seed and the stream's data (see Streams).
     * ``child``: ``"mlp"`` or ``"cnn"``; by default the task's (CNN for 28x28 / 32x32 images).
     * ``steps_per_action``: SGD steps per env step (the paper: 50 mini-batches).
     * ``horizon``: env steps per episode.

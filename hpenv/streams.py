@@ -3,7 +3,8 @@
 A [`StreamTask`][hpenv.streams.StreamTask] is a [`Task`][hpenv.tasks.Task] (its validation and test splits,
 classes and child family) whose training data come in *phases*. Phase 0 is the task's own training split;
 phase ``p >= 1`` replaces it from an env step drawn, every episode, uniformly from the phase's
-window ``(first, last)`` by the episode's seed. A fixed schedule cannot know that step; a
+window ``(first, last)`` by the episode's seed mixed with the stream's data (so members scored at one seed
+change at different steps). A fixed schedule cannot know that step; a
 controller that reads the child's state (its training loss jumps when the data change) can.
 
 The observation does not name the phase: ``info["phase"]`` does, for analysis only (-1 for a task
@@ -37,9 +38,15 @@ __all__ = ["StreamTask", "STREAM_KINDS", "make_stream", "label_noise_onset", "cl
            "new_data"]
 
 
+#: How a stream's change steps are drawn (part of its digest, so results cached under another rule are never
+#: served): from the episode's seed mixed with the stream's data (until 2026-12-07 from the seed alone, so every
+#: stream changed at the same step for one episode seed).
+CHANGE_DRAW = "episode seed x stream digest"
+
+
 @dataclass(frozen=True, eq=False)
 class StreamTask(Task):
-    """A task whose training data change at env steps drawn from each episode's seed.
+    """A task whose training data change at env steps drawn from each episode's seed and its own data.
 
     Attributes:
         phases: the training data ``(x, y)`` of phases 1, 2, ... (phase 0 is ``x_train``, ``y_train``).
@@ -80,6 +87,7 @@ class StreamTask(Task):
         # plain ints, however given (numpy's), so that messages and pickles show them as written
         object.__setattr__(self, "windows", tuple(tuple(int(v) for v in w) for w in self.windows))
         object.__setattr__(self, "_phase_tasks", {})
+        object.__setattr__(self, "_change", None)
 
     @property
     def num_phases(self) -> int:
@@ -97,8 +105,14 @@ class StreamTask(Task):
                              f"the horizon {horizon}: that phase would never train; use horizon >= "
                              f"{self.last_change} or an earlier window")
 
-    def _digest_facts(self) -> tuple:  # Task.digest covers the phases and their windows too
-        return (*super()._digest_facts(), self.kind, self.windows)
+    def _change_key(self) -> int:
+        """The stream's part of its change steps' draw: 64 bits of its digest (computed once)."""
+        if self._change is None:  # type: ignore[attr-defined]
+            object.__setattr__(self, "_change", int(self.digest()[:16], 16))
+        return self._change  # type: ignore[attr-defined]
+
+    def _digest_facts(self) -> tuple:  # Task.digest covers the phases, their windows and how steps are drawn
+        return (*super()._digest_facts(), self.kind, self.windows, CHANGE_DRAW)
 
     def _digest_tensors(self) -> tuple:
         return (*super()._digest_tensors(), *(t for phase in self.phases for t in phase))
@@ -108,10 +122,14 @@ class StreamTask(Task):
         return [len(self.y_train), *(len(y) for _, y in self.phases)]
 
     def draw_changes(self, rng: np.random.Generator) -> np.ndarray:
-        """The env step from which each phase ``p >= 1`` trains, drawn from ``rng`` (an episode's)."""
+        """The env step from which each phase ``p >= 1`` trains, drawn from ``rng`` (an episode's) mixed with
+        the stream's own [`digest`][hpenv.tasks.Task.digest]: streams with other data change at other steps
+        for the same episode seed, so members evaluated at shared seeds do not all change at one step (where
+        a fixed schedule chosen on one seed would know every member's step)."""
+        own = np.random.default_rng([int(rng.integers(2**63 - 1)), self._change_key()])
         steps, after = [], 1
         for first, last in self.windows:
-            step = int(rng.integers(max(first, after + 1), last + 1))
+            step = int(own.integers(max(first, after + 1), last + 1))
             steps.append(step)
             after = step
         return np.asarray(steps, dtype=np.int64)

@@ -192,3 +192,25 @@ def test_protocol_settings_are_checked(tmp_path):
         load_gate_settings(bad)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_gate_settings(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("suite", ["v3/mlp", "v3/stream"])
+def test_the_package_ships_the_references_the_registered_selection_stage_chose(suite):
+    """hptune train compares with the shipped references: copies of the gate run's, chosen under the protocol's
+    [selection] table on the suite's selection members as they are built now."""
+    from pathlib import Path
+
+    from agents.bench.v3.shipped import shipped_problems, shipped_references, shipped_statistics
+
+    root = Path(__file__).resolve().parents[1]
+    assert shipped_problems(root) == [], "run agents.bench.v3.shipped.sync_shipped('.') after a gate run"
+    references, data = shipped_references(suite)
+    settings = load_gate_settings(root / "benchmarks" / "v3" / "protocol.toml")
+    members = hpenv.instance_set(suite, "selection")
+    assert data["split"] == "selection"
+    assert data["cache"] == f"{suite.replace('/', '_')}-selection-{cache_key(settings, suite, members)}"
+    assert {"best static tuple", "best fixed schedule"} <= set(references)
+    assert ("best closed-loop rule" in references) == (suite == "v3/stream")
+    assert shipped_statistics().evaluation_seeds >= 3
+    with pytest.raises(ValueError, match="no references of 'v3/image' ship with hpenv"):
+        shipped_references("v3/image")

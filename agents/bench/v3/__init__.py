@@ -14,6 +14,8 @@ its protocol will register (issue 27).
 * [`agents.bench.v3.statistics`][]: the protocol's ``[statistics]`` and ``[family]`` tables (the
   registered analysis, checked against the procedure the code runs).
 * [`agents.bench.v3.ledger`][]: the append-only ledger with a ``start`` and an ``end`` row per run.
+* [`agents.bench.v3.shipped`][]: what the selection stage chose, and the protocol, as package data (what
+  ``hptune train --task v3/...`` compares with).
 
 v3 never imports v1 ([`agents.bench.v1`][]).
 """

@@ -18,7 +18,7 @@ On the members of one split (the registered design: ``selection``; designs are t
    another step in every episode, and a schedule chosen on one episode is tuned to that episode's
    step (measured on dev members: a per-member best schedule chosen on one seed lost 3.2 points to
    the static oracle at other seeds). The global references are chosen at the first seed over all
-   members, whose change steps differ.
+   members, whose change steps differ (a stream's step is drawn from the seed and its data).
 2. **Seeds B score**: each member's chosen children are trained again at the ``seeds_b`` (never
    used to choose) and scored by test accuracy, averaged over those seeds, so no gate has a
    winner's curse.
