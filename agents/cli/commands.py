@@ -144,8 +144,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     seeds = [args.seed + i for i in range(args.episodes)]
     if cfg.is_v3:
         members = hpenv.instance_set(cfg.task, "dev")
-        results = [run_episodes(gym.make(hpenv.ENV_ID, **{**hpenv.member_env_kwargs(m), **cfg.member_kwargs(),
-                                                            "task": m}), policy, [seed],
+        results = [run_episodes(gym.make(hpenv.ENV_ID, **cfg.member_env_kwargs(m), task=m), policy, [seed],
                                 deterministic=not args.stochastic)[0]
                    for seed, m in zip(seeds, itertools.cycle(members))]
     else:

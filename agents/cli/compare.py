@@ -243,8 +243,7 @@ def compare_on_v3_dev(policies: dict[str, Any], cfg: TrainConfig, checkpoint: Pa
     members = hpenv.instance_set(cfg.task, "dev")
     print(f"comparing on {len(members)} dev members x {len(seeds)} seeds with the references the selection stage "
           f"chose on the selection members ({', '.join(references)}), {workers} worker(s)")
-    units = [(m, seeds, {**hpenv.member_env_kwargs(m), **cfg.member_kwargs()}, portable, references)
-             for m in members]
+    units = [(m, seeds, cfg.member_env_kwargs(m), portable, references) for m in members]
     results = _member_results(units, [*policies, *references], workers)
     n_test = np.array([len(member_task(m).y_test) for m in members], dtype=np.int64)
 

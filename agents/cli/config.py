@@ -248,6 +248,11 @@ class TrainConfig:
         return {k: v for k, v in self.episode_kwargs().items()
                 if k not in ("horizon", "steps_per_action") or v != getattr(suite, k)}
 
+    def member_env_kwargs(self, member: str) -> dict[str, Any]:
+        """The env arguments v3 member ``member`` trains with in this run: its own
+        (``hpenv.member_env_kwargs``) under [`member_kwargs`][agents.cli.config.TrainConfig.member_kwargs]."""
+        return {**hpenv.member_env_kwargs(member), **self.member_kwargs()}
+
     def env_kwargs(self, task: str | None = None) -> dict[str, Any]:
         """The env's arguments for ``task`` (default: the training task, a suite's train members as one task
         family): the task, then [`episode_kwargs`][agents.cli.config.TrainConfig.episode_kwargs]."""
