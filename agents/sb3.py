@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable
 
 import numpy as np
@@ -24,6 +25,23 @@ def sb3_class(name: str):
     if name not in ("ppo", "a2c"):
         raise ValueError(f"unknown Stable-Baselines3 agent {name!r}; known: {sorted(POLICY_NAMES)}")
     return {"ppo": PPO, "a2c": A2C}[name]
+
+
+@contextlib.contextmanager
+def global_rng_kept():
+    """Python's, NumPy's and torch's global generators as they were, afterwards: SB3 seeds and draws
+    from them, and the environment's rule is that nothing touches them."""
+    import random
+
+    import torch
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
 
 
 class SB3Policy:

@@ -78,14 +78,15 @@ SearchResult = EpisodeRecord
 
 
 # ---------------------------------------------------------------------- search methods
-def _split_kwargs(env_kwargs: dict, k: int, budget: int | None = None) -> tuple[dict, int]:
+def _split_kwargs(env_kwargs: dict, k: int, budget: int | None = None, candidate_task=None) -> tuple[dict, int]:
     """Env kwargs for one of ``k`` candidates sharing ``budget`` SGD steps (default: one episode's,
-    ``E``): one env step of ``budget // k``."""
+    ``E``): one env step of ``budget // k``, on ``candidate_task`` where given."""
     budget = episode_budget(**env_kwargs) if budget is None else int(budget)
     per = budget // k
     if per < 1:
         raise ValueError(f"a budget of {budget} SGD steps cannot be split among k={k} candidates")
-    return {**env_kwargs, "horizon": 1, "steps_per_action": per}, per
+    task = {} if candidate_task is None else {"task": candidate_task}
+    return {**env_kwargs, "horizon": 1, "steps_per_action": per, **task}, per
 
 
 def _best(results: Sequence[EpisodeRecord]) -> int:
@@ -112,7 +113,7 @@ def _deploy(space: HPSpace, seed: int, action, search: EpisodeRecord, env_kwargs
 
 
 def random_search(seed: int, k: int = 4, *, rng_seed: int = 0, budget: int | None = None, deploy: bool = False,
-                  **env_kwargs) -> EpisodeRecord:
+                  candidate_task=None, **env_kwargs) -> EpisodeRecord:
     """Best of ``k`` random static tuples at the budget of one episode.
 
     Each candidate is a child started from ``reset(seed=seed)`` and trained for ``E // k`` SGD
@@ -127,12 +128,15 @@ def random_search(seed: int, k: int = 4, *, rng_seed: int = 0, budget: int | Non
         budget: SGD steps shared by the candidates (default ``E``): each gets ``budget // k``.
         deploy: retrain the winner from ``reset(seed=seed)`` for a whole episode (``E`` steps) and
             report that child; the candidates' steps become ``search_sgd_steps``.
+        candidate_task: the task the candidates train on (default: ``task``): on a stream, the data a
+            child has before its data change (``StreamTask.phase_task(0)``), since a candidate's short run
+            never reaches the change; the deployed child trains on ``task``.
         **env_kwargs: keyword arguments of ``HPTune-v1`` (``task``, ``horizon``, ...).
     """
     space = _space(env_kwargs, "random_search")
     rng = np.random.default_rng([int(rng_seed), int(seed) % 2**63, 0x25])
     tuples = rng.integers(0, space.nvec, size=(k, len(space)))
-    split, _ = _split_kwargs(env_kwargs, k, budget)
+    split, _ = _split_kwargs(env_kwargs, k, budget, candidate_task)
     t0 = time.perf_counter()
     results, _ = static_episodes(tuples, [seed] * k, chunk=k, **split)
     wall = time.perf_counter() - t0
@@ -144,13 +148,13 @@ def random_search(seed: int, k: int = 4, *, rng_seed: int = 0, budget: int | Non
 
 
 def tpe_search(seed: int, k: int = 4, *, n_startup_trials: int | None = None, sampler_seed: int = 0,
-               budget: int | None = None, deploy: bool = False, **env_kwargs) -> EpisodeRecord:
+               budget: int | None = None, deploy: bool = False, candidate_task=None, **env_kwargs) -> EpisodeRecord:
     """Optuna's TPE over static tuples at the budget of one episode (``k`` trials of ``E // k`` steps).
 
     Every trial trains a child from ``reset(seed=seed)`` with the suggested tuple for ``E // k``
     SGD steps; its validation accuracy is the objective (maximised). The best trial's child is
     kept and its test accuracy reported. The sampler is seeded (``sampler_seed`` with ``seed``).
-    ``budget`` and ``deploy`` as in [`random_search`][agents.search.random_search]. TPE only models once
+    ``budget``, ``deploy`` and ``candidate_task`` as in [`random_search`][agents.search.random_search]. TPE only models once
     ``n_startup_trials`` random trials are in (default ``k // 2``): with ``k`` at or below that,
     it is random search.
 
@@ -160,7 +164,7 @@ def tpe_search(seed: int, k: int = 4, *, n_startup_trials: int | None = None, sa
     optuna = import_extra("optuna", by="tpe_search")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = _space(env_kwargs, "tpe_search")
-    split, _ = _split_kwargs(env_kwargs, k, budget)
+    split, _ = _split_kwargs(env_kwargs, k, budget, candidate_task)
     startup = n_startup_trials if n_startup_trials is not None else max(1, k // 2)
     sampler = optuna.samplers.TPESampler(seed=int((sampler_seed * 1_000_003 + seed) % 2**32),
                                          n_startup_trials=startup)
@@ -183,13 +187,14 @@ def tpe_search(seed: int, k: int = 4, *, n_startup_trials: int | None = None, sa
 
 
 def successive_halving(seed: int, n: int = 16, *, eta: int = 2, budget: int | None = None, rng_seed: int = 0,
-                       deploy: bool = True, **env_kwargs) -> EpisodeRecord:
+                       deploy: bool = True, candidate_task=None, **env_kwargs) -> EpisodeRecord:
     """Successive halving (Jamieson & Talwalkar, 2016) over ``n`` random static tuples.
 
     Rung ``r`` trains its candidates from ``reset(seed=seed)`` for ``b * eta**r`` SGD steps and
     keeps the best ``1 / eta`` by validation accuracy, until one is left. Every rung spends the
     same ``budget / rungs`` (default budget ``E``). With ``deploy`` the winner is retrained for a
-    whole episode (``E`` steps) and that child is reported.
+    whole episode (``E`` steps) and that child is reported; ``candidate_task`` as in
+    [`random_search`][agents.search.random_search].
     """
     if n < 2 or eta < 2:
         raise ValueError(f"successive halving needs n >= 2 and eta >= 2, got n={n}, eta={eta}")
@@ -203,7 +208,7 @@ def successive_halving(seed: int, n: int = 16, *, eta: int = 2, budget: int | No
     spent = 0
     results: list[EpisodeRecord] = []
     while True:
-        split, _ = _split_kwargs(env_kwargs, len(alive), per_rung)
+        split, _ = _split_kwargs(env_kwargs, len(alive), per_rung, candidate_task)
         results, trained = static_episodes(tuples[alive], [seed] * len(alive), chunk=len(alive), **split)
         spent += trained
         if len(alive) <= eta:

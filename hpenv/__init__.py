@@ -15,7 +15,7 @@ import torch
 from hpenv.config import REWARD_MODES, EnvConfig
 from hpenv.env import HPTuneEnv
 from hpenv.episodes import hyperparameters_from_info, info_keys, reward_from_observations
-from hpenv.observe import feature_index, feature_table
+from hpenv.observe import CHANGE_FEATURES, feature_index, feature_table
 from hpenv.spaces import HPSpace, HyperParameter
 from hpenv.instances import Suite, instance_set, instance_sets, member_env_kwargs, member_factors, members_table, suite
 from hpenv.suites_v2 import SuiteV2  # registers the v2 suites
@@ -26,7 +26,8 @@ from hpenv.tasks import Task, TaskFamily, list_tasks, make_task, register_namesp
 __version__ = "0.2.0"
 __all__ = [
     "ENV_ID", "HPTuneEnv", "EnvConfig", "HPSpace", "HyperParameter", "Task", "TaskFamily", "REWARD_MODES",
-    "feature_index", "feature_table", "info_keys", "hyperparameters_from_info", "reward_from_observations",
+    "CHANGE_FEATURES", "feature_index", "feature_table", "info_keys", "hyperparameters_from_info",
+    "reward_from_observations",
     "list_tasks", "make_task", "register_task", "register_namespace", "StreamTask", "make_stream", "STREAM_KINDS",
     "Suite", "SuiteV2", "SuiteV3", "instance_set", "instance_sets", "suite", "member_factors", "member_env_kwargs",
     "members_table",

@@ -69,6 +69,11 @@ class EnvConfig:
     [`fixed_values`][hpenv.config.EnvConfig.fixed_values] entry (the grid value nearest to it; ties: the first
     in grid order): learning rate 0.03, momentum 0.9, dropout 0, depth ``max_depth``, weight decay 0, batch
     size ``batch_size``."""
+    change_features: bool = False
+    """Append ``train_loss_jump`` and ``train_val_gap`` (``hpenv.CHANGE_FEATURES``) to the observation:
+    the rise of the training loss since the previous step and the validation-training loss gap, which make
+    a change of the training data (a stream) visible at once. Computed from the other features only;
+    off by default, so the observation is the same as without the argument."""
 
     def __post_init__(self) -> None:
         for name in ("steps_per_action", "horizon", "batch_size", "max_depth"):
@@ -79,6 +84,8 @@ class EnvConfig:
             raise ValueError(f"reward must be one of {sorted(REWARD_MODES)}, got {self.reward!r}")
         if self.child not in (None, "mlp", "cnn"):
             raise ValueError(f"child must be None, 'mlp' or 'cnn', got {self.child!r}")
+        if not isinstance(self.change_features, (bool, np.bool_)):
+            raise ValueError(f"change_features must be True or False, got {self.change_features!r}")
         if self.task_kwargs is not None and not isinstance(self.task_kwargs, Mapping):
             raise ValueError(f"task_kwargs must be a dict or None, got {self.task_kwargs!r}")
         # their names and values are checked against the space when it is resolved (HPSpace's checks)

@@ -76,6 +76,8 @@ class HPTuneEnv(ConfigViews, gym.Env):
     | 11 | grad_norm | [0, 10] | log10(1 + gradient norm), last SGD step |
     | 12 | progress | [0, 1] | t / horizon |
     | 13.. | hp_<name> | [0, 1] | grid position of each hyper-parameter last applied / (grid size - 1); a relative one's current position |
+    | then | train_loss_jump | [-1, 10] | with ``change_features=True`` only: train_loss_mean / the previous step's - 1 (0 at reset) |
+    | then | train_val_gap | [-10, 10] | with ``change_features=True`` only: val_loss - train_loss_mean |
 
     ``hpenv.feature_table(hp_space)`` lists the same table in code and ``hpenv.feature_index(name)``
     gives a column by name (``obs[hpenv.feature_index("progress")]``). At reset the training-loss
@@ -131,7 +133,7 @@ class HPTuneEnv(ConfigViews, gym.Env):
     gym.make("HPTune-v1", task="digits", child=None, steps_per_action=50, horizon=20,
              hp_space=None, batch_size=32, device="cpu", render_mode=None,
              reward="delta_accuracy", max_depth=4, width=None, task_kwargs=None,
-             relative_actions=None, relative_start=None)
+             relative_actions=None, relative_start=None, change_features=False)
     ```
     Every argument but ``render_mode`` is a field of [`hpenv.EnvConfig`][] (the one source of
     their defaults), readable afterwards as ``env.unwrapped.config``:
@@ -154,10 +156,13 @@ class HPTuneEnv(ConfigViews, gym.Env):
       hyper-parameters (``1 <= k < len(grid)``); see Action Space.
     * ``relative_start``: ``{name: value}``, the grid value a relative hyper-parameter starts
       each episode from (default: its fixed value, or the grid value nearest to it).
+    * ``change_features``: append ``train_loss_jump`` and ``train_val_gap`` to the observation (see the
+      table): a change of the training data shows at once. Off by default: the observation stays as it was.
 
     ## Version History
-    * v1, since hpenv 0.2.0: the info key ``phase`` (-1 for a task without phases) and stream tasks
-      (``hpenv.StreamTask``); every other task's episodes are unchanged.
+    * v1, since hpenv 0.2.0: the info key ``phase`` (-1 for a task without phases), stream tasks
+      (``hpenv.StreamTask``) and the opt-in ``change_features``; every other task's episodes and every
+      observation without ``change_features`` are unchanged.
     * v1: flat info with the same keys at every step (``hp_<name>`` instead of a nested
       ``hyperparameters`` dict; ``test_accuracy`` -1 before the last step); a diverged step
       counts as accuracy 0 (was chance) and, with ``delta_loss``, as the capped maximum loss (v0
@@ -176,7 +181,7 @@ class HPTuneEnv(ConfigViews, gym.Env):
         self.hp_space: HPSpace = self._episodes.hp_space
         self.action_space = self.hp_space.action_space
         self.observation_space = spaces.Box(self._episodes.obs_low, self._episodes.obs_high, dtype=np.float32)
-        self.feature_names = [f[0] for f in observe.feature_table(self.hp_space)]
+        self.feature_names = [f[0] for f in observe.feature_table(self.hp_space, self.config.change_features)]
         self._renderer = Renderer(self.hp_space)
         self._needs_reset = True
         self._spec: EnvSpec | None = None

@@ -125,7 +125,9 @@ class EpisodeBatch:
         start = self.hp_space.values_at(self.hp_space.start_positions())
         self.start_values = {**self.defaults, **{name: float(start[name]) for name, relative
                                                  in zip(self.hp_space.names, self.hp_space.relative) if relative}}
-        self.obs_low, self.obs_high = observe.bounds(self.hp_space)
+        self.change_features = bool(config.change_features)
+        self.obs_low, self.obs_high = observe.bounds(self.hp_space, self.change_features)
+        self._assembled_bounds = observe.bounds(self.hp_space)  # the columns before the change features
 
         self.kernel = ChildKernel(self.family, self.K, self.device)
         K = self.K
@@ -139,6 +141,8 @@ class EpisodeBatch:
             self._put_tasks()
         self.t = np.zeros(K, dtype=np.int64)
         self.hp_norm = np.zeros((K, len(self.hp_space)), dtype=np.float32)
+        # each child's train_loss_mean feature at its previous step: what train_loss_jump compares with
+        self.previous_loss = np.zeros(K)
         # every child's current grid position per hyper-parameter: where a relative action moves from
         self.position = np.tile(self.hp_space.start_positions(), (K, 1))
         self._depth_col = self.hp_space.names.index("depth") if "depth" in self.hp_space else None
@@ -192,7 +196,7 @@ class EpisodeBatch:
         info["phase"][idx] = self.phase[idx]
         for key in ("train_loss", "test_accuracy", *(f"hp_{name}" for name in HP_INFO_NAMES)):
             info[key][idx] = UNSET
-        return self._observe(host)
+        return self._observe(host, idx)
 
     # ------------------------------------------------------------------ step
     def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -250,7 +254,7 @@ class EpisodeBatch:
             # NaN logits still argmax to some class: a diverged child is scored as a constant guess
             info["test_accuracy"][ended] = np.where(diverged[ended], self.chance, test_acc[ended])
 
-        obs = self._observe(host[:, :-1])
+        obs = self._observe(host[:, :-1], rows)
         return obs, reward, terminated
 
     def _put_tasks(self) -> None:
@@ -287,7 +291,7 @@ class EpisodeBatch:
         moved = self.tasks[dst] is not self.tasks[src] or self.phase[dst] != self.phase[src]
         self.tasks[dst] = self.tasks[src]
         self.changes[dst] = None if self.changes[src] is None else self.changes[src].copy()
-        for arr in (self.t, self.hp_norm, self.position, self.phase, *self.info.values()):
+        for arr in (self.t, self.hp_norm, self.position, self.phase, self.previous_loss, *self.info.values()):
             arr[dst] = arr[src]
         if moved:
             self._put_tasks()
@@ -298,6 +302,7 @@ class EpisodeBatch:
         if isinstance(self.task, TaskFamily):
             raise ValueError("child_state does not cover a task family's sampled task; use a single task")
         episode = {"t": torch.tensor(int(self.t[k])), "hp_norm": torch.from_numpy(self.hp_norm[k].copy()),
+                   "previous_loss": torch.tensor(float(self.previous_loss[k]), dtype=torch.float64),
                    "position": torch.from_numpy(self.position[k].copy()), "phase": torch.tensor(int(self.phase[k])),
                    "changes": torch.as_tensor(self.changes[k] if self.changes[k] is not None else [],
                                               dtype=torch.int64)}
@@ -317,6 +322,7 @@ class EpisodeBatch:
         self.kernel.load_child_state(k, {key[len("kernel/"):]: v for key, v in state.items() if key.startswith("kernel/")})
         self.t[k] = int(state["t"])
         self.hp_norm[k] = state["hp_norm"].numpy()
+        self.previous_loss[k] = float(state["previous_loss"]) if "previous_loss" in state else 0.0
         if "position" in state:
             self.position[k] = state["position"].numpy()
         else:  # a state saved before positions were kept: the observation's hp_ features hold them
@@ -325,9 +331,16 @@ class EpisodeBatch:
             if f"info/{key}" in state:  # a state saved before streams has no "phase"
                 value[k] = state[f"info/{key}"].item()
 
-    def _observe(self, host: np.ndarray) -> np.ndarray:
+    def _observe(self, host: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Every child's observation; ``rows`` (the children just reset or stepped) remember their training
+        loss for the next step's ``train_loss_jump``."""
         progress = (self.t / self.horizon).astype(np.float32)
-        return observe.assemble(host, progress, self.hp_norm, self.obs_low, self.obs_high)
+        obs = observe.assemble(host, progress, self.hp_norm, *self._assembled_bounds)
+        if not self.change_features:
+            return obs
+        out = observe.with_change(obs, self.previous_loss)
+        self.previous_loss[rows] = observe.train_loss(obs[rows])
+        return out
 
     def child_module(self, k: int) -> torch.nn.Module:
         """A copy of child ``k`` as an ordinary ``nn.Module`` at its current depth."""

@@ -35,8 +35,19 @@ FEATURES: list[tuple[str, float, float, str]] = [
 ]
 
 
-def feature_table(hp_space: HPSpace) -> list[tuple[str, float, float, str]]:
-    """All features: the fixed ones, then one per hyper-parameter (its grid position scaled to [0, 1]).
+#: (name, low, high, meaning) of the opt-in features ``change_features=True`` appends after the
+#: hyper-parameters' (and [`hpenv.wrappers.ChangeFeatures`][] appends to an env's observation), in order.
+CHANGE_FEATURES: list[tuple[str, float, float, str]] = [
+    ("train_loss_jump", -1.0, 10.0, "train_loss_mean / the previous step's train_loss_mean - 1 (0 at reset): the rise "
+                                    "a change of the training data makes"),
+    ("train_val_gap", -10.0, 10.0, "val_loss - train_loss_mean (both / log C): how far the child's validation loss "
+                                   "is from its training loss"),
+]
+
+
+def feature_table(hp_space: HPSpace, change_features: bool = False) -> list[tuple[str, float, float, str]]:
+    """All features: the fixed ones, then one per hyper-parameter (its grid position scaled to [0, 1]), then
+    with ``change_features`` the `CHANGE_FEATURES`.
 
     An absolute hyper-parameter's feature is the grid position last applied, 0 at reset (no value
     is applied before the first action). A relative one's (``relative_actions``) is its current
@@ -48,7 +59,7 @@ def feature_table(hp_space: HPSpace) -> list[tuple[str, float, float, str]]:
          f"grid position of the current {name} / (grid size - 1), its relative_start at reset" if relative
          else f"grid position of the {name} last applied / (grid size - 1); 0 at reset")
         for name, relative in zip(hp_space.names, hp_space.relative)
-    ]
+    ] + (CHANGE_FEATURES if change_features else [])
 
 
 def feature_index(name: str, hp_space: HPSpace | None = None) -> int:
@@ -75,8 +86,8 @@ def hp_positions(observation: np.ndarray, hp_space: HPSpace) -> np.ndarray:
     return np.rint(obs[..., start:start + len(hp_space)] * np.maximum(hp_space.sizes - 1, 1)).astype(np.int64)
 
 
-def bounds(hp_space: HPSpace) -> tuple[np.ndarray, np.ndarray]:
-    table = feature_table(hp_space)
+def bounds(hp_space: HPSpace, change_features: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    table = feature_table(hp_space, change_features)
     low = np.array([f[1] for f in table], dtype=np.float32)
     high = np.array([f[2] for f in table], dtype=np.float32)
     return low, high
@@ -122,3 +133,23 @@ def assemble(device_part: np.ndarray, progress: np.ndarray, hp_norm: np.ndarray,
     )
     obs = np.where(np.isfinite(obs), obs, high)
     return np.clip(obs, low, high)
+
+
+_LOSS, _VAL_LOSS, _PROGRESS = (feature_index(n) for n in ("train_loss_mean", "val_loss", "progress"))
+
+
+def with_change(obs: np.ndarray, previous_loss: np.ndarray) -> np.ndarray:
+    """``obs`` (rows of observations) with the `CHANGE_FEATURES` appended, given each row's
+    ``train_loss_mean`` at the previous step (0: none); a row at progress 0 (a reset) has no jump."""
+    obs = np.asarray(obs, dtype=np.float32)
+    loss = obs[..., _LOSS].astype(np.float64)
+    jump = np.where((obs[..., _PROGRESS] > 0) & (previous_loss > 0), loss / np.maximum(previous_loss, 1e-12) - 1.0, 0.0)
+    gap = obs[..., _VAL_LOSS].astype(np.float64) - loss
+    extra = np.stack([np.clip(jump, CHANGE_FEATURES[0][1], CHANGE_FEATURES[0][2]),
+                      np.clip(gap, CHANGE_FEATURES[1][1], CHANGE_FEATURES[1][2])], axis=-1)
+    return np.concatenate([obs, extra.astype(np.float32)], axis=-1)
+
+
+def train_loss(obs: np.ndarray) -> np.ndarray:
+    """The ``train_loss_mean`` column of observations (what `with_change` compares the next step with)."""
+    return np.asarray(obs[..., _LOSS], dtype=np.float64)

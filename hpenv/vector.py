@@ -77,7 +77,7 @@ class HPTuneVectorEnv(ConfigViews, VectorEnv):
         self.single_observation_space = spaces.Box(self._episodes.obs_low, self._episodes.obs_high, dtype=np.float32)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self.feature_names = [f[0] for f in observe.feature_table(self.hp_space)]
+        self.feature_names = [f[0] for f in observe.feature_table(self.hp_space, self.config.change_features)]
         self._rngs: list[np.random.Generator | None] = [None] * num_envs
         self._ended = np.zeros(num_envs, dtype=bool)  # episodes that ended and await a reset
         self._obs: np.ndarray | None = None  # every child's last observation

@@ -10,17 +10,10 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv
 
-from hpenv.observe import feature_index
+from hpenv.observe import CHANGE_FEATURES, feature_index, train_loss, with_change
 from hpenv.vector import HPTuneVectorEnv
 
-#: (name, low, high, meaning) of the features `ChangeFeatures` and `ChangeFeaturesVector` append, in order.
-CHANGE_FEATURES: list[tuple[str, float, float, str]] = [
-    ("train_loss_jump", -1.0, 10.0, "train_loss_mean / the previous step's train_loss_mean - 1 (0 at reset): the rise "
-                                    "a change of the training data makes"),
-    ("train_val_gap", -10.0, 10.0, "val_loss - train_loss_mean (both / log C): how far the child's validation loss "
-                                   "is from its training loss"),
-]
-_LOSS, _VAL_LOSS, _PROGRESS = (feature_index(n) for n in ("train_loss_mean", "val_loss", "progress"))
+_PROGRESS = feature_index("progress")
 
 
 def _multidiscrete_nvec(space: gym.Space, wrapper: str) -> np.ndarray:
@@ -79,17 +72,6 @@ def _change_space(space: gym.Space, wrapper: str) -> spaces.Box:
     return spaces.Box(low, high, dtype=np.float32)
 
 
-def _with_change(obs: np.ndarray, previous_loss: np.ndarray) -> np.ndarray:
-    """``obs`` (rows of observations) with the change features; a row at progress 0 (a reset) has no jump."""
-    obs = np.asarray(obs, dtype=np.float32)
-    loss = obs[..., _LOSS].astype(np.float64)
-    jump = np.where((obs[..., _PROGRESS] > 0) & (previous_loss > 0), loss / np.maximum(previous_loss, 1e-12) - 1.0, 0.0)
-    gap = obs[..., _VAL_LOSS].astype(np.float64) - loss
-    extra = np.stack([np.clip(jump, CHANGE_FEATURES[0][1], CHANGE_FEATURES[0][2]),
-                      np.clip(gap, CHANGE_FEATURES[1][1], CHANGE_FEATURES[1][2])], axis=-1)
-    return np.concatenate([obs, extra.astype(np.float32)], axis=-1)
-
-
 class ChangeFeatures(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Opt-in features that make a change of the training data and the child's state visible early.
 
@@ -116,8 +98,8 @@ class ChangeFeatures(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         return super().reset(**kwargs)
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
-        out = _with_change(observation, self._previous)
-        self._previous = np.asarray(observation[_LOSS], dtype=np.float64)
+        out = with_change(observation, self._previous)
+        self._previous = train_loss(observation)
         return out
 
 
@@ -136,8 +118,8 @@ class ChangeFeaturesVector(gym.vector.VectorObservationWrapper):
         return super().reset(**kwargs)
 
     def observations(self, observations: np.ndarray) -> np.ndarray:
-        out = _with_change(observations, self._previous)
-        self._previous = np.asarray(observations[:, _LOSS], dtype=np.float64)
+        out = with_change(observations, self._previous)
+        self._previous = train_loss(observations)
         return out
 
 

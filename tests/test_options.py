@@ -30,7 +30,8 @@ def test_every_generated_option_shows_its_field_doc_and_default():
             "n_steps"} <= set(options)
     for name, (doc, default) in options.items():
         flag = "--" + name.replace("_", "-")
-        assert "".join(f"{flag} {name.upper()} {doc} (default: {default!r})".split()) in text, name
+        usage = f"{flag}, --no-{flag[2:]}" if type(default) is bool else f"{flag} {name.upper()}"
+        assert "".join(f"{usage} {doc} (default: {default!r})".split()) in text, name
     # the documented defaults are the ones a run gets
     cfg = TrainConfig()
     assert (cfg.settings.group_size, cfg.settings.baseline, cfg.settings.learning_rate) == (8, "leave_one_out", 1e-2)

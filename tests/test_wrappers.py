@@ -181,7 +181,8 @@ def _onset_stream():
 
 
 def test_change_features_show_a_jump_of_the_training_loss_at_the_change_and_keep_the_envs_columns():
-    from hpenv.wrappers import CHANGE_FEATURES, ChangeFeatures
+    from hpenv import CHANGE_FEATURES
+    from hpenv.wrappers import ChangeFeatures
 
     stream, kw, action = _onset_stream(), dict(steps_per_action=20, horizon=6), np.array([1, 0, 4, 2])
     plain, env = gym.make(hpenv.ENV_ID, task=stream, **kw), ChangeFeatures(gym.make(hpenv.ENV_ID, task=stream, **kw))
@@ -224,3 +225,51 @@ def test_change_features_of_the_vector_env_match_single_envs_and_restart_at_a_re
     assert np.array_equal(obs[:, -2], np.zeros(3))
     with pytest.raises(ValueError, match="ChangeFeatures wraps an HPTune env"):
         ChangeFeatures(gym.make("CartPole-v1"))
+
+
+def test_the_env_argument_change_features_gives_the_wrappers_observation_in_every_env_and_vector_env():
+    from hpenv.wrappers import ChangeFeatures, ChangeFeaturesVector
+
+    stream, kw = _onset_stream(), dict(steps_per_action=20, horizon=6)
+    env = gym.make(hpenv.ENV_ID, task=stream, change_features=True, **kw)
+    wrapped = ChangeFeatures(gym.make(hpenv.ENV_ID, task=stream, **kw))
+    assert env.observation_space == wrapped.observation_space
+    assert env.unwrapped.feature_names[-2:] == [f[0] for f in hpenv.CHANGE_FEATURES]
+    assert np.array_equal(env.reset(seed=5)[0], wrapped.reset(seed=5)[0])
+    for a in ([1, 0, 4, 2], [0, 1, 3, 1], [2, 0, 2, 2], [1, 0, 4, 2], [0, 1, 3, 1], [2, 0, 2, 2]):
+        assert np.array_equal(env.step(np.array(a))[0], wrapped.step(np.array(a))[0])
+    # the vector env through its autoreset, against the vector wrapper
+    venv = gym.make_vec(hpenv.ENV_ID, num_envs=3, task=stream, change_features=True, **kw)
+    vwrapped = ChangeFeaturesVector(gym.make_vec(hpenv.ENV_ID, num_envs=3, task=stream, **kw))
+    assert np.array_equal(venv.reset(seed=2)[0], vwrapped.reset(seed=2)[0])
+    actions = np.array([[1, 0, 4, 2], [0, 1, 3, 1], [2, 0, 2, 2]])
+    for _ in range(2 * kw["horizon"] + 1):
+        assert np.array_equal(venv.step(actions)[0], vwrapped.step(actions)[0])
+    # off by default: the observation is the one every result so far was measured on
+    plain = gym.make(hpenv.ENV_ID, task=stream, **kw)
+    assert plain.observation_space.shape[0] == env.observation_space.shape[0] - 2
+    with pytest.raises(ValueError, match="change_features must be True or False"):
+        gym.make(hpenv.ENV_ID, task=stream, change_features="yes", **kw)
+
+
+def test_a_copied_or_restored_child_keeps_the_loss_its_next_jump_is_measured_from():
+    stream, kw = _onset_stream(), dict(steps_per_action=20, horizon=6, change_features=True)
+    venv = gym.make_vec(hpenv.ENV_ID, num_envs=2, task=stream, **kw)
+    venv.reset(seed=[1, 2])
+    actions = np.array([[1, 0, 4, 2], [0, 1, 3, 1]])
+    before = venv.step(actions)[0]
+    venv.unwrapped.copy_child(0, 1)
+    obs = venv.step(np.array([[1, 0, 4, 2], [1, 0, 4, 2]]))[0]
+    loss = hpenv.feature_index("train_loss_mean")
+    # the copy's next jump is measured from its source's loss (its own mini-batches differ from there on)
+    assert obs[1, -2] == pytest.approx(obs[1, loss] / before[0, loss] - 1, rel=1e-5)
+    assert obs[1, -2] != pytest.approx(obs[1, loss] / before[1, loss] - 1, rel=1e-5)
+    single = gym.make(hpenv.ENV_ID, task=stream, **kw)
+    single.reset(seed=1)
+    single.step(actions[0])
+    state = single.unwrapped.child_state()
+    after = single.step(actions[0])[0]
+    restored = gym.make(hpenv.ENV_ID, task=stream, **kw)
+    restored.reset(seed=9)
+    restored.unwrapped.load_child_state(state)
+    assert np.array_equal(restored.step(actions[0])[0], after)

@@ -4,6 +4,7 @@ and how deployed children train. Nothing here knows a method, a protocol or a re
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import platform
 import time
@@ -12,8 +13,8 @@ from typing import Any, Callable, Sequence
 
 from agents.checkpoint import atomic_write
 
-__all__ = ["cpu_name", "cached_units", "DEPLOY_CHUNK", "V2_COLUMNS", "write_atomic", "write_csv", "read_typed",
-           "read_v2_rows"]
+__all__ = ["cpu_name", "cached_units", "DEPLOY_CHUNK", "V2_COLUMNS", "Prepared", "without_seed", "schedule_json",
+           "write_atomic", "write_csv", "read_typed", "read_v2_rows"]
 
 #: Children a method deploys on a test member train alone, one per vector env (``chunk=1``): batched
 #: matrix products round differently for other batch sizes, and over an episode that can move a
@@ -28,6 +29,34 @@ V2_COLUMNS = ["suite", "split", "member", "seed", "method", "method_version", "m
               "test_accuracy", "val_accuracy", "deployed_sgd_steps", "search_sgd_steps", "one_off_sgd_steps",
               "one_off_wall_time_s", "wall_time_s", "diverged", "protocol_hash", "schedule", "replayable", "source",
               "chosen"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """One prepared method: the object that deploys, its meta-training seed (-1: learns nothing),
+    and its ledger identity."""
+
+    method: Any
+    training_seed: int
+    version: str
+    fingerprint: str
+
+
+def without_seed(value: Any, seed: int) -> Any:
+    """``value`` with every ``"seed": seed`` entry masked: the copies of one method differ only there, and
+    share one fingerprint."""
+    if isinstance(value, dict):
+        return {k: ("<meta-training seed>" if k == "seed" and v == seed else without_seed(v, seed))
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_seed(v, seed) for v in value]
+    return value
+
+
+def schedule_json(record, names: Sequence[str]) -> str:
+    """The hyper-parameters ``names`` applied at each env step of an
+    [`EpisodeRecord`][agents.engine.EpisodeRecord], as JSON (what ``hptune bench --verify`` replays)."""
+    return json.dumps([{name: step[name] for name in names} for step in record.schedule])
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -40,7 +40,7 @@ import numpy as np
 
 import hpenv
 from agents.bench.candidates import schedule_family, static_grid
-from agents.bench.common import cached_units, write_atomic, write_csv
+from agents.bench.common import Prepared, cached_units, schedule_json, without_seed, write_atomic, write_csv
 from agents.bench.methods.budgets import MethodBudgets
 from agents.bench.parallel import run_units
 from agents.bench.preregistration import ProtocolError, RegisteredProtocol, SuitePlan
@@ -256,27 +256,6 @@ class PrepareContext:
         return list(self._selection_seeds)
 
 
-@dataclasses.dataclass(frozen=True)
-class Prepared:
-    """One prepared method: the object that deploys, its meta-training seed (-1: learns nothing),
-    and its ledger identity."""
-
-    method: Any
-    training_seed: int
-    version: str
-    fingerprint: str
-
-
-def _without_seed(value: Any, seed: int) -> Any:
-    """``value`` with every ``"seed": seed`` entry masked: the copies of one method differ only there."""
-    if isinstance(value, dict):
-        return {k: ("<meta-training seed>" if k == "seed" and v == seed else _without_seed(v, seed))
-                for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_without_seed(v, seed) for v in value]
-    return value
-
-
 def method_identity(method, plan: SuitePlan, training_seed: int = -1) -> tuple[str, str]:
     """``(version, fingerprint)``: the class's ``version`` label and a digest of its settings (the
     meta-training seed masked, so every seed's copy of a method shares one) and its class's code."""
@@ -284,7 +263,7 @@ def method_identity(method, plan: SuitePlan, training_seed: int = -1) -> tuple[s
 
     settings = {"suite": plan.name, **method.settings()}
     if training_seed >= 0:
-        settings = _without_seed(settings, training_seed)
+        settings = without_seed(settings, training_seed)
     return method.version, method_fingerprint(method.name, method.version, settings, code=(type(method),))
 
 
@@ -296,11 +275,6 @@ def _prepare_unit(unit: tuple) -> Prepared:
     method.prepare(PrepareContext(plan, protocol, sel, cache_dir, seed=max(seed, 0)))
     version, fingerprint = method_identity(method, plan, seed)
     return Prepared(method, seed, version, fingerprint)
-
-
-def _schedule_json(r: EpisodeRecord, space: hpenv.HPSpace) -> str:
-    """The hyper-parameters applied at each env step, as ``hptune bench --verify`` replays them."""
-    return json.dumps([{name: step[name] for name in space.names} for step in r.schedule])
 
 
 def _deploy_unit(unit: tuple) -> list[dict]:
@@ -325,7 +299,7 @@ def _deploy_unit(unit: tuple) -> list[dict]:
                 "one_off_sgd_steps": p.method.one_off_sgd_steps,
                 "one_off_wall_time_s": round(p.method.one_off_wall_time_s, 2),
                 "wall_time_s": round(r.wall_time_s, 3), "diverged": r.diverged, "protocol_hash": protocol.hash,
-                "schedule": _schedule_json(r, space), "replayable": bool(getattr(p.method, "replayable", True)),
+                "schedule": schedule_json(r, space.names), "replayable": bool(getattr(p.method, "replayable", True)),
                 "source": p.method.source, "chosen": json.dumps(r.chosen) if r.chosen else "",
             })
     return rows

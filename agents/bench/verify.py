@@ -29,7 +29,7 @@ import numpy as np
 
 from agents.bench.preregistration import REGISTERED_PROTOCOL, RegisteredProtocol, load_protocol, registry_problems
 
-__all__ = ["REQUIRED_COLUMNS", "CSV_ROUNDING", "Verification", "verify", "replay", "verify_command"]
+__all__ = ["REQUIRED_COLUMNS", "CSV_ROUNDING", "Verification", "verify", "replay", "verify_command", "report"]
 
 REQUIRED_COLUMNS = ("suite", "member", "seed", "method", "method_version", "test_accuracy", "val_accuracy",
                     "deployed_sgd_steps", "protocol_hash", "schedule")
@@ -118,7 +118,12 @@ def verify_command(folder: str | Path, protocol_path: str | Path = REGISTERED_PR
                    tolerance: float = 0.0, seed: int = 0, echo: Callable[[str], None] = print) -> int:
     """What ``hptune bench --verify DIR`` runs: print one line per problem, or that the folder passed;
     return the exit code (0: passed)."""
-    result = verify(folder, load_protocol(protocol_path), replays=replays, tolerance=tolerance, seed=seed)
+    return report(verify(folder, load_protocol(protocol_path), replays=replays, tolerance=tolerance, seed=seed),
+                  folder, echo)
+
+
+def report(result: Verification, folder: str | Path, echo: Callable[[str], None] = print) -> int:
+    """Print one line per problem of ``result``, or that ``folder`` passed; return the exit code (0: passed)."""
     for line in result.problems:
         echo(line)
     if not result.problems:

@@ -171,17 +171,27 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.verify:
         from agents.bench.preregistration import REGISTERED_PROTOCOL
-        from agents.bench.verify import verify_command
+        from agents.bench.v3.verify import is_v3_folder, verify_v3
+        from agents.bench.verify import report, verify_command
 
         if args.replays < 0 or not math.isfinite(args.tolerance) or args.tolerance < 0:
             raise ValueError(f"--replays must be an integer >= 0 and --tolerance a number >= 0, got "
                              f"{args.replays} and {args.tolerance}")
+        if is_v3_folder(args.verify):
+            return report(verify_v3(args.verify, args.protocol, replays=args.replays, tolerance=args.tolerance),
+                          args.verify)
         return verify_command(args.verify, args.protocol or REGISTERED_PROTOCOL, replays=args.replays,
                               tolerance=args.tolerance)
+    if args.v2 and args.v3:
+        raise ValueError("--v2 and --v3 run different benchmarks; give one")
     if args.v2:
         from agents.bench.v2 import main_v2
 
         return main_v2(args)
+    if args.v3:
+        from agents.bench.v3.runner import main_v3
+
+        return main_v3(args)
     from agents.bench.v1 import main as bench_main
 
     return bench_main(args)

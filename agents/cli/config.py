@@ -71,6 +71,9 @@ class TrainConfig:
         f"Env steps per episode (0: the suite's own, or {TASK_HORIZON} for a task)."))
     steps_per_action: int = field(default=0, metadata=_doc(
         f"Child SGD steps per env step (0: the suite's own, or {TASK_STEPS_PER_ACTION} for a task)."))
+    change_features: bool = field(default=False, metadata=_doc(
+        "Append train_loss_jump and train_val_gap to the observation (the env's change_features): a change of "
+        "the training data shows at once."))
     seed: int = field(default=0, metadata=_doc("Seed of the agent (and through it, of every training episode)."))
     eval_episodes: int = field(default=0, metadata=_doc(
         "Seeds of the final comparison (0: per member of a suite's comparison, 3 on v3 dev members, 4 on v2 and 2 "
@@ -268,6 +271,8 @@ class TrainConfig:
                                   "device": self.device}
         if self.data_root:
             kwargs["task_kwargs"] = {"root": self.data_root}
+        if self.change_features:
+            kwargs["change_features"] = True
         return kwargs
 
 

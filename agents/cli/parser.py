@@ -77,17 +77,24 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--out", help="run folder (results.csv, paired.csv, headroom.csv, results.md, "
                                     "plot); the same folder again resumes a killed run")
     what.add_argument("--verify", metavar="DIR",
-                      help="check a v2 results folder against the registered protocol (its hash, every test member, "
-                           "the protocol's seeds) and re-train a sample of its rows from their recorded schedules; "
-                           "one line per problem, exit 1 on any")
+                      help="check a v2 or v3 results folder against its registered protocol (its hash, every test "
+                           "member, the protocol's seeds) and re-train a sample of its rows from their recorded "
+                           "schedules; one line per problem, exit 1 on any")
     b.add_argument("--v2", action="store_true",
                    help="benchmark v2: the registered protocol (--protocol) on its suites; with --quick a rehearsal "
                         "on selection members in minutes")
+    b.add_argument("--v3", action="store_true",
+                   help="benchmark v3: every method of each suite's family (agents/bench/data/v3/protocol.toml) on one "
+                        "split (--split), each member with its own env arguments, by the registered primary analysis; "
+                        "with --quick a rehearsal on a few dev members in minutes")
+    b.add_argument("--split", choices=("dev", "test", "transfer"), default="dev",
+                   help="with --v3: the members scored (dev: development, nothing filed; test, transfer: a frozen "
+                        "protocol, filed in benchmarks/results/v3/ledger.csv)")
     b.add_argument("--workers", type=positive_int,
-                   help="with --v2: parallel workers (Ray; default: one per core; 1: serial, no Ray)")
-    b.add_argument("--protocol", help="with --verify or --v2: the protocol file (default: the registered v2 protocol, "
+                   help="with --v2 or --v3: parallel workers (Ray; default: one per core; 1: serial, no Ray)")
+    b.add_argument("--protocol", help="with --verify, --v2 or --v3: the protocol file (default: the registered v2 protocol, "
                                       "agents/bench/data/v2/protocol.toml)")
-    b.add_argument("--ledger", help="with --v2, a full run: the ledger its scored method versions are appended to "
+    b.add_argument("--ledger", help="with --v2 or --v3, a run that scores test members: the ledger its scored method versions are appended to "
                                     "(default: benchmarks/results/v2/ledger.csv of the checkout holding the current "
                                     "folder)")
     b.add_argument("--replays", type=int, default=8, help="with --verify: rows re-trained from their schedules")
@@ -97,10 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="reduced protocol (one suite, 20 pairs): a smoke test, not a result")
     b.add_argument("--suite", help="comma-separated instance sets (hpenv.instance_sets()); default: the preset's")
     b.add_argument("--agent", action="append", default=[], metavar="MODULE:NAME",
-                   help="also benchmark your policy (a class taking env, or an object/callable) or Method")
+                   help="also benchmark your policy (a class taking env, or an object/callable) or Method; with --v3 the "
+                        "first is compared with the family's references by the primary analysis")
     b.add_argument("--seeds", type=int, help="evaluation seeds per test member")
     b.add_argument("--methods", type=lambda text: [t.strip() for t in text.split(",") if t.strip()],
-                   help="comma-separated methods (names of agents.bench.methods.METHODS or module:Name)")
+                   help="comma-separated methods (names of agents.bench.methods.METHODS, with --v3 of "
+                        "agents.bench.v3.methods.V3_METHODS, or module:Name)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_bench)
     return p

@@ -8,7 +8,6 @@ Their budgets are ``ctx.budgets`` ([`MethodBudgets`][agents.bench.methods.budget
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import inspect
@@ -26,6 +25,7 @@ from agents.bench.methods.base import Method, register_method
 from agents.bench.methods.wrappers import CountingVectorEnv, EpisodeRecorder
 from agents.engine import evaluate_policy
 from agents.options import with_entropy_decay
+from agents.sb3 import global_rng_kept
 from agents.seeds import SELECTION
 
 
@@ -194,21 +194,8 @@ class RRConstantEntropy(RRMeta):
 
 
 # ---------------------------------------------------------------------- the mission's meta-learning baselines
-@contextlib.contextmanager
-def _global_rng_kept():
-    """Python's, NumPy's and torch's global generators as they were, afterwards: SB3 seeds and draws
-    from them, and every method of a run shares the process."""
-    import random
-
-    import torch
-
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        try:
-            yield
-        finally:
-            random.setstate(python_state)
-            np.random.set_state(numpy_state)
+#: The v2 classes' code calls it by this name (their fingerprints hash that code).
+_global_rng_kept = global_rng_kept
 
 
 def _cache_key(*parts) -> str:

@@ -14,6 +14,9 @@ its protocol will register (issue 27).
 * [`agents.bench.v3.statistics`][]: the protocol's ``[statistics]`` and ``[family]`` tables (the
   registered analysis, checked against the procedure the code runs).
 * [`agents.bench.v3.ledger`][]: the append-only ledger with a ``start`` and an ``end`` row per run.
+* [`agents.bench.v3.budgets`][]: the protocol's ``[budgets]`` and whether it is frozen;
+  [`agents.bench.v3.methods`][]: the family's methods, each member with its own env arguments;
+  [`agents.bench.v3.runner`][]: ``hptune bench --v3`` (every method on one split, the analysis, the ledger).
 * [`agents.bench.v3.shipped`][]: what the selection stage chose, and the protocol, as package data (what
   ``hptune train --task v3/...`` compares with).
 
