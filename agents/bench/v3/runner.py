@@ -237,7 +237,7 @@ def write_plots(folder: Path, suite: str, split: str, rows: list[dict], controll
                 references: Sequence[str]) -> None:
     """``members.csv`` of the split, ``accuracy_vs_compute.png`` (every method, a colour and marker each) and
     ``differences.png`` (the controller against each reference, member by member, a grid of panels, against the
-    child's width)."""
+    kind of change on a stream suite, the child's width otherwise)."""
     from agents.bench.plots import plot_member_accuracy_vs_compute, plot_member_differences
     from hpenv.instances import write_members_csv
 
@@ -245,7 +245,8 @@ def write_plots(folder: Path, suite: str, split: str, rows: list[dict], controll
     plot_member_accuracy_vs_compute(rows, folder / "accuracy_vs_compute.png", split)
     if references:
         plot_member_differences([r for r in rows if r["split"] == split], folder / "members.csv", controller,
-                                references, "width", folder / "differences.png")
+                                references, "stream" if getattr(hpenv.suite(suite), "streams", None) else "width",
+                                folder / "differences.png")
 
 
 def run_v3(out: str | Path, *, suites: Sequence[str] | None = None, methods: Sequence[str] | None = None,
