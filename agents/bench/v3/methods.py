@@ -45,7 +45,8 @@ __all__ = ["MethodContext", "V3_METHODS", "resolve_v3_method", "ScheduleReferenc
            "RecurrentReinforceMethod", "RecurrentReinforceOnline", "PPO", "A2C", "RecurrentPPO", "NASController",
            "UserPolicy"]
 
-_ENGINE = ("agents.engine", "agents.bench.v3.methods")
+#: The one episode loop every deployed child runs through (the method's own module is always hashed).
+_ENGINE = ("agents.engine",)
 
 
 class MethodContext:
