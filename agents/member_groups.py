@@ -40,7 +40,8 @@ import hpenv
 from agents.rollout import ChunkPlan, EpisodeChunk, PolicySnapshot
 from hpenv.instances import members_family
 
-__all__ = ["group_members", "MemberGroupRunners", "MemberGroupsVecEnv", "allocate_children"]
+__all__ = ["group_members", "group_family", "check_group_spaces", "MemberGroupRunners", "MemberGroupsVecEnv",
+           "allocate_children"]
 
 #: Mixed into a chunk's action seed to draw its group (apart from the draws the chunk's actions use).
 GROUP_DRAW = 0x6A0
@@ -57,6 +58,19 @@ def group_members(members: Sequence[str], env_kwargs: dict | None = None) -> lis
         kwargs = {**hpenv.member_env_kwargs(m), **(env_kwargs or {})}
         groups.setdefault(json.dumps(kwargs, sort_keys=True, default=str), (kwargs, []))[1].append(m)
     return list(groups.values())
+
+
+def group_family(group: int, members: Sequence[str]):
+    """Group ``group``'s members as one task family: every episode draws one of them with its reset seed."""
+    return members_family(f"group {group} ({len(members)} members)", members)
+
+
+def check_group_spaces(group: int, kwargs: dict, spaces: tuple, first: tuple) -> None:
+    """Refuse group ``group`` (env arguments ``kwargs``) when its ``(observation, action)`` spaces differ from
+    group 0's ``first``: members trained together must share them."""
+    if spaces != first:
+        raise ValueError(f"group {group}'s env arguments {kwargs} give other spaces than group 0's: members "
+                         f"trained together must share their observation and action spaces")
 
 
 class MemberGroupRunners:
@@ -93,12 +107,10 @@ class MemberGroupRunners:
         """The vector env of group ``group`` (built on first use)."""
         if group not in self._envs:
             kwargs, members = self.groups[group]
-            family = members_family(f"group {group} ({len(members)} members)", members)
-            env = gym.make_vec(hpenv.ENV_ID, num_envs=self.num_envs, **{**kwargs, "task": family})
-            if self._envs and (env.single_observation_space != self.single_observation_space
-                               or env.single_action_space != self.single_action_space):
-                raise ValueError(f"group {group}'s env arguments {kwargs} give other spaces than group 0's: "
-                                 f"members meta-trained together must share their observation and action spaces")
+            env = gym.make_vec(hpenv.ENV_ID, num_envs=self.num_envs, **{**kwargs, "task": group_family(group, members)})
+            if self._envs:
+                check_group_spaces(group, kwargs, (env.single_observation_space, env.single_action_space),
+                                   (self.single_observation_space, self.single_action_space))
             self._envs[group] = env
         return self._envs[group]
 
@@ -167,13 +179,12 @@ class MemberGroupsVecEnv(VecEnv):
 
         self.groups = group_members(members, env_kwargs)
         counts = allocate_children([len(ms) for _, ms in self.groups], num_envs)
-        self.venvs = [SB3VecEnv(num_envs=n, **{**kw, "task": members_family(f"group {g} ({len(ms)} members)", ms)})
+        self.venvs = [SB3VecEnv(num_envs=n, **{**kw, "task": group_family(g, ms)})
                       for g, ((kw, ms), n) in enumerate(zip(self.groups, counts))]
         first = self.venvs[0]
         for g, venv in enumerate(self.venvs[1:], 1):
-            if venv.observation_space != first.observation_space or venv.action_space != first.action_space:
-                raise ValueError(f"group {g}'s env arguments {self.groups[g][0]} give other spaces than group 0's: "
-                                 f"members trained together must share their observation and action spaces")
+            check_group_spaces(g, self.groups[g][0], (venv.observation_space, venv.action_space),
+                               (first.observation_space, first.action_space))
         self.offsets = np.cumsum([0, *counts]).tolist()
         super().__init__(num_envs, first.observation_space, first.action_space)
 

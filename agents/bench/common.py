@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 from agents.checkpoint import atomic_write
 
-__all__ = ["cpu_name", "cached_units", "DEPLOY_CHUNK", "V2_COLUMNS", "Prepared", "without_seed", "schedule_json",
+__all__ = ["cpu_name", "cached_units", "rows_as_they_finish", "DEPLOY_CHUNK", "V2_COLUMNS", "Prepared", "without_seed", "schedule_json",
            "write_atomic", "write_csv", "read_typed", "read_v2_rows"]
 
 #: Children a method deploys on a test member train alone, one per vector env (``chunk=1``): batched
@@ -125,6 +125,22 @@ def cached_units(fn: Callable[[tuple], Any], units: list[tuple], folder: Path, l
             if k % max(1, len(todo) // reports) == 0 or k == len(todo):
                 log(f"  {what}: {k}/{len(todo)} members, {time.perf_counter() - t0:.0f} s")
     return [out[u[0]] for u in units]
+
+
+def rows_as_they_finish(fn: Callable[[tuple], list[dict]], units: list[tuple], rows: list[dict], path: Path,
+                        columns: Sequence[str], log, workers: int | None) -> list[dict]:
+    """``rows`` with every unit's rows (``fn(unit)``, one member each, in parallel: [`agents.bench.parallel.run_units`][])
+    added as the unit finishes; ``path`` (a results file of ``columns``) rewritten atomically after each one, so a
+    killed run keeps every finished member. Logs progress about ten times."""
+    from agents.bench.parallel import run_units
+
+    t0 = time.perf_counter()
+    for k, (_, new) in enumerate(run_units(fn, units, workers=workers), 1):
+        rows += new
+        write_csv(rows, path, columns)
+        if k % max(1, len(units) // 10) == 0 or k == len(units):
+            log(f"  deployed {k}/{len(units)} members [{time.perf_counter() - t0:.0f} s]")
+    return rows
 
 
 def cpu_name() -> str:

@@ -40,11 +40,12 @@ import numpy as np
 
 import hpenv
 from agents.bench.candidates import schedule_family, static_grid
-from agents.bench.common import Prepared, cached_units, schedule_json, without_seed, write_atomic, write_csv
+from agents.bench.common import (Prepared, cached_units, rows_as_they_finish, schedule_json, without_seed,
+                                 write_atomic, write_csv)
 from agents.bench.methods.budgets import MethodBudgets
 from agents.bench.parallel import run_units
 from agents.bench.preregistration import ProtocolError, RegisteredProtocol, SuitePlan
-from agents.engine import EpisodeRecord, schedule_episodes, static_episodes
+from agents.engine import schedule_episodes, static_episodes
 from hpenv.instances import Suite
 
 __all__ = ["HEADROOM_V2_COLUMNS", "SelectionView", "PrepareContext", "method_budgets", "selection_stage", "gate_rows",
@@ -349,13 +350,7 @@ def deploy_stage(plan: SuitePlan, protocol: RegisteredProtocol, sel: dict, cache
     targets = [(m, split) for split in splits for m in (members or {}).get(split, plan.members(split))]
     units = [(m, split, prepared, plan, protocol, sel, cache / "methods", seeds, done) for m, split in targets]
     log(f"{plan.name}: deploying {len(prepared)} prepared methods on {len(targets)} members x {len(seeds)} seeds")
-    t0 = time.perf_counter()
-    for k, (_, new) in enumerate(run_units(_deploy_unit, units, workers=workers), 1):
-        rows += new
-        write_csv(rows, results, V2_COLUMNS)
-        if k % max(1, len(units) // 10) == 0 or k == len(units):
-            log(f"  deployed {k}/{len(units)} members [{time.perf_counter() - t0:.0f} s]")
-    return rows
+    return rows_as_they_finish(_deploy_unit, units, rows, results, V2_COLUMNS, log, workers)
 
 
 # ---------------------------------------------------------------------- the run

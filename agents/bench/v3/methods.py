@@ -425,8 +425,7 @@ class NASController(_PolicyDeployed):
     code_modules = (*_ENGINE, "agents.search", "agents.member_groups")
 
     def prepare(self, ctx):
-        from agents.member_groups import group_members
-        from hpenv.instances import members_family
+        from agents.member_groups import group_family, group_members
 
         defaults = inspect.signature(search.NASController).parameters
         self._settings = {"episodes": ctx.budgets.meta_episodes,
@@ -442,7 +441,7 @@ class NASController(_PolicyDeployed):
             while nas.episodes < self._settings["episodes"]:
                 g = int(np.random.default_rng([ctx.seed, batch, 0x4A6]).choice(len(groups), p=share / share.sum()))
                 kwargs, members = groups[g]
-                nas.train(nas.batch, **{**kwargs, "task": members_family(f"group {g}", members)})
+                nas.train(nas.batch, **{**kwargs, "task": group_family(g, members)})
                 batch += 1
             write_atomic(path, json.dumps({"tuple": nas.best().tolist(), "sgd_steps": nas.sgd_steps,
                                            "wall_time_s": nas.wall_time_s, "episodes": nas.episodes}))

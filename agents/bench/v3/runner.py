@@ -36,10 +36,10 @@ from typing import Any, Sequence
 import numpy as np
 
 import hpenv
-from agents.bench.common import (V2_COLUMNS, Prepared, read_typed, schedule_json, without_seed, write_atomic,
-                                 write_csv)
+from agents.bench.common import (V2_COLUMNS, Prepared, read_typed, rows_as_they_finish, schedule_json, without_seed,
+                                 write_atomic, write_csv)
 from agents.bench.parallel import run_units
-from agents.bench.v3.budgets import Budgets, load_budgets, protocol_identity
+from agents.bench.v3.budgets import load_budgets, protocol_identity
 from agents.bench.v3.ledger import SPLITS, find_ledger, ledger_run, method_code_fingerprint
 from agents.bench.v3.methods import GENEROUS_SEARCHES, V3_METHODS, MethodContext, resolve_v3_method
 from agents.bench.v3.statistics import load_family, load_statistics
@@ -169,13 +169,7 @@ def deploy_methods(prepared: list[Prepared], ctx: MethodContext, split: str, mem
         units.append((m, split, mine, ctx, seeds, done, protocol_hash))
     log(f"{ctx.suite}: deploying {len({p.method.name for p in prepared})} methods on {len(members)} {split} members "
         f"x {len(seeds)} seeds")
-    t0 = time.perf_counter()
-    for k, (_, new) in enumerate(run_units(_deploy_unit, units, workers=workers), 1):
-        rows += new
-        write_csv(rows, results, RESULTS_V3_COLUMNS)
-        if k % max(1, len(units) // 10) == 0 or k == len(units):
-            log(f"  deployed {k}/{len(units)} members [{time.perf_counter() - t0:.0f} s]")
-    return rows
+    return rows_as_they_finish(_deploy_unit, units, rows, results, RESULTS_V3_COLUMNS, log, workers)
 
 
 def analyse(rows: list[dict], suite: str, split: str, controller: str, references: Sequence[str], stats,

@@ -79,12 +79,12 @@ def verify_v3(folder: str | Path, protocol: str | Path | None = None, *, replays
                 cells: dict[tuple, list[int]] = defaultdict(list)
                 for r in (r for r in mine if r["split"] == split):
                     cells[(r["method"], r["training_seed"], r["member"])].append(r["seed"])
-                methods = {m for m, _, _ in cells}
-                for name in family_methods(suite, family):
+                methods, registered = {m for m, _, _ in cells}, family_methods(suite, family)
+                for name in registered:
                     if name not in methods:
                         problems.append(f"{suite} {split}: method {name} of the family has no results")
                 for name in sorted(methods):
-                    learned = name in family_methods(suite, family) and resolve_v3_method(name).learned
+                    learned = name in registered and resolve_v3_method(name).learned
                     expected_seeds = range(stats.meta_training_seeds) if learned else (-1,)
                     wanted = members[: budgets.generous_search_members] if name in GENEROUS_SEARCHES else members
                     for t in expected_seeds:
