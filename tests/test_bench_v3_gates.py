@@ -214,3 +214,37 @@ def test_the_package_ships_the_references_the_registered_selection_stage_chose(s
     assert shipped_statistics().evaluation_seeds >= 3
     with pytest.raises(ValueError, match="no references of 'v3/image' ship with hpenv"):
         shipped_references("v3/image")
+
+
+def test_the_oracles_on_test_members_need_the_frozen_protocol_and_are_filed_in_the_ledger(tmp_path, monkeypatch):
+    import re
+
+    from agents.bench.v3 import budgets, gates
+    from agents.bench.v3.ledger import read_ledger
+    from agents.bench.v3.shipped import SHIPPED_PROTOCOL
+
+    text = SHIPPED_PROTOCOL.read_text()
+    draft, frozen = tmp_path / "draft.toml", tmp_path / "frozen.toml"
+    draft.write_text(re.sub(r'status = "\w+"', 'status = "draft"', text))
+    frozen.write_text(re.sub(r'status = "\w+"', 'status = "frozen"', text))
+    ledger = tmp_path / "ledger.csv"
+    with pytest.raises(ValueError, match="is a draft"):
+        gates.oracles_on_test("v3/mlp", draft, tmp_path / "out", tmp_path / "cache", ledger=ledger)
+    assert not ledger.exists()
+    monkeypatch.setattr(gates, "load_gate_settings", lambda path: tiny_settings())
+    real = budgets.load_budgets
+    monkeypatch.setattr(budgets, "load_budgets", lambda path: dataclasses.replace(real(path), oracle_test_members=1))
+    gates.oracles_on_test("v3/mlp", frozen, tmp_path / "out", tmp_path / "cache", ledger=ledger, workers=1,
+                          log=lambda m: None)
+    with open(tmp_path / "out" / "members.csv") as f:
+        per_member = list(csv.DictReader(f))
+    assert [r["member"] for r in per_member] == hpenv.instance_set("v3/mlp", "test")[:1]
+    rows = read_ledger(ledger)
+    assert [(r.event, r.method) for r in rows] == [("start", "static oracle"), ("start", "dynamic oracle"),
+                                                    ("end", "static oracle"), ("end", "dynamic oracle")]
+    assert all(r.split == "test" and r.n_members == 1 and r.n_seeds == 1 for r in rows)
+    for r in rows[2:]:
+        assert r.mean_test_accuracy == pytest.approx(float(per_member[0][f"test: {r.method}"]))
+    # the fingerprint follows the [selection] table: another design is another oracle
+    assert (gates.oracle_identities("v3/mlp", tiny_settings())
+            != gates.oracle_identities("v3/mlp", tiny_settings(seeds_a=(1, 2))))

@@ -87,17 +87,24 @@ def test_method_context_hides_the_members_a_benchmark_reports():
     assert ctx.env_kwargs(member) == hpenv.member_env_kwargs(member)
 
 
-def _frozen_protocol(tmp_path):
-    text = SHIPPED_PROTOCOL.read_text()
-    text = re.sub(r'status = "draft"', 'status = "frozen"', text)
-    path = tmp_path / "protocol.toml"
+def _protocol(tmp_path, status="frozen", **changes):
+    """A copy of the shipped protocol with ``status`` and other ``key = "value"`` lines changed."""
+    text = re.sub(r'status = "\w+"', f'status = "{status}"', SHIPPED_PROTOCOL.read_text())
+    for key, value in changes.items():
+        text = re.sub(rf'^{key} = .*$', f'{key} = "{value}"', text, flags=re.M)
+    path = tmp_path / f"protocol-{status}.toml"
     path.write_text(text)
     return path
 
 
+def _frozen_protocol(tmp_path):
+    return _protocol(tmp_path)
+
+
 def test_a_test_run_needs_the_frozen_protocol_and_files_a_start_and_an_end_row(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="draft"):
-        run_v3(tmp_path / "draft", split="test", methods=["fixed default"], ledger=tmp_path / "ledger.csv")
+        run_v3(tmp_path / "draft", split="test", methods=["fixed default"], protocol=_protocol(tmp_path, "draft"),
+               ledger=tmp_path / "ledger.csv")
     with pytest.raises(ValueError, match="rehearses on dev members"):
         run_v3(tmp_path / "q", split="test", quick=True)
     protocol, ledger = _frozen_protocol(tmp_path), tmp_path / "ledger.csv"
@@ -132,9 +139,17 @@ def test_a_test_run_needs_the_frozen_protocol_and_files_a_start_and_an_end_row(t
         assert r.mean_test_accuracy == pytest.approx(np.mean(mine), abs=1e-6)
 
 
+def test_a_test_run_deploys_the_controller_version_the_protocol_names_for_the_headline(tmp_path):
+    protocol = _protocol(tmp_path, controller_version="2")
+    with pytest.raises(ValueError, match="registers version '2' for the headline"):
+        run_v3(tmp_path / "run", suites=["v3/mlp"], methods=["RecurrentReinforce"], split="test", protocol=protocol,
+               ledger=tmp_path / "ledger.csv", log=lambda m: None)
+    assert not (tmp_path / "ledger.csv").exists()
+
+
 def test_hptune_bench_v3_refuses_a_test_run_on_the_draft_protocol(tmp_path, capsys):
     assert main(["bench", "--v3", "--split", "test", "--out", str(tmp_path / "x"), "--ledger",
-                 str(tmp_path / "l.csv")]) != 0
+                 str(tmp_path / "l.csv"), "--protocol", str(_protocol(tmp_path, "draft"))]) != 0
     assert "is a draft" in capsys.readouterr().err and not (tmp_path / "l.csv").exists()
     assert main(["bench", "--v3", "--v2", "--out", str(tmp_path / "y")]) != 0
     assert "give one" in capsys.readouterr().err

@@ -15,36 +15,10 @@ equal seeds. Counts of correct test examples are exact (each member's ``n_test``
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-import numpy as np
-
-import hpenv
-from agents.bench.v3.analysis import NOT_LEARNED, MethodScores, primary_analysis
+from agents.bench.v3.analysis import primary_analysis
+from agents.bench.v3.dev_runs import AGENT, dev_scores, load_runs, run_scores
 from agents.bench.v3.shipped import shipped_statistics
-from hpenv.instances import member_task
-
-AGENT = "RecurrentReinforce (greedy)"
-
-
-def load_runs(folders: list[str]) -> tuple[str, list[int], list[dict]]:
-    """The runs' task, seeds and summaries (one task and one set of dev seeds across them)."""
-    summaries = [json.loads((Path(f) / "summary.json").read_text()) for f in folders]
-    tasks = {s["config"]["task"] for s in summaries}
-    if len(tasks) != 1 or not next(iter(tasks)).startswith("v3/"):
-        raise ValueError(f"the runs must all be on one v3 suite, got {sorted(tasks)}")
-    return tasks.pop(), [int(s["config"]["seed"]) for s in summaries], summaries
-
-
-def scores(name: str, per_run: list[list[dict]], train_seeds: list[int], members: list[str],
-           n_test: np.ndarray) -> MethodScores:
-    """``name``'s scores from each run's children (in (member, seed) order), one meta-training seed per run."""
-    eval_seeds = sorted({r["seed"] for r in per_run[0]})
-    acc = np.array([[r["test_accuracy"] for r in run] for run in per_run])  # (runs, members * seeds)
-    acc = acc.reshape(len(per_run), len(members), len(eval_seeds)).transpose(1, 0, 2)
-    correct = np.rint(acc * n_test[:, None, None]).astype(np.int64)
-    return MethodScores(name, correct, n_test, members, train_seeds, eval_seeds)
 
 
 def main() -> None:
@@ -54,25 +28,18 @@ def main() -> None:
     ap.add_argument("--label", default="RR", help="the runs' name in the table")
     ap.add_argument("--versus-label", default="baseline")
     args = ap.parse_args()
-    task, seeds, summaries = load_runs(args.runs)
-    members = hpenv.instance_set(task, "dev")
-    n_test = np.array([len(member_task(m).y_test) for m in members], dtype=np.int64)
-    references = [n for n in summaries[0]["results"] if n not in (AGENT, "fixed default")]
-    for s in summaries[1:]:
-        for n in references:
-            if [r["test_accuracy"] for r in s["results"][n]] != [r["test_accuracy"] for r in summaries[0]["results"][n]]:
-                raise ValueError(f"reference {n!r} differs between the runs: they were not compared alike")
-    controller = scores(args.label, [s["results"][AGENT] for s in summaries], seeds, members, n_test)
-    refs = [scores(n, [summaries[0]["results"][n]], [NOT_LEARNED], members, n_test) for n in references]
+    task, controller, refs = dev_scores(args.runs, args.label)
     if args.versus:
         task_b, seeds_b, summaries_b = load_runs(args.versus)
         if task_b != task:
             raise ValueError(f"--versus runs are on {task_b}, the runs on {task}")
-        refs.insert(0, scores(args.versus_label, [s["results"][AGENT] for s in summaries_b], seeds_b, members, n_test))
+        refs.insert(0, run_scores(args.versus_label, [s["results"][AGENT] for s in summaries_b], seeds_b,
+                                  controller.members, controller.n_test))
     st = shipped_statistics()
     rows = primary_analysis(controller, refs, margin=st.equivalence_margin, alpha=st.alpha, resamples=st.resamples,
                             seed=st.seed, p_adjustment=st.p_adjustment)
-    print(f"{task}, {len(members)} dev members x {len(controller.eval_seeds)} seeds; {args.label}: seeds {seeds}, "
+    print(f"{task}, {len(controller.members)} dev members x {len(controller.eval_seeds)} seeds; {args.label}: "
+          f"seeds {list(controller.train_seeds)}, "
           f"mean {100 * controller.member_accuracy().mean():.2f}")
     print("| reference | mean | difference | 95% simultaneous | verdict | wins/ties/losses | seed share |")
     print("|---|---:|---:|---|---|---|---:|")

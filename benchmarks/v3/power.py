@@ -11,6 +11,13 @@ adds the registered meta-training seed level and counts rejections in the true d
 
     python benchmarks/v3/power.py                     # every suite of the protocol with a members.csv
     python benchmarks/v3/power.py --suite v3/stream --simulations 500
+    python benchmarks/v3/power.py --pilot-runs RUN [RUN ...] --delta 0.03 --seeds 10   # a learned pilot, what-ifs
+
+``--pilot-runs`` takes the pilot from a learned controller instead: ``hptune train --task v3/<suite> --seed S``
+runs on the suite's dev members (one run per meta-training seed), the controller's seed-averaged member
+accuracy minus ``--pilot-reference``'s, and the seed level's spread from the runs' seed means. It prints the
+table and writes nothing (``power.csv`` holds the registered pilot's). ``--delta``, ``--seeds`` and ``--sizes``
+ask what-ifs of the minimum detectable difference, the meta-training seeds and the split's sizes.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.bench.common import write_csv
+from agents.bench.v3.dev_runs import dev_scores, load_runs
 from agents.bench.v3.power import power_simulation, smallest_n
 from agents.bench.v3.statistics import load_family, load_statistics, protocol_table
 
@@ -41,6 +49,22 @@ def pilot_differences(members_csv: Path, method: str, reference: str) -> np.ndar
     return np.array([float(r[columns[0]]) - float(r[columns[1]]) for r in rows])
 
 
+def learned_pilot(runs: list[str], reference: str, suite: str) -> tuple[np.ndarray, float, str]:
+    """A controller's dev runs as the pilot: its seed-averaged member accuracy minus ``reference``'s, and the
+    standard deviation of its seed means (the seed level)."""
+    task, controller, refs = dev_scores(runs)
+    if task != suite:
+        raise SystemExit(f"--pilot-runs are on {task}, not {suite}")
+    by_name = {r.name: r for r in refs}
+    if reference not in by_name:
+        raise SystemExit(f"--pilot-reference {reference!r} is not among the runs' references {sorted(by_name)}")
+    if len(controller.train_seeds) < 2:
+        raise SystemExit(f"--pilot-runs needs at least 2 runs (meta-training seeds), got {len(runs)}")
+    pilot = controller.member_accuracy() - by_name[reference].member_accuracy()
+    seed_sd = float(controller.seed_accuracy().mean(axis=0).std(ddof=1))
+    return pilot, seed_sd, f"RecurrentReinforce ({len(runs)} dev runs) - {reference}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", default=str(ROOT / "benchmarks/v3/protocol.toml"))
@@ -48,7 +72,16 @@ def main() -> None:
     parser.add_argument("--suite", action="append", help="a v3 suite (repeatable; default: every suite of the protocol)")
     parser.add_argument("--simulations", type=int, default=2000)
     parser.add_argument("--resamples", type=int, default=2000)
+    parser.add_argument("--pilot-runs", nargs="+", metavar="RUN",
+                        help="hptune train runs on the suite's dev members, one per meta-training seed")
+    parser.add_argument("--pilot-reference", default="best fixed schedule",
+                        help="with --pilot-runs: the reference the controller's differences are taken against")
+    parser.add_argument("--delta", type=float, help="what-if: the minimum detectable difference (accuracy units)")
+    parser.add_argument("--seeds", type=int, help="what-if: meta-training seeds")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="test split sizes to simulate")
     args = parser.parse_args()
+    if args.pilot_runs and not args.suite:
+        args.suite = [load_runs(args.pilot_runs)[0]]
     stats, family = load_statistics(args.protocol), load_family(args.protocol)
     suites = args.suite or protocol_table(args.protocol, "protocol")[1]["suites"]
     for suite in suites:
@@ -56,26 +89,32 @@ def main() -> None:
         if not (folder / "members.csv").is_file():
             print(f"{suite}: no {folder / 'members.csv'} (run benchmarks/v3/gates.py first); skipped")
             continue
-        pilot = pilot_differences(folder / "members.csv", stats.pilot_method, stats.pilot_reference)
+        if args.pilot_runs:
+            pilot, seed_sd, pilot_text = learned_pilot(args.pilot_runs, args.pilot_reference, suite)
+            where = "dev members"
+        else:
+            pilot = pilot_differences(folder / "members.csv", stats.pilot_method, stats.pilot_reference)
+            seed_sd, pilot_text = stats.pilot_seed_sd, f"{stats.pilot_method} - {stats.pilot_reference}"
+            where = "selection members"
         family_size = len(family.references_on(suite))
-        rows = power_simulation(pilot, delta=stats.minimum_detectable_difference, n_members=SIZES,
-                                family_size=family_size, alpha=stats.alpha, simulations=args.simulations,
-                                resamples=args.resamples, seed=stats.seed, seed_sd=stats.pilot_seed_sd,
-                                train_seeds=stats.meta_training_seeds)
-        pilot_text = f"{stats.pilot_method} - {stats.pilot_reference}"
+        delta = args.delta or stats.mdd_on(suite)
+        seeds = args.seeds or stats.meta_training_seeds
+        rows = power_simulation(pilot, delta=delta, n_members=args.sizes, family_size=family_size, alpha=stats.alpha,
+                                simulations=args.simulations, resamples=args.resamples, seed=stats.seed,
+                                seed_sd=seed_sd, train_seeds=seeds)
         rows = [{"suite": suite, "pilot": pilot_text, "pilot_members": len(pilot), "pilot_mean": float(pilot.mean()),
                  "pilot_sd": float(pilot.std(ddof=1)), **r} for r in rows]
-        write_csv(rows, folder / "power.csv", list(rows[0]))
+        if not (args.pilot_runs or args.delta or args.seeds or args.sizes != list(SIZES)):
+            write_csv(rows, folder / "power.csv", list(rows[0]))
         need = smallest_n(rows, stats.power)
-        print(f"{suite}: pilot {pilot_text} over {len(pilot)} selection members, mean {100 * pilot.mean():+.2f}, "
-              f"sd {100 * pilot.std(ddof=1):.2f} points; family of {family_size}, {stats.meta_training_seeds} "
-              f"meta-training seeds (sd {100 * stats.pilot_seed_sd:.2f} points)")
+        print(f"{suite}: pilot {pilot_text} over {len(pilot)} {where}, mean {100 * pilot.mean():+.2f}, "
+              f"sd {100 * pilot.std(ddof=1):.2f} points; family of {family_size}, {seeds} "
+              f"meta-training seeds (sd {100 * seed_sd:.2f} points)")
         for r in rows:
             print(f"  n={r['n_members']:>3}  power {r['power']:.3f}  wrong direction {r['wrong_direction_rate']:.3f}  "
                   f"false positives at 0 {r['false_positive_rate_at_zero']:.3f}")
-        print(f"  smallest test split with power >= {stats.power} at "
-              f"{100 * stats.minimum_detectable_difference:.1f} points: {need or f'more than {SIZES[-1]}'}")
-        print(f"  -> {folder / 'power.csv'}")
+        print(f"  smallest test split with power >= {stats.power} at {100 * delta:.1f} points: "
+              f"{need or f'more than {args.sizes[-1]}'}")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ class Budgets:
         pbt_interval: Env steps between PBT's exploit steps.
         generous_search_budget_episodes: The searches' second budget, outside the family.
         generous_search_members: Test members the searches run at that budget (the first of the split).
+        oracle_test_members: Test members the per-member oracles are found on (the first of the split;
+            the selection stage's procedure, ``benchmarks/v3/gates.py --split test``).
     """
 
     meta_episodes: int
@@ -46,6 +48,7 @@ class Budgets:
     pbt_interval: int
     generous_search_budget_episodes: int
     generous_search_members: int
+    oracle_test_members: int
 
     def __post_init__(self) -> None:
         if self.num_envs % self.runner_envs:

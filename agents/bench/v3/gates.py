@@ -34,6 +34,7 @@ arguments: editing another section of the protocol (or freezing it) re-runs noth
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import re
@@ -407,4 +408,66 @@ def gate_rows(suite: str, settings: GateSettings, scores: Sequence[dict], stream
                      "gain": c["mean_diff"], "ci_low": c["ci_low"], "ci_high": c["ci_high"], "p_wilcoxon": c["p"],
                      "method_mean": c["mean"], "reference_mean": c["ref_mean"], "threshold": threshold,
                      "passes": bool(c["mean_diff"] >= threshold and c["ci_low"] > 0)})
+    return rows
+
+
+# ---------------------------------------------------------------------- the oracles on test members
+ORACLES = ("static oracle", "dynamic oracle")
+STREAM_ORACLES = ("closed-loop oracle", "dynamic or closed-loop oracle", "freeze oracle")
+#: The oracles' version in the ledger: the selection stage's procedure, run on test members.
+ORACLE_VERSION = "1"
+
+
+def oracle_identities(suite: str, settings: GateSettings) -> list[tuple[str, str, str]]:
+    """``(name, version, fingerprint)`` of each per-member oracle of ``suite``, as the ledger files them: the
+    fingerprint hashes the selection stage's code (docstrings and comments stripped), its ``[selection]``
+    table, the suite and the oracle's name."""
+    from agents.bench.v3.ledger import code_fingerprint
+
+    code = code_fingerprint([__name__, "agents.bench.v3.candidates", "agents.bench.candidates", "agents.engine"])
+    table = json.dumps(settings.table, sort_keys=True, separators=(",", ":"), default=list)
+    stream = bool(hpenv.member_factors(hpenv.instance_set(suite, "test")[0]).get("stream"))
+    out = []
+    for name in ORACLES + (STREAM_ORACLES if stream else ()):
+        digest = hashlib.sha256("\0".join((code, table, suite, name)).encode()).hexdigest()
+        out.append((name, ORACLE_VERSION, digest))
+    return out
+
+
+def oracles_on_test(suite: str, protocol: str | Path, out: str | Path, cache: str | Path, *,
+                    ledger: str | Path | None = None, workers: int | None = None, log=print) -> list[dict]:
+    """The per-member oracles on the first ``[budgets] oracle_test_members`` test members, filed in the ledger.
+
+    The selection stage ([`run_gates`][agents.bench.v3.gates.run_gates]) with the frozen protocol's
+    ``[selection]`` table on those members: each member's oracles are chosen at seeds A and scored at seeds
+    B, so the share of an oracle's gain a method reaches is reported on test members. The ``best static
+    tuple`` and ``best fixed schedule`` it writes beside them are chosen on these test members (an oracle
+    over the split, not the references the family deploys). One ledger ``start`` row per oracle before the
+    first member trains, ``end`` rows with each oracle's mean test accuracy from ``members.csv``.
+
+    Raises:
+        ValueError: the protocol is a draft, or no ledger is found.
+    """
+    from agents.bench.v3.budgets import load_budgets, protocol_identity
+    from agents.bench.v3.ledger import find_ledger, ledger_run
+
+    identity = protocol_identity(protocol)
+    if not identity.frozen:
+        raise ValueError(f"protocol {identity.path} is a draft (status = 'draft'): the oracles on test members need "
+                         f"the frozen protocol; try designs with --split dev")
+    settings = load_gate_settings(protocol)
+    members = hpenv.instance_set(suite, "test")[: load_budgets(protocol).oracle_test_members]
+    ledger = Path(ledger) if ledger is not None else find_ledger()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "members.csv"
+    with ledger_run(ledger, protocol_hash=identity.hash, suite=suite, split="test",
+                    methods=oracle_identities(suite, settings), results=results, n_seeds=len(settings.seeds_b),
+                    n_members=len(members)) as run:
+        rows = run_gates(suite, settings, out, cache, split="test", members=members, workers=workers, log=log)
+        with open(results, newline="") as f:
+            per_member = list(csv.DictReader(f))
+        for name in run.methods:
+            run.record(name, n_members=len(per_member),
+                       mean_test_accuracy=float(np.mean([float(r[f"test: {name}"]) for r in per_member])))
     return rows

@@ -290,6 +290,11 @@ def run_v3(out: str | Path, *, suites: Sequence[str] | None = None, methods: Seq
     specs = {suite: list(dict.fromkeys([*(methods or family_methods(suite, family)), *agents])) for suite in names}
     resolved = {spec: resolve_v3_method(spec) for suite_specs in specs.values() for spec in suite_specs}
     require_all([(f"method {m.name!r}", extra) for m in resolved.values() for extra in m.extras])
+    headline = resolved.get(family.controller)
+    if filed and headline is not None and str(headline.version) != family.controller_version:
+        raise ValueError(f"{family.controller} is version {headline.version!r} here; protocol {identity.path} "
+                         f"registers version {family.controller_version!r} for the headline: another version is "
+                         f"scored beside it, under its own name (--agent)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     protocol_hash = identity.hash if q is None else f"quick-{identity.hash[:12]}"

@@ -45,6 +45,8 @@ class StatisticsSettings:
         evaluation_seeds: Children per (test member, method, meta-training seed), averaged.
         meta_training_seeds: Meta-training seeds of every learned method, all inside every interval.
         minimum_detectable_difference: The difference of the mean the test split is sized to show.
+        stream_minimum_detectable_difference: The same on a stream suite (its member-level spread is
+            several times a stationary suite's); [`mdd_on`][agents.bench.v3.statistics.StatisticsSettings.mdd_on].
         power: The power the test split must reach at that difference (true-direction rejections only).
         pilot_method: The selection stage's reference (a column ``test: <name>`` of a suite's
             ``members.csv``) that plays the method in the power simulation's pilot difference.
@@ -65,6 +67,7 @@ class StatisticsSettings:
     evaluation_seeds: int
     meta_training_seeds: int
     minimum_detectable_difference: float
+    stream_minimum_detectable_difference: float
     power: float
     pilot_method: str
     pilot_reference: str
@@ -77,6 +80,10 @@ class StatisticsSettings:
         [`primary_analysis`][agents.bench.v3.analysis.primary_analysis]."""
         return CORRECTIONS[self.correction]
 
+    def mdd_on(self, suite: str) -> float:
+        """The minimum detectable difference registered for ``suite``."""
+        return self.stream_minimum_detectable_difference if _is_stream(suite) else self.minimum_detectable_difference
+
 
 @dataclass(frozen=True)
 class Family:
@@ -84,22 +91,28 @@ class Family:
 
     Attributes:
         controller: The method every comparison of the family is about.
+        controller_version: The controller's version that makes the headline (a method's ``version``):
+            a run that scores test or transfer members deploys this one.
         references: The references of every suite's family.
         stream_references: The references a stream suite's family adds (its closed-loop rule).
         reported_beside: Methods reported in rows of their own, outside the family (no verdict).
     """
 
     controller: str
+    controller_version: str
     references: tuple
     stream_references: tuple
     reported_beside: tuple
 
     def references_on(self, suite: str) -> tuple:
         """The references of ``suite``'s family (a stream suite's adds `stream_references`)."""
-        import hpenv
+        return self.references + (self.stream_references if _is_stream(suite) else ())
 
-        return self.references + (self.stream_references if getattr(hpenv.instances.suite(suite), "streams", None)
-                                  else ())
+
+def _is_stream(suite: str) -> bool:
+    import hpenv
+
+    return bool(getattr(hpenv.instances.suite(suite), "streams", None))
 
 
 def protocol_table(path: str | Path, name: str) -> tuple[Path, dict]:
@@ -137,7 +150,11 @@ def load_family(path: str | Path) -> Family:
     if not isinstance(table["controller"], str) or not table["controller"] or len(set(names)) != len(names):
         raise ValueError(f"{path} [family]: the controller and every reference must be distinct non-empty names, "
                          f"got {names}")
-    return Family(controller=table["controller"], **{k: tuple(v) for k, v in lists.items()})
+    if not isinstance(table["controller_version"], str) or not table["controller_version"]:
+        raise ValueError(f"{path} [family] controller_version must be a non-empty string (a method's version), got "
+                         f"{table['controller_version']!r}")
+    return Family(controller=table["controller"], controller_version=str(table["controller_version"]),
+                  **{k: tuple(v) for k, v in lists.items()})
 
 
 def load_statistics(path: str | Path) -> StatisticsSettings:
@@ -158,9 +175,11 @@ def load_statistics(path: str | Path) -> StatisticsSettings:
         raise ValueError(f"{path} [statistics] correction = {table['correction']!r}; allowed: {sorted(CORRECTIONS)}")
     margin = check_finite("[statistics] equivalence_margin", table["equivalence_margin"])
     mdd = check_finite("[statistics] minimum_detectable_difference", table["minimum_detectable_difference"])
+    stream_mdd = check_finite("[statistics] stream_minimum_detectable_difference",
+                              table["stream_minimum_detectable_difference"])
     seed_sd = check_finite("[statistics] pilot_seed_sd", table["pilot_seed_sd"])
     for key, value in (("equivalence_margin", margin), ("minimum_detectable_difference", mdd),
-                       ("pilot_seed_sd", seed_sd)):
+                       ("stream_minimum_detectable_difference", stream_mdd), ("pilot_seed_sd", seed_sd)):
         if not 0 <= value < 1:
             raise ValueError(f"{path} [statistics] {key} must be an accuracy difference in [0, 1), got {value!r}")
     alpha = check_probability("[statistics] alpha", table["alpha"])
@@ -170,6 +189,6 @@ def load_statistics(path: str | Path) -> StatisticsSettings:
         seed=check_count("[statistics] seed", table["seed"], 0),
         evaluation_seeds=check_count("[statistics] evaluation_seeds", table["evaluation_seeds"], 3),
         meta_training_seeds=check_count("[statistics] meta_training_seeds", table["meta_training_seeds"], 5),
-        minimum_detectable_difference=mdd, power=check_probability("[statistics] power", table["power"]),
+        minimum_detectable_difference=mdd, stream_minimum_detectable_difference=stream_mdd, power=check_probability("[statistics] power", table["power"]),
         pilot_method=str(table["pilot_method"]), pilot_reference=str(table["pilot_reference"]),
         pilot_seed_sd=seed_sd, table=table)
