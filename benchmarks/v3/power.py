@@ -15,9 +15,9 @@ adds the registered meta-training seed level and counts rejections in the true d
 
 ``--pilot-runs`` takes the pilot from a learned controller instead: ``hptune train --task v3/<suite> --seed S``
 runs on the suite's dev members (one run per meta-training seed), the controller's seed-averaged member
-accuracy minus ``--pilot-reference``'s, and the seed level's spread from the runs' seed means. It prints the
-table and writes nothing (``power.csv`` holds the registered pilot's). ``--delta``, ``--seeds`` and ``--sizes``
-ask what-ifs of the minimum detectable difference, the meta-training seeds and the split's sizes.
+accuracy minus ``--pilot-reference``'s, and the seed level's spread from the runs' seed means (what sized
+protocol 3.0's test splits). ``--delta``, ``--seeds`` and ``--sizes`` ask what-ifs of the minimum detectable
+difference, the meta-training seeds and the split's sizes: printed, not written to ``power.csv``.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def main() -> None:
                                 seed_sd=seed_sd, train_seeds=seeds)
         rows = [{"suite": suite, "pilot": pilot_text, "pilot_members": len(pilot), "pilot_mean": float(pilot.mean()),
                  "pilot_sd": float(pilot.std(ddof=1)), **r} for r in rows]
-        if not (args.pilot_runs or args.delta or args.seeds or args.sizes != list(SIZES)):
+        if not (args.delta or args.seeds or args.sizes != list(SIZES)):  # a what-if is printed, not filed
             write_csv(rows, folder / "power.csv", list(rows[0]))
         need = smallest_n(rows, stats.power)
         print(f"{suite}: pilot {pilot_text} over {len(pilot)} {where}, mean {100 * pilot.mean():+.2f}, "

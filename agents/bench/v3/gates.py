@@ -51,7 +51,7 @@ from agents.bench.candidates import SCHEDULE_FAMILIES, schedule_family, static_g
 from agents.bench.common import cached_units, write_atomic, write_csv
 from agents.bench.stats import paired_comparison
 from agents.bench.v3.candidates import is_freeze, rule_episodes, rule_family, rule_name, window_schedules
-from agents.bench.v3.statistics import protocol_table
+from agents.bench.v3.statistics import is_stream_suite, protocol_table
 from agents.engine import schedule_episodes, static_episodes
 
 __all__ = ["GateSettings", "HEADROOM_COLUMNS", "load_gate_settings", "run_gates", "gate_rows", "load_references",
@@ -426,9 +426,8 @@ def oracle_identities(suite: str, settings: GateSettings) -> list[tuple[str, str
 
     code = code_fingerprint([__name__, "agents.bench.v3.candidates", "agents.bench.candidates", "agents.engine"])
     table = json.dumps(settings.table, sort_keys=True, separators=(",", ":"), default=list)
-    stream = bool(hpenv.member_factors(hpenv.instance_set(suite, "test")[0]).get("stream"))
     out = []
-    for name in ORACLES + (STREAM_ORACLES if stream else ()):
+    for name in ORACLES + (STREAM_ORACLES if is_stream_suite(suite) else ()):
         digest = hashlib.sha256("\0".join((code, table, suite, name)).encode()).hexdigest()
         out.append((name, ORACLE_VERSION, digest))
     return out

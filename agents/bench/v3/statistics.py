@@ -82,7 +82,7 @@ class StatisticsSettings:
 
     def mdd_on(self, suite: str) -> float:
         """The minimum detectable difference registered for ``suite``."""
-        return self.stream_minimum_detectable_difference if _is_stream(suite) else self.minimum_detectable_difference
+        return self.stream_minimum_detectable_difference if is_stream_suite(suite) else self.minimum_detectable_difference
 
 
 @dataclass(frozen=True)
@@ -106,10 +106,11 @@ class Family:
 
     def references_on(self, suite: str) -> tuple:
         """The references of ``suite``'s family (a stream suite's adds `stream_references`)."""
-        return self.references + (self.stream_references if _is_stream(suite) else ())
+        return self.references + (self.stream_references if is_stream_suite(suite) else ())
 
 
-def _is_stream(suite: str) -> bool:
+def is_stream_suite(suite: str) -> bool:
+    """Whether ``suite``'s members' data change during training (a stream suite)."""
     import hpenv
 
     return bool(getattr(hpenv.instances.suite(suite), "streams", None))
