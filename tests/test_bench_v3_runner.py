@@ -229,3 +229,47 @@ def test_the_runners_recurrent_reinforce_is_the_agent_hptune_train_trains_at_tha
     ours = RecurrentReinforce.load(method.path).policy.state_dict()
     theirs = RecurrentReinforce.load(tmp_path / "train" / "checkpoints" / "last.pt").policy.state_dict()
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_the_headline_assembles_a_suites_runs_and_compares_with_the_oracles_on_their_members(tmp_path):
+    from agents.bench.v3.headline import assemble, oracle_comparison
+
+    protocol = _frozen_protocol(tmp_path)
+    root = tmp_path / "results"
+    members = hpenv.instance_set("v3/mlp", "test")[:2]
+    kw = dict(suites=["v3/mlp"], methods=["best static tuple", "best fixed schedule", "fixed default"],
+              protocol=protocol, ledger=tmp_path / "ledger.csv", workers=1, log=lambda m: None)
+    run_v3(root / "test", split="test", members=members, **kw)
+    with pytest.raises(FileNotFoundError, match="--split test"):
+        assemble(root, "v3/stream")
+    found = assemble(root, "v3/mlp", resamples=200)  # no transfer run, no oracles yet: said so
+    assert set(found["missing"]) == {"the transfer run's paired.csv", "the oracles on test members"}
+    assert "Not yet run" in (root / "mlp" / "results.md").read_text()
+    assert (root / "mlp" / "results.csv").read_bytes() == (root / "test" / "v3_mlp" / "results.csv").read_bytes()
+
+    # oracles a point and two points above the best static tuple on each member, by hand
+    rows = read_results(root / "test" / "v3_mlp" / "results.csv")
+
+    def mean(method, m):
+        return np.mean([r["correct"] / r["n_test"] for r in rows if r["method"] == method and r["member"] == m])
+
+    oracles = [{"member": m, "test: static oracle": mean("best static tuple", m) + 0.01,
+                "test: dynamic oracle": mean("best fixed schedule", m) + 0.02} for m in members]
+    (root / "mlp" / "test-oracles").mkdir()
+    with open(root / "mlp" / "test-oracles" / "members.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(oracles[0]))
+        w.writeheader()
+        w.writerows(oracles)
+    found = assemble(root, "v3/mlp", resamples=200)
+    by = {r["method"]: r for r in found["oracles"]}
+    assert set(by) == {"best static tuple", "best fixed schedule", "fixed default"}
+    assert by["best static tuple"]["vs_static_oracle"] == pytest.approx(-0.01)
+    assert by["best static tuple"]["static_gain_share"] == pytest.approx(0.0, abs=1e-12)
+    assert by["best fixed schedule"]["dynamic_gain_share"] == pytest.approx(0.0, abs=1e-12)
+    d = np.mean([mean("fixed default", m) - mean("best static tuple", m) for m in members])
+    assert by["fixed default"]["static_gain_share"] == pytest.approx(d / 0.01)
+    assert by["fixed default"]["static_gain_share_low"] <= by["fixed default"]["static_gain_share_high"]
+    text = (root / "mlp" / "results.md").read_text()
+    assert "Against the per-member oracles (2 test members)" in text and "the oracles on test" not in text
+    with pytest.raises(ValueError, match="deployed references"):
+        oracle_comparison([r for r in rows if r["method"] != "best fixed schedule"], oracles, "v3/mlp")
