@@ -70,10 +70,45 @@ def test_the_power_script_sizes_a_suite_from_its_selection_members(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks/v3/power.py"), "--suite", "v3/mlp", "--results",
                           str(tmp_path), "--simulations", "100", "--resamples", "300"],
                          capture_output=True, text=True, check=True).stdout
-    assert "mean +2.00" in out and "family of 11" in out
-    with open(folder / "power.csv") as f:
+    assert "mean +2.00" in out and "family of 11" in out and "over 30 selection members" in out
+    powers = [float(line.split("power ")[1].split()[0]) for line in out.splitlines() if line.startswith("  n=")]
+    assert len(powers) == 8 and powers[-1] > 0.8
+    assert not (folder / "power.csv").exists()  # power.csv holds the registered sizing: a learned pilot's
+
+
+def test_the_power_script_sizes_a_suite_from_a_learned_controllers_dev_runs(tmp_path):
+    import json
+
+    import hpenv
+    from agents.bench.v3.dev_runs import AGENT
+    from hpenv.instances import member_task
+
+    members = hpenv.instance_set("v3/mlp", "dev")
+    n_test = [len(member_task(m).y_test) for m in members]
+    eval_seeds = [11, 12, 13]
+
+    def children(offset, step):
+        return [{"seed": s, "test_accuracy": round((0.6 + offset + step * ((i % 3) - 1)) * n, 0) / n}
+                for i, n in enumerate(n_test) for s in eval_seeds]
+
+    runs = []
+    for seed in (0, 1, 2):
+        run = tmp_path / f"run{seed}"
+        run.mkdir()
+        results = {AGENT: children(0.02 + 0.005 * seed, 0.03), "fixed default": children(0.0, 0.0),
+                   "best static tuple": children(0.0, 0.01), "best fixed schedule": children(0.01, 0.01)}
+        (run / "summary.json").write_text(json.dumps({"config": {"task": "v3/mlp", "seed": seed}, "results": results}))
+        runs.append(str(run))
+    cmd = [sys.executable, str(ROOT / "benchmarks/v3/power.py"), "--results", str(tmp_path / "out"), "--simulations",
+           "100", "--resamples", "300", "--pilot-runs", *runs]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    assert "v3/mlp: pilot RecurrentReinforce (3 dev runs) - best fixed schedule over 30 dev members" in out
+    assert "sd 0.50 points)" in out  # the seed means 0.020, 0.025, 0.030 above the same children
+    with open(tmp_path / "out" / "mlp" / "power.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [int(r["n_members"]) for r in rows] == sorted(int(r["n_members"]) for r in rows)
-    assert {r["pilot"] for r in rows} == {"best fixed schedule - best static tuple"}
-    powers = [float(r["power"]) for r in rows]
-    assert powers[-1] > 0.8 and all(float(r["wrong_direction_rate"]) == 0 for r in rows)
+    assert {r["pilot"] for r in rows} == {"RecurrentReinforce (3 dev runs) - best fixed schedule"}
+    assert float(rows[0]["pilot_mean"]) == pytest.approx(0.015, abs=0.003)
+    # a what-if is printed, not filed
+    (tmp_path / "out" / "mlp" / "power.csv").unlink()
+    subprocess.run([*cmd, "--delta", "0.05"], capture_output=True, text=True, check=True)
+    assert not (tmp_path / "out" / "mlp" / "power.csv").exists()

@@ -1,23 +1,19 @@
-"""Sizing benchmark v3's test split: ``python benchmarks/v3/power.py`` writes each suite's ``power.csv``.
+"""Sizing benchmark v3's test split: ``python benchmarks/v3/power.py --pilot-runs RUN ...`` writes ``power.csv``.
 
-Reads the protocol's ``[statistics]`` (the minimum detectable difference, the power, the pilot, the
-seed level) and ``[family]`` (the family's size), and the selection stage's per-member results
-(``benchmarks/results/v3/<suite>/members.csv``, written by ``benchmarks/v3/gates.py``). The pilot is
-the member-level difference ``test: <pilot_method> - test: <pilot_reference>`` on selection members
-(seeds B): two references a controller is compared with, the closest measured stand-in for a
-controller's differences before any controller has run there. The simulation
-(:func:`agents.bench.v3.power.power_simulation`) re-centres it, draws test splits of each size,
-adds the registered meta-training seed level and counts rejections in the true direction only.
+Reads the protocol's ``[statistics]`` (the minimum detectable difference per suite, the power, the seed
+level) and ``[family]`` (the family's size). The pilot is a learned controller's differences:
+``--pilot-runs`` takes ``hptune train --task v3/<suite> --seed S --episodes 4096`` runs on the suite's dev
+members (one run per meta-training seed), the controller's seed-averaged member accuracy minus
+``--pilot-reference``'s, and the seed level's spread from the runs' seed means; that sized protocol 3.0's test
+splits and is what ``power.csv`` holds. Without it the pilot is the one from before any controller ran:
+``test: <pilot_method> - test: <pilot_reference>`` on the selection members (the selection stage's
+``benchmarks/results/v3/<suite>/members.csv``, seeds B) with the registered seed level, printed only. The
+simulation ([`agents.bench.v3.power.power_simulation`][]) re-centres the pilot, draws test splits of each
+size, adds the seed level and counts rejections in the true direction only.
 
-    python benchmarks/v3/power.py                     # every suite of the protocol with a members.csv
-    python benchmarks/v3/power.py --suite v3/stream --simulations 500
-    python benchmarks/v3/power.py --pilot-runs RUN [RUN ...] --delta 0.03 --seeds 10   # a learned pilot, what-ifs
-
-``--pilot-runs`` takes the pilot from a learned controller instead: ``hptune train --task v3/<suite> --seed S``
-runs on the suite's dev members (one run per meta-training seed), the controller's seed-averaged member
-accuracy minus ``--pilot-reference``'s, and the seed level's spread from the runs' seed means (what sized
-protocol 3.0's test splits). ``--delta``, ``--seeds`` and ``--sizes`` ask what-ifs of the minimum detectable
-difference, the meta-training seeds and the split's sizes: printed, not written to ``power.csv``.
+    python benchmarks/v3/power.py --pilot-runs RUN [RUN ...]        # the registered sizing -> power.csv
+    python benchmarks/v3/power.py --pilot-runs RUN ... --delta 0.03 --seeds 10 --sizes 100 200   # what-ifs, printed
+    python benchmarks/v3/power.py --suite v3/stream                # the selection members' pilot, printed
 """
 
 from __future__ import annotations
@@ -86,12 +82,12 @@ def main() -> None:
     suites = args.suite or protocol_table(args.protocol, "protocol")[1]["suites"]
     for suite in suites:
         folder = Path(args.results) / suite.split("/", 1)[1]
-        if not (folder / "members.csv").is_file():
-            print(f"{suite}: no {folder / 'members.csv'} (run benchmarks/v3/gates.py first); skipped")
-            continue
         if args.pilot_runs:
             pilot, seed_sd, pilot_text = learned_pilot(args.pilot_runs, args.pilot_reference, suite)
             where = "dev members"
+        elif not (folder / "members.csv").is_file():
+            print(f"{suite}: no {folder / 'members.csv'} (run benchmarks/v3/gates.py first); skipped")
+            continue
         else:
             pilot = pilot_differences(folder / "members.csv", stats.pilot_method, stats.pilot_reference)
             seed_sd, pilot_text = stats.pilot_seed_sd, f"{stats.pilot_method} - {stats.pilot_reference}"
@@ -104,7 +100,10 @@ def main() -> None:
                                 seed_sd=seed_sd, train_seeds=seeds)
         rows = [{"suite": suite, "pilot": pilot_text, "pilot_members": len(pilot), "pilot_mean": float(pilot.mean()),
                  "pilot_sd": float(pilot.std(ddof=1)), **r} for r in rows]
-        if not (args.delta or args.seeds or args.sizes != list(SIZES)):  # a what-if is printed, not filed
+        # power.csv holds the sizing protocol 3.0 registered (a learned pilot at the registered difference);
+        # the selection members' pilot and the what-ifs are printed
+        if args.pilot_runs and not (args.delta or args.seeds or args.sizes != list(SIZES)):
+            folder.mkdir(parents=True, exist_ok=True)
             write_csv(rows, folder / "power.csv", list(rows[0]))
         need = smallest_n(rows, stats.power)
         print(f"{suite}: pilot {pilot_text} over {len(pilot)} {where}, mean {100 * pilot.mean():+.2f}, "
