@@ -351,7 +351,8 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         baseline: str,
         moving_average: MovingAverageBaseline,
     ) -> dict[str, float]:
-        """One REINFORCE gradient step on a padded batch; returns the training metrics.
+        """The update on a padded batch (one REINFORCE step, or ``update_epochs`` clipped steps); returns the
+        training metrics.
 
         ``baseline`` is what the returns are compared with (one of
         [`BASELINES`][agents.reinforce_config.BASELINES]; the online mode passes its own choice) and
@@ -377,8 +378,9 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         log_prob, entropy, values = self.policy.evaluate_actions(
             batch.inputs, (h0, c0), batch.actions
         )
+        sampled_log_prob = log_prob.detach()
 
-        # 3. advantages: returns minus the baseline, 0 on padding
+        # 3. advantages: returns minus the baseline, 0 on padding (once per batch)
         if baseline == "value":
             assert values is not None
             advantages = returns_t - values.detach()
@@ -401,22 +403,38 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
                 std = torch.sqrt((((advantages - mean) * mask) ** 2).sum() / (n_steps - 1))
                 advantages = (advantages - mean) / (std + 1e-8) * mask
 
-        # 4. the loss: policy gradient, entropy bonus (on its schedule), value regression
         ent_coef = cfg.ent_coef_at(self.num_updates)
-        policy_loss = -(log_prob * advantages * mask).sum() / n_steps
-        mean_entropy = (entropy * mask).sum() / n_steps
-        loss = policy_loss - ent_coef * mean_entropy
         metrics: dict[str, float] = {}
-        if values is not None:
-            value_loss = (((values - returns_t) * mask) ** 2).sum() / n_steps
-            loss = loss + cfg.vf_coef * value_loss
-            metrics["train/value_loss"] = float(value_loss.item())
+        for epoch in range(cfg.update_epochs):
+            if epoch:  # the policy moved: replay the batch again
+                log_prob, entropy, values = self.policy.evaluate_actions(
+                    batch.inputs, (h0, c0), batch.actions
+                )
+            # 4. the loss: policy gradient (REINFORCE's, or PPO's clipped surrogate when the batch is
+            # reused), entropy bonus (on its schedule), value regression
+            if cfg.update_epochs == 1:
+                policy_term = log_prob * advantages
+            else:
+                ratio = torch.exp(log_prob - sampled_log_prob)
+                clipped = ratio.clamp(1.0 - cfg.clip_range, 1.0 + cfg.clip_range)
+                policy_term = torch.minimum(ratio * advantages, clipped * advantages)
+                moved = ((ratio - 1.0).abs() > cfg.clip_range).float()
+                metrics["train/clip_fraction"] = float(((moved * mask).sum() / n_steps).item())
+                metrics["train/approx_kl"] = float((((ratio - 1.0) - (log_prob - sampled_log_prob)) * mask
+                                                    ).sum().item() / n_steps.item())
+            policy_loss = -(policy_term * mask).sum() / n_steps
+            mean_entropy = (entropy * mask).sum() / n_steps
+            loss = policy_loss - ent_coef * mean_entropy
+            if values is not None:
+                value_loss = (((values - returns_t) * mask) ** 2).sum() / n_steps
+                loss = loss + cfg.vf_coef * value_loss
+                metrics["train/value_loss"] = float(value_loss.item())
 
-        # 5. one clipped Adam step
-        self.optimizer.zero_grad()
-        loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
-        self.optimizer.step()
+            # 5. one clipped Adam step
+            self.optimizer.zero_grad()
+            loss.backward()
+            grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+            self.optimizer.step()
         self.num_updates += 1
 
         metrics.update(

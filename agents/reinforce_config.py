@@ -62,6 +62,18 @@ class RecurrentReinforceConfig:
     """Weight of the value head's squared-error loss (``baseline="value"`` only)."""
     max_grad_norm: float = 1.0
     """Gradients are clipped to this global L2 norm before each Adam step."""
+    update_epochs: int = field(default=1, metadata={
+        "help": "Adam steps on each batch of episodes: 1 is REINFORCE; more reuse it with PPO's clipped ratio."})
+    """Gradient steps taken on each batch of episodes. 1 (the default) is REINFORCE: one step on episodes
+    the current policy played. More reuse the batch with PPO's clipped surrogate (Schulman et al., 2017):
+    each step's policy term is ``min(r A, clip(r, 1 - clip_range, 1 + clip_range) A)`` with ``r`` the ratio of
+    the action's probability under the current policy to the one it was sampled with, so later steps on the
+    same episodes stop pushing an action once its probability moved ``clip_range`` away. The advantages are
+    computed once per batch."""
+    clip_range: float = field(default=0.2, metadata={
+        "help": "With --update-epochs > 1: PPO's clipping of the probability ratio."})
+    """How far the probability ratio may move before a step's policy term stops pushing it
+    (``update_epochs > 1`` only)."""
     episodes_per_update: int = 8
     """Whole episodes per update (rounded up to a multiple of ``num_envs`` for a VectorEnv);
     a multiple of ``group_size``."""
@@ -117,6 +129,11 @@ class RecurrentReinforceConfig:
             raise ValueError("set both ent_coef_final and ent_decay_updates, or neither")
         if self.ent_decay_updates is not None and self.ent_decay_updates < 1:
             raise ValueError("ent_decay_updates must be positive")
+        if isinstance(self.update_epochs, bool) or not isinstance(self.update_epochs, Integral) \
+                or self.update_epochs < 1:
+            raise ValueError(f"update_epochs must be an integer >= 1 (1: REINFORCE), got {self.update_epochs!r}")
+        if not 0.0 < self.clip_range < 1.0:
+            raise ValueError(f"clip_range must lie in (0, 1), got {self.clip_range!r}")
 
     def ent_coef_at(self, num_updates: int) -> float:
         """Entropy weight to use for the update that follows ``num_updates`` earlier updates."""
