@@ -8,11 +8,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from numbers import Integral
 
-__all__ = ["RecurrentReinforceConfig", "BASELINES"]
+__all__ = ["RecurrentReinforceConfig", "BASELINES", "LATER_FIELDS", "settings_as_filed"]
 
 BASELINES = ("moving_average", "value", "leave_one_out")
 """The values [`RecurrentReinforceConfig.baseline`][agents.reinforce_config.RecurrentReinforceConfig.baseline]
 takes."""
+
+
+LATER_FIELDS = {"update_epochs": 1, "clip_range": 0.2}
+"""Fields added after benchmark v2 filed RecurrentReinforce's settings (2026-12-02), each with the value that
+leaves the agent as it was then (one REINFORCE step per batch)."""
+
+
+def settings_as_filed(settings: dict) -> dict:
+    """A config's dict (``dataclasses.asdict``) without the `LATER_FIELDS` that hold their old-behaviour
+    values: what a method's identity filed before they existed hashes (benchmark v2's ledger)."""
+    return {k: v for k, v in settings.items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
 
 
 # --------------------------------------------------------------------------------------------

@@ -261,8 +261,11 @@ def method_identity(method, plan: SuitePlan, training_seed: int = -1) -> tuple[s
     """``(version, fingerprint)``: the class's ``version`` label and a digest of its settings (the
     meta-training seed masked, so every seed's copy of a method shares one) and its class's code."""
     from agents.bench.ledger import method_fingerprint
+    from agents.reinforce_config import settings_as_filed
 
     settings = {"suite": plan.name, **method.settings()}
+    if isinstance(settings.get("agent"), dict):  # RecurrentReinforce's config, as the v2 ledger filed it
+        settings = {**settings, "agent": settings_as_filed(settings["agent"])}
     if training_seed >= 0:
         settings = without_seed(settings, training_seed)
     return method.version, method_fingerprint(method.name, method.version, settings, code=(type(method),))
