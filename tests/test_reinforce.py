@@ -494,3 +494,14 @@ def test_learn_online_stops_at_episode_end_and_returns_none_without_accuracy() -
     assert [m["rollout/window_len"] for m in agent.history] == [5, 5, 2]
     with pytest.raises(TypeError, match="VectorEnv"):
         agent.learn_online(make_vector_env(2), total_steps=5)
+
+
+def test_fields_added_after_benchmark_v2_drop_out_of_a_filed_identity_only_at_their_old_values() -> None:
+    import dataclasses
+
+    from agents.reinforce_config import RecurrentReinforceConfig, settings_as_filed
+
+    default = settings_as_filed(dataclasses.asdict(RecurrentReinforceConfig()))
+    assert "update_epochs" not in default and "clip_range" not in default and default["baseline"] == "moving_average"
+    changed = settings_as_filed(dataclasses.asdict(RecurrentReinforceConfig(update_epochs=4)))
+    assert changed["update_epochs"] == 4  # another agent: it gets another fingerprint
