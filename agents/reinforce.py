@@ -415,13 +415,13 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
             if cfg.update_epochs == 1:
                 policy_term = log_prob * advantages
             else:
-                ratio = torch.exp(log_prob - sampled_log_prob)
+                log_ratio = log_prob - sampled_log_prob
+                ratio = log_ratio.exp()
                 clipped = ratio.clamp(1.0 - cfg.clip_range, 1.0 + cfg.clip_range)
                 policy_term = torch.minimum(ratio * advantages, clipped * advantages)
                 moved = ((ratio - 1.0).abs() > cfg.clip_range).float()
                 metrics["train/clip_fraction"] = float(((moved * mask).sum() / n_steps).item())
-                metrics["train/approx_kl"] = float((((ratio - 1.0) - (log_prob - sampled_log_prob)) * mask
-                                                    ).sum().item() / n_steps.item())
+                metrics["train/approx_kl"] = float((((ratio - 1.0) - log_ratio) * mask).sum() / n_steps)
             policy_loss = -(policy_term * mask).sum() / n_steps
             mean_entropy = (entropy * mask).sum() / n_steps
             loss = policy_loss - ent_coef * mean_entropy

@@ -103,3 +103,17 @@ def obs_in_bounds(space, obs) -> bool:
     obs = np.asarray(obs)
     return bool(obs.dtype == np.float32 and np.all(np.isfinite(obs))
                 and np.all(obs >= space.low) and np.all(obs <= space.high))
+
+
+def v3_protocol_copy(tmp_path, status: str = "frozen", **changes):
+    """A copy of the shipped v3 protocol with ``status`` and other ``key = "value"`` lines changed."""
+    import re
+
+    from agents.bench.v3.shipped import SHIPPED_PROTOCOL
+
+    text = re.sub(r'status = "\w+"', f'status = "{status}"', SHIPPED_PROTOCOL.read_text())
+    for key, value in changes.items():
+        text = re.sub(rf'^{key} = .*$', f'{key} = "{value}"', text, flags=re.M)
+    path = tmp_path / f"protocol-{status}.toml"
+    path.write_text(text)
+    return path

@@ -217,16 +217,11 @@ def test_the_package_ships_the_references_the_registered_selection_stage_chose(s
 
 
 def test_the_oracles_on_test_members_need_the_frozen_protocol_and_are_filed_in_the_ledger(tmp_path, monkeypatch):
-    import re
-
     from agents.bench.v3 import budgets, gates
     from agents.bench.v3.ledger import read_ledger
-    from agents.bench.v3.shipped import SHIPPED_PROTOCOL
+    from conftest import v3_protocol_copy
 
-    text = SHIPPED_PROTOCOL.read_text()
-    draft, frozen = tmp_path / "draft.toml", tmp_path / "frozen.toml"
-    draft.write_text(re.sub(r'status = "\w+"', 'status = "draft"', text))
-    frozen.write_text(re.sub(r'status = "\w+"', 'status = "frozen"', text))
+    draft, frozen = v3_protocol_copy(tmp_path, "draft"), v3_protocol_copy(tmp_path)
     ledger = tmp_path / "ledger.csv"
     with pytest.raises(ValueError, match="is a draft"):
         gates.oracles_on_test("v3/mlp", draft, tmp_path / "out", tmp_path / "cache", ledger=ledger)

@@ -2,8 +2,6 @@
 own env arguments, rows the primary analysis reads, resumption, and the ledger's start and end rows."""
 
 import csv
-import re
-import shutil
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ from agents.bench.v3.runner import read_results, run_v3
 from agents.bench.v3.shipped import SHIPPED_PROTOCOL
 from agents.cli import main
 from agents.member_groups import MemberGroupsVecEnv, allocate_children
+from conftest import v3_protocol_copy
 from hpenv.instances import member_task
 
 #: A rehearsal small enough for a test: 2 dev members, tiny meta-training and searches, each member's own
@@ -87,27 +86,13 @@ def test_method_context_hides_the_members_a_benchmark_reports():
     assert ctx.env_kwargs(member) == hpenv.member_env_kwargs(member)
 
 
-def _protocol(tmp_path, status="frozen", **changes):
-    """A copy of the shipped protocol with ``status`` and other ``key = "value"`` lines changed."""
-    text = re.sub(r'status = "\w+"', f'status = "{status}"', SHIPPED_PROTOCOL.read_text())
-    for key, value in changes.items():
-        text = re.sub(rf'^{key} = .*$', f'{key} = "{value}"', text, flags=re.M)
-    path = tmp_path / f"protocol-{status}.toml"
-    path.write_text(text)
-    return path
-
-
-def _frozen_protocol(tmp_path):
-    return _protocol(tmp_path)
-
-
 def test_a_test_run_needs_the_frozen_protocol_and_files_a_start_and_an_end_row(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="draft"):
-        run_v3(tmp_path / "draft", split="test", methods=["fixed default"], protocol=_protocol(tmp_path, "draft"),
+        run_v3(tmp_path / "draft", split="test", methods=["fixed default"], protocol=v3_protocol_copy(tmp_path, "draft"),
                ledger=tmp_path / "ledger.csv")
     with pytest.raises(ValueError, match="rehearses on dev members"):
         run_v3(tmp_path / "q", split="test", quick=True)
-    protocol, ledger = _frozen_protocol(tmp_path), tmp_path / "ledger.csv"
+    protocol, ledger = v3_protocol_copy(tmp_path), tmp_path / "ledger.csv"
     members = hpenv.instance_set("v3/mlp", "test")[:2]
     kw = dict(suites=["v3/mlp"], methods=["best static tuple", "fixed default"], split="test", members=members,
               protocol=protocol, ledger=ledger, workers=1, log=lambda m: None)
@@ -140,16 +125,16 @@ def test_a_test_run_needs_the_frozen_protocol_and_files_a_start_and_an_end_row(t
 
 
 def test_a_test_run_deploys_the_controller_version_the_protocol_names_for_the_headline(tmp_path):
-    protocol = _protocol(tmp_path, controller_version="2")
+    protocol = v3_protocol_copy(tmp_path, controller_version="2")
     with pytest.raises(ValueError, match="registers version '2' for the headline"):
         run_v3(tmp_path / "run", suites=["v3/mlp"], methods=["RecurrentReinforce"], split="test", protocol=protocol,
                ledger=tmp_path / "ledger.csv", log=lambda m: None)
     assert not (tmp_path / "ledger.csv").exists()
 
 
-def test_hptune_bench_v3_refuses_a_test_run_on_the_draft_protocol(tmp_path, capsys):
+def test_hptune_bench_v3_refuses_a_test_run_on_the_draftv3_protocol_copy(tmp_path, capsys):
     assert main(["bench", "--v3", "--split", "test", "--out", str(tmp_path / "x"), "--ledger",
-                 str(tmp_path / "l.csv"), "--protocol", str(_protocol(tmp_path, "draft"))]) != 0
+                 str(tmp_path / "l.csv"), "--protocol", str(v3_protocol_copy(tmp_path, "draft"))]) != 0
     assert "is a draft" in capsys.readouterr().err and not (tmp_path / "l.csv").exists()
     assert main(["bench", "--v3", "--v2", "--out", str(tmp_path / "y")]) != 0
     assert "give one" in capsys.readouterr().err
@@ -177,7 +162,7 @@ def test_an_sb3_vector_env_splits_its_children_among_member_groups_in_proportion
 def test_verify_reads_a_v3_run_folder_and_finds_what_it_lacks_and_what_its_schedules_do_not_do(tmp_path):
     from agents.bench.v3.verify import is_v3_folder, verify_v3
 
-    protocol, ledger = _frozen_protocol(tmp_path), tmp_path / "ledger.csv"
+    protocol, ledger = v3_protocol_copy(tmp_path), tmp_path / "ledger.csv"
     members = hpenv.instance_set("v3/mlp", "test")[:2]
     run_v3(tmp_path / "run", suites=["v3/mlp"], methods=["best fixed schedule"], split="test", members=members,
            protocol=protocol, ledger=ledger, workers=1, log=lambda m: None)
@@ -234,7 +219,7 @@ def test_the_runners_recurrent_reinforce_is_the_agent_hptune_train_trains_at_tha
 def test_the_headline_assembles_a_suites_runs_and_compares_with_the_oracles_on_their_members(tmp_path):
     from agents.bench.v3.headline import assemble, oracle_comparison
 
-    protocol = _frozen_protocol(tmp_path)
+    protocol = v3_protocol_copy(tmp_path)
     root = tmp_path / "results"
     members = hpenv.instance_set("v3/mlp", "test")[:2]
     kw = dict(suites=["v3/mlp"], methods=["best static tuple", "best fixed schedule", "fixed default"],

@@ -13,8 +13,8 @@ from typing import Any, Callable, Sequence
 
 from agents.checkpoint import atomic_write
 
-__all__ = ["cpu_name", "cached_units", "rows_as_they_finish", "DEPLOY_CHUNK", "V2_COLUMNS", "Prepared", "without_seed", "schedule_json",
-           "write_atomic", "write_csv", "read_typed", "read_v2_rows"]
+__all__ = ["cpu_name", "cached_units", "rows_as_they_finish", "DEPLOY_CHUNK", "V2_COLUMNS", "Prepared", "without_seed",
+           "schedule_json", "write_atomic", "write_csv", "read_typed", "read_v2_rows"]
 
 #: Children a method deploys on a test member train alone, one per vector env (``chunk=1``): batched
 #: matrix products round differently for other batch sizes, and over an episode that can move a

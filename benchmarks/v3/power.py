@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.bench.common import write_csv
-from agents.bench.v3.dev_runs import dev_scores, load_runs
+from agents.bench.v3.dev_runs import dev_scores
 from agents.bench.v3.power import power_simulation, smallest_n
 from agents.bench.v3.statistics import load_family, load_statistics, protocol_table
 
@@ -45,12 +45,10 @@ def pilot_differences(members_csv: Path, method: str, reference: str) -> np.ndar
     return np.array([float(r[columns[0]]) - float(r[columns[1]]) for r in rows])
 
 
-def learned_pilot(runs: list[str], reference: str, suite: str) -> tuple[np.ndarray, float, str]:
-    """A controller's dev runs as the pilot: its seed-averaged member accuracy minus ``reference``'s, and the
-    standard deviation of its seed means (the seed level)."""
+def learned_pilot(runs: list[str], reference: str) -> tuple[str, np.ndarray, float, str]:
+    """A controller's dev runs as the pilot: their suite, its seed-averaged member accuracy minus
+    ``reference``'s, the standard deviation of its seed means (the seed level), and the pilot's name."""
     task, controller, refs = dev_scores(runs)
-    if task != suite:
-        raise SystemExit(f"--pilot-runs are on {task}, not {suite}")
     by_name = {r.name: r for r in refs}
     if reference not in by_name:
         raise SystemExit(f"--pilot-reference {reference!r} is not among the runs' references {sorted(by_name)}")
@@ -58,7 +56,7 @@ def learned_pilot(runs: list[str], reference: str, suite: str) -> tuple[np.ndarr
         raise SystemExit(f"--pilot-runs needs at least 2 runs (meta-training seeds), got {len(runs)}")
     pilot = controller.member_accuracy() - by_name[reference].member_accuracy()
     seed_sd = float(controller.seed_accuracy().mean(axis=0).std(ddof=1))
-    return pilot, seed_sd, f"RecurrentReinforce ({len(runs)} dev runs) - {reference}"
+    return task, pilot, seed_sd, f"RecurrentReinforce ({len(runs)} dev runs) - {reference}"
 
 
 def main() -> None:
@@ -76,14 +74,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, help="what-if: meta-training seeds")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="test split sizes to simulate")
     args = parser.parse_args()
-    if args.pilot_runs and not args.suite:
-        args.suite = [load_runs(args.pilot_runs)[0]]
+    learned = learned_pilot(args.pilot_runs, args.pilot_reference) if args.pilot_runs else None
+    if learned and args.suite and args.suite != [learned[0]]:
+        raise SystemExit(f"--pilot-runs are on {learned[0]}, not {args.suite}")
     stats, family = load_statistics(args.protocol), load_family(args.protocol)
-    suites = args.suite or protocol_table(args.protocol, "protocol")[1]["suites"]
+    suites = [learned[0]] if learned else args.suite or protocol_table(args.protocol, "protocol")[1]["suites"]
     for suite in suites:
         folder = Path(args.results) / suite.split("/", 1)[1]
-        if args.pilot_runs:
-            pilot, seed_sd, pilot_text = learned_pilot(args.pilot_runs, args.pilot_reference, suite)
+        if learned:
+            _, pilot, seed_sd, pilot_text = learned
             where = "dev members"
         elif not (folder / "members.csv").is_file():
             print(f"{suite}: no {folder / 'members.csv'} (run benchmarks/v3/gates.py first); skipped")

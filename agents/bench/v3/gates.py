@@ -34,7 +34,6 @@ arguments: editing another section of the protocol (or freezing it) re-runs noth
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
@@ -48,7 +47,7 @@ import numpy as np
 import hpenv
 from hpenv.instances import member_task
 from agents.bench.candidates import SCHEDULE_FAMILIES, schedule_family, static_grid
-from agents.bench.common import cached_units, write_atomic, write_csv
+from agents.bench.common import cached_units, read_typed, write_atomic, write_csv
 from agents.bench.stats import paired_comparison
 from agents.bench.v3.candidates import is_freeze, rule_episodes, rule_family, rule_name, window_schedules
 from agents.bench.v3.statistics import is_stream_suite, protocol_table
@@ -464,9 +463,8 @@ def oracles_on_test(suite: str, protocol: str | Path, out: str | Path, cache: st
                     methods=oracle_identities(suite, settings), results=results, n_seeds=len(settings.seeds_b),
                     n_members=len(members)) as run:
         rows = run_gates(suite, settings, out, cache, split="test", members=members, workers=workers, log=log)
-        with open(results, newline="") as f:
-            per_member = list(csv.DictReader(f))
+        per_member = read_typed(results, (), [f"test: {name}" for name in run.methods], ())
         for name in run.methods:
             run.record(name, n_members=len(per_member),
-                       mean_test_accuracy=float(np.mean([float(r[f"test: {name}"]) for r in per_member])))
+                       mean_test_accuracy=float(np.mean([r[f"test: {name}"] for r in per_member])))
     return rows

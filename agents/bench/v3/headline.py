@@ -17,14 +17,13 @@ secondary statistics, not the registered analysis.
 
 from __future__ import annotations
 
-import csv
 import shutil
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from agents.bench.common import write_atomic, write_csv
+from agents.bench.common import read_typed, write_atomic, write_csv
 from agents.bench.v3.analysis import MethodScores
 
 __all__ = ["ORACLE_COLUMNS", "assemble", "oracle_comparison"]
@@ -97,11 +96,6 @@ def oracle_comparison(rows: Sequence[dict], oracles: Sequence[dict], suite: str,
     return out
 
 
-def _read_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _oracle_markdown(rows: Sequence[dict]) -> list[str]:
     if not rows:
         return []
@@ -153,7 +147,7 @@ def assemble(root: str | Path, suite: str, *, resamples: int = 10000) -> dict:
     paired = []
     for split, folder in runs.items():
         if (folder / "paired.csv").is_file():
-            paired += _read_csv(folder / "paired.csv")
+            paired += read_typed(folder / "paired.csv", (), (), ())
         else:
             missing.append(f"the {split} run's paired.csv")
     if paired:
@@ -161,7 +155,7 @@ def assemble(root: str | Path, suite: str, *, resamples: int = 10000) -> dict:
     oracles_csv = out / "test-oracles" / "members.csv"
     oracle_rows = []
     if oracles_csv.is_file():
-        oracle_rows = oracle_comparison(read_results(runs["test"] / "results.csv"), _read_csv(oracles_csv), suite,
+        oracle_rows = oracle_comparison(read_results(runs["test"] / "results.csv"), read_typed(oracles_csv, (), (), ()), suite,
                                         resamples=resamples)
         write_csv(oracle_rows, out / "oracles.csv", ORACLE_COLUMNS)
     else:
