@@ -11,6 +11,7 @@ child SGD steps, wall time and the schedule of hyper-parameters applied.
 from __future__ import annotations
 
 import warnings
+from collections import defaultdict
 from typing import Any, Sequence
 
 import gymnasium as gym
@@ -20,7 +21,7 @@ from agents.engine import EpisodeRecord, Policy, as_policy, evaluate_policy
 from agents.seeds import HELD_OUT, REPORT
 
 __all__ = ["Policy", "as_policy", "run_episode", "run_episodes", "bootstrap_ci", "iqm", "summarize",
-           "format_summary", "HELD_OUT_SEED", "REPORT_SEED"]
+           "format_summary", "around_the_change", "response_to_the_change", "HELD_OUT_SEED", "REPORT_SEED"]
 
 #: The first held-out evaluation seed (`agents.seeds.HELD_OUT`, which owns the range).
 HELD_OUT_SEED = HELD_OUT.start
@@ -80,3 +81,56 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
 
 def format_summary(s: dict[str, float], digits: int = 4) -> str:
     return f"{s['mean']:.{digits}f} [{s['ci_low']:.{digits}f}, {s['ci_high']:.{digits}f}]"
+
+
+# ---------------------------------------------------------------------- a stream's change
+def around_the_change(records: Sequence[EpisodeRecord], names: Sequence[str]) -> dict[int, dict[str, dict]]:
+    """Children's schedules aligned on their data's change (relative step 0: the first step on changed data,
+    [`EpisodeRecord.change_step`][agents.engine.EpisodeRecord.change_step]).
+
+    Args:
+        records: children of a stream task; those whose data did not change are skipped.
+        names: the hyper-parameters to collect.
+
+    Returns:
+        ``out[k][name]``: ``values`` (applied at relative step ``k``) and ``changed`` (whether it
+            differs from the step before; a schedule's first step has none).
+    """
+    out: dict = defaultdict(lambda: defaultdict(lambda: {"values": [], "changed": []}))
+    for r in records:
+        if r.change_step is None:
+            continue
+        for t, step in enumerate(r.schedule):
+            cell = out[t - (r.change_step - 1)]
+            for n in names:
+                cell[n]["values"].append(float(step[n]))
+                if t > 0:
+                    cell[n]["changed"].append(step[n] != r.schedule[t - 1][n])
+    return out
+
+
+def response_to_the_change(records: Sequence[EpisodeRecord], name: str) -> tuple[float, float]:
+    """Whether a policy times ``name`` by the data's change or by the clock.
+
+    A policy that follows the clock scores the two shares alike; one that responds to the change, the
+    first higher. Both are NaN where no env step has children of both kinds.
+
+    Returns:
+        The share of children that change ``name`` at relative step +1 (the first action chosen after
+            a step on changed data, the first that can respond to it).
+        The share that change it at the same env step among children whose change came at another
+            step, weighted alike over env steps.
+    """
+    changed: dict = defaultdict(lambda: {True: [], False: []})
+    for r in records:
+        if r.change_step is None:
+            continue
+        for t in range(1, len(r.schedule)):  # t is the 0-based index of a step; +1 is index change_step
+            changed[t][t == r.change_step].append(r.schedule[t][name] != r.schedule[t - 1][name])
+    both = [c for c in changed.values() if c[True] and c[False]]
+    if not both:
+        return float("nan"), float("nan")
+    weights = np.array([len(c[True]) for c in both], dtype=np.float64)
+    at_one = np.array([np.mean(c[True]) for c in both]) @ weights / weights.sum()
+    same_step = np.array([np.mean(c[False]) for c in both]) @ weights / weights.sum()
+    return float(at_one), float(same_step)

@@ -201,6 +201,10 @@ def test_the_runners_recurrent_reinforce_is_the_agent_hptune_train_trains_at_tha
     assert main(["train", "--task", "v3/stream", "--episodes", "16", "--num-envs", "8", "--runner-envs", "8",
                  "--steps-per-action", "2", "--runners", "0", "--seed", "3", "--eval-episodes", "1", "--out",
                  str(tmp_path / "train"), "--no-progress"]) == 0
+    # a stream: the run shows what the controller does around the data's change
+    assert (tmp_path / "train" / "around_change.png").stat().st_size > 0
+    response = (tmp_path / "train" / "summary.md").read_text().split("response to the data's change")[1]
+    assert "| RecurrentReinforce (greedy) |" in response and "| best closed-loop rule |" in response
     budgets = dataclasses.replace(load_budgets(SHIPPED_PROTOCOL), meta_episodes=16, num_envs=8, runner_envs=8)
     ctx = MethodContext("v3/stream", budgets, shipped_references("v3/stream")[0], seed=3, cache_dir=tmp_path / "b",
                         selection_seeds=[1], env_overrides={"steps_per_action": 2})

@@ -210,3 +210,26 @@ def test_a_phase_smaller_than_the_batch_is_refused():
     stream = make_stream(small_task(), "new_data", (2, 3), first_fraction=0.1)
     with pytest.raises(ValueError, match="batch_size=32 is larger than the task's 24 training examples"):
         gym.make(hpenv.ENV_ID, task=stream, **STEP)
+
+
+def test_the_response_to_the_change_tells_a_rule_that_reads_the_loss_from_a_schedule_that_follows_the_clock():
+    """What ``hptune train`` reports on a stream task (``around_change.png``, the response table)."""
+    from agents.baselines import LossJumpPolicy, SchedulePolicy
+    from agents.evaluation import around_the_change, response_to_the_change, run_episodes
+
+    env = gym.make(hpenv.ENV_ID, task=make_stream(small_task(), "label_noise_onset", (2, 5)), steps_per_action=8,
+                   horizon=7)
+    rule = run_episodes(env, LossJumpPolicy(env, threshold=0.1, drop_steps=2), range(8))
+    clock = run_episodes(env, SchedulePolicy(env, "step"), range(8))
+    assert len({r.change_step for r in rule}) >= 3  # changes at several steps: the clock and the change differ
+    assert response_to_the_change(rule, "learning_rate") == (1.0, 0.0)  # drops after the jump, never elsewhere
+    at_one, same_step = response_to_the_change(clock, "learning_rate")
+    assert at_one == same_step > 0  # the step schedule drops at fixed env steps, changes or not
+    assert response_to_the_change(rule, "depth") == (0.0, 0.0)
+    cells = around_the_change(rule, ["learning_rate"])
+    start = cells[0]["learning_rate"]["values"][0]
+    assert set(cells[0]["learning_rate"]["values"]) == {start}  # relative step 0: the first step on changed data
+    assert max(cells[1]["learning_rate"]["values"]) < start and all(cells[1]["learning_rate"]["changed"])
+    still = run_episodes(gym.make(hpenv.ENV_ID, task=small_task(), **STEP), SchedulePolicy(env, "step"), range(2))
+    assert around_the_change(still, ["learning_rate"]) == {}  # data that never change: nothing to align on
+    assert np.isnan(response_to_the_change(still, "learning_rate")).all()

@@ -20,7 +20,8 @@ from agents.checkpoint import atomic_write, load_checkpoint
 from agents.cli.compare import final_comparison, members_by_factor
 from agents.cli.config import RESUME_OPTIONS, TrainConfig, train_options
 from agents.cli.run_folder import RunFolder
-from agents.cli.summary import analysis_text, first_name, paired_text, plot_run, schedule_text, summary_table
+from agents.cli.summary import (analysis_text, first_name, paired_text, plot_around_change, plot_run, response_text,
+                                schedule_text, summary_table)
 from agents.cli.trainers import ZIP_REFUSED
 from agents.evaluation import format_summary, run_episodes, summarize
 from agents.options import TRAINERS, option_name
@@ -102,6 +103,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     first = first_name(results)
     shown = members_by_factor(results[first], comparison.members) if comparison.members else None
     plot_run(run, history, shown or results[first][0], names, results, env.unwrapped.hp_space)
+    if results[first][0].change_step is not None:  # a stream: does the controller time anything by the change?
+        table += "\n\n" + response_text(results, names)
+        plot_around_change(run.path / "around_change.png", results, names,
+                           f"mean hyper-parameters around the data's change ({cfg.task}, {len(results[first])} children "
+                           f"each)")
     summary = {
         "config": asdict(cfg), "train_wall_time_s": train_time,
         "train_sgd_steps": cfg.episodes * cfg.horizon * cfg.steps_per_action if trainer is not None else 0,

@@ -7,9 +7,13 @@ import numpy as np
 import hpenv
 from agents.cli.run_folder import RunFolder
 from agents.engine import EpisodeRecord
-from agents.evaluation import format_summary, summarize
+from agents.evaluation import around_the_change, format_summary, response_to_the_change, summarize
 
-__all__ = ["first_name", "summary_table", "paired_text", "analysis_text", "schedule_text", "plot_run"]
+__all__ = ["first_name", "summary_table", "paired_text", "analysis_text", "schedule_text", "plot_run",
+           "response_text", "plot_around_change"]
+
+#: Steps around a stream's change that ``around_change.png`` shows (0: the first step on changed data).
+AROUND_THE_CHANGE = range(-3, 5)
 
 
 def first_name(results: dict[str, list]) -> str:
@@ -164,3 +168,47 @@ def plot_run(run: RunFolder, history: list[dict], result: EpisodeRecord | dict[s
                          fontsize=10)
         fig.savefig(run.path / "schedule.png", dpi=100)
         plt.close(fig)
+
+
+def response_text(results: dict[str, list[EpisodeRecord]], names) -> str:
+    """On a stream task, each policy's response to the data's change as a markdown table: per
+    hyper-parameter, the share of children that change it at the first action after a step on changed data,
+    and at the same env step among children whose change came at another step
+    ([`agents.evaluation.response_to_the_change`][]); a policy that follows the clock has the two alike."""
+    lines = ["response to the data's change: share of children that change each hyper-parameter at the first "
+             "action after a step on changed data / at the same env step where the change came at another step",
+             "", "| policy | " + " | ".join(n.replace("_", " ") for n in names) + " |",
+             "|---|" + "---|" * len(names)]
+    for policy, records in results.items():
+        cells = [response_to_the_change(records, n) for n in names]
+        lines.append(f"| {policy} | " + " | ".join(f"{a:.2f} / {b:.2f}" for a, b in cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_around_change(path, results: dict[str, list[EpisodeRecord]], names, title: str) -> None:
+    """Each policy's mean hyper-parameters at the steps around its children's data change (a panel per
+    hyper-parameter, the learning rate's geometric mean), written to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(names), 1, figsize=(7, 1.6 * len(names) + 0.8), sharex=True, layout="constrained",
+                             squeeze=False)
+    for j, (policy, records) in enumerate(results.items()):
+        cells = around_the_change(records, names)
+        ks = [k for k in AROUND_THE_CHANGE if k in cells]
+        for ax, n in zip(axes[:, 0], names):
+            v = [np.asarray(cells[k][n]["values"]) for k in ks]
+            mean = [np.exp(np.log(x).mean()) if n == "learning_rate" else x.mean() for x in v]
+            ax.plot(ks, mean, marker="os^vD<>"[j % 7], color=f"C{j}", label=policy if n == names[0] else None)
+    for ax, n in zip(axes[:, 0], names):
+        ax.axvline(-0.5, color="grey", linestyle=":", linewidth=1)
+        ax.set_ylabel(n.replace("_", " "), fontsize=8)
+        if n == "learning_rate":
+            ax.set_yscale("log")
+    axes[-1, 0].set_xlabel("env step relative to the change (0: first step on changed data)")
+    fig.suptitle(title, fontsize=10)
+    fig.legend(fontsize=7, loc="outside lower center", ncols=2)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -3,14 +3,12 @@
 Each run folder's ``summary.json`` holds every dev child of the agent and of the references, in (member,
 evaluation seed) order; several runs at different ``--seed`` are one controller whose meta-training seeds
 are the runs' seeds. Shared by the dev studies (``benchmarks/studies/rr_dev_seeds.py``) and the power
-simulation's learned pilot (``benchmarks/v3/power.py --pilot-runs``); on a stream suite, the children's schedules
-aligned on their data's change (``benchmarks/studies/rr_around_change.py``).
+simulation's learned pilot (``benchmarks/v3/power.py --pilot-runs``).
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -59,55 +57,3 @@ def dev_scores(folders: list[str], label: str = "RR") -> tuple[str, MethodScores
     controller = run_scores(label, [s["results"][AGENT] for s in summaries], seeds, members, n_test)
     refs = [run_scores(n, [summaries[0]["results"][n]], [NOT_LEARNED], members, n_test) for n in references]
     return task, controller, refs
-
-
-def _change_index(steps: list[dict]) -> int | None:
-    """The index of a schedule's first step on changed data (None: the data did not change)."""
-    return next((t for t, s in enumerate(steps) if s.get("phase", 0) > 0), None)
-
-
-def around_the_change(children: list[dict], names: list[str]) -> dict:
-    """Children's schedules aligned on their data's change (relative step 0: the first step on changed data).
-
-    Args:
-        children: dev children as a run's ``summary.json`` holds them (each with its ``schedule``); children
-            without a change are skipped.
-        names: the hyper-parameters to collect.
-
-    Returns:
-        ``out[k][name]``: ``values`` (applied at relative step ``k``) and ``changed`` (whether it differs from
-        the step before; the first step has none).
-    """
-    out: dict = defaultdict(lambda: defaultdict(lambda: {"values": [], "changed": []}))
-    for child in children:
-        steps = child["schedule"]
-        change = _change_index(steps)
-        if change is None:
-            continue
-        for t, s in enumerate(steps):
-            cell = out[t - change]
-            for n in names:
-                cell[n]["values"].append(float(s[n]))
-                if t > 0:
-                    cell[n]["changed"].append(s[n] != steps[t - 1][n])
-    return out
-
-
-def response_to_the_change(children: list[dict], name: str) -> tuple[float, float]:
-    """The share of children that change ``name`` at relative step +1 (the first action chosen after a step on
-    changed data), and the share that change it at the same env step among children whose change came at
-    another step, weighted alike over env steps: a policy that follows the clock, not the change, scores the
-    two alike; one that responds to the change, the first higher."""
-    changed: dict = defaultdict(lambda: {True: [], False: []})
-    for child in children:
-        steps = child["schedule"]
-        change = _change_index(steps)
-        if change is None:
-            continue
-        for t in range(1, len(steps)):
-            changed[t][t == change + 1].append(steps[t][name] != steps[t - 1][name])
-    both = [c for c in changed.values() if c[True] and c[False]]
-    weights = np.array([len(c[True]) for c in both], dtype=np.float64)
-    at_one = np.array([np.mean(c[True]) for c in both]) @ weights / weights.sum()
-    same_step = np.array([np.mean(c[False]) for c in both]) @ weights / weights.sum()
-    return float(at_one), float(same_step)
