@@ -116,10 +116,10 @@ def response_to_the_change(records: Sequence[EpisodeRecord], name: str) -> tuple
     first higher. Both are NaN where no env step has children of both kinds.
 
     Returns:
-        The share of children that change ``name`` at relative step +1 (the first action chosen after
-            a step on changed data, the first that can respond to it).
-        The share that change it at the same env step among children whose change came at another
-            step, weighted alike over env steps.
+        at_one: The share of children that change ``name`` at relative step +1 (the first action chosen
+            after a step on changed data, the first that can respond to it).
+        same_step: The share that change it at the same env step among children whose change came at
+            another step, weighted alike over env steps.
     """
     changed: dict = defaultdict(lambda: {True: [], False: []})
     for r in records:
