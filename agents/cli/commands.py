@@ -105,9 +105,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     plot_run(run, history, shown or results[first][0], names, results, env.unwrapped.hp_space)
     if results[first][0].change_step is not None:  # a stream: does the controller time anything by the change?
         table += "\n\n" + response_text(results, names)
-        plot_around_change(run.path / "around_change.png", results, names,
-                           f"mean hyper-parameters around the data's change ({cfg.task}, {len(results[first])} children "
-                           f"each)")
+        title = f"mean hyper-parameters around the data's change ({cfg.task}, {len(results[first])} children each)"
+        plot_around_change(run.path / "around_change.png", results, names, title)
     summary = {
         "config": asdict(cfg), "train_wall_time_s": train_time,
         "train_sgd_steps": cfg.episodes * cfg.horizon * cfg.steps_per_action if trainer is not None else 0,

@@ -47,7 +47,8 @@ def main() -> None:
           f"step relative to the change (0: first step on changed data; +1: the first action after it)\n")
     for n in names:
         print(f"**{n}**\n")
-        print("| policy | " + " | ".join(f"{k:+d}" for k in AROUND_THE_CHANGE) + " | at +1 / same env step, other change |")
+        steps = " | ".join(f"{k:+d}" for k in AROUND_THE_CHANGE)
+        print(f"| policy | {steps} | at +1 / same env step, other change |")
         print("|---|" + "---:|" * (len(AROUND_THE_CHANGE) + 1))
         for p, records in results.items():
             cells = around_the_change(records, [n])
