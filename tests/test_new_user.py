@@ -210,6 +210,33 @@ def test_run_plots_keep_every_text_inside_the_figure(tmp_path, figures, with_com
     extra = (results, space) if with_comparison else ()  # without: the arguments plot_run always took
     plot_run(RunFolder(tmp_path), history, results["RecurrentReinforce (greedy)"][0], space.names, *extra)
     assert set(figures) == {"learning_curve.png", "schedule.png"}
+    _every_text_inside(figures)
+    assert "first compared child" in figures["schedule.png"][0].get_suptitle()
+
+
+def test_the_plot_around_a_streams_change_keeps_every_text_inside_the_figure(tmp_path, figures):
+    from agents.cli.summary import plot_around_change
+
+    def child(seed, change, respond):
+        drop = change + 1 if respond else 5  # at the first action after the change, or by the clock
+        schedule = [{"depth": 2, "dropout": 0.0, "learning_rate": 0.03 if t < drop else 0.003, "momentum": 0.9,
+                     "val_accuracy": 0.5, "phase": int(t >= change)} for t in range(10)]
+        return EpisodeRecord(seed=seed, test_accuracy=0.8, val_accuracy=0.8, sgd_steps=100, wall_time_s=0.1,
+                             schedule=schedule)
+
+    results = {"RecurrentReinforce (greedy)": [child(s, 3 + s % 5, True) for s in range(10)],
+               "best fixed schedule": [child(s, 3 + s % 5, False) for s in range(10)]}
+    plot_around_change(tmp_path / "around_change.png", results, ["depth", "learning_rate", "momentum"],
+                       "mean hyper-parameters around the data's change (v3/stream, 10 children each)")
+    assert set(figures) == {"around_change.png"}
+    _every_text_inside(figures)
+    fig = figures["around_change.png"][0]
+    lines = fig.axes[1].get_lines()  # the learning rate: the responder drops right after the change
+    assert list(lines[0].get_xdata()) == list(range(-3, 5)) and np.allclose(lines[0].get_ydata()[:4], 0.03)
+    assert np.allclose(lines[0].get_ydata()[4:], 0.003)
+
+
+def _every_text_inside(figures: dict) -> None:
     for name, (fig, renderer) in figures.items():
         box = fig.bbox_inches
         drawn = fig.get_tightbbox(renderer)  # everything drawn: titles, labels, ticks, legend
@@ -220,7 +247,6 @@ def test_run_plots_keep_every_text_inside_the_figure(tmp_path, figures, with_com
         for t in titles:
             ext = t.get_window_extent(renderer)
             assert fig.bbox.x0 <= ext.x0 and ext.x1 <= fig.bbox.x1 and ext.y1 <= fig.bbox.y1, (name, t.get_text())
-    assert "first compared child" in figures["schedule.png"][0].get_suptitle()
 
 
 def test_learning_curve_draws_faint_raw_points_a_smoothed_line_a_band_and_the_comparison(tmp_path, figures):
