@@ -88,8 +88,8 @@ def test_method_context_hides_the_members_a_benchmark_reports():
 
 def test_a_test_run_needs_the_frozen_protocol_and_files_a_start_and_an_end_row(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="draft"):
-        run_v3(tmp_path / "draft", split="test", methods=["fixed default"], protocol=v3_protocol_copy(tmp_path, "draft"),
-               ledger=tmp_path / "ledger.csv")
+        run_v3(tmp_path / "draft", split="test", methods=["fixed default"],
+               protocol=v3_protocol_copy(tmp_path, "draft"), ledger=tmp_path / "ledger.csv")
     with pytest.raises(ValueError, match="rehearses on dev members"):
         run_v3(tmp_path / "q", split="test", quick=True)
     protocol, ledger = v3_protocol_copy(tmp_path), tmp_path / "ledger.csv"
@@ -132,7 +132,7 @@ def test_a_test_run_deploys_the_controller_version_the_protocol_names_for_the_he
     assert not (tmp_path / "ledger.csv").exists()
 
 
-def test_hptune_bench_v3_refuses_a_test_run_on_the_draftv3_protocol_copy(tmp_path, capsys):
+def test_hptune_bench_v3_refuses_a_test_run_on_the_draft_protocol(tmp_path, capsys):
     assert main(["bench", "--v3", "--split", "test", "--out", str(tmp_path / "x"), "--ledger",
                  str(tmp_path / "l.csv"), "--protocol", str(v3_protocol_copy(tmp_path, "draft"))]) != 0
     assert "is a draft" in capsys.readouterr().err and not (tmp_path / "l.csv").exists()

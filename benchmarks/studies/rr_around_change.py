@@ -43,6 +43,7 @@ def main() -> None:
     # the hyper-parameters some policy moves within a child (a member's fixed batch size is no panel)
     names = [n for n in schedules[0][0] if n not in NOT_HYPERPARAMETERS
              and any(len({step[n] for step in steps}) > 1 for steps in schedules)]
+    aligned = {p: around_the_change(records, names) for p, records in results.items()}
     print(f"{task} dev members, runs at seeds {seeds}: share of children whose hyper-parameter changes at each "
           f"step relative to the change (0: first step on changed data; +1: the first action after it)\n")
     for n in names:
@@ -51,7 +52,7 @@ def main() -> None:
         print(f"| policy | {steps} | at +1 / same env step, other change |")
         print("|---|" + "---:|" * (len(AROUND_THE_CHANGE) + 1))
         for p, records in results.items():
-            cells = around_the_change(records, [n])
+            cells = aligned[p]
             shares = [np.mean(cells[k][n]["changed"]) if cells[k][n]["changed"] else np.nan for k in AROUND_THE_CHANGE]
             at_one, same_step = response_to_the_change(records, n)
             print(f"| {p} | " + " | ".join(f"{x:.2f}" for x in shares) + f" | {at_one:.2f} / {same_step:.2f} |")

@@ -155,8 +155,8 @@ def assemble(root: str | Path, suite: str, *, resamples: int = 10000) -> dict:
     oracles_csv = out / "test-oracles" / "members.csv"
     oracle_rows = []
     if oracles_csv.is_file():
-        oracle_rows = oracle_comparison(read_results(runs["test"] / "results.csv"), read_typed(oracles_csv, (), (), ()), suite,
-                                        resamples=resamples)
+        oracle_rows = oracle_comparison(read_results(runs["test"] / "results.csv"), read_typed(oracles_csv, (), (), ()),
+                                        suite, resamples=resamples)
         write_csv(oracle_rows, out / "oracles.csv", ORACLE_COLUMNS)
     else:
         missing.append("the oracles on test members")
