@@ -70,6 +70,7 @@ from agents.rollout import (
     discounted_returns,
     reward_mode_of,
     spaces_of,
+    switch_charges,
 )
 
 # The names below that live in other modules (the configuration, the baselines, the policy, what
@@ -234,6 +235,31 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         self.env = env
         self.reward_mode = reward_mode_of(env) or self.reward_mode
 
+    def charged_dimension(self) -> int | None:
+        """The action dimension whose changes ``switch_cost`` charges; None when the cost is 0.
+
+        Raises:
+            ValueError: If the cost is set and the env's (or the checkpoint's) ``hp_space`` does not hold
+                ``switch_cost_on`` as an absolute dimension.
+        """
+        cfg = self.config
+        if cfg.switch_cost == 0.0:
+            return None
+        space = self.hp_space
+        if space is None:
+            raise ValueError(
+                f"switch_cost={cfg.switch_cost} needs to know which action dimension is "
+                f"switch_cost_on={cfg.switch_cost_on!r}: build the agent on an hpenv env (one with an hp_space)"
+            )
+        names = [name for name in space if name != "relative_actions"]
+        if cfg.switch_cost_on not in names:
+            raise ValueError(f"switch_cost_on={cfg.switch_cost_on!r} is not a hyper-parameter of the env; "
+                             f"it has {names}")
+        if cfg.switch_cost_on in space.get("relative_actions", {}):
+            raise ValueError(f"switch_cost_on={cfg.switch_cost_on!r} has a relative action here (a move): "
+                             f"switch_cost charges changes of an absolute one")
+        return names.index(cfg.switch_cost_on)
+
     # ---------------------------------------------------------------------------- learning
 
     def learn(
@@ -269,14 +295,16 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
             ``self``.
 
         Raises:
-            ValueError: If the agent has no environment and no ``runners`` are given, or the
+            ValueError: If the agent has no environment and no ``runners`` are given, the
                 runners' spaces do not match the agent's or their ``num_envs`` is not a multiple
-                of ``group_size``.
+                of ``group_size``, or ``switch_cost`` names no absolute dimension (see
+                [`charged_dimension`][agents.reinforce.RecurrentReinforce.charged_dimension]).
         """
         if runners is None and self._adapter is None:
             raise ValueError(
                 "this agent has no environment; pass env= to RecurrentReinforce.load(...)"
             )
+        self.charged_dimension()
         if runners is not None:
             self._check_spaces(runners)
             self.check_groups_fit(runners.num_envs, "the runners'")
@@ -365,8 +393,16 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         was split into chunks or on which runner played a chunk.
         """
         cfg = self.config
-        # 1. returns-to-go and the real steps (padding counts nowhere)
-        returns = discounted_returns(batch.rewards, batch.mask, cfg.gamma)
+        metrics: dict[str, float] = {}
+        # 1. returns-to-go of the rewards (less the switching charges) and the real steps (padding counts
+        # nowhere)
+        rewards = batch.rewards
+        dimension = self.charged_dimension()
+        if dimension is not None:
+            charges = switch_charges(batch.actions.cpu().numpy(), batch.mask, dimension, cfg.switch_cost)
+            rewards = rewards - charges
+            metrics["train/switch_charge"] = float(charges.sum() / batch.mask.shape[0])
+        returns = discounted_returns(rewards, batch.mask, cfg.gamma)
         mask = torch.as_tensor(batch.mask, dtype=torch.float32, device=self.device)
         returns_t = torch.as_tensor(returns, dtype=torch.float32, device=self.device)
         n_steps = mask.sum().clamp(min=1.0)
@@ -404,7 +440,6 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
                 advantages = (advantages - mean) / (std + 1e-8) * mask
 
         ent_coef = cfg.ent_coef_at(self.num_updates)
-        metrics: dict[str, float] = {}
         for epoch in range(cfg.update_epochs):
             if epoch:  # the policy moved: replay the batch again
                 log_prob, entropy, values = self.policy.evaluate_actions(
@@ -421,7 +456,7 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
                 policy_term = torch.minimum(ratio * advantages, clipped * advantages)
                 moved = ((ratio - 1.0).abs() > cfg.clip_range).float()
                 metrics["train/clip_fraction"] = float(((moved * mask).sum() / n_steps).item())
-                metrics["train/approx_kl"] = float((((ratio - 1.0) - log_ratio) * mask).sum() / n_steps)
+                metrics["train/approx_kl"] = float((((ratio - 1.0) - log_ratio).detach() * mask).sum() / n_steps)
             policy_loss = -(policy_term * mask).sum() / n_steps
             mean_entropy = (entropy * mask).sum() / n_steps
             loss = policy_loss - ent_coef * mean_entropy

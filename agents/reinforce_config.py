@@ -15,7 +15,7 @@ BASELINES = ("moving_average", "value", "leave_one_out")
 takes."""
 
 
-LATER_FIELDS = {"update_epochs": 1, "clip_range": 0.2}
+LATER_FIELDS = {"update_epochs": 1, "clip_range": 0.2, "switch_cost": 0.0, "switch_cost_on": "depth"}
 """Fields added after benchmark v2 filed RecurrentReinforce's settings (2026-12-02), each with the value that
 leaves the agent as it was then (one REINFORCE step per batch)."""
 
@@ -85,6 +85,17 @@ class RecurrentReinforceConfig:
         "help": "With --update-epochs > 1: PPO's clipping of the probability ratio."})
     """How far the probability ratio may move before a step's policy term stops pushing it
     (``update_epochs > 1`` only)."""
+    switch_cost: float = field(default=0.0, metadata={
+        "help": "Reward taken off each step whose action changes --switch-cost-on from the step before."})
+    """Reward shaping against pointless switching: each step whose action picks another value of
+    ``switch_cost_on`` than the step before loses this much reward while learning (0, the default: none). The
+    env's reward and every reported accuracy are untouched; the first action of an episode (in the online mode:
+    of each window) is free. In the units of the env's reward (HPTune: validation accuracy as a fraction, so
+    0.01 is one point)."""
+    switch_cost_on: str = field(default="depth", metadata={
+        "help": "With --switch-cost: the hyper-parameter whose changes it charges."})
+    """The hyper-parameter ``switch_cost`` charges: a name of the env's ``hp_space`` with an absolute action
+    (a relative one's action is already a move)."""
     episodes_per_update: int = 8
     """Whole episodes per update (rounded up to a multiple of ``num_envs`` for a VectorEnv);
     a multiple of ``group_size``."""
@@ -145,6 +156,10 @@ class RecurrentReinforceConfig:
             raise ValueError(f"update_epochs must be an integer >= 1 (1: REINFORCE), got {self.update_epochs!r}")
         if not 0.0 < self.clip_range < 1.0:
             raise ValueError(f"clip_range must lie in (0, 1), got {self.clip_range!r}")
+        if not 0.0 <= self.switch_cost < float("inf"):
+            raise ValueError(f"switch_cost must be a finite number >= 0 (0: no cost), got {self.switch_cost!r}")
+        if not isinstance(self.switch_cost_on, str) or not self.switch_cost_on:
+            raise ValueError(f"switch_cost_on must name a hyper-parameter, got {self.switch_cost_on!r}")
 
     def ent_coef_at(self, num_updates: int) -> float:
         """Entropy weight to use for the update that follows ``num_updates`` earlier updates."""

@@ -456,6 +456,15 @@ def discounted_returns(rewards: np.ndarray, mask: np.ndarray, gamma: float) -> n
     return np.where(mask, returns, 0.0)
 
 
+def switch_charges(actions: np.ndarray, mask: np.ndarray, dimension: int, cost: float) -> np.ndarray:
+    """``cost`` at each real step whose action in ``dimension`` differs from the step before, else 0;
+    ``(batch, T)``. The first step of each row is free (there is no step before)."""
+    chosen = actions[:, :, dimension]
+    switched = np.zeros(mask.shape, dtype=bool)
+    switched[:, 1:] = chosen[:, 1:] != chosen[:, :-1]
+    return np.where(switched & mask, cost, 0.0)
+
+
 # --------------------------------------------------------------------------------------------
 # A recurrent agent's rollouts and the runner protocol
 # --------------------------------------------------------------------------------------------
