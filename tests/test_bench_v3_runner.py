@@ -262,3 +262,21 @@ def test_the_headline_assembles_a_suites_runs_and_compares_with_the_oracles_on_t
     assert "Against the per-member oracles (2 test members)" in text and "the oracles on test" not in text
     with pytest.raises(ValueError, match="deployed references"):
         oracle_comparison([r for r in rows if r["method"] != "best fixed schedule"], oracles, "v3/mlp")
+
+
+def test_a_method_subclass_given_as_agent_is_scored_beside_the_family_under_its_own_name_and_version(tmp_path):
+    from agents.bench.v3.methods import resolve_v3_method
+
+    with pytest.raises(ValueError, match="'fixed default' is a family method's"):
+        resolve_v3_method("tests.user_policy:ClaimsAFamilyName")
+    run_v3(tmp_path, suites=["v3/stream"], methods=["fixed default"], agents=["tests.user_policy:DefaultAgain"],
+           quick=TINY, workers=1, log=lambda m: None)
+    rows = read_results(tmp_path / "v3_stream" / "results.csv")
+    ours = {(r["member"], r["seed"]): r for r in rows if r["method"] == "fixed default, again"}
+    theirs = {(r["member"], r["seed"]): r for r in rows if r["method"] == "fixed default"}
+    assert ours.keys() == theirs.keys() and len(ours) == 2
+    assert {r["method_version"] for r in ours.values()} == {"2"}
+    assert {r["method_version"] for r in theirs.values()} == {"1"}
+    # the same policy on the same children: the same correct counts, and different fingerprints (code, name)
+    assert all(ours[k]["correct"] == theirs[k]["correct"] for k in ours)
+    assert {r["method_fingerprint"] for r in ours.values()} != {r["method_fingerprint"] for r in theirs.values()}

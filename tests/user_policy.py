@@ -25,3 +25,21 @@ class StepDecay:
 def always_default(obs):
     """A plain callable: depth 4, dropout 0, learning rate 0.03, momentum 0.9 at every step."""
     return np.array([3, 0, 3, 2])
+
+
+def _fixed_default():
+    from agents.bench.v3.methods import FixedDefault
+
+    return FixedDefault
+
+
+class DefaultAgain(_fixed_default()):
+    """A method of its own (a subclass of ``agents.bench.methods.Method``): the fixed default under another name
+    and version, as a new version of a family method is scored beside the old one."""
+
+    name = "fixed default, again"
+    version = "2"
+
+
+class ClaimsAFamilyName(_fixed_default()):
+    name = "fixed default"

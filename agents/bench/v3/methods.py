@@ -522,14 +522,29 @@ GENEROUS_SEARCHES = {name + GENEROUS: cls for name, cls in (
 V3_METHODS.update(GENEROUS_SEARCHES)
 
 
+def _method_of_its_own(cls: type[Method], spec: str) -> Method:
+    """A `Method` subclass given as ``--agent``, built with no arguments; it keeps its own ``name``, which must not
+    be a family method's: its rows are scored beside theirs."""
+    method = cls()
+    method.name = method.name or cls.__name__
+    if method.name in V3_METHODS:
+        raise ValueError(f"--agent {spec}: its name {method.name!r} is a family method's; another version of a "
+                         f"method is scored beside it under a name of its own (the class's name attribute)")
+    return method
+
+
 def resolve_v3_method(spec: str) -> Method:
-    """A v3 method from its name in `V3_METHODS` or a researcher's ``"package.module:Name"``."""
+    """A v3 method from its name in `V3_METHODS` or ``"package.module:Name"``: a researcher's policy (see
+    `UserPolicy`), or a subclass of [`agents.bench.methods.Method`][] (``prepare`` and ``run`` of its own, e.g.
+    another version of a family method, meta-trained as the family's are) under its own ``name``."""
     if spec in V3_METHODS:
         method = V3_METHODS[spec]()
         method.name = spec
         return method
     if ":" in spec:
         obj = load_agent(spec)
+        if inspect.isclass(obj) and issubclass(obj, Method):
+            return _method_of_its_own(obj, spec)
         return UserPolicy(spec.rsplit(":", 1)[-1].split(".")[-1], obj, spec)
     raise ValueError(f"unknown v3 method {spec!r}; v3 methods: {list(V3_METHODS)} (or package.module:Name for your "
                      f"own policy)")
