@@ -38,7 +38,7 @@ from agents.seeds import TRAINING_DRAW
 __all__ = [
     "RunningMeanStd", "EnvAdapter", "Step", "Act", "run_steps",
     "EpisodeChunk", "ChunkPlan", "PolicySnapshot", "Runners", "PaddedBatch",
-    "discounted_returns", "spaces_of", "reward_mode_of", "RecurrentRollouts",
+    "discounted_returns", "switch_charges", "spaces_of", "reward_mode_of", "RecurrentRollouts",
 ]
 
 
