@@ -17,7 +17,7 @@ takes."""
 
 LATER_FIELDS = {"update_epochs": 1, "clip_range": 0.2, "switch_cost": 0.0, "switch_cost_on": "depth"}
 """Fields added after benchmark v2 filed RecurrentReinforce's settings (2026-12-02), each with the value that
-leaves the agent as it was then (one REINFORCE step per batch)."""
+leaves the agent as it was then (one REINFORCE step per batch, no cost on switching)."""
 
 
 def settings_as_filed(settings: dict) -> dict:
