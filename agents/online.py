@@ -21,10 +21,10 @@ __all__ = ["OnlineLearning"]
 class OnlineLearning:
     """The online mode of [`agents.reinforce.RecurrentReinforce`][] (a base class of it).
 
-    It uses the learner's space check (``_check_spaces``), its rollout (``_steps``,
-    ``_draw_seeds``, ``zero_state``, ``action_start``, ``np_rng``), its update (``_update``, on
-    ``device``), its record (``_record``), its own moving average ``online_baseline`` and the
-    counter ``num_online_steps``.
+    It uses the learner's space check (``_check_spaces``), its switching cost (``charged_dimension``), its
+    rollout (``_steps``, ``_draw_seeds``, ``zero_state``, ``action_start``, ``np_rng``), its update (``_update``,
+    on ``device``), its record (``_record``), its own moving average ``online_baseline`` and the counter
+    ``num_online_steps``.
     """
 
     def _online_baseline_kind(self) -> str:
@@ -60,13 +60,15 @@ class OnlineLearning:
 
         Raises:
             TypeError: If ``env`` is a vector environment.
-            ValueError: If the spaces do not match or the step counts are not positive.
+            ValueError: If the spaces do not match, the step counts are not positive, or ``switch_cost`` names
+                no absolute dimension.
         """
         if isinstance(env, VectorEnv):
             raise TypeError("learn_online needs a single gymnasium.Env, not a VectorEnv")
         if total_steps < 1 or update_every < 1:
             raise ValueError("total_steps and update_every must be positive")
         self._check_spaces(env)
+        self.charged_dimension()
 
         window: list[Step] = []
         window_start = self.zero_state(1)

@@ -582,6 +582,10 @@ def test_bad_switch_costs_are_refused(kwargs, message) -> None:
 def test_a_switch_cost_that_names_no_absolute_dimension_is_refused_before_any_episode(make_env) -> None:
     with pytest.raises(ValueError, match=r"switch_cost=0.01 needs .* hp_space"):
         RecurrentReinforce(TargetSequenceEnv(), switch_cost=0.01).learn(8)
+    plain = RecurrentReinforce(TargetSequenceEnv(), switch_cost=0.01)
+    with pytest.raises(ValueError, match=r"switch_cost=0.01 needs .* hp_space"):
+        plain.learn_online(TargetSequenceEnv(), total_steps=5)
+    assert plain.num_online_steps == 0  # refused before its first step
     with pytest.raises(ValueError, match=r"switch_cost_on='width' is not a hyper-parameter .*'depth'"):
         RecurrentReinforce(make_env(), switch_cost=0.01, switch_cost_on="width").learn(8)
     relative = make_env(relative_actions={"depth": 1})
