@@ -1,12 +1,14 @@
 """A hand-written policy, as a researcher would write one, for the benchmark tests.
 
 ``hptune bench --agent tests.user_policy:StepDecay`` instantiates the class with the env;
-``tests.user_policy:always_default`` is a plain callable used as is.
+``tests.user_policy:always_default`` is a plain callable used as is; ``tests.user_policy:DefaultAgain`` is a
+method of its own (a subclass of a benchmark method).
 """
 
 import numpy as np
 
 import hpenv
+from agents.bench.v3.methods import FixedDefault
 
 
 class StepDecay:
@@ -27,13 +29,7 @@ def always_default(obs):
     return np.array([3, 0, 3, 2])
 
 
-def _fixed_default():
-    from agents.bench.v3.methods import FixedDefault
-
-    return FixedDefault
-
-
-class DefaultAgain(_fixed_default()):
+class DefaultAgain(FixedDefault):
     """A method of its own (a subclass of ``agents.bench.methods.Method``): the fixed default under another name
     and version, as a new version of a family method is scored beside the old one."""
 
@@ -41,5 +37,7 @@ class DefaultAgain(_fixed_default()):
     version = "2"
 
 
-class ClaimsAFamilyName(_fixed_default()):
+class ClaimsAFamilyName(FixedDefault):
+    """A method of its own under a family method's name: refused."""
+
     name = "fixed default"
