@@ -38,8 +38,7 @@ import gymnasium as gym
 import torch
 
 import hpenv
-from agents.member_groups import MemberGroupRunners
-from agents.reinforce import RecurrentReinforce
+from agents.local_runners import LocalRunners
 from agents.rollout import ChunkPlan, EpisodeChunk, PolicySnapshot
 from hpenv.extras import import_extra
 
@@ -81,29 +80,22 @@ def keep_ray_on_loopback() -> None:
 
 
 class _Runner:
-    """A Ray actor: one native vector env (or one per group of ``members``) and an agent that acts with the
-    learner's snapshots."""
+    """A Ray actor: [`agents.local_runners.LocalRunners`][] on the actor, playing one chunk per call."""
 
     def __init__(self, env_id: str, env_kwargs: dict[str, Any], num_envs: int, threads: int,
                  members: list[str] | None = None):
         # Ray sets OMP_NUM_THREADS to the actor's CPUs; torch's own pool must match, or a runner
         # would spin threads on cores that belong to the next runner.
         torch.set_num_threads(threads)
-        self.groups = MemberGroupRunners(members, num_envs, env_kwargs=env_kwargs) if members else None
-        self.env = None if members else gym.make_vec(env_id, num_envs=num_envs, **env_kwargs)
-        self.agent: RecurrentReinforce | None = None
+        self.local = LocalRunners(env_kwargs, num_envs, members=members, env_id=env_id)
 
     def spaces(self) -> tuple[gym.spaces.Box, gym.spaces.MultiDiscrete]:
         """The vector env's single observation and action spaces."""
-        source = self.groups or self.env
-        return source.single_observation_space, source.single_action_space
+        return self.local.single_observation_space, self.local.single_action_space
 
     def play(self, snapshot: PolicySnapshot, plan: ChunkPlan) -> EpisodeChunk:
         """Play one chunk of ``K`` episodes with the learner's weights and statistics."""
-        if self.groups is not None:  # the group the plan draws, as in process
-            return self.groups.play(snapshot, [plan])[0]
-        self.agent = RecurrentReinforce.vessel(self.env, snapshot, self.agent)
-        return self.agent.play_chunk(snapshot, plan)
+        return self.local.play(snapshot, [plan])[0]
 
 
 _RemoteRunner = ray.remote(_Runner)

@@ -282,7 +282,8 @@ class RecurrentReinforce(RecurrentActor, RecurrentRollouts, OnlineLearning):
         update's chunks ([`plan_update`][agents.rollout.RecurrentRollouts.plan_update]) with a frozen
         [`snapshot`][agents.rollout.RecurrentRollouts.snapshot] and this agent learns from them
         ([`update_from_chunks`][agents.reinforce.RecurrentReinforce.update_from_chunks]): the result is the
-        same for any number of runners, though not the same as in process.
+        same for any number of runners, and for [`agents.local_runners.LocalRunners`][], which plays the chunks
+        in this process; not the same as without ``runners``.
 
         Args:
             total_episodes: Number of episodes to play in this call.

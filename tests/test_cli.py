@@ -412,10 +412,10 @@ def test_the_default_chunk_is_the_same_on_any_number_of_runners_and_cores(monkey
     assert TrainConfig().runners == cores
     # the main job's 64 children per update: chunks of 32, what it played on the 2 runners of a 2-core machine
     assert TrainConfig().runner_envs == RUNNER_ENVS == 32
-    assert {TrainConfig(runners=n).runner_envs for n in (1, 2, 3, 16)} == {32}
+    assert {TrainConfig(runners=n).runner_envs for n in (0, 1, 2, 3, 16)} == {32}
     assert {TrainConfig(runners=n, num_envs=48).runner_envs for n in (1, 2, 5)} == {24}  # whole groups of 8 dividing 48
     assert TrainConfig.from_options(runners=1, num_envs=4, group_size=2).runner_envs == 4  # fewer children than a chunk
-    assert TrainConfig(runners=0).runner_envs == 0  # in process: no chunks
+    assert TrainConfig(runners=0).runner_envs == 32  # in this process: the same chunks, so the same run
 
 
 @pytest.mark.parametrize("num_envs, group_size, chunk", [(64, 1, 32), (64, 8, 32), (48, 8, 24), (40, 8, 8),

@@ -29,6 +29,7 @@ from agents.bench.v1.protocol import Protocol, SuiteContext  # noqa: E402
 from agents.checkpoint import load_checkpoint  # noqa: E402
 from agents.cli import main as hptune  # noqa: E402
 from agents.distributed import RayRunners, keep_ray_on_loopback  # noqa: E402
+from agents.local_runners import LocalRunners  # noqa: E402
 from agents.search import SearchResult  # noqa: E402
 from tests.conftest import FAST  # noqa: E402
 
@@ -81,6 +82,8 @@ def test_one_and_two_runners_give_identical_histories_and_weights(one_runner, ru
     # every step of every episode entered the observation statistics once
     assert one_runner.obs_rms.count == EPISODES * FAST["horizon"]
     assert_same_agent(one_runner, make_agent().learn(EPISODES, runners=runners2))
+    with LocalRunners(FAST, num_envs=K) as local:  # and in this process, without Ray
+        assert_same_agent(one_runner, make_agent().learn(EPISODES, runners=local))
     # the seed does reach the runners
     assert make_agent(seed=1).learn(4, runners=runners1).history[0] != one_runner.history[0]
 
@@ -167,27 +170,28 @@ def test_runners_reject_bad_arguments() -> None:
         RayRunners(FAST, num_runners=1, gpus_per_runner=-1)
 
 
-def test_cli_same_metrics_and_checkpoint_for_one_and_two_runners_and_across_a_resume(tmp_path: Path) -> None:
+def test_cli_same_metrics_and_checkpoint_on_zero_one_and_two_runners_and_across_a_resume(tmp_path: Path) -> None:
     # no --runner-envs: the default chunking must not follow --runners (two groups of 2 per update: 39b0bee
     # played them as one chunk of 4 on one runner and as two chunks of 2 on two, which gave another run)
     common = ["train", "--task", "wine", "--horizon", "3", "--steps-per-action", "4",
               "--num-envs", "4", "--group-size", "2", "--eval-episodes", "1", "--no-progress",
               "--cpus-per-runner", "0.25"]  # beside the module's runners in the 2 CPUs
-    one, two = tmp_path / "n1", tmp_path / "n2"
-    for n, path in ((1, one), (2, two)):
+    one, two, none = tmp_path / "n1", tmp_path / "n2", tmp_path / "n0"
+    for n, path in ((1, one), (2, two), (0, none)):
         assert hptune([*common, "--episodes", "8", "--runners", str(n), "--out", str(path)]) == 0
-    assert (one / "metrics.csv").read_text() == (two / "metrics.csv").read_text()
+    # in this process (--runners 0, what an install without the ray extra does) is the same run too
+    assert (one / "metrics.csv").read_text() == (two / "metrics.csv").read_text() == (none / "metrics.csv").read_text()
     assert len(list(csv.DictReader(open(one / "metrics.csv")))) == 1
-    # the driver resumes from its checkpoint, and the runner count may change on the way
-    for n, path in ((2, one), (1, two)):
+    # the driver resumes from its checkpoint, and the runner count may change on the way, to and from 0
+    for n, path in ((2, one), (0, two), (1, none)):
         resume = ["train", "--resume", str(path), "--episodes", "16", "--runners", str(n), "--no-progress"]
         assert hptune(resume) == 0
-    assert (one / "metrics.csv").read_text() == (two / "metrics.csv").read_text()
-    a, b = (load_checkpoint(p / "checkpoints" / "last.pt") for p in (one, two))
-    assert a["history"] == b["history"] and a["counters"]["episodes"] == b["counters"]["episodes"] == 16
+    assert (one / "metrics.csv").read_text() == (two / "metrics.csv").read_text() == (none / "metrics.csv").read_text()
+    a, b, c = (load_checkpoint(p / "checkpoints" / "last.pt") for p in (one, two, none))
+    assert a["history"] == b["history"] == c["history"]
+    assert a["counters"]["episodes"] == b["counters"]["episodes"] == c["counters"]["episodes"] == 16
     for key in a["policy"]:
-        assert torch.equal(a["policy"][key], b["policy"][key])
-    assert hptune(["train", "--resume", str(one), "--runners", "0", "--no-progress"]) == 2  # another run
+        assert torch.equal(a["policy"][key], b["policy"][key]) and torch.equal(a["policy"][key], c["policy"][key])
 
 
 def test_tune_pbt_is_a_benchmark_method_on_the_members_of_pbt_and_counts_its_steps(

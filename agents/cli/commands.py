@@ -44,10 +44,6 @@ def train_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
                              f"{', '.join(map(option_name, RESUME_OPTIONS))} may change, got {', '.join(fixed)}")
         # a larger --episodes trains on up to the new total; the run's config.json records it
         saved = TrainConfig.from_json(path / "config.json")
-        # a v3 suite's run plays the same chunks in process and on runners
-        if "runners" in given and (given["runners"] > 0) != (saved.runners > 0) and not saved.is_v3:
-            raise ValueError(f"--resume: the run used --runners {saved.runners}; it may change to any count "
-                             f"of 1 or more when it was 1 or more, not to or from 0 (got {given['runners']})")
         return dataclasses.replace(saved, **given), path
     cfg = TrainConfig.from_options(**given)
     cfg.out = cfg.out or f"runs/{cfg.task.replace('/', '_')}-{cfg.agent}-{time.strftime('%Y%m%d-%H%M%S')}"

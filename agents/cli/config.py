@@ -85,9 +85,11 @@ class TrainConfig:
         "Run folder (default runs/<task>-<agent>-<time>); must not exist yet or be empty."))
     runners: int = field(default=-1, metadata=_doc(
         "Ray runners playing the episodes (reinforce only; 0: in this process; -1: one per CPU core when the ray "
-        "extra is installed and the run has at least 256 episodes, else 0). Any number >= 1 gives the same run."))
+        "extra is installed and the run has at least 256 episodes, else 0). Any number, 0 included, gives the same "
+        "run."))
     runner_envs: int = field(default=0, metadata=_doc(
-        "Children of each Ray runner's vector env, the size of each chunk of an update (0: at most 32 whole "
+        "Children of the vector env that plays each chunk of an update, in this process or on each Ray runner "
+        "(0: at most 32 whole "
         "groups that divide --num-envs, whatever --runners is: the chunks make the run, so the same seed gives "
         "the same run on any number of runners; fixed when the run starts)."))
     ray_address: str = field(default="", metadata=_doc("Ray cluster to join with --runners (default: start a local one)."))
@@ -141,7 +143,7 @@ class TrainConfig:
         if not (math.isfinite(self.gpus_per_runner) and self.gpus_per_runner >= 0):
             raise ValueError(f"--gpus-per-runner must be a number >= 0, got {self.gpus_per_runner}")
         self.settings = self._agent_settings()
-        if (self.runners or self.is_v3) and not self.runner_envs:  # a v3 suite always plays chunks (its groups')
+        if (self.agent == "reinforce" or self.is_v3) and not self.runner_envs:  # played in chunks, on runners or not
             self.runner_envs = default_runner_envs(self.num_envs, getattr(self.settings, "group_size", 1))
 
     def _default_eval_episodes(self, suite) -> int:
@@ -317,8 +319,8 @@ def _shared_fields() -> list[dataclasses.Field]:
 
 
 #: What ``--resume`` lets the command line change; everything else comes from the run's config.json.
-#: Where the Ray runners run may change too: any number of runners gives the same run (not 0, though:
-#: in process is another run).
+#: Where the episodes are played may change too: any number of runners, 0 (in this process) included, gives
+#: the same run.
 RESUME_OPTIONS = ("episodes", "eval_episodes", "runners", "ray_address", "cpus_per_runner", "gpus_per_runner")
 
 

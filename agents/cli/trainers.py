@@ -55,25 +55,23 @@ class ReinforceTrainer:
             run.write_metrics(agent.history)
 
         remaining = self.cfg.episodes - agent.num_episodes
-        if remaining > 0 and (self.cfg.runners or self.cfg.is_v3):
+        if remaining > 0:
             with self._runners() as runners:
                 agent.learn(remaining, progress_bar=progress, callback=on_update, runners=runners)
-        elif remaining > 0:
-            agent.learn(remaining, progress_bar=progress, callback=on_update)
         run.write_metrics(agent.history)
         return agent, agent.history
 
     def _runners(self):
-        """Where the episodes are played: Ray runners, or (a v3 suite in process) one vector env per group of
-        train members. A v3 suite plays the same chunks either way, so ``--runners 0`` gives the run any count
-        of runners gives."""
+        """Where the episodes are played: chunks on Ray runners, or the same chunks in this process
+        ([`agents.local_runners.LocalRunners`][]; a v3 suite's in one vector env per group of its train members).
+        So ``--runners 0`` gives the run that any count of runners gives, with or without the ray extra."""
         cfg = self.cfg
         members = hpenv.instance_set(cfg.task, "train") if cfg.is_v3 else None
         kwargs = cfg.member_kwargs() if cfg.is_v3 else cfg.env_kwargs()
         if not cfg.runners:
-            from agents.member_groups import MemberGroupRunners
+            from agents.local_runners import LocalRunners
 
-            return MemberGroupRunners(members, cfg.runner_envs, env_kwargs=kwargs)
+            return LocalRunners(kwargs, cfg.runner_envs, members=members)
         from agents.distributed import RayRunners
 
         # the children of a runner with a GPU share train on it; the learner stays on cfg.device
