@@ -7,7 +7,9 @@
 # in a worktree at the freeze commit, the code the ledger names.
 #
 #   benchmarks/v3/registered_runs.sh run    # restore the state into the worktree, then resume every step
+#   benchmarks/v3/registered_runs.sh restore   # only restore it (a worktree that exists is left as it is)
 #   benchmarks/v3/registered_runs.sh save   # copy the state back into this checkout (then commit it)
+#   benchmarks/v3/registered_runs.sh status # what this checkout's state holds so far
 #
 # `run` resumes in order: v3/stream on test, its oracles on test, its transfer run; the same for v3/mlp.
 # Each step resumes from what its folder holds (a member's rows are written as it finishes, an agent is
@@ -28,7 +30,8 @@ copy_state() {  # copy_state FROM TO: each state path FROM holds replaces TO's
     for p in "${STATE[@]}"; do
         if [ -e "$1/$p" ]; then
             mkdir -p "$(dirname "$2/$p")"
-            if [ -d "$1/$p" ]; then rsync -a --delete "$1/$p/" "$2/$p/"; else cp -p "$1/$p" "$2/$p"; fi
+            rm -rf "${2:?}/$p"
+            cp -a "$1/$p" "$2/$p"
         fi
     done
 }
@@ -41,13 +44,14 @@ save)
     copy_state "$WORKTREE" "$MAIN"
     echo "state copied into $MAIN; commit benchmarks/results/v3"
     ;;
-run)
+restore|run)
     if [ ! -d "$WORKTREE" ]; then
         git -C "$MAIN" worktree add -f "$WORKTREE" "$FREEZE"
         copy_state "$MAIN" "$WORKTREE"
     fi
     test "$(git -C "$WORKTREE" rev-parse --short=7 HEAD)" = "$FREEZE" \
         || { echo "$WORKTREE is not at the freeze commit $FREEZE" >&2; exit 1; }
+    [ "$1" = run ] || { echo "$WORKTREE holds the state; resume with: $0 run"; exit 0; }
     cd "$WORKTREE"
     export PYTHONPATH="$WORKTREE"
     for suite in v3/stream v3/mlp; do
@@ -67,6 +71,25 @@ run)
     done
     log "every registered run is done: copy the state back (save), then python benchmarks/v3/headline.py"
     ;;
+status)
+    cd "$MAIN"
+    for folder in benchmarks/results/v3/test/* benchmarks/results/v3/transfer/*; do
+        [ -d "$folder" ] || continue
+        agents=$(find -L "$folder/cache" -name '*.json' 2>/dev/null | wc -l)
+        members=0
+        [ -f "$folder/results.csv" ] && members=$(tail -n +2 "$folder/results.csv" | cut -d, -f3 | sort -u | wc -l)
+        echo "$folder: $agents meta-trained agents cached, $members members with rows"
+    done
+    for oracles in benchmarks/results/v3/*/test-oracles; do
+        [ -f "$oracles/members.csv" ] && echo "$oracles: done"
+    done
+    ledger=benchmarks/results/v3/ledger.csv
+    if [ -f "$ledger" ]; then
+        echo "$ledger: $(grep -c ',start,' "$ledger") start rows, $(grep -c ',end,' "$ledger") end rows"
+    else
+        echo "$ledger: none yet (filed when the first deployment on test members begins)"
+    fi
+    ;;
 *)
-    echo "usage: $0 run|save" >&2; exit 2 ;;
+    echo "usage: $0 run|restore|save|status" >&2; exit 2 ;;
 esac
