@@ -525,6 +525,52 @@ def test_train_on_a_v3_suite_meta_trains_on_member_groups_and_compares_on_dev_me
     assert "over 2 episodes on v3/stream/dev" in ev.stdout
 
 
+def test_relative_actions_are_the_agents_own_from_training_to_the_comparison_and_eval(tmp_path):
+    """--relative-actions depth=1: the agent moves its depth by one grid position at most, in training, in
+    the comparison on dev members (where the references still set theirs) and in hptune eval."""
+    from agents.cli.config import TrainConfig
+    from agents.engine import evaluate_policy
+    from agents.reinforce import RecurrentReinforce
+    from hpenv.config import EnvConfig
+
+    out = tmp_path / "relative"
+    res = hptune("train", *V3_TINY, "--relative-actions", "depth=1", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    cfg = TrainConfig.from_json(out / "config.json")
+    assert cfg.action_kwargs() == {"relative_actions": {"depth": 1}}
+    ckpt = out / "checkpoints" / "last.pt"
+    agent = RecurrentReinforce.load(ckpt)
+    assert agent.nvec[0] == 3  # down, stay, up
+    summary = json.loads((out / "summary.json").read_text())
+    children = summary["results"]["RecurrentReinforce (greedy)"]
+    space = EnvConfig.from_kwargs(cfg.action_kwargs()).resolve_space()
+    grid = list(space.params[space.names.index("depth")].values)
+    start = grid.index(space.relative_start["depth"])
+    for child in children:
+        depths = [grid.index(step["depth"]) for step in child["schedule"]]
+        assert all(abs(b - a) <= 1 for a, b in zip([start, *depths], depths))
+    # the comparison's children are those the agent plays in its own envs (not read as absolute positions)
+    member = hpenv.instance_set("v3/stream", "dev")[0]
+    (own,) = evaluate_policy(agent, [children[0]["seed"]], chunk=1, task=member, **cfg.member_env_kwargs(member),
+                             **cfg.action_kwargs())
+    assert [s["depth"] for s in own.schedule] == [s["depth"] for s in children[0]["schedule"]]
+    assert own.test_accuracy == pytest.approx(children[0]["test_accuracy"])
+    ev = hptune("eval", "--checkpoint", str(ckpt), "--episodes", "1")
+    assert ev.returncode == 0, ev.stderr
+
+
+@pytest.mark.parametrize("value, words", [
+    ("depth", "allowed: NAME=K[,NAME=K...]"), ("depth=0", "K an integer >= 1"), ("width=1", "one of ('depth'"),
+    ("depth=1,depth=2", "each NAME once"), ("depth=9", "depth has 4 grid values, so k must be an integer from 1 to 3"),
+])
+def test_bad_relative_actions_are_refused_naming_the_option(tmp_path, value, words):
+    res = hptune("train", "--task", "wine", "--relative-actions", value, "--out", str(tmp_path / "x"))
+    assert res.returncode == 2 and f"--relative-actions {value}" in res.stderr.replace("'", "")
+    assert words in res.stderr and not (tmp_path / "x").exists()
+    res = hptune("train", "--task", "wine", "--agent", "ppo", "--relative-actions", "depth=1", "--out", str(tmp_path / "x"))
+    assert res.returncode == 2 and "--relative-actions is for --agent reinforce" in res.stderr
+
+
 @pytest.mark.parametrize("args, words", [
     (["--agent", "ppo"], "only reinforce, random, fixed meta-train across such members"),
     (["--horizon", "5"], "references are schedules of its own horizon 10; give 0 or 10"),

@@ -136,7 +136,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(cfg, **overrides)
     # a suite's run trained on its train members: evaluate on its selection members (v3: its dev members, each
     # with its own env arguments, one per seed in turn)
-    env_kwargs = cfg.env_kwargs(f"{cfg.task}/{'dev' if cfg.is_v3 else 'selection'}" if cfg.is_suite else None)
+    env_kwargs = {**cfg.env_kwargs(f"{cfg.task}/{'dev' if cfg.is_v3 else 'selection'}" if cfg.is_suite else None),
+                  **cfg.action_kwargs()}  # the agent's own envs: the dimensions it moves
     env = gym.make(hpenv.ENV_ID, **env_kwargs)
     if load_checkpoint(ckpt).get("agent") == SB3_CHECKPOINT:
         policy = SB3Policy(sb3_policy(load_sb3(ckpt, env), env, ckpt, cfg.device))
@@ -145,7 +146,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     seeds = [args.seed + i for i in range(args.episodes)]
     if cfg.is_v3:
         members = hpenv.instance_set(cfg.task, "dev")
-        results = [run_episodes(gym.make(hpenv.ENV_ID, **cfg.member_env_kwargs(m), task=m), policy, [seed],
+        results = [run_episodes(gym.make(hpenv.ENV_ID, **cfg.member_env_kwargs(m), **cfg.action_kwargs(), task=m),
+                                policy, [seed],
                                 deterministic=not args.stochastic)[0]
                    for seed, m in zip(seeds, itertools.cycle(members))]
     else:

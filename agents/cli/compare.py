@@ -57,9 +57,11 @@ def final_comparison(policies: dict[str, Any], cfg: TrainConfig, folder: Path, c
     ([`compare_on_v3_dev`][agents.cli.compare.compare_on_v3_dev]), a v2 suite's
     ([`compare_on_v2_selection`][agents.cli.compare.compare_on_v2_selection], ``checkpoint`` the trained
     RecurrentReinforce's) or a v1 suite's ([`compare_on_selection`][agents.cli.compare.compare_on_selection],
-    its references' selection cached in ``folder / "selection"``)."""
+    its references' selection cached in ``folder / "selection"``). The first policy, the trained agent, plays
+    its own envs (``cfg.action_kwargs()`` over the run's: the dimensions it moves); every other policy and
+    reference plays the run's."""
     if not cfg.is_suite:
-        return Comparison(compare(policies, cfg.env_kwargs(), cfg.eval_episodes), [], None,
+        return Comparison(compare(policies, cfg.env_kwargs(), cfg.eval_episodes, cfg.action_kwargs()), [], None,
                           f"{cfg.eval_episodes} held-out seeds ({cfg.task})")
     if cfg.is_v3:
         results, described, members, rows = compare_on_v3_dev(policies, cfg, checkpoint)
@@ -78,15 +80,19 @@ def final_comparison(policies: dict[str, Any], cfg: TrainConfig, folder: Path, c
                       f"{cfg.eval_episodes} seeds (the references were chosen on these very children)")
 
 
-def compare(policies: dict[str, Any], env_kwargs: dict, episodes: int) -> dict[str, list[EpisodeRecord]]:
-    """Each policy on the same held-out seeds (same children, same batches).
+def compare(policies: dict[str, Any], env_kwargs: dict, episodes: int, own: dict | None = None
+            ) -> dict[str, list[EpisodeRecord]]:
+    """Each policy on the same held-out seeds (same children, same batches); the first in ``env_kwargs``
+    updated with ``own`` (the trained agent's action arguments).
 
     The seeds are `agents.seeds.REPORT`'s, never the benchmark's evaluation seeds (and
     [`TrainConfig`][agents.cli.config.TrainConfig] refuses a suite's test members).
     """
     env = gym.make(hpenv.ENV_ID, **env_kwargs)
+    first = gym.make(hpenv.ENV_ID, **env_kwargs, **own) if own else env
     seeds = REPORT.seeds(episodes)
-    return {name: run_episodes(env, policy, seeds) for name, policy in policies.items()}
+    return {name: run_episodes(first if i == 0 else env, policy, seeds)
+            for i, (name, policy) in enumerate(policies.items())}
 
 
 def compare_on_selection(policies: dict[str, Any], cfg: TrainConfig, cache: Path
@@ -119,8 +125,9 @@ def compare_on_selection(policies: dict[str, Any], cfg: TrainConfig, cache: Path
     kw = ctx.env_kwargs
     results: dict[str, list[EpisodeRecord]] = {name: [] for name in [*policies, *references]}
     for member in ctx.selection_members():
-        for name, policy in policies.items():
-            results[name] += evaluate_policy(policy, seeds, chunk=1, task=member, **kw)
+        for i, (name, policy) in enumerate(policies.items()):
+            own = cfg.action_kwargs() if i == 0 else {}
+            results[name] += evaluate_policy(policy, seeds, chunk=1, task=member, **kw, **own)
         results[references[0]] += static_episodes(np.repeat(static[None], len(seeds), 0), seeds, chunk=1,
                                                   task=member, **kw)[0]
         results[references[1]] += schedule_episodes(np.repeat(schedule[None], len(seeds), 0), seeds, chunk=1,
@@ -137,17 +144,17 @@ class _Checkpoint:
 
 def _member_unit(unit: tuple) -> dict[str, list[EpisodeRecord]]:
     """One member's children: every policy and every reference (a schedule, or a v3 closed-loop rule), one
-    child per seed each."""
+    child per seed each; the first policy in its own envs (``own`` over ``kw``)."""
     from agents.bench.v3.candidates import rule_episodes
     from agents.engine import evaluate_policy, schedule_episodes
     from agents.reinforce import RecurrentReinforce
 
-    member, seeds, kw, policies, references = unit
+    member, seeds, kw, policies, references, own = unit
     out = {}
-    for name, policy in policies.items():
+    for i, (name, policy) in enumerate(policies.items()):
         if isinstance(policy, _Checkpoint):
             policy = RecurrentReinforce.load(policy.path)
-        out[name] = evaluate_policy(policy, seeds, chunk=len(seeds), task=member, **kw)
+        out[name] = evaluate_policy(policy, seeds, chunk=len(seeds), task=member, **kw, **(own if i == 0 else {}))
     for name, ref in references.items():
         if isinstance(ref, dict):  # a closed-loop rule
             out[name] = rule_episodes(hpenv.HPSpace.default(), [ref] * len(seeds), seeds, chunk=len(seeds),
@@ -213,8 +220,8 @@ def compare_on_v2_selection(policies: dict[str, Any], cfg: TrainConfig, checkpoi
     members = hpenv.instance_set(cfg.task, "selection")
     print(f"comparing on {len(members)} selection members x {len(seeds)} seeds with the benchmark's references "
           f"({', '.join(schedules)}), {workers} worker(s)")
-    results = _member_results([(m, seeds, kw, portable, schedules) for m in members], [*policies, *schedules],
-                              workers)
+    results = _member_results([(m, seeds, kw, portable, schedules, cfg.action_kwargs()) for m in members],
+                              [*policies, *schedules], workers)
     return results, list(schedules), members
 
 
@@ -243,7 +250,7 @@ def compare_on_v3_dev(policies: dict[str, Any], cfg: TrainConfig, checkpoint: Pa
     members = hpenv.instance_set(cfg.task, "dev")
     print(f"comparing on {len(members)} dev members x {len(seeds)} seeds with the references the selection stage "
           f"chose on the selection members ({', '.join(references)}), {workers} worker(s)")
-    units = [(m, seeds, cfg.member_env_kwargs(m), portable, references) for m in members]
+    units = [(m, seeds, cfg.member_env_kwargs(m), portable, references, cfg.action_kwargs()) for m in members]
     results = _member_results(units, [*policies, *references], workers)
     n_test = np.array([len(member_task(m).y_test) for m in members], dtype=np.int64)
 

@@ -24,7 +24,7 @@ from hpenv.extras import installed
 
 __all__ = ["TrainConfig", "AGENTS", "V3_AGENTS", "TASK_HORIZON", "TASK_STEPS_PER_ACTION", "AUTO_RUNNERS",
            "AUTO_RUNNERS_MIN_EPISODES", "auto_runners", "RUNNER_ENVS", "default_runner_envs", "RESUME_OPTIONS",
-           "train_options"]
+           "train_options", "relative_actions"]
 
 #: The names ``--agent`` takes (a live view of `agents.options.TRAINERS`: a registered agent joins it;
 #: importing [`agents.cli`][] registers the built-in ones, [`agents.cli.trainers`][]).
@@ -74,6 +74,10 @@ class TrainConfig:
     change_features: bool = field(default=False, metadata=_doc(
         "Append train_loss_jump and train_val_gap to the observation (the env's change_features): a change of "
         "the training data shows at once."))
+    relative_actions: str = field(default="", metadata=_doc(
+        "Hyper-parameters the agent moves instead of setting, NAME=K[,NAME=K...]: each step moves NAME by -K to "
+        "+K grid positions from where it is (the env's relative_actions; reinforce only). The references and "
+        "baselines it is compared with set every hyper-parameter, as always."))
     seed: int = field(default=0, metadata=_doc("Seed of the agent (and through it, of every training episode)."))
     eval_episodes: int = field(default=0, metadata=_doc(
         "Seeds of the final comparison (0: per member of a suite's comparison, 3 on v3 dev members, 4 on v2 and 2 "
@@ -142,6 +146,13 @@ class TrainConfig:
             raise ValueError(f"--cpus-per-runner must be a number > 0, got {self.cpus_per_runner}")
         if not (math.isfinite(self.gpus_per_runner) and self.gpus_per_runner >= 0):
             raise ValueError(f"--gpus-per-runner must be a number >= 0, got {self.gpus_per_runner}")
+        if self.relative_actions:
+            if self.agent != "reinforce":
+                raise ValueError(f"--relative-actions is for --agent reinforce, got --agent {self.agent}")
+            try:  # the space the agent acts in, built now: a move too large for its grid fails before any work
+                EnvConfig.from_kwargs({**self.env_kwargs(), **self.action_kwargs()}).resolve_space()
+            except ValueError as err:
+                raise ValueError(f"--relative-actions {self.relative_actions}: {err}") from None
         self.settings = self._agent_settings()
         if (self.agent == "reinforce" or self.is_v3) and not self.runner_envs:  # played in chunks, on runners or not
             self.runner_envs = default_runner_envs(self.num_envs, getattr(self.settings, "group_size", 1))
@@ -263,6 +274,11 @@ class TrainConfig:
         family): the task, then [`episode_kwargs`][agents.cli.config.TrainConfig.episode_kwargs]."""
         return {"task": task or (f"{self.task}/train" if self.is_suite else self.task), **self.episode_kwargs()}
 
+    def action_kwargs(self) -> dict[str, Any]:
+        """The env arguments of the trained agent's own envs over the run's: the dimensions it moves instead of
+        setting (``--relative-actions``). The references and baselines play the run's envs without them."""
+        return {"relative_actions": relative_actions(self.relative_actions)} if self.relative_actions else {}
+
     def episode_kwargs(self) -> dict[str, Any]:
         """Every env argument of the run but the task: the episode (``horizon``, ``steps_per_action``), the
         device and the data's folder. The one place the run's episode settings are handed on: training,
@@ -286,6 +302,19 @@ AUTO_RUNNERS = -1
 #: The fewest episodes for which [`auto_runners`][agents.cli.config.auto_runners] starts Ray (a local cluster
 #: takes seconds to start).
 AUTO_RUNNERS_MIN_EPISODES = 256
+
+
+def relative_actions(text: str) -> dict[str, int]:
+    """``--relative-actions``'s ``NAME=K[,NAME=K...]`` as the env's ``relative_actions`` (``{name: K}``)."""
+    names = hpenv.HPSpace.default().names
+    moves: dict[str, int] = {}
+    for part in text.split(","):
+        name, sep, k = (x.strip() for x in part.partition("="))
+        if not sep or name not in names or name in moves or not k.isdigit() or int(k) < 1:
+            raise ValueError(f"--relative-actions {text!r}: allowed: NAME=K[,NAME=K...], each NAME once and one of "
+                             f"{names}, K an integer >= 1 (e.g. depth=1,learning_rate=1)")
+        moves[name] = int(k)
+    return moves
 
 
 def auto_runners(agent: str, episodes: int) -> int:

@@ -36,7 +36,7 @@ class ReinforceTrainer:
         from agents.reinforce import RecurrentReinforce
 
         self.cfg, self.ckpt = cfg, ckpt
-        venv = gym.make_vec(hpenv.ENV_ID, num_envs=cfg.num_envs, **cfg.env_kwargs())
+        venv = gym.make_vec(hpenv.ENV_ID, num_envs=cfg.num_envs, **cfg.env_kwargs(), **cfg.action_kwargs())
         if resume and ckpt.exists():
             self.agent = RecurrentReinforce.load(ckpt, env=venv)
             print(f"resumed from {ckpt} at episode {self.agent.num_episodes}")
@@ -67,7 +67,7 @@ class ReinforceTrainer:
         So ``--runners 0`` gives the run that any count of runners gives, with or without the ray extra."""
         cfg = self.cfg
         members = hpenv.instance_set(cfg.task, "train") if cfg.is_v3 else None
-        kwargs = cfg.member_kwargs() if cfg.is_v3 else cfg.env_kwargs()
+        kwargs = {**(cfg.member_kwargs() if cfg.is_v3 else cfg.env_kwargs()), **cfg.action_kwargs()}
         if not cfg.runners:
             from agents.local_runners import LocalRunners
 
