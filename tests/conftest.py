@@ -99,6 +99,15 @@ def run_python(code: str, timeout: float) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+def assert_same_agent(a, b) -> None:
+    """Two RecurrentReinforce agents learned the same: history, weights, observation statistics, baseline."""
+    assert a.history == b.history
+    for key, value in a.policy.state_dict().items():
+        assert torch.equal(value, b.policy.state_dict()[key]), key
+    assert np.array_equal(a.obs_rms.mean, b.obs_rms.mean) and a.obs_rms.count == b.obs_rms.count
+    assert a.episode_baseline.values == b.episode_baseline.values
+
+
 def obs_in_bounds(space, obs) -> bool:
     obs = np.asarray(obs)
     return bool(obs.dtype == np.float32 and np.all(np.isfinite(obs))

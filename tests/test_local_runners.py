@@ -5,12 +5,11 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 
 import hpenv
 from agents import RecurrentReinforce
 from agents.local_runners import LocalRunners
-from tests.conftest import FAST
+from tests.conftest import FAST, assert_same_agent
 
 K = 2  # children per chunk
 AGENT = dict(seed=0, episodes_per_update=4, hidden_size=16)  # two chunks of K per update
@@ -38,13 +37,6 @@ class ChunkByChunk:
             with LocalRunners(FAST, K) as runner:
                 out.extend(runner.play(snapshot, [plan]))
         return out
-
-
-def assert_same_agent(a: RecurrentReinforce, b: RecurrentReinforce) -> None:
-    assert a.history == b.history
-    for key, value in a.policy.state_dict().items():
-        assert torch.equal(value, b.policy.state_dict()[key]), key
-    assert np.array_equal(a.obs_rms.mean, b.obs_rms.mean) and a.obs_rms.count == b.obs_rms.count
 
 
 def test_local_runners_give_the_run_that_chunks_played_anywhere_give() -> None:

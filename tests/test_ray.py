@@ -31,7 +31,7 @@ from agents.cli import main as hptune  # noqa: E402
 from agents.distributed import RayRunners, keep_ray_on_loopback  # noqa: E402
 from agents.local_runners import LocalRunners  # noqa: E402
 from agents.search import SearchResult  # noqa: E402
-from tests.conftest import FAST  # noqa: E402
+from tests.conftest import FAST, assert_same_agent  # noqa: E402
 
 K = 2  # children per runner
 AGENT = dict(seed=0, episodes_per_update=4, hidden_size=16)  # two chunks of K per update
@@ -67,14 +67,6 @@ def runners2():
 @pytest.fixture(scope="module")
 def one_runner(runners1) -> RecurrentReinforce:
     return make_agent().learn(EPISODES, runners=runners1)
-
-
-def assert_same_agent(a: RecurrentReinforce, b: RecurrentReinforce) -> None:
-    assert a.history == b.history
-    for key, value in a.policy.state_dict().items():
-        assert torch.equal(value, b.policy.state_dict()[key]), key
-    assert np.array_equal(a.obs_rms.mean, b.obs_rms.mean) and a.obs_rms.count == b.obs_rms.count
-    assert a.episode_baseline.values == b.episode_baseline.values
 
 
 def test_one_and_two_runners_give_identical_histories_and_weights(one_runner, runners1, runners2) -> None:
