@@ -52,6 +52,7 @@ method's settings and the references; the gates), ``test`` (reported only) and `
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -146,6 +147,7 @@ class SuiteV3(SuiteLayout):
     description: str = ""
     extra_env_kwargs: dict = field(default_factory=dict)
     draw_name: str = ""
+    _drawn: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         images = {b in IMAGE_SOURCES for b in (*self.bases, *self.transfer_bases)}
@@ -168,6 +170,11 @@ class SuiteV3(SuiteLayout):
 
     def factors(self, index: int) -> dict:
         """Every factor of member ``index`` (the columns of ``members.csv`` after ``task_id``)."""
+        if index not in self._drawn:  # a draw builds the member's data (its pool and phase sizes): once per process
+            self._drawn[index] = self._draw(index)
+        return copy.deepcopy(self._drawn[index])
+
+    def _draw(self, index: int) -> dict:
         split = self.split_of(index)
         rng = member_rng(self.draw_name or self.name, index)
         drawn, drawn_transfer = _choice(rng, self.bases), _choice(rng, self.transfer_bases)

