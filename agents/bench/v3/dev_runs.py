@@ -1,13 +1,14 @@
 """``hptune train --task v3/<suite>`` runs on a suite's dev members, read as one learned method's scores.
 
-Each run folder's ``summary.json`` holds every dev child of the agent and of the references, in (member,
-evaluation seed) order; several runs at different ``--seed`` are one controller whose meta-training seeds
-are the runs' seeds. Shared by the dev studies (``benchmarks/studies/rr_dev_seeds.py``) and the power
+Each run folder's ``summary.json`` (a run kept in git: ``summary.json.gz``) holds every dev child of the
+agent and of the references, in (member, evaluation seed) order; several runs at different ``--seed`` are
+one controller whose meta-training seeds are the runs' seeds. Shared by the dev studies (``benchmarks/studies/rr_dev_seeds.py``) and the power
 simulation's learned pilot (``benchmarks/v3/power.py --pilot-runs``).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -20,9 +21,17 @@ from hpenv.instances import member_task
 AGENT = "RecurrentReinforce (greedy)"
 
 
+def read_summary(folder: str | Path) -> dict:
+    """A run folder's ``summary.json``, or the ``summary.json.gz`` a committed dev run keeps instead."""
+    path = Path(folder) / "summary.json"
+    if not path.exists() and path.with_suffix(".json.gz").exists():
+        return json.loads(gzip.decompress(path.with_suffix(".json.gz").read_bytes()))
+    return json.loads(path.read_text())
+
+
 def load_runs(folders: list[str]) -> tuple[str, list[int], list[dict]]:
     """The runs' task, seeds and summaries (one v3 suite across them)."""
-    summaries = [json.loads((Path(f) / "summary.json").read_text()) for f in folders]
+    summaries = [read_summary(f) for f in folders]
     tasks = {s["config"]["task"] for s in summaries}
     if len(tasks) != 1 or not next(iter(tasks)).startswith("v3/"):
         raise ValueError(f"the runs must all be on one v3 suite, got {sorted(tasks)}")
