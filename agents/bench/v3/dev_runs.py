@@ -2,8 +2,9 @@
 
 Each run folder's ``summary.json`` (a run kept in git: ``summary.json.gz``) holds every dev child of the
 agent and of the references, in (member, evaluation seed) order; several runs at different ``--seed`` are
-one controller whose meta-training seeds are the runs' seeds. Shared by the dev studies (``benchmarks/studies/rr_dev_seeds.py``) and the power
-simulation's learned pilot (``benchmarks/v3/power.py --pilot-runs``).
+one controller whose meta-training seeds are the runs' seeds. Shared by the dev studies
+(``benchmarks/studies/rr_dev_seeds.py``) and the power simulation's learned pilot
+(``benchmarks/v3/power.py --pilot-runs``).
 """
 
 from __future__ import annotations
