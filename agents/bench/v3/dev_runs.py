@@ -24,9 +24,9 @@ AGENT = "RecurrentReinforce (greedy)"
 
 def read_summary(folder: str | Path) -> dict:
     """A run folder's ``summary.json``, or the ``summary.json.gz`` a committed dev run keeps instead."""
-    path = Path(folder) / "summary.json"
-    if not path.exists() and path.with_suffix(".json.gz").exists():
-        return json.loads(gzip.decompress(path.with_suffix(".json.gz").read_bytes()))
+    path, kept = Path(folder) / "summary.json", Path(folder) / "summary.json.gz"
+    if not path.exists() and kept.exists():
+        return json.loads(gzip.decompress(kept.read_bytes()))
     return json.loads(path.read_text())
 
 
