@@ -196,17 +196,21 @@ def test_verify_reads_a_v3_run_folder_and_finds_what_it_lacks_and_what_its_sched
     assert main(["bench", "--verify", str(tmp_path / "run"), "--protocol", str(protocol), "--replays", "0"]) == 1
 
 
-def test_the_runners_recurrent_reinforce_is_the_agent_hptune_train_trains_at_that_seed(tmp_path):
+@pytest.mark.parametrize("method_class, train_args", [
+    ("RecurrentReinforceMethod", ["--episodes", "16"]),
+    ("RecurrentReinforceV2", ["--episodes", "16", "--update-epochs", "4"]),
+])
+def test_the_runners_recurrent_reinforce_is_the_agent_hptune_train_trains_at_that_seed(tmp_path, method_class, train_args):
     import dataclasses
 
     import torch
 
     from agents import RecurrentReinforce
+    from agents.bench.v3 import methods
     from agents.bench.v3.budgets import load_budgets
-    from agents.bench.v3.methods import RecurrentReinforceMethod
     from agents.bench.v3.shipped import shipped_references
 
-    assert main(["train", "--task", "v3/stream", "--episodes", "16", "--num-envs", "8", "--runner-envs", "8",
+    assert main(["train", "--task", "v3/stream", *train_args, "--num-envs", "8", "--runner-envs", "8",
                  "--steps-per-action", "2", "--runners", "0", "--seed", "3", "--eval-episodes", "1", "--out",
                  str(tmp_path / "train"), "--no-progress"]) == 0
     # a stream: the run shows what the controller does around the data's change
@@ -216,7 +220,7 @@ def test_the_runners_recurrent_reinforce_is_the_agent_hptune_train_trains_at_tha
     budgets = dataclasses.replace(load_budgets(SHIPPED_PROTOCOL), meta_episodes=16, num_envs=8, runner_envs=8)
     ctx = MethodContext("v3/stream", budgets, shipped_references("v3/stream")[0], seed=3, cache_dir=tmp_path / "b",
                         selection_seeds=[1], env_overrides={"steps_per_action": 2})
-    method = RecurrentReinforceMethod()
+    method = getattr(methods, method_class)()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the runner's workers and hptune train (--threads 1) train
     try:

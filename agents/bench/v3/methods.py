@@ -42,7 +42,7 @@ from agents.engine import EpisodeRecord, evaluate_policy, schedule_episodes
 
 __all__ = ["MethodContext", "V3_METHODS", "resolve_v3_method", "ScheduleReference",
            "RuleReference", "GENEROUS", "GENEROUS_SEARCHES", "FixedDefault", "ReduceOnPlateau", "RandomSearch", "TPE", "SuccessiveHalving", "PBT",
-           "RecurrentReinforceMethod", "RecurrentReinforceOnline", "PPO", "A2C", "RecurrentPPO", "NASController",
+           "RecurrentReinforceMethod", "RecurrentReinforceV2", "RecurrentReinforceOnline", "PPO", "A2C", "RecurrentPPO", "NASController",
            "UserPolicy"]
 
 #: The one episode loop every deployed child runs through (the method's own module is always hashed).
@@ -277,11 +277,15 @@ class RecurrentReinforceMethod(_PolicyDeployed):
     code_modules = (*_ENGINE, "agents.reinforce", "agents.reinforce_config", "agents.rollout", "agents.policy",
                     "agents.advantages", "agents.online", "agents.member_groups", "agents.options")
 
+    #: Fields of [`agents.reinforce_config.RecurrentReinforceConfig`][] this version sets beyond ``hptune train``'s.
+    config_changes: dict = {}
+
     def agent_settings(self, ctx) -> dict:
         from agents.options import reinforce_settings, with_entropy_decay
 
         b = ctx.budgets
-        config = dataclasses.replace(reinforce_settings(), seed=ctx.seed, episodes_per_update=b.num_envs)
+        config = dataclasses.replace(reinforce_settings(), seed=ctx.seed, episodes_per_update=b.num_envs,
+                                     **self.config_changes)
         return {"episodes": b.meta_episodes, "runner_envs": b.runner_envs,
                 "agent": dataclasses.asdict(with_entropy_decay(config, b.meta_episodes))}
 
@@ -320,6 +324,18 @@ class RecurrentReinforceMethod(_PolicyDeployed):
         if self.policy is None:
             self.policy = RecurrentReinforce.load(self.path)
         return super().run(ctx, member, seeds)
+
+
+class RecurrentReinforceV2(RecurrentReinforceMethod):
+    """RecurrentReinforce's version 2, chosen on `v3/stream`'s dev members (issue 29; the results page, "Four
+    clipped epochs at 4,096 episodes"): four clipped epochs per batch (``update_epochs=4``) at the protocol's
+    meta-training budget, what ``hptune train --task <suite> --seed S --episodes 4096 --update-epochs 4`` trains.
+    Scored beside version 1 (``--agent agents.bench.v3.methods:RecurrentReinforceV2``), never in its place:
+    version 1 is the protocol's headline controller."""
+
+    name = "RecurrentReinforce v2"
+    version = "2"
+    config_changes = {"update_epochs": 4}
 
 
 class RecurrentReinforceOnline(RecurrentReinforceMethod):
