@@ -200,7 +200,8 @@ def test_verify_reads_a_v3_run_folder_and_finds_what_it_lacks_and_what_its_sched
     ("RecurrentReinforceMethod", ["--episodes", "16"]),
     ("RecurrentReinforceV2", ["--episodes", "16", "--update-epochs", "4"]),
 ])
-def test_the_runners_recurrent_reinforce_is_the_agent_hptune_train_trains_at_that_seed(tmp_path, method_class, train_args):
+def test_the_runners_recurrent_reinforce_is_the_agent_hptune_train_trains_at_that_seed(tmp_path, method_class,
+                                                                                       train_args):
     import dataclasses
 
     import torch

@@ -40,10 +40,10 @@ from agents.bench.methods.base import Method, load_agent
 from agents.bench.v3.budgets import Budgets
 from agents.engine import EpisodeRecord, evaluate_policy, schedule_episodes
 
-__all__ = ["MethodContext", "V3_METHODS", "resolve_v3_method", "ScheduleReference",
-           "RuleReference", "GENEROUS", "GENEROUS_SEARCHES", "FixedDefault", "ReduceOnPlateau", "RandomSearch", "TPE", "SuccessiveHalving", "PBT",
-           "RecurrentReinforceMethod", "RecurrentReinforceV2", "RecurrentReinforceOnline", "PPO", "A2C", "RecurrentPPO", "NASController",
-           "UserPolicy"]
+__all__ = ["MethodContext", "V3_METHODS", "resolve_v3_method", "ScheduleReference", "RuleReference", "GENEROUS",
+           "GENEROUS_SEARCHES", "FixedDefault", "ReduceOnPlateau", "RandomSearch", "TPE", "SuccessiveHalving", "PBT",
+           "RecurrentReinforceMethod", "RecurrentReinforceV2", "RecurrentReinforceOnline", "PPO", "A2C",
+           "RecurrentPPO", "NASController", "UserPolicy"]
 
 #: The one episode loop every deployed child runs through (the method's own module is always hashed).
 _ENGINE = ("agents.engine",)
